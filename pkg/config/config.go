@@ -1,0 +1,168 @@
+// Package config reads settings from flags and TAKEDOWN_* environment
+// variables. Every setting has one flag name and one environment name derived
+// from it (kafka-brokers <-> TAKEDOWN_KAFKA_BROKERS); a flag given on the
+// command line wins over the environment, which wins over the default.
+package config
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EnvPrefix starts every environment variable the project reads.
+const EnvPrefix = "TAKEDOWN_"
+
+// Setting documents one setting.
+type Setting struct {
+	Flag, Env, Default, Usage string
+}
+
+// Set is a flag set whose defaults come from the environment.
+type Set struct {
+	fs       *flag.FlagSet
+	settings []Setting
+	errs     []error
+	lookup   func(string) (string, bool)
+}
+
+// New returns an empty set for the named program.
+func New(name string) *Set {
+	s := &Set{fs: flag.NewFlagSet(name, flag.ContinueOnError), lookup: os.LookupEnv}
+	s.fs.Usage = func() { s.PrintUsage(s.fs.Output()) }
+	return s
+}
+
+// WithEnv replaces the environment lookup (for tests).
+func (s *Set) WithEnv(lookup func(string) (string, bool)) *Set {
+	s.lookup = lookup
+	return s
+}
+
+// EnvName is the environment variable for a flag name.
+func EnvName(flagName string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (s *Set) env(name, def, usage string) string {
+	env := EnvName(name)
+	s.settings = append(s.settings, Setting{Flag: name, Env: env, Default: def, Usage: usage})
+	if v, ok := s.lookup(env); ok {
+		return v
+	}
+	return def
+}
+
+func (s *Set) bad(name string, v string, err error) {
+	s.errs = append(s.errs, fmt.Errorf("%s=%q: %v", EnvName(name), v, err))
+}
+
+// String binds a string setting.
+func (s *Set) String(p *string, name, def, usage string) {
+	s.fs.StringVar(p, name, s.env(name, def, usage), usage)
+}
+
+// List binds a comma-separated list setting.
+func (s *Set) List(p *[]string, name, def, usage string) {
+	*p = splitList(s.env(name, def, usage))
+	s.fs.Func(name, usage+" (comma-separated)", func(v string) error {
+		*p = splitList(v)
+		return nil
+	})
+}
+
+// Int binds an integer setting.
+func (s *Set) Int(p *int, name string, def int, usage string) {
+	v := s.env(name, strconv.Itoa(def), usage)
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		s.bad(name, v, err)
+		n = def
+	}
+	s.fs.IntVar(p, name, n, usage)
+}
+
+// Int64 binds a 64-bit integer setting.
+func (s *Set) Int64(p *int64, name string, def int64, usage string) {
+	v := s.env(name, strconv.FormatInt(def, 10), usage)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		s.bad(name, v, err)
+		n = def
+	}
+	s.fs.Int64Var(p, name, n, usage)
+}
+
+// Bool binds a boolean setting.
+func (s *Set) Bool(p *bool, name string, def bool, usage string) {
+	v := s.env(name, strconv.FormatBool(def), usage)
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		s.bad(name, v, err)
+		b = def
+	}
+	s.fs.BoolVar(p, name, b, usage)
+}
+
+// Duration binds a duration setting ("1.5s", "2m").
+func (s *Set) Duration(p *time.Duration, name string, def time.Duration, usage string) {
+	v := s.env(name, def.String(), usage)
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		s.bad(name, v, err)
+		d = def
+	}
+	s.fs.DurationVar(p, name, d, usage)
+}
+
+// Parse reads the command line. Malformed environment values are reported
+// here, all at once, rather than silently replaced by defaults.
+func (s *Set) Parse(args []string) error {
+	if err := s.fs.Parse(args); err != nil {
+		return err
+	}
+	if len(s.errs) > 0 {
+		msgs := make([]string, len(s.errs))
+		for i, e := range s.errs {
+			msgs[i] = e.Error()
+		}
+		return fmt.Errorf("bad settings: %s", strings.Join(msgs, "; "))
+	}
+	return nil
+}
+
+// Args returns the arguments left after the flags.
+func (s *Set) Args() []string { return s.fs.Args() }
+
+// FlagSet exposes the underlying flag set.
+func (s *Set) FlagSet() *flag.FlagSet { return s.fs }
+
+// Settings lists every bound setting, sorted by flag name.
+func (s *Set) Settings() []Setting {
+	out := append([]Setting(nil), s.settings...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Flag < out[j].Flag })
+	return out
+}
+
+// PrintUsage writes a table of settings.
+func (s *Set) PrintUsage(w io.Writer) {
+	fmt.Fprintf(w, "Usage of %s (flags override environment variables):\n", s.fs.Name())
+	for _, st := range s.Settings() {
+		fmt.Fprintf(w, "  -%s / %s (default %q)\n      %s\n", st.Flag, st.Env, st.Default, st.Usage)
+	}
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,354 @@
+// Package events holds the Go form of every event that crosses a Kafka topic
+// in the pipeline. Each type mirrors one versioned JSON Schema in schemas/;
+// a test keeps the two from drifting apart.
+package events
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Event type names. They double as the default topic names.
+const (
+	TypeMediaUploaded     = "media.uploaded"
+	TypeMediaIngested     = "media.ingested"
+	TypeMediaHashed       = "media.hashed"
+	TypeMediaMatched      = "media.matched"
+	TypeReviewRequested   = "review.requested"
+	TypeReviewDecided     = "review.decided"
+	TypeEnforcementAction = "enforcement.actions"
+	TypeBankUpdate        = "bank.updates"
+)
+
+// SchemaVersion is the version of every event schema this package writes.
+const SchemaVersion = 1
+
+// Content types an upload may declare.
+const (
+	ContentImage = "image"
+	ContentVideo = "video"
+)
+
+// Meta is carried by every event: who it is, which schema it follows, which
+// piece of content it concerns and which upload started the chain.
+type Meta struct {
+	EventID       string    `json:"event_id"`
+	EventType     string    `json:"event_type"`
+	SchemaVersion int       `json:"schema_version"`
+	ContentID     string    `json:"content_id"`
+	CorrelationID string    `json:"correlation_id"`
+	OccurredAt    time.Time `json:"occurred_at"`
+}
+
+// Header returns the event's metadata.
+func (m *Meta) Header() *Meta { return m }
+
+// Event is implemented by every event type through its embedded Meta.
+type Event interface {
+	Header() *Meta
+}
+
+// NewMeta fills in metadata for a new event of type typ about contentID. An
+// empty correlationID starts a new correlation chain named after the event.
+func NewMeta(typ, contentID, correlationID string) Meta {
+	id := NewID()
+	if correlationID == "" {
+		correlationID = id
+	}
+	return Meta{
+		EventID:       id,
+		EventType:     typ,
+		SchemaVersion: SchemaVersion,
+		ContentID:     contentID,
+		CorrelationID: correlationID,
+		OccurredAt:    time.Now().UTC(),
+	}
+}
+
+// Follow returns metadata for an event of type typ caused by parent: same
+// content and correlation, new id.
+func Follow(typ string, parent *Meta) Meta {
+	return NewMeta(typ, parent.ContentID, parent.CorrelationID)
+}
+
+// NewID returns a random 128-bit identifier in hex.
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// MediaUploaded is a platform's upload event, as produced by the platform or by
+// ingest's HTTP API.
+type MediaUploaded struct {
+	Meta
+	MediaURL    string    `json:"media_url"`
+	ContentType string    `json:"content_type"`
+	UploaderID  string    `json:"uploader_id"`
+	UploadedAt  time.Time `json:"uploaded_at"`
+}
+
+// MediaIngested is an upload that passed validation and the URL policy and is
+// not a duplicate.
+type MediaIngested struct {
+	Meta
+	MediaURL    string    `json:"media_url"`
+	ContentType string    `json:"content_type"`
+	UploaderID  string    `json:"uploader_id"`
+	UploadedAt  time.Time `json:"uploaded_at"`
+	IngestedAt  time.Time `json:"ingested_at"`
+}
+
+// Signal types.
+const (
+	SignalSHA256 = "sha256"
+	SignalMD5    = "md5"
+	SignalPHash  = "phash" // 64-bit goimagehash perception hash
+	SignalDHash  = "dhash" // 64-bit goimagehash difference hash
+)
+
+// Signal is one hash of a piece of media.
+type Signal struct {
+	// Type is the hash kind, e.g. "sha256", "md5", "phash", "dhash".
+	Type string `json:"type"`
+	// Value is the hash in lower-case hex.
+	Value string `json:"value"`
+	// Quality is the hash's own quality score (0-100) where it has one.
+	Quality *int `json:"quality,omitempty"`
+}
+
+// MediaInfo describes the fetched media.
+type MediaInfo struct {
+	MimeType string `json:"mime_type"`
+	Bytes    int64  `json:"bytes"`
+	Width    int    `json:"width,omitempty"`
+	Height   int    `json:"height,omitempty"`
+}
+
+// MediaHashed carries the hashes of one upload.
+type MediaHashed struct {
+	Meta
+	MediaURL    string    `json:"media_url"`
+	ContentType string    `json:"content_type"`
+	UploaderID  string    `json:"uploader_id"`
+	UploadedAt  time.Time `json:"uploaded_at"`
+	Media       MediaInfo `json:"media"`
+	Signals     []Signal  `json:"signals"`
+}
+
+// Match is one bank entry that an upload's signal matched.
+type Match struct {
+	Bank       string   `json:"bank"`
+	EntryID    string   `json:"entry_id"`
+	Labels     []string `json:"labels"`
+	SignalType string   `json:"signal_type"`
+	Signal     string   `json:"signal"`
+	Distance   int      `json:"distance"`
+	// Threshold is the largest distance the bank accepts for this signal type.
+	Threshold int `json:"threshold"`
+}
+
+// MediaMatched is the matcher's verdict on one upload. Matches is empty when
+// nothing matched: the event still records that the upload was checked.
+type MediaMatched struct {
+	Meta
+	MediaURL    string    `json:"media_url"`
+	ContentType string    `json:"content_type"`
+	UploaderID  string    `json:"uploader_id"`
+	UploadedAt  time.Time `json:"uploaded_at"`
+	Matches     []Match   `json:"matches"`
+}
+
+// ReviewRequested asks a person to look at an uncertain match.
+type ReviewRequested struct {
+	Meta
+	MediaURL    string    `json:"media_url"`
+	ContentType string    `json:"content_type"`
+	UploadedAt  time.Time `json:"uploaded_at"`
+	Reason      string    `json:"reason"`
+	Matches     []Match   `json:"matches"`
+}
+
+// Review decisions.
+const (
+	DecisionViolating = "violating"
+	DecisionBenign    = "benign"
+)
+
+// ReviewDecided is a reviewer's decision on one queued item.
+type ReviewDecided struct {
+	Meta
+	Decision    string    `json:"decision"`
+	Reviewer    string    `json:"reviewer"`
+	Reason      string    `json:"reason,omitempty"`
+	MediaURL    string    `json:"media_url"`
+	ContentType string    `json:"content_type"`
+	UploadedAt  time.Time `json:"uploaded_at"`
+	Matches     []Match   `json:"matches"`
+	DecidedAt   time.Time `json:"decided_at"`
+}
+
+// Enforcement actions and outcomes.
+const (
+	ActionRemove         = "remove"
+	ActionQueueForReview = "queue_for_review"
+	OutcomeSucceeded     = "succeeded"
+	OutcomeFailed        = "failed"
+	TriggerAuto          = "auto"
+	TriggerReview        = "review"
+)
+
+// EnforcementAction is the audit record of one action the enforcer took or
+// tried to take.
+type EnforcementAction struct {
+	Meta
+	Action         string    `json:"action"`
+	Trigger        string    `json:"trigger"`
+	Outcome        string    `json:"outcome"`
+	Reason         string    `json:"reason"`
+	Bank           string    `json:"bank,omitempty"`
+	Labels         []string  `json:"labels,omitempty"`
+	Evidence       []Match   `json:"evidence"`
+	IdempotencyKey string    `json:"idempotency_key"`
+	Attempts       int       `json:"attempts"`
+	Error          string    `json:"error,omitempty"`
+	UploadedAt     time.Time `json:"uploaded_at"`
+	ActedAt        time.Time `json:"acted_at"`
+}
+
+// Bank update operations.
+const (
+	BankOpAdd     = "add"
+	BankOpDisable = "disable"
+)
+
+// BankUpdate adds or disables one bank entry. The topic is compacted on the
+// key Bank/EntryID, so the latest update of an entry is its state.
+type BankUpdate struct {
+	Meta
+	Op      string   `json:"op"`
+	Bank    string   `json:"bank"`
+	EntryID string   `json:"entry_id"`
+	Labels  []string `json:"labels"`
+	Signals []Signal `json:"signals"`
+}
+
+// Key is the compaction key of the update.
+func (u *BankUpdate) Key() string { return u.Bank + "/" + u.EntryID }
+
+// ErrInvalid is wrapped by every validation error.
+var ErrInvalid = errors.New("invalid event")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// Validate checks the fields every event must carry.
+func (m *Meta) Validate(wantType string) error {
+	var missing []string
+	if m.EventID == "" {
+		missing = append(missing, "event_id")
+	}
+	if m.ContentID == "" {
+		missing = append(missing, "content_id")
+	}
+	if m.CorrelationID == "" {
+		missing = append(missing, "correlation_id")
+	}
+	if len(missing) > 0 {
+		return invalid("missing %s", strings.Join(missing, ", "))
+	}
+	if m.EventType != wantType {
+		return invalid("event_type %q, want %q", m.EventType, wantType)
+	}
+	if m.SchemaVersion != SchemaVersion {
+		return invalid("schema_version %d is not supported (want %d)", m.SchemaVersion, SchemaVersion)
+	}
+	if len(m.ContentID) > 256 {
+		return invalid("content_id longer than 256 bytes")
+	}
+	return nil
+}
+
+// Decode unmarshals data into ev and checks its metadata against wantType.
+// Unknown fields are ignored so that a newer producer of the same schema
+// version (which may only add optional fields) does not break older consumers.
+func Decode(data []byte, wantType string, ev Event) error {
+	if err := json.Unmarshal(data, ev); err != nil {
+		return invalid("%s: %v", wantType, err)
+	}
+	if err := ev.Header().Validate(wantType); err != nil {
+		return err
+	}
+	if v, ok := ev.(interface{ validate() error }); ok {
+		return v.validate()
+	}
+	return nil
+}
+
+func (e *MediaUploaded) validate() error {
+	var missing []string
+	if e.MediaURL == "" {
+		missing = append(missing, "media_url")
+	}
+	if e.UploaderID == "" {
+		missing = append(missing, "uploader_id")
+	}
+	if e.UploadedAt.IsZero() {
+		missing = append(missing, "uploaded_at")
+	}
+	if len(missing) > 0 {
+		return invalid("missing %s", strings.Join(missing, ", "))
+	}
+	if e.ContentType != ContentImage && e.ContentType != ContentVideo {
+		return invalid("content_type %q: want %q or %q", e.ContentType, ContentImage, ContentVideo)
+	}
+	return nil
+}
+
+func (e *MediaIngested) validate() error {
+	if e.MediaURL == "" {
+		return invalid("missing media_url")
+	}
+	return nil
+}
+
+func (e *MediaHashed) validate() error {
+	if len(e.Signals) == 0 {
+		return invalid("no signals")
+	}
+	return nil
+}
+
+func (e *ReviewDecided) validate() error {
+	if e.Decision != DecisionViolating && e.Decision != DecisionBenign {
+		return invalid("decision %q: want %q or %q", e.Decision, DecisionViolating, DecisionBenign)
+	}
+	if e.Reviewer == "" {
+		return invalid("missing reviewer")
+	}
+	return nil
+}
+
+func (u *BankUpdate) validate() error {
+	if u.Bank == "" || u.EntryID == "" {
+		return invalid("bank update needs bank and entry_id")
+	}
+	switch u.Op {
+	case BankOpAdd:
+		if len(u.Signals) == 0 {
+			return invalid("bank add %s has no signals", u.Key())
+		}
+	case BankOpDisable:
+	default:
+		return invalid("bank update op %q: want %q or %q", u.Op, BankOpAdd, BankOpDisable)
+	}
+	return nil
+}

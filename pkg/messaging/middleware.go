@@ -1,0 +1,155 @@
+package messaging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"time"
+)
+
+// RetryConfig bounds retries of transient errors.
+type RetryConfig struct {
+	MaxAttempts    int           // including the first; default 4
+	InitialBackoff time.Duration // default 200 ms
+	MaxBackoff     time.Duration // default 5 s
+}
+
+// RetriesExhaustedError is returned by Retry when every attempt failed.
+type RetriesExhaustedError struct {
+	Attempts int
+	Err      error
+}
+
+func (e *RetriesExhaustedError) Error() string {
+	return fmt.Sprintf("failed after %d attempts: %v", e.Attempts, e.Err)
+}
+
+func (e *RetriesExhaustedError) Unwrap() error { return e.Err }
+
+// Retry calls the handler again with exponential backoff while it fails with
+// a transient error. Permanent errors return at once.
+func Retry(cfg RetryConfig) Middleware {
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 4
+	}
+	if cfg.InitialBackoff <= 0 {
+		cfg.InitialBackoff = 200 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Second
+	}
+	return func(next Handler) Handler {
+		return func(ctx context.Context, msg *Message) error {
+			backoff := cfg.InitialBackoff
+			var err error
+			for attempt := 1; ; attempt++ {
+				if err = next(ctx, msg); err == nil || IsPermanent(err) {
+					return err
+				}
+				if attempt >= cfg.MaxAttempts {
+					return &RetriesExhaustedError{Attempts: attempt, Err: err}
+				}
+				Log(ctx).Warn("transient failure; retrying", "attempt", attempt, "err", err, "retry_in", backoff)
+				if !sleep(ctx, backoff) {
+					return &RetriesExhaustedError{Attempts: attempt, Err: err}
+				}
+				backoff = min(backoff*2, cfg.MaxBackoff)
+			}
+		}
+	}
+}
+
+// DeadLetter sends a message whose handler failed (bad input, or retries
+// exhausted) to topic with headers that say why and where it came from, and
+// then reports success so the consumer commits past it. Only if the
+// dead-letter topic itself cannot be written does the error go up, so the
+// message is never both unprocessed and committed.
+func DeadLetter(pub Publisher, topic, service string) Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, msg *Message) error {
+			err := next(ctx, msg)
+			if err == nil {
+				return nil
+			}
+			attempts := 1
+			var ex *RetriesExhaustedError
+			if errors.As(err, &ex) {
+				attempts = ex.Attempts
+			}
+			dl := Message{Topic: topic, Key: msg.Key, Value: msg.Value,
+				Headers: append([]Header(nil), msg.Headers...)}
+			dl.SetHeader(HeaderDLQError, err.Error())
+			dl.SetHeader(HeaderDLQTopic, msg.Topic)
+			dl.SetHeader(HeaderDLQPartition, strconv.Itoa(msg.Partition))
+			dl.SetHeader(HeaderDLQOffset, strconv.FormatInt(msg.Offset, 10))
+			dl.SetHeader(HeaderDLQService, service)
+			dl.SetHeader(HeaderDLQAttempts, strconv.Itoa(attempts))
+			dl.SetHeader(HeaderDLQTime, time.Now().UTC().Format(time.RFC3339Nano))
+			if perr := pub.Publish(ctx, dl); perr != nil {
+				return fmt.Errorf("dead-letter to %s failed: %w (handler error: %v)", topic, perr, err)
+			}
+			Log(ctx).Warn("message sent to dead-letter topic", "dlq", topic, "err", err,
+				"permanent", IsPermanent(err), "attempts", attempts)
+			return nil
+		}
+	}
+}
+
+// Recover turns a handler panic into a permanent error, so one poison
+// message cannot crash-loop a service.
+func Recover() Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, msg *Message) (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					Log(ctx).Error("handler panic", "panic", r, "stack", string(debug.Stack()))
+					err = Permanentf("handler panic: %v", r)
+				}
+			}()
+			return next(ctx, msg)
+		}
+	}
+}
+
+type logKey struct{}
+
+// Log returns the logger carried by ctx, or the default logger.
+func Log(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(logKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
+
+// WithLog returns ctx carrying l.
+func WithLog(ctx context.Context, l *slog.Logger) context.Context {
+	return context.WithValue(ctx, logKey{}, l)
+}
+
+// Correlation puts a logger into the context that names the message's
+// correlation id, key and position, so every line a handler logs can be
+// joined up across services.
+func Correlation(base *slog.Logger) Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, msg *Message) error {
+			l := base.With("topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset,
+				"key", string(msg.Key), "correlation_id", msg.Header(HeaderCorrelationID))
+			return next(WithLog(ctx, l), msg)
+		}
+	}
+}
+
+// Standard is the middleware stack every service uses, outermost first:
+// tracing, correlation logging, dead-lettering, panic recovery, retries.
+func Standard(log *slog.Logger, group string, pub Publisher, dlqTopic string, retry RetryConfig) []Middleware {
+	return []Middleware{
+		Tracing(group),
+		Correlation(log),
+		DeadLetter(pub, dlqTopic, group),
+		Recover(),
+		Retry(retry),
+	}
+}

@@ -1,0 +1,76 @@
+package messaging
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// TopicSpec describes a topic a service needs.
+type TopicSpec struct {
+	Name       string
+	Partitions int
+	// Replication is the replication factor; 0 means 1 (a single broker).
+	Replication int
+	// Compact keeps only the latest record per key (bank.updates).
+	Compact bool
+}
+
+// EnsureTopics creates the topics that do not exist yet. Existing topics are
+// left as they are.
+func EnsureTopics(ctx context.Context, brokers []string, specs ...TopicSpec) error {
+	var lastErr error
+	for _, b := range brokers {
+		if lastErr = ensureVia(ctx, b, specs); lastErr == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("ensure topics: %w", lastErr)
+}
+
+func ensureVia(ctx context.Context, broker string, specs []TopicSpec) error {
+	d := &kafka.Dialer{Timeout: 10 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", broker)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctrl, err := conn.Controller()
+	if err != nil {
+		return err
+	}
+	cc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	cfgs := make([]kafka.TopicConfig, 0, len(specs))
+	for _, s := range specs {
+		p := s.Partitions
+		if p <= 0 {
+			p = 1
+		}
+		rf := s.Replication
+		if rf <= 0 {
+			rf = 1
+		}
+		tc := kafka.TopicConfig{Topic: s.Name, NumPartitions: p, ReplicationFactor: rf}
+		if s.Compact {
+			tc.ConfigEntries = []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}
+		}
+		cfgs = append(cfgs, tc)
+	}
+	// One topic at a time: kafka-go reports the first error of a batch only,
+	// and "already exists" must not hide a real failure behind it.
+	for _, tc := range cfgs {
+		if err := cc.CreateTopics(tc); err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			return fmt.Errorf("create %s: %w", tc.Topic, err)
+		}
+	}
+	return nil
+}

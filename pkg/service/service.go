@@ -1,0 +1,179 @@
+// Package service holds what every long-running binary of the pipeline does
+// the same way: logging setup, signal handling, the health and readiness
+// endpoints, and an orderly shutdown.
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/telemetry"
+)
+
+// NewLogger returns a slog logger writing to stderr.
+func NewLogger(service, level, format string) *slog.Logger {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		lv = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	var h slog.Handler
+	if strings.EqualFold(format, "json") {
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	} else {
+		h = slog.NewTextHandler(os.Stderr, opts)
+	}
+	return slog.New(h).With("service", service)
+}
+
+// SignalContext is cancelled on SIGINT or SIGTERM.
+func SignalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// Check reports the health of one dependency; nil is healthy.
+type Check func(ctx context.Context) error
+
+// Health serves /healthz (the process is alive) and /readyz (it should get
+// traffic: ready flag set and every check passing).
+type Health struct {
+	ready  atomic.Bool
+	mu     sync.Mutex
+	checks map[string]Check
+}
+
+// NewHealth returns a Health that is not ready yet.
+func NewHealth() *Health { return &Health{checks: map[string]Check{}} }
+
+// SetReady marks the service ready or, during shutdown, not ready.
+func (h *Health) SetReady(v bool) { h.ready.Store(v) }
+
+// AddCheck registers a readiness check.
+func (h *Health) AddCheck(name string, c Check) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.checks[name] = c
+}
+
+// Status runs the checks and returns whether all pass, with details.
+func (h *Health) Status(ctx context.Context) (bool, map[string]string) {
+	h.mu.Lock()
+	checks := make(map[string]Check, len(h.checks))
+	for k, v := range h.checks {
+		checks[k] = v
+	}
+	h.mu.Unlock()
+	ok := h.ready.Load()
+	out := map[string]string{"ready": fmt.Sprint(ok)}
+	for name, c := range checks {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := c(cctx)
+		cancel()
+		if err != nil {
+			ok = false
+			out[name] = err.Error()
+		} else {
+			out[name] = "ok"
+		}
+	}
+	return ok, out
+}
+
+// Register adds the endpoints to mux.
+func (h *Health) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ok, details := h.Status(r.Context())
+		code := http.StatusOK
+		if !ok {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, details)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Serve runs an HTTP server on addr until ctx is cancelled, then shuts it
+// down gracefully. The listener is opened before Serve returns control to the
+// caller's goroutine so that a port clash is reported at once.
+func Serve(ctx context.Context, log *slog.Logger, addr string, handler http.Handler) (stop func() error, bound string, err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		done <- err
+	}()
+	log.Info("http server listening", "addr", ln.Addr().String())
+	stop = func() error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return err
+		}
+		return <-done
+	}
+	return stop, ln.Addr().String(), nil
+}
+
+// Main wires a service binary: it parses settings (bind registers them and
+// returns the common ones), sets up logging, signals and tracing, runs run
+// until SIGINT/SIGTERM, and exits non-zero on failure.
+func Main(name string, bind func(*config.Set) *config.Common, run func(ctx context.Context, log *slog.Logger) error) {
+	set := config.New(name)
+	common := bind(set)
+	if err := set.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(2)
+	}
+	log := NewLogger(name, common.LogLevel, common.LogFormat)
+	slog.SetDefault(log)
+	ctx, stop := SignalContext()
+	defer stop()
+	shutdownTracing, err := telemetry.Setup(ctx, name)
+	if err != nil {
+		log.Error("tracing setup failed", "err", err)
+		os.Exit(1)
+	}
+	runErr := run(ctx, log)
+	tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := shutdownTracing(tctx); err != nil {
+		log.Warn("flushing traces", "err", err)
+	}
+	if runErr != nil {
+		log.Error("service failed", "err", runErr)
+		os.Exit(1)
+	}
+	log.Info("stopped cleanly")
+}

@@ -1,0 +1,51 @@
+// Package testenv gives tests the real Kafka broker and Redis server that
+// `make test` starts (scripts/test-env.sh), and unique names inside them so
+// tests never see each other's data.
+package testenv
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/takedown-pipeline/takedown/pkg/events"
+)
+
+// Environment variables set by `make test`.
+const (
+	EnvKafka   = "TAKEDOWN_TEST_KAFKA_BROKERS"
+	EnvRedis   = "TAKEDOWN_TEST_REDIS_ADDR"
+	EnvRequire = "TAKEDOWN_TEST_REQUIRE_SERVICES"
+)
+
+func need(t testing.TB, env, what string) string {
+	t.Helper()
+	v := os.Getenv(env)
+	if v != "" {
+		return v
+	}
+	if os.Getenv(EnvRequire) != "" {
+		t.Fatalf("%s is not set: this run requires a real %s (run `make test`)", env, what)
+	}
+	t.Skipf("no real %s: set %s or run `make test`", what, env)
+	return ""
+}
+
+// KafkaBrokers returns the real broker's bootstrap addresses, skipping the
+// test when there is none (failing it under `make test`).
+func KafkaBrokers(t testing.TB) []string {
+	t.Helper()
+	return strings.Split(need(t, EnvKafka, "Kafka broker"), ",")
+}
+
+// RedisAddr returns the real Redis server's address.
+func RedisAddr(t testing.TB) string {
+	t.Helper()
+	return need(t, EnvRedis, "Redis server")
+}
+
+// Name returns a name unique to this test run, for topics, groups and key
+// prefixes: base + "-" + random.
+func Name(base string) string {
+	return base + "-" + events.NewID()[:12]
+}
