@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Starts/stops the real services the test suite needs.
+#   eval "$(scripts/test-env.sh up)"    # starts Kafka + Redis, exports their addresses
+#   scripts/test-env.sh down
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+case "${1:-}" in
+  up)
+    # Their own stdout (the addresses) goes to stderr: ours is only for eval.
+    "$HERE/kafka.sh" start >&2
+    "$HERE/redis.sh" start >&2
+    echo "export TAKEDOWN_TEST_KAFKA_BROKERS=127.0.0.1:${TAKEDOWN_TEST_KAFKA_PORT:-19092}"
+    echo "export TAKEDOWN_TEST_REDIS_ADDR=127.0.0.1:${TAKEDOWN_TEST_REDIS_PORT:-16379}"
+    ;;
+  down)
+    "$HERE/kafka.sh" stop
+    "$HERE/redis.sh" stop
+    ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
