@@ -1,0 +1,128 @@
+// Package policy holds the decision of what to do with a match; shared by
+// the enforcer and the CLI so both decide alike.
+//
+// The matcher reports every bank entry within the bank's (wide) match
+// threshold. Policy narrows that down: a match so close that a person could
+// not reasonably disagree is removed at once, anything else the matcher found
+// goes to human review.
+package policy
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/takedown-pipeline/takedown/pkg/events"
+)
+
+// Actions a Decision can carry. ActionRemove is the enforcement action of the
+// same name, so a decision's action can be recorded as it is.
+const (
+	ActionRemove = events.ActionRemove
+	ActionReview = "review"
+	ActionNone   = "none"
+)
+
+// Policy says, per signal type, how close a match must be to be taken down
+// without review.
+type Policy struct {
+	// AutoDistance maps a signal type to the largest distance at which a
+	// match is removed without review. A signal type that is absent never
+	// removes on its own: its matches always go to review.
+	AutoDistance map[string]int
+}
+
+// Default is the policy used unless configured otherwise: exact
+// cryptographic hashes remove only on identity; perceptual hashes remove at
+// a Hamming distance of 4 or less out of 64 bits, well inside the matcher's
+// default threshold of 10, so the band between goes to review.
+func Default() Policy {
+	return Policy{AutoDistance: map[string]int{
+		events.SignalSHA256: 0,
+		events.SignalMD5:    0,
+		events.SignalPHash:  4,
+		events.SignalDHash:  4,
+	}}
+}
+
+// Decision is what to do about one upload's matches.
+type Decision struct {
+	// Action is ActionRemove, ActionReview or ActionNone.
+	Action string
+	// Best is the match the decision rests on: the closest auto-removable
+	// match for ActionRemove, the closest match for ActionReview, zero for
+	// ActionNone.
+	Best events.Match
+	// Reason explains the decision in one sentence, for audit records and
+	// reviewers.
+	Reason string
+}
+
+// Decide chooses the action for matches. Among equally close matches the
+// choice is made on bank, entry and signal type so that the same matches in
+// any order give the same decision (and so the same audit record).
+func (p Policy) Decide(matches []events.Match) Decision {
+	if len(matches) == 0 {
+		return Decision{Action: ActionNone, Reason: "no bank entry matched"}
+	}
+	var (
+		bestAuto, bestAny events.Match
+		haveAuto          bool
+	)
+	for i, m := range matches {
+		if i == 0 || closer(m, bestAny) {
+			bestAny = m
+		}
+		if auto, ok := p.AutoDistance[m.SignalType]; ok && m.Distance <= auto {
+			if !haveAuto || closer(m, bestAuto) {
+				bestAuto, haveAuto = m, true
+			}
+		}
+	}
+	if haveAuto {
+		auto := p.AutoDistance[bestAuto.SignalType]
+		return Decision{
+			Action: ActionRemove,
+			Best:   bestAuto,
+			Reason: fmt.Sprintf("%s distance %d <= %d to %s", bestAuto.SignalType, bestAuto.Distance, auto, describe(bestAuto)),
+		}
+	}
+	var why string
+	if auto, ok := p.AutoDistance[bestAny.SignalType]; ok {
+		why = fmt.Sprintf("above the auto-removal distance %d", auto)
+	} else {
+		why = fmt.Sprintf("signal type %q never removes without review", bestAny.SignalType)
+	}
+	return Decision{
+		Action: ActionReview,
+		Best:   bestAny,
+		Reason: fmt.Sprintf("uncertain match: closest is %s distance %d to %s, %s (bank threshold %d)",
+			bestAny.SignalType, bestAny.Distance, describe(bestAny), why, bestAny.Threshold),
+	}
+}
+
+// closer orders matches by distance, then by identity for determinism.
+func closer(a, b events.Match) bool {
+	return cmp.Or(
+		cmp.Compare(a.Distance, b.Distance),
+		cmp.Compare(a.Bank, b.Bank),
+		cmp.Compare(a.EntryID, b.EntryID),
+		cmp.Compare(a.SignalType, b.SignalType),
+	) < 0
+}
+
+func describe(m events.Match) string {
+	var labels string
+	switch len(m.Labels) {
+	case 0:
+		labels = "no labels"
+	case 1:
+		labels = "label " + m.Labels[0]
+	default:
+		l := slices.Clone(m.Labels)
+		slices.Sort(l)
+		labels = "labels " + strings.Join(l, ", ")
+	}
+	return fmt.Sprintf("bank %s entry %s (%s)", m.Bank, m.EntryID, labels)
+}

@@ -1,0 +1,134 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/takedown-pipeline/takedown/pkg/events"
+)
+
+func m(signal string, dist int, entry string, labels ...string) events.Match {
+	return events.Match{Bank: "demo", EntryID: entry, Labels: labels, SignalType: signal,
+		Signal: "00", Distance: dist, Threshold: 10}
+}
+
+func TestDefault(t *testing.T) {
+	want := map[string]int{"sha256": 0, "md5": 0, "phash": 4, "dhash": 4}
+	got := Default().AutoDistance
+	if len(got) != len(want) {
+		t.Fatalf("Default().AutoDistance = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if d, ok := got[k]; !ok || d != v {
+			t.Errorf("AutoDistance[%q] = %d (present %v), want %d", k, d, ok, v)
+		}
+	}
+}
+
+func TestDecide(t *testing.T) {
+	tests := []struct {
+		name      string
+		policy    *Policy // nil: Default()
+		matches   []events.Match
+		action    string
+		bestEntry string
+		reason    []string // substrings the reason must contain
+	}{
+		{name: "no matches", matches: nil, action: ActionNone},
+		{name: "empty matches", matches: []events.Match{}, action: ActionNone},
+		{
+			name:    "exact sha256 removes",
+			matches: []events.Match{m("sha256", 0, "e1", "terror")},
+			action:  ActionRemove, bestEntry: "e1",
+			reason: []string{"sha256 distance 0 <= 0", "bank demo entry e1 (label terror)"},
+		},
+		{
+			name:    "phash at auto distance removes",
+			matches: []events.Match{m("phash", 4, "e1", "terror")},
+			action:  ActionRemove, bestEntry: "e1",
+			reason: []string{"phash distance 4 <= 4 to bank demo entry e1 (label terror)"},
+		},
+		{
+			name:    "phash under auto distance removes",
+			matches: []events.Match{m("phash", 2, "e1", "terror")},
+			action:  ActionRemove, bestEntry: "e1",
+			reason: []string{"phash distance 2 <= 4 to bank demo entry e1 (label terror)"},
+		},
+		{
+			name:    "phash just above auto distance goes to review",
+			matches: []events.Match{m("phash", 5, "e1", "terror")},
+			action:  ActionReview, bestEntry: "e1",
+			reason: []string{"uncertain", "phash distance 5", "auto-removal distance 4", "threshold 10"},
+		},
+		{
+			name:    "dhash within threshold goes to review",
+			matches: []events.Match{m("dhash", 9, "e2", "violence", "extremism")},
+			action:  ActionReview, bestEntry: "e2",
+			reason: []string{"dhash distance 9", "labels extremism, violence"},
+		},
+		{
+			name:    "closest auto match wins over closer-listed weaker ones",
+			matches: []events.Match{m("phash", 8, "far"), m("dhash", 3, "mid"), m("phash", 1, "near")},
+			action:  ActionRemove, bestEntry: "near",
+			reason: []string{"phash distance 1 <= 4", "entry near (no labels)"},
+		},
+		{
+			name:    "auto match wins even if a non-auto signal is closer",
+			policy:  &Policy{AutoDistance: map[string]int{"phash": 4}},
+			matches: []events.Match{m("dhash", 0, "d"), m("phash", 3, "p")},
+			action:  ActionRemove, bestEntry: "p",
+		},
+		{
+			name:    "review picks the closest match",
+			matches: []events.Match{m("phash", 9, "a"), m("dhash", 6, "b"), m("phash", 7, "c")},
+			action:  ActionReview, bestEntry: "b",
+		},
+		{
+			name:    "equal distances are broken on entry id, whatever the order",
+			matches: []events.Match{m("phash", 2, "z"), m("phash", 2, "a")},
+			action:  ActionRemove, bestEntry: "a",
+		},
+		{
+			name:    "unknown signal type never auto-removes",
+			matches: []events.Match{m("pdq", 0, "e1")},
+			action:  ActionReview, bestEntry: "e1",
+			reason: []string{`signal type "pdq" never removes without review`},
+		},
+		{
+			name:    "empty policy sends everything to review",
+			policy:  &Policy{},
+			matches: []events.Match{m("sha256", 0, "e1")},
+			action:  ActionReview, bestEntry: "e1",
+		},
+		{
+			name:    "stricter policy sends a default-removable match to review",
+			policy:  &Policy{AutoDistance: map[string]int{"phash": 1}},
+			matches: []events.Match{m("phash", 2, "e1")},
+			action:  ActionReview, bestEntry: "e1",
+			reason: []string{"auto-removal distance 1"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := Default()
+			if tt.policy != nil {
+				p = *tt.policy
+			}
+			d := p.Decide(tt.matches)
+			if d.Action != tt.action {
+				t.Fatalf("Action = %q, want %q (reason %q)", d.Action, tt.action, d.Reason)
+			}
+			if d.Best.EntryID != tt.bestEntry {
+				t.Errorf("Best.EntryID = %q, want %q", d.Best.EntryID, tt.bestEntry)
+			}
+			if d.Reason == "" {
+				t.Error("Reason is empty")
+			}
+			for _, s := range tt.reason {
+				if !strings.Contains(d.Reason, s) {
+					t.Errorf("Reason %q does not contain %q", d.Reason, s)
+				}
+			}
+		})
+	}
+}

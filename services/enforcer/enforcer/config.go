@@ -1,0 +1,140 @@
+package enforcer
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/policy"
+	"github.com/takedown-pipeline/takedown/pkg/webhook"
+)
+
+// DefaultHTTPAddr is where health and stats are served unless told otherwise.
+const DefaultHTTPAddr = "127.0.0.1:8084"
+
+// Config holds the enforcer's settings.
+type Config struct {
+	config.Common
+	// Group is the Kafka consumer group.
+	Group string
+	// WebhookURL is the platform's takedown endpoint.
+	WebhookURL string
+	// WebhookSecret is the HMAC key shared with the platform.
+	WebhookSecret string
+	// WebhookTimeout bounds one webhook request.
+	WebhookTimeout time.Duration
+	// WebhookAttempts is how many times a takedown is tried, the first
+	// included, before it is recorded as failed and dead-lettered.
+	WebhookAttempts int
+	// WebhookBackoffMin and WebhookBackoffMax bound the wait between
+	// attempts (and a Retry-After from the platform).
+	WebhookBackoffMin, WebhookBackoffMax time.Duration
+	// AutoDistancePHash and AutoDistanceDHash are the largest perceptual
+	// hash distances removed without review. Exact hashes (sha256, md5)
+	// always remove at distance 0 only.
+	AutoDistancePHash, AutoDistanceDHash int
+}
+
+// Bind registers the settings: the common ones, then
+//
+//	group                TAKEDOWN_GROUP                takedown-enforcer
+//	webhook-url          TAKEDOWN_WEBHOOK_URL          (required)
+//	webhook-secret       TAKEDOWN_WEBHOOK_SECRET       (required)
+//	webhook-timeout      TAKEDOWN_WEBHOOK_TIMEOUT      10s
+//	webhook-attempts     TAKEDOWN_WEBHOOK_ATTEMPTS     5
+//	webhook-backoff-min  TAKEDOWN_WEBHOOK_BACKOFF_MIN  200ms
+//	webhook-backoff-max  TAKEDOWN_WEBHOOK_BACKOFF_MAX  5s
+//	auto-distance-phash  TAKEDOWN_AUTO_DISTANCE_PHASH  4
+//	auto-distance-dhash  TAKEDOWN_AUTO_DISTANCE_DHASH  4
+func (c *Config) Bind(s *config.Set) {
+	c.Common.Bind(s, "enforcer", DefaultHTTPAddr)
+	d := policy.Default().AutoDistance
+	s.String(&c.Group, "group", "takedown-enforcer", "Kafka consumer group of the enforcer")
+	s.String(&c.WebhookURL, "webhook-url", "", "the platform's takedown webhook URL (required)")
+	s.String(&c.WebhookSecret, "webhook-secret", "", "HMAC secret shared with the platform to sign takedown requests (required)")
+	s.Duration(&c.WebhookTimeout, "webhook-timeout", webhook.DefaultTimeout, "timeout of one webhook request")
+	s.Int(&c.WebhookAttempts, "webhook-attempts", webhook.DefaultMaxAttempts,
+		"webhook attempts per takedown (first included) before it is recorded as failed and dead-lettered")
+	s.Duration(&c.WebhookBackoffMin, "webhook-backoff-min", webhook.DefaultMinBackoff, "first wait between webhook attempts (doubles each retry)")
+	s.Duration(&c.WebhookBackoffMax, "webhook-backoff-max", webhook.DefaultMaxBackoff, "longest wait between webhook attempts, also the cap on a Retry-After")
+	s.Int(&c.AutoDistancePHash, "auto-distance-phash", d[events.SignalPHash],
+		"largest phash distance removed without human review (larger matches go to review)")
+	s.Int(&c.AutoDistanceDHash, "auto-distance-dhash", d[events.SignalDHash],
+		"largest dhash distance removed without human review (larger matches go to review)")
+}
+
+// Policy is the removal policy the settings describe.
+func (c *Config) Policy() policy.Policy {
+	p := policy.Default()
+	p.AutoDistance[events.SignalPHash] = c.AutoDistancePHash
+	p.AutoDistance[events.SignalDHash] = c.AutoDistanceDHash
+	return p
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.WebhookURL == "" {
+		errs = append(errs, fmt.Errorf("the takedown webhook URL is required: set -webhook-url or %s", config.EnvName("webhook-url")))
+	} else if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("webhook-url %q: want an absolute http(s) URL", c.WebhookURL))
+	}
+	if c.WebhookSecret == "" {
+		errs = append(errs, fmt.Errorf("the webhook signing secret is required: set -webhook-secret or %s", config.EnvName("webhook-secret")))
+	}
+	if c.WebhookTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("webhook-timeout %v: must be positive", c.WebhookTimeout))
+	}
+	if c.WebhookAttempts < 1 {
+		errs = append(errs, fmt.Errorf("webhook-attempts %d: must be at least 1", c.WebhookAttempts))
+	}
+	if c.WebhookBackoffMin <= 0 || c.WebhookBackoffMax < c.WebhookBackoffMin {
+		errs = append(errs, fmt.Errorf("webhook backoff %v..%v: want 0 < min <= max", c.WebhookBackoffMin, c.WebhookBackoffMax))
+	}
+	if c.AutoDistancePHash < 0 || c.AutoDistanceDHash < 0 {
+		errs = append(errs, errors.New("auto-distance-phash and auto-distance-dhash must not be negative"))
+	}
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("kafka-brokers is empty"))
+	}
+	if c.RedisAddr == "" || c.RedisPrefix == "" {
+		errs = append(errs, errors.New("redis-addr and redis-prefix must be set"))
+	}
+	if c.Group == "" {
+		errs = append(errs, errors.New("group is empty"))
+	}
+	t := c.Topics
+	if t.Matched == "" || t.ReviewDecided == "" || t.ReviewRequested == "" || t.Actions == "" || c.DLQTopic == "" {
+		errs = append(errs, errors.New("topic-matched, topic-review-decided, topic-review-requested, topic-actions and dlq-topic must be set"))
+	} else if t.Matched == t.ReviewDecided {
+		errs = append(errs, fmt.Errorf("topic-matched and topic-review-decided are both %q: the enforcer tells the events apart by topic", t.Matched))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// handlerTimeout bounds one message: every webhook attempt at its timeout and
+// longest backoff, plus time for Redis and Kafka. A tighter bound would cut
+// off a takedown the settings allow.
+func (c *Config) handlerTimeout() time.Duration {
+	return time.Duration(c.WebhookAttempts)*(c.WebhookTimeout+c.WebhookBackoffMax) + time.Minute
+}
+
+// webhookHost names the webhook for logs without any credentials or query
+// the URL may carry.
+func (c *Config) webhookHost() string {
+	u, err := url.Parse(c.WebhookURL)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return u.Scheme + "://" + u.Host + u.Path
+}

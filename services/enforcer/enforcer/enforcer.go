@@ -1,0 +1,216 @@
+// Package enforcer holds the enforcer service: it reads match verdicts and
+// review decisions, decides with pkg/policy, sends signed takedown requests to
+// the platform's webhook, routes uncertain matches to human review, and writes
+// an audit record of every action to the actions topic.
+//
+// Delivery is at least once; effects are once. Every action has an
+// idempotency key (content id + action). Before acting the enforcer looks for
+// a Redis "done" key; after acting it publishes the audit record and only
+// then sets the done key. A crash in between repeats the action on
+// redelivery, but with the same webhook idempotency key (the platform acts
+// once) and the same audit event id (consumers see one record).
+package enforcer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/policy"
+	"github.com/takedown-pipeline/takedown/pkg/service"
+	"github.com/takedown-pipeline/takedown/pkg/webhook"
+)
+
+// Service is the enforcer.
+type Service struct {
+	cfg    Config
+	log    *slog.Logger
+	policy policy.Policy
+	hook   *webhook.Client
+	rdb    *redis.Client
+	pub    messaging.Publisher
+	health *service.Health
+	addr   atomic.Pointer[string]
+	ready  atomic.Bool
+
+	sent, queued, duplicates, failures atomic.Int64
+}
+
+// Stats counts what the enforcer did since it started.
+type Stats struct {
+	// TakedownsSent is takedowns the platform accepted.
+	TakedownsSent int64 `json:"takedowns_sent"`
+	// ReviewsQueued is uncertain matches sent to human review.
+	ReviewsQueued int64 `json:"reviews_queued"`
+	// DuplicatesSkipped is redelivered events whose action was already done.
+	DuplicatesSkipped int64 `json:"duplicates_skipped"`
+	// Failures is takedowns that failed after every retry (dead-lettered).
+	Failures int64 `json:"failures"`
+}
+
+// New checks cfg and creates the clients; nothing connects until Run.
+func New(cfg Config, log *slog.Logger) (*Service, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("enforcer config: %w", err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+	s := &Service{
+		cfg:    cfg,
+		log:    log,
+		policy: cfg.Policy(),
+		hook: &webhook.Client{
+			URL:         cfg.WebhookURL,
+			Secret:      []byte(cfg.WebhookSecret),
+			Timeout:     cfg.WebhookTimeout,
+			MaxAttempts: cfg.WebhookAttempts,
+			MinBackoff:  cfg.WebhookBackoffMin,
+			MaxBackoff:  cfg.WebhookBackoffMax,
+		},
+		rdb:    rdb,
+		pub:    messaging.NewKafkaPublisher(cfg.Brokers),
+		health: service.NewHealth(),
+	}
+	s.health.AddCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	return s, nil
+}
+
+// Addr is the bound HTTP address, once the service is ready.
+func (s *Service) Addr() string {
+	if p := s.addr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Ready reports whether the service is consuming and serving.
+func (s *Service) Ready() bool { return s.ready.Load() }
+
+func (s *Service) setReady(v bool) {
+	s.ready.Store(v)
+	s.health.SetReady(v)
+}
+
+// Stats returns the counters.
+func (s *Service) Stats() Stats {
+	return Stats{
+		TakedownsSent:     s.sent.Load(),
+		ReviewsQueued:     s.queued.Load(),
+		DuplicatesSkipped: s.duplicates.Load(),
+		Failures:          s.failures.Load(),
+	}
+}
+
+// Handler serves /healthz, /readyz (Redis ping) and GET /v1/stats.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.health.Register(mux)
+	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Stats())
+	})
+	return mux
+}
+
+// Run consumes match verdicts and review decisions until ctx is cancelled,
+// then shuts down: readiness off, consumer drained (the message in hand is
+// finished and committed) and out of the group, HTTP stopped, publisher
+// flushed, Redis closed.
+func (s *Service) Run(ctx context.Context) (err error) {
+	defer func() {
+		if cerr := s.rdb.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close redis: %w", cerr)
+		}
+	}()
+	defer func() {
+		if cerr := s.pub.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close publisher: %w", cerr)
+		}
+	}()
+
+	spec := func(name string) messaging.TopicSpec {
+		return messaging.TopicSpec{Name: name, Partitions: s.cfg.Partitions, Replication: s.cfg.Replication}
+	}
+	t := s.cfg.Topics
+	if err := messaging.EnsureTopics(ctx, s.cfg.Brokers,
+		spec(t.Matched), spec(t.ReviewDecided), spec(t.ReviewRequested), spec(t.Actions), spec(s.cfg.DLQTopic),
+	); err != nil {
+		return err
+	}
+	// Without Redis no action can be checked for "already done": better to
+	// refuse to start than to consume and block on every message.
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis %s: %w", s.cfg.RedisAddr, err)
+	}
+
+	stopHTTP, addr, err := service.Serve(ctx, s.log, s.cfg.HTTPAddr, s.Handler())
+	if err != nil {
+		return err
+	}
+	s.addr.Store(&addr)
+
+	consumer := messaging.NewConsumer(messaging.ConsumerConfig{
+		Brokers: s.cfg.Brokers,
+		Group:   s.cfg.Group,
+		Topics:  []string{t.Matched, t.ReviewDecided},
+		Logger:  s.log,
+		// A takedown in hand is finished on shutdown, retries included.
+		HandlerTimeout: s.cfg.handlerTimeout(),
+	})
+	h := messaging.Chain(s.handle,
+		messaging.Tracing(s.cfg.Group),
+		messaging.Correlation(s.log),
+		deadLetterPermanent(s.pub, s.cfg.DLQTopic, s.cfg.Group),
+		messaging.Recover(),
+		messaging.Retry(messaging.RetryConfig{}),
+	)
+
+	stopReady := context.AfterFunc(ctx, func() { s.setReady(false) })
+	defer stopReady()
+	s.setReady(true)
+	s.log.Info("enforcer ready", "addr", addr, "group", s.cfg.Group,
+		"topics", []string{t.Matched, t.ReviewDecided}, "webhook", s.cfg.webhookHost(),
+		"auto_distance", s.policy.AutoDistance)
+
+	runErr := consumer.Run(ctx, h)
+	s.setReady(false)
+	if herr := stopHTTP(); herr != nil {
+		s.log.Warn("stopping http server", "err", herr)
+	}
+	return runErr
+}
+
+// deadLetterPermanent dead-letters permanent failures only: bad input and
+// takedowns the platform refused or never accepted (already recorded as
+// failed). Anything else is an outage of Redis or Kafka; it goes back to the
+// consumer, which retries the message with backoff and does not commit past
+// it, so a takedown is delayed by an outage but never parked on the
+// dead-letter topic because of one.
+func deadLetterPermanent(pub messaging.Publisher, topic, service string) messaging.Middleware {
+	dl := messaging.DeadLetter(pub, topic, service)
+	return func(next messaging.Handler) messaging.Handler {
+		return func(ctx context.Context, msg *messaging.Message) error {
+			var outage error
+			err := dl(func(ctx context.Context, msg *messaging.Message) error {
+				err := next(ctx, msg)
+				if err != nil && !messaging.IsPermanent(err) {
+					outage = err
+					return nil
+				}
+				return err
+			})(ctx, msg)
+			if err != nil {
+				return err
+			}
+			return outage
+		}
+	}
+}

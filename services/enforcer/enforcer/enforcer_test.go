@@ -1,0 +1,621 @@
+package enforcer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/testenv"
+	"github.com/takedown-pipeline/takedown/pkg/webhook"
+)
+
+const (
+	testSecret = "test-webhook-secret"
+	waitFor    = 60 * time.Second
+)
+
+// platform is the test's stand-in for the platform: it records every request
+// that reaches it, then either answers a fixed status or hands the request to
+// a webhook.Receiver (which verifies and dedupes).
+type platform struct {
+	rc     *webhook.Receiver
+	status int // non-zero: answer this, always
+
+	mu   sync.Mutex
+	reqs []platformRequest
+}
+
+type platformRequest struct {
+	signature, key string
+	body           []byte
+}
+
+func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	p.mu.Lock()
+	p.reqs = append(p.reqs, platformRequest{
+		signature: r.Header.Get(webhook.HeaderSignature),
+		key:       r.Header.Get(webhook.HeaderIdempotencyKey),
+		body:      body,
+	})
+	p.mu.Unlock()
+	if p.status != 0 {
+		http.Error(w, "platform is broken", p.status)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	p.rc.ServeHTTP(w, r)
+}
+
+func (p *platform) requests() []platformRequest {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]platformRequest(nil), p.reqs...)
+}
+
+type harness struct {
+	t        *testing.T
+	cfg      Config
+	svc      *Service
+	platform *platform
+	pub      *messaging.KafkaPublisher
+	rdb      *redis.Client
+}
+
+// testConfig is the default configuration with every name made unique.
+func testConfig(t *testing.T) Config {
+	t.Helper()
+	var cfg Config
+	set := config.New("enforcer-test").WithEnv(func(string) (string, bool) { return "", false })
+	cfg.Bind(set)
+	if err := set.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.Partitions = 1 // one partition: the order published is the order handled
+	cfg.Group = testenv.Name("takedown-enforcer")
+	cfg.RedisPrefix = testenv.Name("enforcer-test")
+	cfg.DLQTopic = testenv.Name("enforcer.dlq")
+	cfg.Topics = config.Topics{
+		Matched:         testenv.Name("media.matched"),
+		ReviewRequested: testenv.Name("review.requested"),
+		ReviewDecided:   testenv.Name("review.decided"),
+		Actions:         testenv.Name("enforcement.actions"),
+	}
+	cfg.WebhookSecret = testSecret
+	cfg.WebhookBackoffMin = 10 * time.Millisecond
+	cfg.WebhookBackoffMax = 50 * time.Millisecond
+	return cfg
+}
+
+// start runs an enforcer against the real broker and Redis and a platform
+// answering status (0: a webhook.Receiver).
+func start(t *testing.T, status int, tweak func(*Config)) *harness {
+	t.Helper()
+	brokers := testenv.KafkaBrokers(t)
+	redisAddr := testenv.RedisAddr(t)
+
+	p := &platform{rc: &webhook.Receiver{Secret: []byte(testSecret)}, status: status}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+
+	cfg := testConfig(t)
+	cfg.Brokers = brokers
+	cfg.RedisAddr = redisAddr
+	cfg.WebhookURL = srv.URL + "/takedown"
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	svc, err := New(cfg, log)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-errc:
+			if err != nil {
+				t.Errorf("Run returned %v on shutdown, want nil", err)
+			}
+		case <-time.After(waitFor):
+			t.Error("Run did not return after cancel")
+		}
+	})
+	deadline := time.Now().Add(waitFor)
+	for !svc.Ready() {
+		select {
+		case err := <-errc:
+			t.Fatalf("Run: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("enforcer not ready in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	pub := messaging.NewKafkaPublisher(brokers)
+	t.Cleanup(func() { _ = pub.Close() })
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return &harness{t: t, cfg: cfg, svc: svc, platform: p, pub: pub, rdb: rdb}
+}
+
+func (h *harness) publish(topic string, ev events.Event) messaging.Message {
+	h.t.Helper()
+	msg, err := messaging.EventMessage(topic, ev)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.publishRaw(msg)
+	return msg
+}
+
+func (h *harness) publishRaw(msg messaging.Message) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := h.pub.Publish(ctx, msg); err != nil {
+		h.t.Fatalf("publish to %s: %v", msg.Topic, err)
+	}
+}
+
+// read returns the first n records of topic, waiting for them.
+func (h *harness) read(topic string, n int) []kafka.Message {
+	h.t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: h.cfg.Brokers, Topic: topic, Partition: 0, MaxWait: 200 * time.Millisecond,
+	})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	var out []kafka.Message
+	for len(out) < n {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			h.t.Fatalf("reading %s: got %d of %d records: %v", topic, len(out), n, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// count is the number of records in topic (partition 0).
+func (h *harness) count(topic string) int64 {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	conn, err := kafka.DialLeader(ctx, "tcp", h.cfg.Brokers[0], topic, 0)
+	if err != nil {
+		h.t.Fatalf("dial %s: %v", topic, err)
+	}
+	defer conn.Close()
+	first, last, err := conn.ReadOffsets()
+	if err != nil {
+		h.t.Fatalf("offsets of %s: %v", topic, err)
+	}
+	return last - first
+}
+
+func (h *harness) actions(n int) []events.EnforcementAction {
+	h.t.Helper()
+	var out []events.EnforcementAction
+	for _, m := range h.read(h.cfg.Topics.Actions, n) {
+		var act events.EnforcementAction
+		if err := events.Decode(m.Value, events.TypeEnforcementAction, &act); err != nil {
+			h.t.Fatalf("action record: %v\n%s", err, m.Value)
+		}
+		out = append(out, act)
+	}
+	return out
+}
+
+// stats fetches GET /v1/stats over HTTP.
+func (h *harness) stats() Stats {
+	h.t.Helper()
+	resp, err := http.Get("http://" + h.svc.Addr() + "/v1/stats")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st Stats
+	if resp.StatusCode != http.StatusOK {
+		h.t.Fatalf("/v1/stats: %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		h.t.Fatal(err)
+	}
+	return st
+}
+
+func (h *harness) waitStats(what string, ok func(Stats) bool) Stats {
+	h.t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		st := h.stats()
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("waiting for %s: stats %+v", what, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (h *harness) doneKey(key string) (string, bool) {
+	h.t.Helper()
+	v, err := h.rdb.Get(context.Background(), DoneKey(h.cfg.RedisPrefix, key)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", false
+	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return v, true
+}
+
+var uploadedAt = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func match(signal string, distance int, entry string) events.Match {
+	return events.Match{Bank: "demo", EntryID: entry, Labels: []string{"terror"}, SignalType: signal,
+		Signal: "8f0f0f0f0f0f0f0f", Distance: distance, Threshold: 10}
+}
+
+func matched(matches ...events.Match) *events.MediaMatched {
+	id := testenv.Name("content")
+	return &events.MediaMatched{
+		Meta:     events.NewMeta(events.TypeMediaMatched, id, ""),
+		MediaURL: "https://cdn.example.test/" + id + ".jpg", ContentType: events.ContentImage,
+		UploaderID: "u1", UploadedAt: uploadedAt, Matches: matches,
+	}
+}
+
+func decided(decision string, matches ...events.Match) *events.ReviewDecided {
+	id := testenv.Name("content")
+	return &events.ReviewDecided{
+		Meta:     events.NewMeta(events.TypeReviewDecided, id, ""),
+		Decision: decision, Reviewer: "alice", Reason: "flag in frame",
+		MediaURL: "https://cdn.example.test/" + id + ".jpg", ContentType: events.ContentImage,
+		UploadedAt: uploadedAt, Matches: matches, DecidedAt: time.Now().UTC(),
+	}
+}
+
+func TestAutoTakedown(t *testing.T) {
+	t.Parallel()
+	h := start(t, 0, nil)
+	ev := matched(match(events.SignalDHash, 8, "far"), match(events.SignalPHash, 2, "e1"))
+	h.publish(h.cfg.Topics.Matched, ev)
+
+	acts := h.actions(1)
+	act := acts[0]
+	key := webhook.IdempotencyKey(ev.ContentID, events.ActionRemove)
+	if act.Action != events.ActionRemove || act.Trigger != events.TriggerAuto || act.Outcome != events.OutcomeSucceeded {
+		t.Fatalf("action %s/%s/%s, want remove/auto/succeeded", act.Action, act.Trigger, act.Outcome)
+	}
+	if act.ContentID != ev.ContentID || act.CorrelationID != ev.CorrelationID {
+		t.Errorf("action content/correlation %s/%s, want %s/%s", act.ContentID, act.CorrelationID, ev.ContentID, ev.CorrelationID)
+	}
+	if act.IdempotencyKey != key || act.EventID != ActionEventID(key, events.OutcomeSucceeded) {
+		t.Errorf("action key %s id %s, want %s and the derived id", act.IdempotencyKey, act.EventID, key)
+	}
+	if act.Bank != "demo" || len(act.Labels) != 1 || act.Labels[0] != "terror" || len(act.Evidence) != 2 ||
+		act.Attempts != 1 || !act.UploadedAt.Equal(uploadedAt) || act.ActedAt.IsZero() {
+		t.Errorf("action record incomplete: %+v", act)
+	}
+	if !strings.Contains(act.Reason, "phash distance 2 <= 4") {
+		t.Errorf("reason %q does not explain the decision", act.Reason)
+	}
+
+	reqs := h.platform.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("platform saw %d requests, want 1", len(reqs))
+	}
+	r := reqs[0]
+	if err := webhook.Verify([]byte(testSecret), r.signature, r.body, time.Now(), time.Minute); err != nil {
+		t.Fatalf("signature does not verify: %v", err)
+	}
+	if rc := h.platform.rc; rc.Accepted() != 1 || rc.Rejected() != 0 {
+		t.Fatalf("receiver accepted %d, rejected %d; want 1, 0", rc.Accepted(), rc.Rejected())
+	}
+	var td webhook.Takedown
+	if err := json.Unmarshal(r.body, &td); err != nil {
+		t.Fatal(err)
+	}
+	if r.key != key || td.IdempotencyKey != key || td.ContentID != ev.ContentID || td.Action != events.ActionRemove ||
+		td.Trigger != events.TriggerAuto || td.Bank != "demo" || len(td.Evidence) != 2 || td.CorrelationID != ev.CorrelationID {
+		t.Errorf("takedown request %+v (header key %s) does not match the event", td, r.key)
+	}
+	if v, ok := h.doneKey(key); !ok || v != act.EventID {
+		t.Errorf("done key = %q, %v; want the action's event id", v, ok)
+	}
+	if st := h.stats(); st.TakedownsSent != 1 || st.Failures != 0 {
+		t.Errorf("stats %+v, want 1 takedown sent", st)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get("http://" + h.svc.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %s", path, resp.Status)
+		}
+	}
+}
+
+func TestRedeliveryActsOnce(t *testing.T) {
+	t.Parallel()
+	h := start(t, 0, nil)
+	ev := matched(match(events.SignalSHA256, 0, "e1"))
+	// The very same record twice, as a redelivery after a crash before
+	// commit would bring it.
+	msg := h.publish(h.cfg.Topics.Matched, ev)
+	h.publishRaw(msg)
+
+	st := h.waitStats("both copies to be handled", func(st Stats) bool { return st.DuplicatesSkipped+st.TakedownsSent >= 2 })
+	if st.DuplicatesSkipped != 1 || st.TakedownsSent != 1 {
+		t.Fatalf("stats %+v, want 1 takedown sent and 1 duplicate skipped", st)
+	}
+	if n := len(h.platform.requests()); n != 1 {
+		t.Fatalf("platform saw %d requests, want exactly 1", n)
+	}
+	if d := h.platform.rc.Duplicates(); d != 0 {
+		t.Fatalf("receiver had to dedupe %d requests; the enforcer should not have sent them", d)
+	}
+	// Both copies are handled (the skip is counted after the first was
+	// recorded), so the actions topic is complete: one record.
+	if n := h.count(h.cfg.Topics.Actions); n != 1 {
+		t.Fatalf("%d action records, want 1", n)
+	}
+}
+
+func TestUncertainMatchGoesToReview(t *testing.T) {
+	t.Parallel()
+	h := start(t, 0, nil)
+	ev := matched(match(events.SignalPHash, 7, "e1"), match(events.SignalDHash, 9, "e2"))
+	h.publish(h.cfg.Topics.Matched, ev)
+
+	recs := h.read(h.cfg.Topics.ReviewRequested, 1)
+	var rr events.ReviewRequested
+	if err := events.Decode(recs[0].Value, events.TypeReviewRequested, &rr); err != nil {
+		t.Fatal(err)
+	}
+	if rr.ContentID != ev.ContentID || rr.CorrelationID != ev.CorrelationID || rr.MediaURL != ev.MediaURL ||
+		rr.ContentType != ev.ContentType || !rr.UploadedAt.Equal(uploadedAt) || len(rr.Matches) != 2 {
+		t.Errorf("review request %+v does not carry the upload", rr)
+	}
+	if !strings.Contains(rr.Reason, "phash distance 7") || !strings.Contains(rr.Reason, "auto-removal distance 4") {
+		t.Errorf("review reason %q does not say why it is uncertain", rr.Reason)
+	}
+
+	act := h.actions(1)[0]
+	key := webhook.IdempotencyKey(ev.ContentID, events.ActionQueueForReview)
+	if act.Action != events.ActionQueueForReview || act.Outcome != events.OutcomeSucceeded || act.IdempotencyKey != key ||
+		act.EventID != ActionEventID(key, events.OutcomeSucceeded) || act.Bank != "demo" {
+		t.Errorf("action %+v, want a succeeded queue_for_review", act)
+	}
+	// The action is recorded after any webhook call would have been made.
+	if n := len(h.platform.requests()); n != 0 {
+		t.Fatalf("platform saw %d requests for an uncertain match, want 0", n)
+	}
+	if _, ok := h.doneKey(key); !ok {
+		t.Error("no done key for the review request")
+	}
+	if st := h.stats(); st.ReviewsQueued != 1 || st.TakedownsSent != 0 {
+		t.Errorf("stats %+v, want 1 review queued and no takedown", st)
+	}
+}
+
+func TestReviewDecision(t *testing.T) {
+	t.Parallel()
+	h := start(t, 0, nil)
+	benign := decided(events.DecisionBenign, match(events.SignalPHash, 7, "e1"))
+	violating := decided(events.DecisionViolating, match(events.SignalPHash, 8, "e9"), match(events.SignalDHash, 6, "e2"))
+	// Same partition: the benign decision is handled first.
+	h.publish(h.cfg.Topics.ReviewDecided, benign)
+	h.publish(h.cfg.Topics.ReviewDecided, violating)
+
+	act := h.actions(1)[0]
+	if act.ContentID != violating.ContentID || act.Action != events.ActionRemove ||
+		act.Trigger != events.TriggerReview || act.Outcome != events.OutcomeSucceeded {
+		t.Fatalf("action %+v, want a succeeded remove of %s triggered by review", act, violating.ContentID)
+	}
+	if !strings.Contains(act.Reason, "alice") || act.Labels[0] != "terror" || len(act.Evidence) != 2 {
+		t.Errorf("action %+v should name the reviewer and carry the decision's matches", act)
+	}
+	reqs := h.platform.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("platform saw %d requests, want 1 (benign decisions do nothing)", len(reqs))
+	}
+	var td webhook.Takedown
+	if err := json.Unmarshal(reqs[0].body, &td); err != nil {
+		t.Fatal(err)
+	}
+	if td.Trigger != events.TriggerReview || td.ContentID != violating.ContentID || !strings.Contains(td.Reason, "alice") {
+		t.Errorf("takedown %+v, want trigger review for %s naming the reviewer", td, violating.ContentID)
+	}
+	if n := h.count(h.cfg.Topics.Actions); n != 1 {
+		t.Errorf("%d action records, want 1", n)
+	}
+}
+
+func TestWebhookFailureIsRecordedAndDeadLettered(t *testing.T) {
+	t.Parallel()
+	h := start(t, http.StatusInternalServerError, func(c *Config) { c.WebhookAttempts = 3 })
+	ev := matched(match(events.SignalMD5, 0, "e1"))
+	msg := h.publish(h.cfg.Topics.Matched, ev)
+
+	act := h.actions(1)[0]
+	key := webhook.IdempotencyKey(ev.ContentID, events.ActionRemove)
+	if act.Action != events.ActionRemove || act.Outcome != events.OutcomeFailed || act.Attempts != 3 ||
+		!strings.Contains(act.Error, "500") || act.EventID != ActionEventID(key, events.OutcomeFailed) {
+		t.Fatalf("action %+v, want a failed remove after 3 attempts naming the 500", act)
+	}
+	dl := h.read(h.cfg.DLQTopic, 1)[0]
+	if !bytes.Equal(dl.Value, msg.Value) {
+		t.Errorf("dead letter body differs from the original event")
+	}
+	headers := map[string]string{}
+	for _, hd := range dl.Headers {
+		headers[hd.Key] = string(hd.Value)
+	}
+	if headers[messaging.HeaderDLQTopic] != h.cfg.Topics.Matched || !strings.Contains(headers[messaging.HeaderDLQError], "500") {
+		t.Errorf("dead letter headers %v, want origin %s and the webhook error", headers, h.cfg.Topics.Matched)
+	}
+	if n := len(h.platform.requests()); n != 3 {
+		t.Errorf("platform saw %d requests, want 3", n)
+	}
+	if _, ok := h.doneKey(key); ok {
+		t.Error("done key set for a failed takedown: a replay of the dead letter would be skipped")
+	}
+	if st := h.stats(); st.Failures != 1 || st.TakedownsSent != 0 {
+		t.Errorf("stats %+v, want 1 failure", st)
+	}
+}
+
+func TestNoMatchesAndBadInput(t *testing.T) {
+	t.Parallel()
+	h := start(t, 0, nil)
+	h.publishRaw(messaging.Message{Topic: h.cfg.Topics.Matched, Key: []byte("x"), Value: []byte("{not json")})
+	h.publish(h.cfg.Topics.Matched, matched())
+	// A marker behind them on the same partition: once it is acted on, the
+	// two before it have been handled.
+	marker := matched(match(events.SignalSHA256, 0, "e1"))
+	h.publish(h.cfg.Topics.Matched, marker)
+
+	if act := h.actions(1)[0]; act.ContentID != marker.ContentID {
+		t.Fatalf("first action is for %s, want the marker %s", act.ContentID, marker.ContentID)
+	}
+	if n := h.count(h.cfg.Topics.Actions); n != 1 {
+		t.Errorf("%d action records, want 1 (the marker's)", n)
+	}
+	if reqs := h.platform.requests(); len(reqs) != 1 {
+		t.Errorf("platform saw %d requests, want 1 (the marker's)", len(reqs))
+	}
+	if n := h.count(h.cfg.Topics.ReviewRequested); n != 0 {
+		t.Errorf("%d review requests, want 0", n)
+	}
+	dl := h.read(h.cfg.DLQTopic, 1)[0]
+	if string(dl.Value) != "{not json" {
+		t.Errorf("dead letter %q, want the malformed record", dl.Value)
+	}
+}
+
+// With Redis unreachable the enforcer cannot know whether an action was done,
+// so it must neither act nor give the message up: a transient error.
+func TestRedisDownIsTransient(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := ln.Addr().String()
+	ln.Close()
+
+	p := &platform{rc: &webhook.Receiver{Secret: []byte(testSecret)}}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	cfg := testConfig(t)
+	cfg.Brokers = []string{"127.0.0.1:1"} // never reached: Redis is checked first
+	cfg.RedisAddr = deadAddr
+	cfg.WebhookURL = srv.URL
+	svc, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.rdb.Close()
+	defer svc.pub.Close()
+
+	msg, err := messaging.EventMessage(cfg.Topics.Matched, matched(match(events.SignalSHA256, 0, "e1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	err = svc.handle(ctx, &msg)
+	if err == nil || messaging.IsPermanent(err) {
+		t.Fatalf("handle with Redis down = %v, want a transient error", err)
+	}
+	if n := len(p.requests()); n != 0 {
+		t.Fatalf("platform saw %d requests with Redis down, want 0", n)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	t.Run("settings from the environment", func(t *testing.T) {
+		env := map[string]string{
+			"TAKEDOWN_WEBHOOK_URL":         "https://platform.example/takedown",
+			"TAKEDOWN_WEBHOOK_SECRET":      "s",
+			"TAKEDOWN_WEBHOOK_ATTEMPTS":    "7",
+			"TAKEDOWN_WEBHOOK_TIMEOUT":     "3s",
+			"TAKEDOWN_AUTO_DISTANCE_PHASH": "2",
+		}
+		var cfg Config
+		set := config.New("enforcer").WithEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		cfg.Bind(set)
+		if err := set.Parse([]string{"-auto-distance-dhash", "6"}); err != nil {
+			t.Fatal(err)
+		}
+		if cfg.WebhookURL != env["TAKEDOWN_WEBHOOK_URL"] || cfg.WebhookSecret != "s" || cfg.WebhookAttempts != 7 ||
+			cfg.WebhookTimeout != 3*time.Second || cfg.Group != "takedown-enforcer" || cfg.HTTPAddr != DefaultHTTPAddr ||
+			cfg.DLQTopic != "enforcer.dlq" {
+			t.Errorf("config %+v does not reflect the environment and defaults", cfg)
+		}
+		p := cfg.Policy().AutoDistance
+		if p[events.SignalPHash] != 2 || p[events.SignalDHash] != 6 || p[events.SignalSHA256] != 0 || p[events.SignalMD5] != 0 {
+			t.Errorf("policy %v, want phash 2, dhash 6, exact hashes 0", p)
+		}
+		if _, err := New(cfg, nil); err != nil {
+			t.Errorf("New with a complete config: %v", err)
+		}
+	})
+
+	tests := []struct {
+		name  string
+		tweak func(*Config)
+		want  string // substring of the error
+	}{
+		{"missing webhook url", func(c *Config) { c.WebhookURL = "" }, "TAKEDOWN_WEBHOOK_URL"},
+		{"missing webhook secret", func(c *Config) { c.WebhookSecret = "" }, "TAKEDOWN_WEBHOOK_SECRET"},
+		{"relative webhook url", func(c *Config) { c.WebhookURL = "/takedown" }, "absolute http(s) URL"},
+		{"ftp webhook url", func(c *Config) { c.WebhookURL = "ftp://platform.example/" }, "absolute http(s) URL"},
+		{"no attempts", func(c *Config) { c.WebhookAttempts = 0 }, "webhook-attempts"},
+		{"negative distance", func(c *Config) { c.AutoDistancePHash = -1 }, "auto-distance"},
+		{"same topic twice", func(c *Config) { c.Topics.ReviewDecided = c.Topics.Matched }, "tells the events apart"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.Brokers = []string{"127.0.0.1:9092"}
+			cfg.RedisAddr = "127.0.0.1:6379"
+			cfg.WebhookURL = "http://127.0.0.1:9/takedown"
+			tt.tweak(&cfg)
+			_, err := New(cfg, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New error %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
