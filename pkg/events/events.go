@@ -5,6 +5,7 @@ package events
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -238,6 +239,34 @@ type BankUpdate struct {
 	EntryID string   `json:"entry_id"`
 	Labels  []string `json:"labels"`
 	Signals []Signal `json:"signals"`
+}
+
+// NewBankAdd makes the update that adds media with the given signals to
+// bank. The entry id derives from the media's SHA-256 (or, lacking one, from
+// the signals), so adding the same media twice updates one entry instead of
+// creating two.
+func NewBankAdd(bank string, labels []string, signals []Signal) BankUpdate {
+	id := ""
+	for _, s := range signals {
+		if s.Type == SignalSHA256 && len(s.Value) >= 16 {
+			id = s.Value[:16]
+		}
+	}
+	if id == "" {
+		h := sha256.New()
+		for _, s := range signals {
+			fmt.Fprintf(h, "%s:%s\n", s.Type, s.Value)
+		}
+		id = hex.EncodeToString(h.Sum(nil)[:8])
+	}
+	return BankUpdate{
+		Meta:    NewMeta(TypeBankUpdate, id, ""),
+		Op:      BankOpAdd,
+		Bank:    bank,
+		EntryID: id,
+		Labels:  append([]string{}, labels...),
+		Signals: signals,
+	}
 }
 
 // Key is the compaction key of the update.
