@@ -1,0 +1,110 @@
+package matcher
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/takedown-pipeline/takedown/pkg/bank"
+)
+
+// Stats is the body of GET /v1/stats.
+type Stats struct {
+	Ready    bool         `json:"ready"`
+	Bank     BankStats    `json:"bank"`
+	Cache    CacheStats   `json:"cache"`
+	Messages MessageStats `json:"messages"`
+}
+
+// BankStats describes the replica's copy of the banks.
+type BankStats struct {
+	bank.Stats
+	// Version is the content fingerprint that keys cached verdicts.
+	Version string `json:"version"`
+	FollowerStatus
+}
+
+// CacheStats counts per-signal verdict lookups.
+type CacheStats struct {
+	Enabled  bool   `json:"enabled"`
+	State    string `json:"state"`
+	Hits     int64  `json:"hits"`
+	Misses   int64  `json:"misses"`
+	Bypasses int64  `json:"bypasses"`
+}
+
+// MessageStats counts media.hashed events handled.
+type MessageStats struct {
+	// Processed is every event that got a verdict.
+	Processed int64 `json:"processed"`
+	// Matched is the events whose verdict had at least one match.
+	Matched int64 `json:"matched"`
+	// InvalidSignals counts malformed signals skipped inside events.
+	InvalidSignals int64 `json:"invalid_signals"`
+}
+
+// Stats reports the replica's counters. It asks Redis for its state, bounded
+// by the Redis timeout.
+func (s *Service) Stats(ctx context.Context) Stats {
+	st := Stats{
+		Ready: s.Ready(),
+		Bank: BankStats{
+			Stats:          s.banks.Stats(),
+			Version:        fmt.Sprintf("%016x", s.banks.Version()),
+			FollowerStatus: s.follow.status(),
+		},
+		Messages: MessageStats{
+			Processed:      s.processed.Load(),
+			Matched:        s.matched.Load(),
+			InvalidSignals: s.invalidSignals.Load(),
+		},
+	}
+	st.Cache.State = s.redisState(ctx)
+	if s.cache != nil {
+		st.Cache.Enabled = true
+		st.Cache.Hits = s.cache.hits.Load()
+		st.Cache.Misses = s.cache.misses.Load()
+		st.Cache.Bypasses = s.cache.bypasses.Load()
+	}
+	return st
+}
+
+func (s *Service) redisState(ctx context.Context) string {
+	if s.cache == nil {
+		return "disabled"
+	}
+	return s.cache.state(ctx)
+}
+
+func (s *Service) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+	})
+	// Redis is reported but never fails readiness: without it the replica
+	// matches from memory, just with more work.
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ok, details := s.health.Status(r.Context())
+		details["redis"] = s.redisState(r.Context())
+		fs := s.follow.status()
+		details["bank"] = fmt.Sprintf("%d entries, generation %d, caught up %v, %d updates applied, %d rejected",
+			s.banks.Len(), s.banks.Generation(), fs.CaughtUp, fs.Applied, fs.Rejected)
+		if fs.LastRejection != "" {
+			details["bank_last_rejection"] = fs.LastRejection
+		}
+		code := http.StatusOK
+		if !ok {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, details)
+	})
+	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Stats(r.Context()))
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

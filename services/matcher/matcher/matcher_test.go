@@ -1,0 +1,581 @@
+package matcher_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/testenv"
+	"github.com/takedown-pipeline/takedown/services/matcher/matcher"
+)
+
+const deadline = 60 * time.Second
+
+func testLogger() *slog.Logger {
+	if os.Getenv("MATCHER_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// testConfig returns the defaults with unique topics, group and key prefix.
+func testConfig(t *testing.T, brokers []string, redisAddr string) matcher.Config {
+	t.Helper()
+	var cfg matcher.Config
+	set := config.New("matcher-test").WithEnv(func(string) (string, bool) { return "", false })
+	cfg.Bind(set)
+	if err := set.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Brokers = brokers
+	cfg.RedisAddr = redisAddr
+	cfg.RedisPrefix = testenv.Name("matcher-test")
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.Group = testenv.Name("matcher-test")
+	cfg.Topics.Hashed = testenv.Name("hashed")
+	cfg.Topics.Matched = testenv.Name("matched")
+	cfg.Topics.BankUpdates = testenv.Name("bank")
+	cfg.DLQTopic = testenv.Name("matcher-dlq")
+	// Outputs get one partition so the test can read them in order without
+	// a group; the bank topic keeps three so catch-up covers several.
+	err := messaging.EnsureTopics(context.Background(), brokers,
+		messaging.TopicSpec{Name: cfg.Topics.Matched, Partitions: 1},
+		messaging.TopicSpec{Name: cfg.DLQTopic, Partitions: 1},
+		messaging.TopicSpec{Name: cfg.Topics.BankUpdates, Partitions: 3, Compact: true},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTopics(t, brokers[0], cfg.Topics.Matched, cfg.DLQTopic, cfg.Topics.BankUpdates)
+	return cfg
+}
+
+// waitTopics waits until the broker serves new topics: creation returns
+// before every partition has a leader.
+func waitTopics(t *testing.T, broker string, topics ...string) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for _, topic := range topics {
+		for {
+			conn, err := kafka.Dial("tcp", broker)
+			if err == nil {
+				var ps []kafka.Partition
+				ps, err = conn.ReadPartitions(topic)
+				conn.Close()
+				for _, p := range ps {
+					if err == nil && p.Leader.Host == "" {
+						err = fmt.Errorf("partition %d has no leader", p.ID)
+					}
+				}
+				if err == nil && len(ps) > 0 {
+					break
+				}
+			}
+			if time.Now().After(end) {
+				t.Fatalf("topic %s not ready: %v", topic, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// start runs a service until the test ends and waits for it to be ready.
+func start(t *testing.T, cfg matcher.Config) *matcher.Service {
+	t.Helper()
+	svc, err := matcher.New(cfg, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run returned %v on shutdown, want nil", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	})
+	end := time.Now().Add(deadline)
+	for !svc.Ready() {
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned before ready: %v", err)
+		default:
+		}
+		if time.Now().After(end) {
+			t.Fatal("service not ready in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return svc
+}
+
+func publisher(t *testing.T, brokers []string) messaging.Publisher {
+	pub := messaging.NewKafkaPublisher(brokers)
+	t.Cleanup(func() { pub.Close() })
+	return pub
+}
+
+func addEntry(bank, id string, labels []string, sigs ...events.Signal) *events.BankUpdate {
+	u := &events.BankUpdate{Op: events.BankOpAdd, Bank: bank, EntryID: id, Labels: labels, Signals: sigs}
+	u.Meta = events.NewMeta(events.TypeBankUpdate, u.Key(), "")
+	return u
+}
+
+func disableEntry(bank, id string) *events.BankUpdate {
+	u := &events.BankUpdate{Op: events.BankOpDisable, Bank: bank, EntryID: id}
+	u.Meta = events.NewMeta(events.TypeBankUpdate, u.Key(), "")
+	return u
+}
+
+func publishBank(t *testing.T, pub messaging.Publisher, topic string, us ...*events.BankUpdate) {
+	t.Helper()
+	for _, u := range us {
+		if err := messaging.PublishEvent(context.Background(), pub, topic, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+var uploadedAt = time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+
+func publishHashed(t *testing.T, pub messaging.Publisher, topic string, sigs ...events.Signal) *events.MediaHashed {
+	t.Helper()
+	id := testenv.Name("content")
+	ev := &events.MediaHashed{
+		Meta:        events.NewMeta(events.TypeMediaHashed, id, ""),
+		MediaURL:    "https://cdn.example.com/" + id + ".jpg",
+		ContentType: events.ContentImage,
+		UploaderID:  "user-7",
+		UploadedAt:  uploadedAt,
+		Media:       events.MediaInfo{MimeType: "image/jpeg", Bytes: 1234},
+		Signals:     sigs,
+	}
+	if err := messaging.PublishEvent(context.Background(), pub, topic, ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// collector reads partition 0 of a topic from the start, keyed by content id.
+type collector struct {
+	mu   sync.Mutex
+	raw  map[string][]byte
+	msgs map[string]kafka.Message
+}
+
+func collect(t *testing.T, brokers []string, topic string) *collector {
+	c := &collector{raw: map[string][]byte{}, msgs: map[string]kafka.Message{}}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: 0, MaxWait: 200 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				return
+			}
+			var meta events.Meta
+			_ = json.Unmarshal(m.Value, &meta)
+			key := meta.ContentID
+			if key == "" {
+				key = string(m.Key)
+			}
+			c.mu.Lock()
+			c.raw[key] = m.Value
+			c.msgs[key] = m
+			c.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done; r.Close() })
+	return c
+}
+
+func (c *collector) wait(t *testing.T, key string) kafka.Message {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for time.Now().Before(end) {
+		c.mu.Lock()
+		m, ok := c.msgs[key]
+		c.mu.Unlock()
+		if ok {
+			return m
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("nothing for %s in time", key)
+	return kafka.Message{}
+}
+
+func (c *collector) verdict(t *testing.T, in *events.MediaHashed) events.MediaMatched {
+	t.Helper()
+	m := c.wait(t, in.ContentID)
+	var out events.MediaMatched
+	if err := events.Decode(m.Value, events.TypeMediaMatched, &out); err != nil {
+		t.Fatalf("verdict for %s: %v", in.ContentID, err)
+	}
+	if !strings.Contains(string(m.Value), `"matches":[`) {
+		t.Fatalf("verdict without a matches list: %s", m.Value)
+	}
+	return out
+}
+
+func randHex(n int) string {
+	var b strings.Builder
+	for b.Len() < n {
+		fmt.Fprintf(&b, "%016x", rand.Uint64())
+	}
+	return b.String()[:n]
+}
+
+func sha(v string) events.Signal { return events.Signal{Type: events.SignalSHA256, Value: v} }
+func phash(h uint64) events.Signal {
+	return events.Signal{Type: events.SignalPHash, Value: fmt.Sprintf("%016x", h)}
+}
+
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp.StatusCode
+}
+
+func stats(t *testing.T, svc *matcher.Service) matcher.Stats {
+	t.Helper()
+	var st matcher.Stats
+	if code := getJSON(t, "http://"+svc.Addr()+"/v1/stats", &st); code != http.StatusOK {
+		t.Fatalf("GET /v1/stats: %d", code)
+	}
+	return st
+}
+
+// TestMatcher runs one replica against the real broker and Redis through
+// loading, matching, caching, live updates and disables.
+func TestMatcher(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	redisAddr := testenv.RedisAddr(t)
+	cfg := testConfig(t, brokers, redisAddr)
+	pub := publisher(t, brokers)
+	ctx := context.Background()
+
+	shaA, shaC := randHex(64), randHex(64)
+	ph := rand.Uint64() | 1
+	bankBefore := []*events.BankUpdate{
+		addEntry("tve", "sha-entry", []string{"terrorism"}, sha(shaA)),
+		addEntry("tve", "ph-entry", []string{"violent-extremism", "isis"}, phash(ph)),
+		addEntry("other", "to-disable", []string{"x"}, sha(shaC)),
+	}
+	for i := range 40 {
+		bankBefore = append(bankBefore, addEntry("filler", fmt.Sprint(i), nil, sha(randHex(64))))
+	}
+	publishBank(t, pub, cfg.Topics.BankUpdates, bankBefore...)
+	// Two records the replica must skip without losing the rest.
+	if err := pub.Publish(ctx, messaging.Message{Topic: cfg.Topics.BankUpdates, Key: []byte("junk/1"), Value: []byte("not json")}); err != nil {
+		t.Fatal(err)
+	}
+	publishBank(t, pub, cfg.Topics.BankUpdates,
+		addEntry("tve", "bad", nil, events.Signal{Type: events.SignalPHash, Value: "zzzz"}))
+
+	out := collect(t, brokers, cfg.Topics.Matched)
+	svc := start(t, cfg)
+
+	// Loaded before ready: no waiting here.
+	if n := svc.Banks().Len(); n != len(bankBefore) {
+		t.Fatalf("ready with %d bank entries, want %d", n, len(bankBefore))
+	}
+	if st := stats(t, svc); st.Bank.Rejected != 2 || !st.Bank.CaughtUp || st.Bank.Banks["filler"].Entries != 40 {
+		t.Fatalf("stats after load: %+v", st.Bank)
+	}
+
+	t.Run("exact, near and no match", func(t *testing.T) {
+		exact := publishHashed(t, pub, cfg.Topics.Hashed, sha(shaA), phash(rand.Uint64()|1))
+		near := publishHashed(t, pub, cfg.Topics.Hashed, sha(randHex(64)), phash(ph^0b1011_0000_0001))
+		none := publishHashed(t, pub, cfg.Topics.Hashed, sha(randHex(64)), phash(^ph))
+
+		got := out.verdict(t, exact)
+		want := []events.Match{{Bank: "tve", EntryID: "sha-entry", Labels: []string{"terrorism"},
+			SignalType: "sha256", Signal: shaA, Distance: 0, Threshold: 0}}
+		if !reflect.DeepEqual(got.Matches, want) {
+			t.Errorf("exact copy: matches %+v, want %+v", got.Matches, want)
+		}
+		if got.MediaURL != exact.MediaURL || got.ContentType != exact.ContentType || got.UploaderID != exact.UploaderID ||
+			!got.UploadedAt.Equal(exact.UploadedAt) || got.CorrelationID != exact.CorrelationID || got.EventID == exact.EventID {
+			t.Errorf("verdict does not carry the upload over: %+v (from %+v)", got, exact)
+		}
+
+		got = out.verdict(t, near)
+		want = []events.Match{{Bank: "tve", EntryID: "ph-entry", Labels: []string{"violent-extremism", "isis"},
+			SignalType: "phash", Signal: fmt.Sprintf("%016x", ph^0b1011_0000_0001), Distance: 4, Threshold: 10}}
+		if !reflect.DeepEqual(got.Matches, want) {
+			t.Errorf("near copy: matches %+v, want %+v", got.Matches, want)
+		}
+
+		if got = out.verdict(t, none); len(got.Matches) != 0 {
+			t.Errorf("unrelated upload matched: %+v", got.Matches)
+		}
+	})
+
+	t.Run("second identical query hits the cache", func(t *testing.T) {
+		before := stats(t, svc).Cache
+		first := publishHashed(t, pub, cfg.Topics.Hashed, sha(randHex(64)), phash(ph^0b11))
+		v1 := out.verdict(t, first)
+		mid := stats(t, svc).Cache
+		second := publishHashed(t, pub, cfg.Topics.Hashed, first.Signals...)
+		v2 := out.verdict(t, second)
+		after := stats(t, svc).Cache
+		if mid.Misses-before.Misses != 2 || mid.Hits != before.Hits {
+			t.Errorf("first query: hits %d->%d misses %d->%d, want 2 misses", before.Hits, mid.Hits, before.Misses, mid.Misses)
+		}
+		if after.Hits-mid.Hits != 2 || after.Misses != mid.Misses {
+			t.Errorf("second query: hits %d->%d misses %d->%d, want 2 hits", mid.Hits, after.Hits, mid.Misses, after.Misses)
+		}
+		if !reflect.DeepEqual(v1.Matches, v2.Matches) || len(v1.Matches) != 1 {
+			t.Errorf("cached verdict %+v differs from computed %+v", v2.Matches, v1.Matches)
+		}
+	})
+
+	t.Run("update while running takes effect", func(t *testing.T) {
+		shaD := randHex(64)
+		publishBank(t, pub, cfg.Topics.BankUpdates, addEntry("live", "new", []string{"fresh"}, sha(shaD)))
+		end := time.Now().Add(deadline)
+		for {
+			v := out.verdict(t, publishHashed(t, pub, cfg.Topics.Hashed, sha(shaD)))
+			if len(v.Matches) == 1 && v.Matches[0].Bank == "live" && v.Matches[0].EntryID == "new" {
+				break
+			}
+			if len(v.Matches) != 0 || time.Now().After(end) {
+				t.Fatalf("live update: matches %+v", v.Matches)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+
+	t.Run("disable beats a cached verdict", func(t *testing.T) {
+		rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+		defer rdb.Close()
+		v := out.verdict(t, publishHashed(t, pub, cfg.Topics.Hashed, sha(shaC)))
+		if len(v.Matches) != 1 || v.Matches[0].EntryID != "to-disable" {
+			t.Fatalf("before disable: matches %+v", v.Matches)
+		}
+		keys, err := rdb.Keys(ctx, cfg.RedisPrefix+":matcher:v1:*:sha256:"+shaC).Result()
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("cached verdict keys %v, %v: want exactly one", keys, err)
+		}
+		gen := svc.Banks().Generation()
+		publishBank(t, pub, cfg.Topics.BankUpdates, disableEntry("other", "to-disable"))
+		end := time.Now().Add(deadline)
+		for e, _ := svc.Banks().Entry("other", "to-disable"); !e.Disabled; e, _ = svc.Banks().Entry("other", "to-disable") {
+			if time.Now().After(end) {
+				t.Fatal("disable not applied in time")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if svc.Banks().Generation() <= gen {
+			t.Fatalf("generation %d did not move past %d", svc.Banks().Generation(), gen)
+		}
+		if n, err := rdb.Exists(ctx, keys[0]).Result(); err != nil || n != 1 {
+			t.Fatalf("old verdict gone from Redis (%d, %v): the test would prove nothing", n, err)
+		}
+		v = out.verdict(t, publishHashed(t, pub, cfg.Topics.Hashed, sha(shaC)))
+		if len(v.Matches) != 0 {
+			t.Fatalf("disabled entry still matched (stale cached verdict?): %+v", v.Matches)
+		}
+	})
+
+	t.Run("tombstone disables", func(t *testing.T) {
+		shaT := randHex(64)
+		publishBank(t, pub, cfg.Topics.BankUpdates, addEntry("tve", "tomb", nil, sha(shaT)))
+		if err := pub.Publish(ctx, messaging.Message{Topic: cfg.Topics.BankUpdates, Key: []byte("tve/tomb")}); err != nil {
+			t.Fatal(err)
+		}
+		end := time.Now().Add(deadline)
+		for {
+			e, ok := svc.Banks().Entry("tve", "tomb")
+			if ok && e.Disabled {
+				break
+			}
+			if time.Now().After(end) {
+				t.Fatalf("tombstone not applied: %+v %v", e, ok)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+
+	t.Run("bad input is dead-lettered", func(t *testing.T) {
+		dlq := collect(t, brokers, cfg.DLQTopic)
+		if err := pub.Publish(ctx, messaging.Message{Topic: cfg.Topics.Hashed, Key: []byte("garbage"), Value: []byte("{")}); err != nil {
+			t.Fatal(err)
+		}
+		bad := publishHashed(t, pub, cfg.Topics.Hashed, events.Signal{Type: events.SignalSHA256, Value: "nope"})
+		for _, key := range []string{"garbage", bad.ContentID} {
+			m := dlq.wait(t, key)
+			if !strings.Contains(headerOf(m, messaging.HeaderDLQError), "invalid") &&
+				!strings.Contains(headerOf(m, messaging.HeaderDLQError), "none of its") {
+				t.Errorf("%s: dead-letter reason %q", key, headerOf(m, messaging.HeaderDLQError))
+			}
+		}
+	})
+
+	t.Run("health and stats", func(t *testing.T) {
+		var details map[string]string
+		if code := getJSON(t, "http://"+svc.Addr()+"/readyz", &details); code != http.StatusOK || details["redis"] != "ok" {
+			t.Errorf("/readyz: %d %v", code, details)
+		}
+		if code := getJSON(t, "http://"+svc.Addr()+"/healthz", &details); code != http.StatusOK {
+			t.Errorf("/healthz: %d", code)
+		}
+		st := stats(t, svc)
+		if st.Bank.Banks["tve"].Entries != 2 || st.Bank.Banks["other"].Disabled != 1 || st.Bank.Generation == 0 ||
+			st.Messages.Processed < 8 || st.Messages.Matched < 5 || !st.Ready || !st.Cache.Enabled || st.Cache.Bypasses != 0 {
+			t.Errorf("stats: %+v", st)
+		}
+	})
+}
+
+func headerOf(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// TestRedisDown checks that a replica without Redis still matches, and says
+// so without calling itself unready.
+func TestRedisDown(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	cfg := testConfig(t, brokers, "127.0.0.1:1") // nothing listens on port 1
+	pub := publisher(t, brokers)
+	shaA := randHex(64)
+	publishBank(t, pub, cfg.Topics.BankUpdates, addEntry("tve", "e1", []string{"l"}, sha(shaA)))
+	out := collect(t, brokers, cfg.Topics.Matched)
+	svc := start(t, cfg)
+
+	for range 3 {
+		v := out.verdict(t, publishHashed(t, pub, cfg.Topics.Hashed, sha(shaA)))
+		if len(v.Matches) != 1 || v.Matches[0].EntryID != "e1" {
+			t.Fatalf("matches without Redis: %+v", v.Matches)
+		}
+	}
+	v := out.verdict(t, publishHashed(t, pub, cfg.Topics.Hashed, sha(randHex(64))))
+	if len(v.Matches) != 0 {
+		t.Fatalf("unrelated upload matched: %+v", v.Matches)
+	}
+	var details map[string]string
+	code := getJSON(t, "http://"+svc.Addr()+"/readyz", &details)
+	if code != http.StatusOK || !strings.HasPrefix(details["redis"], "bypassed: ") {
+		t.Fatalf("/readyz with Redis down: %d %v", code, details)
+	}
+	st := stats(t, svc)
+	if st.Cache.Bypasses < 4 || st.Cache.Hits != 0 || !strings.HasPrefix(st.Cache.State, "bypassed: ") {
+		t.Fatalf("cache stats with Redis down: %+v", st.Cache)
+	}
+}
+
+// TestReplicasEachLoadWholeBank runs two replicas in one consumer group: the
+// group splits media.hashed between them, but each must hold every bank
+// entry of every partition, before and after start.
+func TestReplicasEachLoadWholeBank(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	cfg := testConfig(t, brokers, testenv.RedisAddr(t))
+	pub := publisher(t, brokers)
+	var us []*events.BankUpdate
+	for i := range 30 {
+		us = append(us, addEntry(fmt.Sprintf("bank%d", i%3), fmt.Sprint(i), nil, sha(randHex(64))))
+	}
+	publishBank(t, pub, cfg.Topics.BankUpdates, us...)
+
+	cfg2 := cfg
+	a := start(t, cfg)
+	b := start(t, cfg2)
+	for name, svc := range map[string]*matcher.Service{"a": a, "b": b} {
+		if n := svc.Banks().Len(); n != len(us) {
+			t.Errorf("replica %s ready with %d entries, want %d", name, n, len(us))
+		}
+	}
+	if a.Banks().Version() != b.Banks().Version() {
+		t.Errorf("replicas hold different banks: versions %x and %x", a.Banks().Version(), b.Banks().Version())
+	}
+
+	publishBank(t, pub, cfg.Topics.BankUpdates, addEntry("late", "1", nil, sha(randHex(64))))
+	end := time.Now().Add(deadline)
+	for a.Banks().Len() != len(us)+1 || b.Banks().Len() != len(us)+1 {
+		if time.Now().After(end) {
+			t.Fatalf("late update: replicas hold %d and %d entries, want %d", a.Banks().Len(), b.Banks().Len(), len(us)+1)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	env := map[string]string{
+		"TAKEDOWN_THRESHOLD_PHASH": "8",
+		"TAKEDOWN_THRESHOLD_DHASH": "6",
+		"TAKEDOWN_CACHE_TTL":       "1m",
+		"TAKEDOWN_REDIS_TIMEOUT":   "50ms",
+		"TAKEDOWN_CACHE":           "false",
+		"TAKEDOWN_GROUP":           "g",
+	}
+	var cfg matcher.Config
+	set := config.New("matcher").WithEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg.Bind(set)
+	if err := set.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ThresholdPHash != 8 || cfg.ThresholdDHash != 6 || cfg.CacheTTL != time.Minute ||
+		cfg.RedisTimeout != 50*time.Millisecond || cfg.CacheEnabled || cfg.Group != "g" || cfg.HTTPAddr != "127.0.0.1:8082" {
+		t.Fatalf("from environment: %+v", cfg)
+	}
+
+	var def matcher.Config
+	set = config.New("matcher").WithEnv(func(string) (string, bool) { return "", false })
+	def.Bind(set)
+	if err := set.Parse([]string{"-threshold-phash", "12"}); err != nil {
+		t.Fatal(err)
+	}
+	if def.ThresholdPHash != 12 || def.ThresholdDHash != 10 || def.CacheTTL != 10*time.Minute ||
+		def.RedisTimeout != 200*time.Millisecond || !def.CacheEnabled || def.Group != "takedown-matcher" ||
+		def.DLQTopic != "matcher.dlq" {
+		t.Fatalf("defaults: %+v", def)
+	}
+
+	bad := def
+	bad.ThresholdDHash = 65
+	bad.CacheTTL = 0
+	_, err := matcher.New(bad, nil)
+	if err == nil || !strings.Contains(err.Error(), "threshold-dhash") || !strings.Contains(err.Error(), "cache-ttl") {
+		t.Fatalf("New with bad settings: %v", err)
+	}
+	if _, err := matcher.New(def, nil); err != nil {
+		t.Fatalf("New with defaults: %v", err)
+	}
+}
