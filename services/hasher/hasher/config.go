@@ -1,0 +1,102 @@
+package hasher
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/fetch"
+	"github.com/takedown-pipeline/takedown/pkg/mediahash"
+)
+
+// Defaults of the hasher settings.
+const (
+	DefaultHTTPAddr      = "127.0.0.1:8081"
+	DefaultGroup         = "takedown-hasher"
+	DefaultMaxMediaBytes = 50 << 20
+	DefaultFetchTimeout  = 30 * time.Second
+	DefaultMaxPixels     = mediahash.DefaultMaxPixels
+)
+
+// Config holds the hasher settings.
+type Config struct {
+	config.Common
+	// Group is the Kafka consumer group reading ingested uploads.
+	Group string
+	// URLAllowlist lists CIDR prefixes or addresses that media may be
+	// fetched from although they are not public (see package fetch).
+	URLAllowlist []string
+	// MaxMediaBytes bounds a fetched media file.
+	MaxMediaBytes int64
+	// FetchTimeout bounds one fetch, redirects and body included.
+	FetchTimeout time.Duration
+	// MaxPixels bounds the width*height of a decoded image.
+	MaxPixels int64
+}
+
+// Bind registers the settings: the common ones, then
+//
+//	group            TAKEDOWN_GROUP            takedown-hasher
+//	url-allowlist    TAKEDOWN_URL_ALLOWLIST    (empty: public addresses only)
+//	max-media-bytes  TAKEDOWN_MAX_MEDIA_BYTES  52428800
+//	fetch-timeout    TAKEDOWN_FETCH_TIMEOUT    30s
+//	max-pixels       TAKEDOWN_MAX_PIXELS       50000000
+func (c *Config) Bind(s *config.Set) {
+	c.Common.Bind(s, "hasher", DefaultHTTPAddr)
+	s.String(&c.Group, "group", DefaultGroup, "Kafka consumer group of the hasher")
+	s.List(&c.URLAllowlist, "url-allowlist", "",
+		"CIDR prefixes or IP addresses media may be fetched from although they are not public (loopback, private, link-local...)")
+	s.Int64(&c.MaxMediaBytes, "max-media-bytes", DefaultMaxMediaBytes, "largest media file fetched; larger ones are dead-lettered")
+	s.Duration(&c.FetchTimeout, "fetch-timeout", DefaultFetchTimeout, "time limit of one media fetch, redirects and body included")
+	s.Int64(&c.MaxPixels, "max-pixels", DefaultMaxPixels,
+		"largest width*height of an image decoded; larger ones (decompression bombs) are dead-lettered")
+}
+
+// withDefaults fills what a Config built in code (rather than by Bind) may
+// leave empty.
+func (c Config) withDefaults() Config {
+	if c.Group == "" {
+		c.Group = DefaultGroup
+	}
+	if c.MaxMediaBytes == 0 {
+		c.MaxMediaBytes = DefaultMaxMediaBytes
+	}
+	if c.FetchTimeout == 0 {
+		c.FetchTimeout = DefaultFetchTimeout
+	}
+	if c.MaxPixels == 0 {
+		c.MaxPixels = DefaultMaxPixels
+	}
+	if c.DLQTopic == "" {
+		c.DLQTopic = "hasher.dlq"
+	}
+	d := config.DefaultTopics()
+	if c.Topics.Ingested == "" {
+		c.Topics.Ingested = d.Ingested
+	}
+	if c.Topics.Hashed == "" {
+		c.Topics.Hashed = d.Hashed
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("TAKEDOWN_KAFKA_BROKERS is empty"))
+	}
+	if c.MaxMediaBytes < 1 {
+		errs = append(errs, fmt.Errorf("TAKEDOWN_MAX_MEDIA_BYTES=%d: must be positive", c.MaxMediaBytes))
+	}
+	if c.FetchTimeout < 0 {
+		errs = append(errs, fmt.Errorf("TAKEDOWN_FETCH_TIMEOUT=%s: must be positive", c.FetchTimeout))
+	}
+	if c.MaxPixels < 1 {
+		errs = append(errs, fmt.Errorf("TAKEDOWN_MAX_PIXELS=%d: must be positive", c.MaxPixels))
+	}
+	if _, err := fetch.ParseAllowlist(c.URLAllowlist); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,205 @@
+// Package hasher holds the hasher service: for every ingested upload it
+// fetches the media (under the URL policy and size and time limits of package
+// fetch), decodes and hashes it with package mediahash and publishes the
+// signals as media.hashed.
+//
+// A URL that is refused, a 4xx answer, media over the size limit, an
+// undecodable file or a decompression bomb is bad input: the upload goes to
+// the dead-letter topic at once with the reason. Timeouts, 5xx answers and
+// connection failures are retried first. Hashing has no external effect, so a
+// redelivered upload is simply hashed and published again.
+package hasher
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/fetch"
+	"github.com/takedown-pipeline/takedown/pkg/mediahash"
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/service"
+)
+
+// Service is the hasher.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	fetcher *fetch.Client
+	limits  mediahash.Limits
+	retry   messaging.RetryConfig
+	pub     messaging.Publisher
+	health  *service.Health
+	addr    atomic.Pointer[string]
+	ready   atomic.Bool
+
+	hashed atomic.Int64
+}
+
+// New checks cfg and creates the clients; nothing connects until Run.
+func New(cfg Config, log *slog.Logger) (*Service, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("hasher config: %w", err)
+	}
+	allow, _ := fetch.ParseAllowlist(cfg.URLAllowlist) // checked by validate
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{
+		cfg: cfg,
+		log: log,
+		fetcher: fetch.NewClient(fetch.Config{
+			Policy:   fetch.Policy{Allow: allow},
+			MaxBytes: cfg.MaxMediaBytes,
+			Timeout:  cfg.FetchTimeout,
+		}),
+		limits: mediahash.Limits{MaxPixels: cfg.MaxPixels, MaxBytes: cfg.MaxMediaBytes},
+		pub:    messaging.NewKafkaPublisher(cfg.Brokers),
+		health: service.NewHealth(),
+	}, nil
+}
+
+// Addr is the bound HTTP address, once the service is ready.
+func (s *Service) Addr() string {
+	if p := s.addr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Ready reports whether the service is consuming and serving.
+func (s *Service) Ready() bool { return s.ready.Load() }
+
+func (s *Service) setReady(v bool) {
+	s.ready.Store(v)
+	s.health.SetReady(v)
+}
+
+// Stats counts what the hasher did since it started.
+type Stats struct {
+	// Hashed is media.hashed events published.
+	Hashed int64 `json:"hashed"`
+}
+
+// Stats returns the counters.
+func (s *Service) Stats() Stats { return Stats{Hashed: s.hashed.Load()} }
+
+// Handler serves /healthz, /readyz and GET /v1/stats.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.health.Register(mux)
+	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Stats())
+	})
+	return mux
+}
+
+// Run consumes ingested uploads until ctx is cancelled, then shuts down:
+// readiness off, consumer drained (the upload in hand is finished and
+// committed) and out of the group, publisher flushed, HTTP stopped.
+func (s *Service) Run(ctx context.Context) (err error) {
+	t := s.cfg.Topics
+	spec := func(name string) messaging.TopicSpec {
+		return messaging.TopicSpec{Name: name, Partitions: s.cfg.Partitions, Replication: s.cfg.Replication}
+	}
+	if err := messaging.EnsureTopics(ctx, s.cfg.Brokers, spec(t.Ingested), spec(t.Hashed), spec(s.cfg.DLQTopic)); err != nil {
+		_ = s.pub.Close()
+		return err
+	}
+
+	stopHTTP, addr, err := service.Serve(ctx, s.log, s.cfg.HTTPAddr, s.Handler())
+	if err != nil {
+		_ = s.pub.Close()
+		return err
+	}
+	s.addr.Store(&addr)
+	// Deferred in reverse: the publisher is flushed before HTTP stops.
+	defer func() {
+		if herr := stopHTTP(); herr != nil {
+			s.log.Warn("stopping http server", "err", herr)
+		}
+	}()
+	defer func() {
+		if cerr := s.pub.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close publisher: %w", cerr)
+		}
+	}()
+
+	consumer := messaging.NewConsumer(messaging.ConsumerConfig{
+		Brokers: s.cfg.Brokers,
+		Group:   s.cfg.Group,
+		Topics:  []string{t.Ingested},
+		Logger:  s.log,
+		// Room for every retry of a slow fetch and the hashing after it, so
+		// an upload in hand at shutdown is finished rather than cut off.
+		HandlerTimeout: 4*(s.cfg.FetchTimeout+mediahash.DefaultTimeout) + 30*time.Second,
+	})
+	h := messaging.Chain(s.handleIngested,
+		messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, s.retry)...)
+
+	stopReady := context.AfterFunc(ctx, func() { s.setReady(false) })
+	defer stopReady()
+	s.setReady(true)
+	s.log.Info("hasher ready", "addr", addr, "group", s.cfg.Group, "consumes", t.Ingested, "publishes", t.Hashed,
+		"url_allowlist", s.cfg.URLAllowlist, "max_media_bytes", s.cfg.MaxMediaBytes,
+		"fetch_timeout", s.cfg.FetchTimeout, "max_pixels", s.cfg.MaxPixels)
+
+	runErr := consumer.Run(ctx, h)
+	s.setReady(false)
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return runErr
+	}
+	return nil
+}
+
+// handleIngested fetches, hashes and publishes one upload.
+func (s *Service) handleIngested(ctx context.Context, msg *messaging.Message) error {
+	var in events.MediaIngested
+	if err := events.Decode(msg.Value, events.TypeMediaIngested, &in); err != nil {
+		return messaging.Permanent(err)
+	}
+	log := messaging.Log(ctx).With("content_id", in.ContentID, "event_id", in.EventID)
+
+	media, err := s.fetcher.Fetch(ctx, in.MediaURL)
+	if err != nil {
+		if fetch.IsPermanent(err) {
+			return messaging.Permanentf("fetch media: %w", err)
+		}
+		return fmt.Errorf("fetch media (will retry): %w", err)
+	}
+	res, err := mediahash.Hash(ctx, media.Data, in.ContentType, s.limits)
+	if err != nil {
+		if ctx.Err() != nil {
+			return err // shutting down or out of time: not the media's fault
+		}
+		return messaging.Permanentf("media from %s (%d bytes, served as %s): %w", in.MediaURL, len(media.Data), media.MimeType, err)
+	}
+	info := res.Info
+	if info.MimeType == "" || info.MimeType == "application/octet-stream" {
+		info.MimeType = media.MimeType
+	}
+	out := events.MediaHashed{
+		Meta:        events.Follow(events.TypeMediaHashed, &in.Meta),
+		MediaURL:    in.MediaURL,
+		ContentType: in.ContentType,
+		UploaderID:  in.UploaderID,
+		UploadedAt:  in.UploadedAt,
+		Media:       info,
+		Signals:     res.Signals,
+	}
+	if err := messaging.PublishEvent(ctx, s.pub, s.cfg.Topics.Hashed, &out); err != nil {
+		return fmt.Errorf("publish %s: %w", events.TypeMediaHashed, err)
+	}
+	s.hashed.Add(1)
+	log.Info("media hashed", "hashed_event_id", out.EventID, "mime_type", info.MimeType, "bytes", info.Bytes,
+		"width", info.Width, "height", info.Height, "signals", len(out.Signals))
+	return nil
+}

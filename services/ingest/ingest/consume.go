@@ -1,0 +1,92 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/fetch"
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
+)
+
+// seenKey is the Redis key remembering which upload event first claimed a
+// content id.
+func (s *Service) seenKey(contentID string) string {
+	return s.cfg.RedisPrefix + ":ingest:seen:" + contentID
+}
+
+// handleUploaded turns one media.uploaded record into media.ingested.
+//
+// Deduplication claims the content id for this event id with SET NX. If the
+// key already names another event, the upload is a duplicate and is dropped.
+// If it names this event, the record is a redelivery (the claim succeeded but
+// the publish or commit did not) and the event is published again: the
+// downstream services are idempotent, and publishing twice beats losing it.
+func (s *Service) handleUploaded(ctx context.Context, msg *messaging.Message) error {
+	var up events.MediaUploaded
+	if err := events.Decode(msg.Value, events.TypeMediaUploaded, &up); err != nil {
+		return messaging.Permanent(err)
+	}
+	log := messaging.Log(ctx).With("content_id", up.ContentID, "event_id", up.EventID)
+	// Platforms may produce to media.uploaded directly, past the API's check.
+	if _, err := s.policy.CheckURL(ctx, up.MediaURL); err != nil {
+		if fetch.IsPermanent(err) {
+			return messaging.Permanentf("media_url refused: %w", err)
+		}
+		return err
+	}
+
+	first, err := s.claim(ctx, up.ContentID, up.EventID)
+	if err != nil {
+		return err
+	}
+	if first != up.EventID {
+		s.duplicates.Add(1)
+		log.Info("duplicate upload dropped", "first_event_id", first, "dedup_ttl", s.cfg.DedupTTL)
+		return nil
+	}
+
+	out := events.MediaIngested{
+		Meta:        events.Follow(events.TypeMediaIngested, &up.Meta),
+		MediaURL:    up.MediaURL,
+		ContentType: up.ContentType,
+		UploaderID:  up.UploaderID,
+		UploadedAt:  up.UploadedAt,
+		IngestedAt:  time.Now().UTC(),
+	}
+	if err := messaging.PublishEvent(ctx, s.pub, s.cfg.Topics.Ingested, &out); err != nil {
+		return fmt.Errorf("publish %s: %w", events.TypeMediaIngested, err)
+	}
+	s.ingested.Add(1)
+	log.Info("upload ingested", "ingested_event_id", out.EventID)
+	return nil
+}
+
+// claim records eventID as the first upload of contentID unless one is
+// already recorded, and returns the recorded one.
+func (s *Service) claim(ctx context.Context, contentID, eventID string) (string, error) {
+	key := s.seenKey(contentID)
+	// Two rounds: the key may expire between a failed SET NX and the GET.
+	for range 2 {
+		ok, err := s.rdb.SetNX(ctx, key, eventID, s.cfg.DedupTTL).Result()
+		if err != nil {
+			return "", fmt.Errorf("dedupe %s: %w", contentID, err)
+		}
+		if ok {
+			return eventID, nil
+		}
+		first, err := s.rdb.Get(ctx, key).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("dedupe %s: %w", contentID, err)
+		}
+		return first, nil
+	}
+	return "", fmt.Errorf("dedupe %s: key %s keeps expiring", contentID, key)
+}

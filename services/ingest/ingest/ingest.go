@@ -1,0 +1,165 @@
+// Package ingest holds the ingest service, the pipeline's front door. It
+// takes uploads from platforms, either over its HTTP API (POST /v1/uploads,
+// which publishes media.uploaded) or produced by the platform directly to
+// media.uploaded; it validates them, applies the media URL policy, drops
+// duplicate uploads of a content id (remembered in Redis for DedupTTL) and
+// publishes each accepted upload once as media.ingested.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/takedown-pipeline/takedown/pkg/fetch"
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/service"
+)
+
+// Service is the ingest service.
+type Service struct {
+	cfg    Config
+	log    *slog.Logger
+	policy fetch.Policy
+	rdb    *redis.Client
+	pub    messaging.Publisher
+	health *service.Health
+	addr   atomic.Pointer[string]
+	ready  atomic.Bool
+
+	accepted, ingested, duplicates atomic.Int64
+}
+
+// New checks cfg and creates the clients; nothing connects until Run.
+func New(cfg Config, log *slog.Logger) (*Service, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("ingest config: %w", err)
+	}
+	allow, _ := fetch.ParseAllowlist(cfg.URLAllowlist) // checked by validate
+	if log == nil {
+		log = slog.Default()
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+	s := &Service{
+		cfg:    cfg,
+		log:    log,
+		policy: fetch.Policy{Allow: allow},
+		rdb:    rdb,
+		pub:    messaging.NewKafkaPublisher(cfg.Brokers),
+		health: service.NewHealth(),
+	}
+	s.health.AddCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	return s, nil
+}
+
+// Addr is the bound HTTP address, once the service is ready.
+func (s *Service) Addr() string {
+	if p := s.addr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Ready reports whether the service is consuming and serving.
+func (s *Service) Ready() bool { return s.ready.Load() }
+
+func (s *Service) setReady(v bool) {
+	s.ready.Store(v)
+	s.health.SetReady(v)
+}
+
+// Stats counts what the service did since it started.
+type Stats struct {
+	// Accepted is uploads accepted by the HTTP API.
+	Accepted int64 `json:"accepted"`
+	// Ingested is media.ingested events published.
+	Ingested int64 `json:"ingested"`
+	// Duplicates is uploads dropped because their content id was seen.
+	Duplicates int64 `json:"duplicates"`
+}
+
+// Stats returns the counters.
+func (s *Service) Stats() Stats {
+	return Stats{Accepted: s.accepted.Load(), Ingested: s.ingested.Load(), Duplicates: s.duplicates.Load()}
+}
+
+// Handler serves the upload API, /healthz, /readyz (Redis ping) and
+// GET /v1/stats.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.health.Register(mux)
+	mux.HandleFunc("POST /v1/uploads", s.handleUpload)
+	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Stats())
+	})
+	return mux
+}
+
+// Run serves the API and consumes uploads until ctx is cancelled, then shuts
+// down: readiness off, consumer drained (the message in hand finished and
+// committed) and out of the group, HTTP stopped (requests in flight finish,
+// so they still get a publisher), publisher flushed, Redis closed.
+func (s *Service) Run(ctx context.Context) (err error) {
+	defer func() {
+		if cerr := s.rdb.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close redis: %w", cerr)
+		}
+	}()
+	defer func() {
+		if cerr := s.pub.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("close publisher: %w", cerr)
+		}
+	}()
+
+	t := s.cfg.Topics
+	spec := func(name string) messaging.TopicSpec {
+		return messaging.TopicSpec{Name: name, Partitions: s.cfg.Partitions, Replication: s.cfg.Replication}
+	}
+	if err := messaging.EnsureTopics(ctx, s.cfg.Brokers, spec(t.Uploaded), spec(t.Ingested), spec(s.cfg.DLQTopic)); err != nil {
+		return err
+	}
+	// Without Redis no upload can be deduplicated: refuse to start rather
+	// than consume and fail every message.
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis %s: %w", s.cfg.RedisAddr, err)
+	}
+
+	stopHTTP, addr, err := service.Serve(ctx, s.log, s.cfg.HTTPAddr, s.Handler())
+	if err != nil {
+		return err
+	}
+	s.addr.Store(&addr)
+	defer func() {
+		if herr := stopHTTP(); herr != nil {
+			s.log.Warn("stopping http server", "err", herr)
+		}
+	}()
+
+	consumer := messaging.NewConsumer(messaging.ConsumerConfig{
+		Brokers: s.cfg.Brokers,
+		Group:   s.cfg.Group,
+		Topics:  []string{t.Uploaded},
+		Logger:  s.log,
+	})
+	h := messaging.Chain(s.handleUploaded,
+		messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...)
+
+	stopReady := context.AfterFunc(ctx, func() { s.setReady(false) })
+	defer stopReady()
+	s.setReady(true)
+	s.log.Info("ingest ready", "addr", addr, "group", s.cfg.Group, "consumes", t.Uploaded, "publishes", t.Ingested,
+		"url_allowlist", s.cfg.URLAllowlist, "dedup_ttl", s.cfg.DedupTTL)
+
+	runErr := consumer.Run(ctx, h)
+	s.setReady(false)
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return runErr
+	}
+	return nil
+}
