@@ -1,0 +1,354 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/takedown-pipeline/takedown/cmd/takedownctl/internal/devstack"
+	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/demo"
+	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/policy"
+	"github.com/takedown-pipeline/takedown/pkg/service"
+	"github.com/takedown-pipeline/takedown/pkg/webhook"
+)
+
+// The services in pipeline order, with the health port each gets.
+var devServices = []struct {
+	name string
+	addr string
+}{
+	{"ingest", "127.0.0.1:8080"},
+	{"hasher", "127.0.0.1:8081"},
+	{"matcher", "127.0.0.1:8082"},
+	{"review", "127.0.0.1:8083"},
+	{"enforcer", "127.0.0.1:8084"},
+}
+
+type devConfig struct {
+	kafkaPort     int
+	dataDir       string
+	redisAddr     string
+	webhookURL    string
+	webhookSecret string
+	platformAddr  string
+	demo          bool
+	allowlist     string
+	seed          int64
+}
+
+func cmdDev(ctx context.Context, args []string) error {
+	var c devConfig
+	s := config.New("takedownctl dev")
+	s.Int(&c.kafkaPort, "dev-kafka-port", 9092, "port of the embedded Kafka (kfake) on 127.0.0.1")
+	s.String(&c.dataDir, "dev-data-dir", "", "keep the embedded Kafka's data here across runs (default: in memory)")
+	s.String(&c.redisAddr, "redis-addr", "", "a real Redis to use instead of the embedded one")
+	s.String(&c.webhookURL, "webhook-url", "", "platform webhook for takedowns (default: the demo platform)")
+	s.String(&c.webhookSecret, "webhook-secret", "", "HMAC secret of the webhook (default: generated for the demo platform)")
+	s.String(&c.platformAddr, "demo-platform-addr", "127.0.0.1:8090", "where the demo platform serves media and receives takedowns")
+	s.Bool(&c.demo, "demo", true, "seed a demo bank and submit demo uploads")
+	s.String(&c.allowlist, "url-allowlist", "127.0.0.0/8,::1/128", "addresses media may be fetched from although private (loopback for the demo)")
+	s.Int64(&c.seed, "demo-seed", 1, "seed of the generated demo images")
+	if err := s.Parse(args); err != nil {
+		return err
+	}
+	log := service.NewLogger("dev", "info", "text")
+	var out sync.Mutex // one writer for all prefixed output
+	say := func(format string, a ...any) {
+		out.Lock()
+		defer out.Unlock()
+		fmt.Printf(format+"\n", a...)
+	}
+
+	cluster, err := devstack.StartKafka(c.kafkaPort, c.dataDir)
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+	say("embedded Kafka (kfake, real Kafka protocol) on %s", strings.Join(brokers, ","))
+
+	if c.redisAddr == "" {
+		mr, err := devstack.StartRedis("127.0.0.1:6379")
+		if err != nil {
+			return err
+		}
+		defer mr.Close()
+		c.redisAddr = mr.Addr()
+		say("embedded Redis-protocol server on %s (set TAKEDOWN_REDIS_ADDR to use a real one)", c.redisAddr)
+	} else {
+		say("using Redis at %s", c.redisAddr)
+	}
+
+	var platform *demoPlatform
+	if c.webhookURL == "" {
+		if c.webhookSecret == "" {
+			c.webhookSecret = events.NewID()
+		}
+		platform = newDemoPlatform([]byte(c.webhookSecret), say)
+		stop, addr, err := service.Serve(ctx, log, c.platformAddr, platform)
+		if err != nil {
+			return fmt.Errorf("demo platform: %w (set TAKEDOWN_DEMO_PLATFORM_ADDR)", err)
+		}
+		defer stop()
+		platform.base = "http://" + addr
+		c.webhookURL = platform.base + "/webhook"
+		say("demo platform on %s: media under /media/, takedowns arrive at /webhook", platform.base)
+	} else if c.webhookSecret == "" {
+		return fmt.Errorf("TAKEDOWN_WEBHOOK_SECRET is required with TAKEDOWN_WEBHOOK_URL")
+	}
+
+	env := []string{
+		"TAKEDOWN_KAFKA_BROKERS=" + strings.Join(brokers, ","),
+		"TAKEDOWN_REDIS_ADDR=" + c.redisAddr,
+		"TAKEDOWN_WEBHOOK_URL=" + c.webhookURL,
+		"TAKEDOWN_WEBHOOK_SECRET=" + c.webhookSecret,
+		"TAKEDOWN_URL_ALLOWLIST=" + c.allowlist,
+	}
+	var procs []*devstack.Process
+	defer func() {
+		say("stopping services...")
+		devstack.StopAll(log, procs, 20*time.Second)
+	}()
+	exited := make(chan string, len(devServices))
+	for _, svc := range devServices {
+		p := &devstack.Process{Name: svc.name, Bin: devstack.Binary(svc.name),
+			Env: append(env, "TAKEDOWN_HTTP_ADDR="+svc.addr)}
+		if err := p.Start(os.Stdout, &out); err != nil {
+			return err
+		}
+		procs = append(procs, p)
+		go func() {
+			<-p.Done()
+			exited <- p.Name
+		}()
+	}
+	readyCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	for _, svc := range devServices {
+		if err := devstack.WaitReady(readyCtx, "http://"+svc.addr+"/readyz"); err != nil {
+			cancel()
+			return fmt.Errorf("%s: %w", svc.name, err)
+		}
+	}
+	cancel()
+	say("all five services are ready")
+
+	if c.demo {
+		if err := runDemo(ctx, c, brokers, platform, say); err != nil {
+			say("demo failed: %v", err)
+		}
+	}
+	say("\nRunning until Ctrl-C.")
+	select {
+	case <-ctx.Done():
+		return nil
+	case name := <-exited:
+		return fmt.Errorf("service %s exited; stopping the pipeline", name)
+	}
+}
+
+// demoPlatform stands in for the platform: it hosts the uploaded media and
+// receives signed takedown requests.
+type demoPlatform struct {
+	mu    sync.Mutex
+	media map[string][]byte
+	base  string
+	recv  *webhook.Receiver
+	mux   *http.ServeMux
+	taken chan webhook.Takedown
+}
+
+func newDemoPlatform(secret []byte, say func(string, ...any)) *demoPlatform {
+	p := &demoPlatform{media: map[string][]byte{}, mux: http.NewServeMux(), taken: make(chan webhook.Takedown, 64)}
+	p.recv = &webhook.Receiver{Secret: secret, OnTakedown: func(td webhook.Takedown) {
+		say("[platform] TAKEDOWN received: %s content %s (trigger %s) — %s", td.Action, td.ContentID, td.Trigger, td.Reason)
+		select {
+		case p.taken <- td:
+		default:
+		}
+	}}
+	p.mux.Handle("POST /webhook", p.recv)
+	p.mux.HandleFunc("GET /media/{name}", func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		data, ok := p.media[r.PathValue("name")]
+		p.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", http.DetectContentType(data))
+		_, _ = w.Write(data)
+	})
+	return p
+}
+
+func (p *demoPlatform) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.mux.ServeHTTP(w, r) }
+
+func (p *demoPlatform) host(name string, data []byte) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.media[name] = data
+	return p.base + "/media/" + name
+}
+
+// runDemo seeds a bank, submits the demo uploads and reports what the
+// pipeline did with each.
+func runDemo(ctx context.Context, c devConfig, brokers []string, platform *demoPlatform, say func(string, ...any)) error {
+	say("\n=== demo: seeding bank %q and submitting uploads ===", "demo-violent-extremism")
+	set, err := demo.NewSet(ctx, uint64(c.seed), policy.Default(), 10)
+	if err != nil {
+		return err
+	}
+	pub := messaging.NewKafkaPublisher(brokers)
+	defer pub.Close()
+	for _, m := range set.Bank {
+		res, err := hashData(ctx, m.Data)
+		if err != nil {
+			return err
+		}
+		u := events.NewBankAdd("demo-violent-extremism", []string{"category:violent-extremism", "source:demo"}, res.Signals)
+		if err := messaging.PublishEvent(ctx, pub, events.TypeBankUpdate, &u); err != nil {
+			return err
+		}
+		say("bank entry %s added from %s", u.EntryID, m.Name)
+	}
+	if err := waitBankLoaded(ctx, "http://"+devServices[2].addr, len(set.Bank)); err != nil {
+		return err
+	}
+
+	// Follow the verdicts from a group of our own, starting at the beginning.
+	watch := messaging.NewConsumer(messaging.ConsumerConfig{Brokers: brokers, Group: "takedownctl-dev-" + events.NewID()[:8],
+		Topics: []string{events.TypeMediaMatched, events.TypeEnforcementAction},
+		Logger: slog.New(slog.DiscardHandler)})
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	run := events.NewID()[:6]
+	names := map[string]demo.Media{}
+	outcome := map[string]string{}
+	var mu sync.Mutex
+	settled := make(chan struct{}, 16)
+	go func() {
+		_ = watch.Run(wctx, func(ctx context.Context, m *messaging.Message) error {
+			mu.Lock()
+			defer mu.Unlock()
+			switch m.Topic {
+			case events.TypeMediaMatched:
+				var ev events.MediaMatched
+				if events.Decode(m.Value, events.TypeMediaMatched, &ev) != nil {
+					return nil
+				}
+				if media, ok := names[ev.ContentID]; ok {
+					if len(ev.Matches) == 0 {
+						say("  %-16s -> matcher: no match", media.Name)
+						outcome[ev.ContentID] = "no match"
+						settled <- struct{}{}
+					} else {
+						best := policy.Default().Decide(ev.Matches).Best
+						say("  %-16s -> matcher: %d match(es), closest %s distance %d to bank %s entry %s", media.Name, len(ev.Matches), best.SignalType, best.Distance, best.Bank, best.EntryID)
+					}
+				}
+			case events.TypeEnforcementAction:
+				var ev events.EnforcementAction
+				if events.Decode(m.Value, events.TypeEnforcementAction, &ev) != nil {
+					return nil
+				}
+				if media, ok := names[ev.ContentID]; ok {
+					say("  %-16s -> enforcer: %s %s (%s)", media.Name, ev.Action, ev.Outcome, ev.Reason)
+					outcome[ev.ContentID] = ev.Action + " " + ev.Outcome
+					settled <- struct{}{}
+				}
+			}
+			return nil
+		})
+	}()
+
+	ingestURL := "http://" + devServices[0].addr
+	for _, m := range set.Uploads {
+		id := "demo-" + run + "-" + strings.TrimSuffix(m.Name, ".jpg")
+		mu.Lock()
+		names[id] = m
+		mu.Unlock()
+		url := platform.host(id+".jpg", m.Data)
+		if _, err := submitUpload(ctx, ingestURL, Upload{ContentID: id, MediaURL: url, ContentType: events.ContentImage,
+			UploaderID: "demo-user", UploadedAt: time.Now().UTC()}); err != nil {
+			return err
+		}
+		what := "an unrelated image"
+		if m.Of != "" {
+			what = "a copy of " + m.Of
+		}
+		say("submitted %-16s (%s; policy should say %s) as content %s", m.Name, what, m.Expect, id)
+	}
+	deadline := time.After(60 * time.Second)
+	for n := 0; n < len(set.Uploads); n++ {
+		select {
+		case <-settled:
+		case <-deadline:
+			say("some demo uploads had no outcome after 60 s; see the service logs above")
+			n = len(set.Uploads)
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	stopWatch()
+	say("\n=== demo results ===")
+	mu.Lock()
+	for id, m := range names {
+		say("  %-16s expected %-7s got %s", m.Name, m.Expect, outcome[id])
+	}
+	mu.Unlock()
+	say(`
+Where to look:
+  review queue:        curl -s %[1]s/v1/items?state=pending
+  claim and decide:    curl -s -XPOST %[1]s/v1/items/ID/claim -d '{"reviewer":"you"}'
+                       curl -s -XPOST %[1]s/v1/items/ID/decision -d '{"reviewer":"you","decision":"violating","reason":"matches known attack footage"}'
+  matcher banks/cache: curl -s http://%[2]s/v1/stats
+  enforcer stats:      curl -s http://%[3]s/v1/stats
+  audit trail:         topic enforcement.actions on %[4]s
+  submit your own:     bin/takedownctl submit FILE      bin/takedownctl bank add --bank NAME --label LABEL FILE`,
+		"http://"+devServices[3].addr, devServices[2].addr, devServices[4].addr, strings.Join(brokers, ","))
+	return nil
+}
+
+// waitBankLoaded polls the matcher's stats until it holds at least n entries.
+func waitBankLoaded(ctx context.Context, matcherURL string, n int) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if got, err := bankEntries(ctx, matcherURL); err == nil && got >= n {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("the matcher did not load %d bank entries within 30 s", n)
+}
+
+func bankEntries(ctx context.Context, matcherURL string) (int, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, matcherURL+"/v1/stats", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	var st struct {
+		Bank struct {
+			Entries int `json:"entries"`
+		} `json:"bank"`
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return 0, err
+	}
+	return st.Bank.Entries, nil
+}

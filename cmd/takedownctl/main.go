@@ -1,0 +1,72 @@
+// Command takedownctl operates a takedown pipeline: it hashes media, adds
+// entries to hash banks, submits uploads, and runs the whole pipeline on one
+// machine for development (`takedownctl dev`, what `make run` starts).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `takedownctl operates a takedown pipeline.
+
+Usage:
+  takedownctl hash FILE...                                   print the hashes of media files as JSON lines
+  takedownctl bank add --bank NAME --label LABEL FILE...      hash media and publish them as bank entries
+  takedownctl submit [--content-id ID] FILE|URL              send an upload to the pipeline
+  takedownctl dev                                            run the whole pipeline on this machine (make run)
+
+Settings come from flags or TAKEDOWN_* environment variables, the same ones
+the services read (e.g. TAKEDOWN_KAFKA_BROKERS); run a command with -h to
+list its settings.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(os.Stderr, "takedownctl: %v\n\n%s", err, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "takedownctl: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return usageError{"no command"}
+	}
+	switch args[0] {
+	case "hash":
+		return cmdHash(ctx, args[1:], os.Stdout)
+	case "bank":
+		if len(args) < 2 || args[1] != "add" {
+			return usageError{"bank needs a subcommand: add"}
+		}
+		return cmdBankAdd(ctx, args[2:], os.Stdout)
+	case "submit":
+		return cmdSubmit(ctx, args[1:], os.Stdout)
+	case "dev":
+		return cmdDev(ctx, args[1:])
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}

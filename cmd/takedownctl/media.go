@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/mediahash"
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
+)
+
+// limits are the hasher service's defaults, so the CLI hashes exactly as the
+// pipeline does.
+type limits struct {
+	maxBytes  int64
+	maxPixels int64
+}
+
+func (l *limits) bind(s *config.Set) {
+	s.Int64(&l.maxBytes, "max-media-bytes", 50<<20, "largest media file accepted, in bytes")
+	s.Int64(&l.maxPixels, "max-pixels", 50_000_000, "largest image accepted, in pixels (checked before decoding)")
+}
+
+// contentTypeOf guesses image or video from a file name.
+func contentTypeOf(name string) string {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".ts", ".flv":
+		return events.ContentVideo
+	}
+	return events.ContentImage
+}
+
+// hashFile reads and hashes one file under the pipeline's limits.
+func hashFile(ctx context.Context, path string, l limits) (mediahash.Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return mediahash.Result{}, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, l.maxBytes+1))
+	if err != nil {
+		return mediahash.Result{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(data)) > l.maxBytes {
+		return mediahash.Result{}, fmt.Errorf("%s: larger than %d bytes (TAKEDOWN_MAX_MEDIA_BYTES)", path, l.maxBytes)
+	}
+	res, err := mediahash.Hash(ctx, data, contentTypeOf(path), mediahash.Limits{MaxPixels: l.maxPixels, MaxBytes: l.maxBytes, Timeout: 30 * time.Second})
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", path, err)
+	}
+	return res, nil
+}
+
+func cmdHash(ctx context.Context, args []string, out io.Writer) error {
+	var l limits
+	s := config.New("takedownctl hash")
+	l.bind(s)
+	if err := s.Parse(args); err != nil {
+		return err
+	}
+	if len(s.Args()) == 0 {
+		return usageError{"hash needs at least one FILE"}
+	}
+	enc := json.NewEncoder(out)
+	var failed int
+	for _, path := range s.Args() {
+		res, err := hashFile(ctx, path, l)
+		if err != nil {
+			// Keep going: one bad file should not hide the others' hashes.
+			fmt.Fprintf(os.Stderr, "takedownctl: %v\n", err)
+			failed++
+			continue
+		}
+		line := map[string]any{"file": path, "media": res.Info}
+		for _, sig := range res.Signals {
+			line[sig.Type] = sig.Value
+		}
+		if err := enc.Encode(line); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d files could not be hashed", failed, len(s.Args()))
+	}
+	return nil
+}
+
+func cmdBankAdd(ctx context.Context, args []string, out io.Writer) error {
+	var (
+		l       limits
+		brokers []string
+		topic   string
+		bank    string
+		labels  []string
+	)
+	s := config.New("takedownctl bank add")
+	l.bind(s)
+	s.List(&brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers")
+	s.String(&topic, "topic-bank-updates", events.TypeBankUpdate, "compacted topic of bank entries")
+	s.String(&bank, "bank", "", "bank to add the entries to")
+	s.List(&labels, "label", "", "labels of the entries, e.g. category:terrorism,source:gifct")
+	if err := s.Parse(args); err != nil {
+		return err
+	}
+	if bank == "" {
+		return usageError{"bank add needs --bank NAME"}
+	}
+	if len(s.Args()) == 0 {
+		return usageError{"bank add needs at least one FILE"}
+	}
+	var updates []events.BankUpdate
+	for _, path := range s.Args() {
+		res, err := hashFile(ctx, path, l)
+		if err != nil {
+			return err // all or nothing: a half-added batch is harder to reason about
+		}
+		updates = append(updates, events.NewBankAdd(bank, labels, res.Signals))
+	}
+	pub := messaging.NewKafkaPublisher(brokers)
+	defer pub.Close()
+	enc := json.NewEncoder(out)
+	for i, u := range updates {
+		if err := messaging.PublishEvent(ctx, pub, topic, &u); err != nil {
+			return fmt.Errorf("publishing %s: %w", s.Args()[i], err)
+		}
+		if err := enc.Encode(map[string]any{"file": s.Args()[i], "bank": u.Bank, "entry_id": u.EntryID, "labels": u.Labels, "signals": len(u.Signals)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hashData hashes image bytes under the default limits.
+func hashData(ctx context.Context, data []byte) (mediahash.Result, error) {
+	return mediahash.Hash(ctx, data, events.ContentImage, mediahash.Limits{MaxPixels: 50_000_000, MaxBytes: 50 << 20, Timeout: 30 * time.Second})
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/events"
+)
+
+// Upload is the body of ingest's POST /v1/uploads.
+type Upload struct {
+	ContentID   string    `json:"content_id"`
+	MediaURL    string    `json:"media_url"`
+	ContentType string    `json:"content_type"`
+	UploaderID  string    `json:"uploader_id"`
+	UploadedAt  time.Time `json:"uploaded_at"`
+}
+
+// submitUpload posts u to ingest and returns its answer.
+func submitUpload(ctx context.Context, ingestURL string, u Upload) (map[string]any, error) {
+	body, _ := json.Marshal(u)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(ingestURL, "/")+"/v1/uploads", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("ingest at %s: %w (is the pipeline running? TAKEDOWN_INGEST_URL)", ingestURL, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	if resp.StatusCode != http.StatusAccepted {
+		if msg, ok := out["error"].(string); ok {
+			return nil, fmt.Errorf("ingest refused the upload (%s): %s", resp.Status, msg)
+		}
+		return nil, fmt.Errorf("ingest refused the upload (%s): %s", resp.Status, bytes.TrimSpace(raw))
+	}
+	return out, nil
+}
+
+func cmdSubmit(ctx context.Context, args []string, out io.Writer) error {
+	var (
+		ingestURL   string
+		contentID   string
+		uploader    string
+		contentType string
+		serveAddr   string
+		serveFor    time.Duration
+	)
+	s := config.New("takedownctl submit")
+	s.String(&ingestURL, "ingest-url", "http://127.0.0.1:8080", "base URL of the ingest service's HTTP API")
+	s.String(&contentID, "content-id", "", "platform content id of the upload (default: a new random id)")
+	s.String(&uploader, "uploader", "takedownctl", "uploader id")
+	s.String(&contentType, "content-type", "", "image or video (default: guessed from the name)")
+	s.String(&serveAddr, "serve-addr", "127.0.0.1:0", "where to serve a local FILE until the hasher fetched it")
+	s.Duration(&serveFor, "serve-timeout", time.Minute, "how long to serve a local FILE waiting for the fetch")
+	if err := s.Parse(args); err != nil {
+		return err
+	}
+	if len(s.Args()) != 1 {
+		return usageError{"submit needs exactly one FILE or URL"}
+	}
+	target := s.Args()[0]
+	if contentID == "" {
+		contentID = "ctl-" + events.NewID()[:16]
+	}
+	if contentType == "" {
+		contentType = contentTypeOf(target)
+	}
+	u := Upload{ContentID: contentID, ContentType: contentType, UploaderID: uploader, UploadedAt: time.Now().UTC()}
+	if pu, err := url.Parse(target); err == nil && (pu.Scheme == "http" || pu.Scheme == "https") {
+		u.MediaURL = target
+		res, err := submitUpload(ctx, ingestURL, u)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(out).Encode(res)
+	}
+
+	// A local file: the pipeline fetches media by URL, so serve the file on
+	// loopback until the hasher has fetched it (the embedded default allows
+	// loopback addresses; a production policy would not).
+	data, err := os.ReadFile(target)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", serveAddr)
+	if err != nil {
+		return fmt.Errorf("serve %s: %w", target, err)
+	}
+	fetched := make(chan struct{}, 1)
+	name := "/" + url.PathEscape(filepath.Base(target))
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != name {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", http.DetectContentType(data))
+		_, _ = w.Write(data)
+		select {
+		case fetched <- struct{}{}:
+		default:
+		}
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	u.MediaURL = "http://" + ln.Addr().String() + name
+	res, err := submitUpload(ctx, ingestURL, u)
+	if err != nil {
+		return err
+	}
+	if err := json.NewEncoder(out).Encode(res); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "serving %s at %s until the hasher fetches it (up to %s)\n", target, u.MediaURL, serveFor)
+	select {
+	case <-fetched:
+		// Give the response a moment to drain before the server closes.
+		time.Sleep(200 * time.Millisecond)
+		return nil
+	case <-time.After(serveFor):
+		return fmt.Errorf("the pipeline did not fetch %s within %s (duplicate content id, or hasher not running?)", target, serveFor)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,484 @@
+// Package e2e runs the five services in one process against the real Kafka
+// broker and Redis server that `make test` starts, and follows uploads from
+// the ingest API to the platform's webhook.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+
+	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/demo"
+	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/mediahash"
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/policy"
+	"github.com/takedown-pipeline/takedown/pkg/testenv"
+	"github.com/takedown-pipeline/takedown/pkg/webhook"
+	"github.com/takedown-pipeline/takedown/services/enforcer/enforcer"
+	"github.com/takedown-pipeline/takedown/services/hasher/hasher"
+	"github.com/takedown-pipeline/takedown/services/ingest/ingest"
+	"github.com/takedown-pipeline/takedown/services/matcher/matcher"
+	"github.com/takedown-pipeline/takedown/services/review/review"
+)
+
+var spans = tracetest.NewSpanRecorder()
+
+func TestMain(m *testing.M) {
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)))
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	os.Exit(m.Run())
+}
+
+// platform is the test's stand-in for the platform: it hosts media and
+// counts every webhook request it receives, duplicates included.
+type platform struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	media    map[string][]byte
+	requests map[string]int // content id -> webhook requests
+	recv     *webhook.Receiver
+	got      chan webhook.Takedown
+}
+
+func newPlatform(t *testing.T, secret []byte) *platform {
+	p := &platform{media: map[string][]byte{}, requests: map[string]int{}, got: make(chan webhook.Takedown, 16)}
+	p.recv = &webhook.Receiver{Secret: secret, OnTakedown: func(td webhook.Takedown) { p.got <- td }}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /media/{name}", func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		data, ok := p.media[r.PathValue("name")]
+		p.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(data)
+	})
+	mux.HandleFunc("POST /webhook", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var td webhook.Takedown
+		_ = json.Unmarshal(body, &td)
+		p.mu.Lock()
+		p.requests[td.ContentID]++
+		p.mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		p.recv.ServeHTTP(w, r)
+	})
+	p.srv = httptest.NewServer(mux)
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *platform) host(name string, data []byte) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.media[name] = data
+	return p.srv.URL + "/media/" + name
+}
+
+func (p *platform) count(contentID string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.requests[contentID]
+}
+
+// pipeline is the five services, running in this process.
+type pipeline struct {
+	topics   config.Topics
+	brokers  []string
+	ingest   *ingest.Service
+	matcher  *matcher.Service
+	review   *review.Service
+	enforcer *enforcer.Service
+}
+
+// common returns settings shared by all services: the real broker and
+// Redis, and topic, group and key names of this test's own.
+func common(t *testing.T, name string, topics config.Topics, prefix string) config.Common {
+	var c config.Common
+	s := config.New(name).WithEnv(func(string) (string, bool) { return "", false })
+	c.Bind(s, name, "127.0.0.1:0")
+	if err := s.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	c.Brokers = testenv.KafkaBrokers(t)
+	c.RedisAddr = testenv.RedisAddr(t)
+	c.RedisPrefix = prefix
+	c.Topics = topics
+	c.DLQTopic = prefix + "." + name + ".dlq"
+	c.HTTPAddr = "127.0.0.1:0"
+	c.Partitions = 2
+	return c
+}
+
+// bind fills cfg's defaults the way a service's main does, with an empty
+// environment.
+func bind(t *testing.T, b interface{ Bind(*config.Set) }) {
+	s := config.New("test").WithEnv(func(string) (string, bool) { return "", false })
+	b.Bind(s)
+	if err := s.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func startPipeline(t *testing.T, p *platform, secret string) *pipeline {
+	prefix := testenv.Name("e2e")
+	d := config.DefaultTopics()
+	topics := config.Topics{
+		Uploaded: prefix + "." + d.Uploaded, Ingested: prefix + "." + d.Ingested, Hashed: prefix + "." + d.Hashed,
+		Matched: prefix + "." + d.Matched, ReviewRequested: prefix + "." + d.ReviewRequested,
+		ReviewDecided: prefix + "." + d.ReviewDecided, Actions: prefix + "." + d.Actions, BankUpdates: prefix + "." + d.BankUpdates,
+	}
+	allow := []string{"127.0.0.0/8", "::1/128"}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	var ic ingest.Config
+	bind(t, &ic)
+	ic.Common = common(t, "ingest", topics, prefix)
+	ic.URLAllowlist = allow
+	ic.Group = prefix + "-ingest"
+
+	var hc hasher.Config
+	bind(t, &hc)
+	hc.Common = common(t, "hasher", topics, prefix)
+	hc.URLAllowlist = allow
+	hc.Group = prefix + "-hasher"
+
+	var mc matcher.Config
+	bind(t, &mc)
+	mc.Common = common(t, "matcher", topics, prefix)
+	mc.Group = prefix + "-matcher"
+
+	var rc review.Config
+	bind(t, &rc)
+	rc.Common = common(t, "review", topics, prefix)
+	rc.Group = prefix + "-review"
+
+	var ec enforcer.Config
+	bind(t, &ec)
+	ec.Common = common(t, "enforcer", topics, prefix)
+	ec.Group = prefix + "-enforcer"
+	ec.WebhookURL = p.srv.URL + "/webhook"
+	ec.WebhookSecret = secret
+
+	pl := &pipeline{topics: topics, brokers: ic.Brokers}
+	var err error
+	if pl.ingest, err = ingest.New(ic, log.With("service", "ingest")); err != nil {
+		t.Fatal(err)
+	}
+	hs, err := hasher.New(hc, log.With("service", "hasher"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl.matcher, err = matcher.New(mc, log.With("service", "matcher")); err != nil {
+		t.Fatal(err)
+	}
+	if pl.review, err = review.New(rc, log.With("service", "review")); err != nil {
+		t.Fatal(err)
+	}
+	if pl.enforcer, err = enforcer.New(ec, log.With("service", "enforcer")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	runners := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"ingest", pl.ingest.Run}, {"hasher", hs.Run}, {"matcher", pl.matcher.Run},
+		{"review", pl.review.Run}, {"enforcer", pl.enforcer.Run},
+	}
+	for _, r := range runners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.run(ctx); err != nil {
+				t.Errorf("%s: %v", r.name, err)
+			}
+		}()
+	}
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait() // every service must shut down cleanly
+	})
+	readies := []func() bool{pl.ingest.Ready, hs.Ready, pl.matcher.Ready, pl.review.Ready, pl.enforcer.Ready}
+	waitFor(t, 60*time.Second, "all services ready", func() bool {
+		for _, r := range readies {
+			if !r() {
+				return false
+			}
+		}
+		return true
+	})
+	return pl
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func postJSON(t *testing.T, url string, body any) (int, map[string]any) {
+	t.Helper()
+	raw, _ := json.Marshal(body)
+	resp, err := http.Post(url, "application/json", bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func (pl *pipeline) upload(t *testing.T, contentID, url string) {
+	t.Helper()
+	code, out := postJSON(t, "http://"+pl.ingest.Addr()+"/v1/uploads", map[string]any{
+		"content_id": contentID, "media_url": url, "content_type": "image",
+		"uploader_id": "u1", "uploaded_at": time.Now().UTC().Format(time.RFC3339Nano),
+	})
+	if code != http.StatusAccepted {
+		t.Fatalf("upload %s: %d %v", contentID, code, out)
+	}
+}
+
+// actions reads the audit records of contentID from the actions topic until
+// want of them were found.
+func (pl *pipeline) actions(t *testing.T, contentID string, want int) []events.EnforcementAction {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: pl.brokers, GroupID: testenv.Name("audit"),
+		GroupTopics: []string{pl.topics.Actions}, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	var out []events.EnforcementAction
+	for len(out) < want {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("found %d action records for %s, want %d: %v", len(out), contentID, want, err)
+		}
+		var a events.EnforcementAction
+		if err := events.Decode(m.Value, events.TypeEnforcementAction, &a); err != nil {
+			t.Fatalf("bad audit record: %v", err)
+		}
+		if a.ContentID == contentID {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func hashes(t *testing.T, data []byte) []events.Signal {
+	res, err := mediahash.Hash(context.Background(), data, events.ContentImage, mediahash.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Signals
+}
+
+// TestUploadToTakedown follows two uploads through the real broker: an
+// altered copy of a bank entry is taken down automatically, exactly once even
+// when its verdict is delivered twice; a weaker copy goes to review and is
+// taken down after a reviewer's decision. Both leave audit records, and each
+// upload is one trace from the ingest API to the takedown.
+func TestUploadToTakedown(t *testing.T) {
+	secret := "e2e-secret"
+	plat := newPlatform(t, []byte(secret))
+	pl := startPipeline(t, plat, secret)
+	ctx := context.Background()
+
+	set, err := demo.NewSet(ctx, 7, policy.Default(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := messaging.NewKafkaPublisher(pl.brokers)
+	defer pub.Close()
+	for _, m := range set.Bank {
+		u := events.NewBankAdd("e2e-bank", []string{"category:terrorism"}, hashes(t, m.Data))
+		if err := messaging.PublishEvent(ctx, pub, pl.topics.BankUpdates, &u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 30*time.Second, "bank loaded", func() bool { return pl.matcher.Banks().Len() == len(set.Bank) })
+
+	altered, weaker := set.Uploads[1], set.Uploads[2]
+	if altered.Expect != policy.ActionRemove || weaker.Expect != policy.ActionReview {
+		t.Fatalf("demo set changed: %s %s", altered.Expect, weaker.Expect)
+	}
+
+	// An altered copy: removed without review, exactly once.
+	autoID := testenv.Name("altered")
+	pl.upload(t, autoID, plat.host(autoID, altered.Data))
+	select {
+	case td := <-plat.got:
+		if td.ContentID != autoID || td.Action != events.ActionRemove || td.Trigger != events.TriggerAuto || td.Bank != "e2e-bank" {
+			t.Fatalf("takedown %+v", td)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("no takedown within 60 s")
+	}
+	acts := pl.actions(t, autoID, 1)
+	if a := acts[0]; a.Action != events.ActionRemove || a.Outcome != events.OutcomeSucceeded || a.Trigger != events.TriggerAuto || len(a.Evidence) == 0 {
+		t.Fatalf("audit record %+v", a)
+	}
+
+	// Deliver the same verdict again, as Kafka may after a rebalance: no
+	// second webhook request.
+	redeliver(t, pl, autoID)
+	waitFor(t, 30*time.Second, "the enforcer to skip the redelivery", func() bool { return pl.enforcer.Stats().DuplicatesSkipped >= 1 })
+	if n := plat.count(autoID); n != 1 {
+		t.Fatalf("the platform got %d webhook requests for %s, want exactly 1", n, autoID)
+	}
+
+	// A weaker copy: queued for review, then removed on a decision.
+	reviewID := testenv.Name("weaker")
+	pl.upload(t, reviewID, plat.host(reviewID, weaker.Data))
+	reviewURL := "http://" + pl.review.Addr() + "/v1/items/" + reviewID
+	waitFor(t, 60*time.Second, "the review item", func() bool {
+		resp, err := http.Get(reviewURL)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if n := plat.count(reviewID); n != 0 {
+		t.Fatalf("a weaker match was taken down before review (%d requests)", n)
+	}
+	if code, out := postJSON(t, reviewURL+"/claim", map[string]any{"reviewer": "rita"}); code != http.StatusOK {
+		t.Fatalf("claim: %d %v", code, out)
+	}
+	if code, out := postJSON(t, reviewURL+"/decision", map[string]any{"reviewer": "rita", "decision": "violating", "reason": "known attack footage"}); code != http.StatusOK {
+		t.Fatalf("decision: %d %v", code, out)
+	}
+	select {
+	case td := <-plat.got:
+		if td.ContentID != reviewID || td.Trigger != events.TriggerReview {
+			t.Fatalf("takedown %+v", td)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("no takedown after the review decision")
+	}
+	acts = pl.actions(t, reviewID, 2)
+	var queued, removed bool
+	for _, a := range acts {
+		queued = queued || a.Action == events.ActionQueueForReview
+		removed = removed || (a.Action == events.ActionRemove && a.Trigger == events.TriggerReview && a.Outcome == events.OutcomeSucceeded)
+	}
+	if !queued || !removed {
+		t.Fatalf("audit records for the reviewed upload: %+v", acts)
+	}
+
+	// One trace per upload, from the ingest API's publish to the enforcer's
+	// audit record.
+	for _, id := range []string{autoID, reviewID} {
+		checkTrace(t, id)
+	}
+}
+
+// redeliver publishes the media.matched record of contentID a second time.
+func redeliver(t *testing.T, pl *pipeline, contentID string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: pl.brokers, GroupID: testenv.Name("redeliver"),
+		Topic: pl.topics.Matched, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("finding the verdict of %s: %v", contentID, err)
+		}
+		if string(m.Key) != contentID {
+			continue
+		}
+		w := messaging.NewKafkaPublisher(pl.brokers)
+		defer w.Close()
+		msg := messaging.Message{Topic: pl.topics.Matched, Key: m.Key, Value: m.Value}
+		for _, h := range m.Headers {
+			msg.Headers = append(msg.Headers, messaging.Header{Key: h.Key, Value: h.Value})
+		}
+		if err := w.Publish(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+}
+
+// checkTrace finds the spans whose message key is contentID and checks that
+// the trace that starts with the ingest API's publish runs through every hop
+// to the audit record. (A test's own re-publish starts a trace of its own.)
+func checkTrace(t *testing.T, contentID string) {
+	t.Helper()
+	traces := map[string][]string{}
+	for _, s := range spans.Ended() {
+		for _, a := range s.Attributes() {
+			if a.Key == semconv.MessagingKafkaMessageKeyKey && a.Value.AsString() == contentID {
+				id := s.SpanContext().TraceID().String()
+				traces[id] = append(traces[id], s.Name())
+			}
+		}
+	}
+	d := config.DefaultTopics()
+	has := func(names []string, op, topic string) bool {
+		for _, n := range names {
+			if strings.HasPrefix(n, op+" ") && strings.HasSuffix(n, "."+topic) {
+				return true
+			}
+		}
+		return false
+	}
+	var upload []string
+	for _, names := range traces {
+		if has(names, "send", d.Uploaded) {
+			if upload != nil {
+				t.Fatalf("%s was uploaded in two traces: %v", contentID, traces)
+			}
+			upload = names
+		}
+	}
+	if upload == nil {
+		t.Fatalf("no trace of %s starts at ingest: %v", contentID, traces)
+	}
+	for _, topic := range []string{d.Uploaded, d.Ingested, d.Hashed, d.Matched} {
+		for _, op := range []string{"send", "process"} {
+			if !has(upload, op, topic) {
+				t.Errorf("trace of %s lacks %s %s: %v", contentID, op, topic, upload)
+			}
+		}
+	}
+	if !has(upload, "send", d.Actions) {
+		t.Errorf("trace of %s does not reach the audit record: %v", contentID, upload)
+	}
+}
