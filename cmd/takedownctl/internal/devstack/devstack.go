@@ -64,7 +64,8 @@ type Process struct {
 	Bin     string
 	Env     []string
 	cmd     *exec.Cmd
-	done    chan error
+	done    chan struct{} // closed when the process has exited
+	err     error         // its exit status, set before done closes
 	outputs sync.WaitGroup
 }
 
@@ -100,16 +101,20 @@ func (p *Process) Start(w io.Writer, mu *sync.Mutex) error {
 			}
 		}()
 	}
-	p.done = make(chan error, 1)
+	p.done = make(chan struct{})
 	go func() {
 		p.outputs.Wait()
-		p.done <- p.cmd.Wait()
+		p.err = p.cmd.Wait()
+		close(p.done)
 	}()
 	return nil
 }
 
-// Done is closed with the exit status when the process ends.
-func (p *Process) Done() <-chan error { return p.done }
+// Done is closed when the process has exited; Err then says how.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Err is the exit status, valid once Done is closed.
+func (p *Process) Err() error { return p.err }
 
 // Stop sends SIGTERM and waits up to grace before killing.
 func (p *Process) Stop(grace time.Duration) error {
@@ -118,8 +123,8 @@ func (p *Process) Stop(grace time.Duration) error {
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-p.done:
-		return err
+	case <-p.done:
+		return p.err
 	case <-time.After(grace):
 		_ = p.cmd.Process.Kill()
 		return fmt.Errorf("%s did not stop within %s; killed", p.Name, grace)
