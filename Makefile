@@ -5,7 +5,7 @@ SERVICES := ingest hasher matcher review enforcer
 MODULES := pkg $(addprefix services/,$(SERVICES)) cmd/takedownctl tests
 # Packages of every workspace module, by import path (go.work has no ./... across modules).
 PKGS = $(foreach m,$(MODULES),$(shell cd $(m) && $(GO) list -f '{{.ImportPath}}' ./... ))
-TEST_FLAGS ?= -count=1 -timeout 20m
+TEST_FLAGS ?= -race -count=1 -timeout 20m
 
 .PHONY: build run test test-env test-env-down lint fmt clean
 
