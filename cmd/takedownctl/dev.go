@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,17 +23,17 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/webhook"
 )
 
-// The services in pipeline order, with the health port each gets.
-var devServices = []struct {
-	name string
-	addr string
-}{
-	{"ingest", "127.0.0.1:8080"},
-	{"hasher", "127.0.0.1:8081"},
-	{"matcher", "127.0.0.1:8082"},
-	{"review", "127.0.0.1:8083"},
-	{"enforcer", "127.0.0.1:8084"},
-}
+// The services in pipeline order; each listens on 127.0.0.1 at the dev
+// port base plus its offset (8080-8084 by default, the services' own
+// defaults).
+var devServices = []string{"ingest", "hasher", "matcher", "review", "enforcer"}
+
+const (
+	devIngest   = 0
+	devMatcher  = 2
+	devReview   = 3
+	devEnforcer = 4
+)
 
 type devConfig struct {
 	kafkaPort     int
@@ -41,6 +42,8 @@ type devConfig struct {
 	webhookURL    string
 	webhookSecret string
 	platformAddr  string
+	portBase      int
+	addrs         []string // of devServices, in order
 	demo          bool
 	allowlist     string
 	seed          int64
@@ -55,11 +58,15 @@ func cmdDev(ctx context.Context, args []string) error {
 	s.String(&c.webhookURL, "webhook-url", "", "platform webhook for takedowns (default: the demo platform)")
 	s.String(&c.webhookSecret, "webhook-secret", "", "HMAC secret of the webhook (default: generated for the demo platform)")
 	s.String(&c.platformAddr, "demo-platform-addr", "127.0.0.1:8090", "where the demo platform serves media and receives takedowns")
+	s.Int(&c.portBase, "dev-port-base", 8080, "the services listen on 127.0.0.1 at this port and the four after it")
 	s.Bool(&c.demo, "demo", true, "seed a demo bank and submit demo uploads")
 	s.String(&c.allowlist, "url-allowlist", "127.0.0.0/8,::1/128", "addresses media may be fetched from although private (loopback for the demo)")
 	s.Int64(&c.seed, "demo-seed", 1, "seed of the generated demo images")
 	if err := s.Parse(args); err != nil {
 		return err
+	}
+	for i := range devServices {
+		c.addrs = append(c.addrs, "127.0.0.1:"+strconv.Itoa(c.portBase+i))
 	}
 	log := service.NewLogger("dev", "info", "text")
 	var out sync.Mutex // one writer for all prefixed output
@@ -120,9 +127,9 @@ func cmdDev(ctx context.Context, args []string) error {
 		devstack.StopAll(log, procs, 20*time.Second)
 	}()
 	exited := make(chan string, len(devServices))
-	for _, svc := range devServices {
-		p := &devstack.Process{Name: svc.name, Bin: devstack.Binary(svc.name),
-			Env: append(env, "TAKEDOWN_HTTP_ADDR="+svc.addr)}
+	for i, name := range devServices {
+		p := &devstack.Process{Name: name, Bin: devstack.Binary(name),
+			Env: append(env, "TAKEDOWN_HTTP_ADDR="+c.addrs[i])}
 		if err := p.Start(os.Stdout, &out); err != nil {
 			return err
 		}
@@ -133,10 +140,10 @@ func cmdDev(ctx context.Context, args []string) error {
 		}()
 	}
 	readyCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	for _, svc := range devServices {
-		if err := devstack.WaitReady(readyCtx, "http://"+svc.addr+"/readyz"); err != nil {
+	for i, name := range devServices {
+		if err := devstack.WaitReady(readyCtx, "http://"+c.addrs[i]+"/readyz"); err != nil {
 			cancel()
-			return fmt.Errorf("%s: %w", svc.name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	cancel()
@@ -221,7 +228,7 @@ func runDemo(ctx context.Context, c devConfig, brokers []string, platform *demoP
 		}
 		say("bank entry %s added from %s", u.EntryID, m.Name)
 	}
-	if err := waitBankLoaded(ctx, "http://"+devServices[2].addr, len(set.Bank)); err != nil {
+	if err := waitBankLoaded(ctx, "http://"+c.addrs[devMatcher], len(set.Bank)); err != nil {
 		return err
 	}
 
@@ -271,7 +278,7 @@ func runDemo(ctx context.Context, c devConfig, brokers []string, platform *demoP
 		})
 	}()
 
-	ingestURL := "http://" + devServices[0].addr
+	ingestURL := "http://" + c.addrs[devIngest]
 	for _, m := range set.Uploads {
 		id := "demo-" + run + "-" + strings.TrimSuffix(m.Name, ".jpg")
 		mu.Lock()
@@ -315,7 +322,7 @@ Where to look:
   enforcer stats:      curl -s http://%[3]s/v1/stats
   audit trail:         topic enforcement.actions on %[4]s
   submit your own:     bin/takedownctl submit FILE      bin/takedownctl bank add --bank NAME --label LABEL FILE`,
-		"http://"+devServices[3].addr, devServices[2].addr, devServices[4].addr, strings.Join(brokers, ","))
+		"http://"+c.addrs[devReview], c.addrs[devMatcher], c.addrs[devEnforcer], strings.Join(brokers, ","))
 	return nil
 }
 

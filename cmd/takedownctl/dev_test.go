@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/takedown-pipeline/takedown/cmd/takedownctl/internal/devstack"
+)
+
+// TestDevDemo runs what `make run` runs — the built binaries on the embedded
+// Kafka and Redis — and checks that every demo upload takes its path, that
+// the demo platform receives the two takedowns, and that Ctrl-C stops every
+// service cleanly.
+func TestDevDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the whole pipeline")
+	}
+	bin := t.TempDir()
+	for _, target := range append([]string{"takedownctl"}, devServices...) {
+		pkg := "github.com/takedown-pipeline/takedown/services/" + target
+		if target == "takedownctl" {
+			pkg = "."
+		}
+		out, err := exec.Command("go", "build", "-o", filepath.Join(bin, target), pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("build %s: %v\n%s", target, err, out)
+		}
+	}
+	kafkaPort, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := freeRange(t, len(devServices))
+
+	cmd := exec.Command(filepath.Join(bin, "takedownctl"), "dev")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TAKEDOWN_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env,
+		fmt.Sprintf("TAKEDOWN_DEV_KAFKA_PORT=%d", kafkaPort),
+		fmt.Sprintf("TAKEDOWN_DEV_PORT_BASE=%d", base),
+		"TAKEDOWN_DEMO_PLATFORM_ADDR=127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	lines := make(chan string, 1024)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var out []string
+	read := func(until string, within time.Duration) {
+		t.Helper()
+		deadline := time.After(within)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("takedownctl dev ended before %q:\n%s", until, strings.Join(out, "\n"))
+				}
+				out = append(out, l)
+				if strings.Contains(l, until) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %q within %s:\n%s", until, within, strings.Join(out, "\n"))
+			}
+		}
+	}
+	read("Running until Ctrl-C.", 3*time.Minute)
+	all := strings.Join(out, "\n")
+	for _, want := range []string{
+		"exact-copy.jpg   expected remove  got remove succeeded",
+		"altered-copy.jpg expected remove  got remove succeeded",
+		"weaker-copy.jpg  expected review  got queue_for_review succeeded",
+		"unrelated.jpg    expected none    got no match",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if n := strings.Count(all, "[platform] TAKEDOWN received"); n != 2 {
+		t.Errorf("the demo platform logged %d takedowns, want 2", n)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	for l := range lines {
+		out = append(out, l)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("takedownctl dev exited with %v after Ctrl-C", err)
+	}
+	if n := strings.Count(strings.Join(out, "\n"), "stopped cleanly"); n != len(devServices) {
+		t.Errorf("%d of %d services stopped cleanly:\n%s", n, len(devServices), strings.Join(out, "\n"))
+	}
+}
+
+// freeRange finds n consecutive free ports on 127.0.0.1.
+func freeRange(t *testing.T, n int) int {
+	for range 100 {
+		base := 20000 + rand.IntN(30000)
+		ok := true
+		for p := base; p < base+n && ok; p++ {
+			ok = devstack.PortFree(p)
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no free port range")
+	return 0
+}

@@ -1,0 +1,73 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPrecedence(t *testing.T) {
+	cases := []struct {
+		name  string
+		env   map[string]string
+		args  []string
+		want  string
+		wantD time.Duration
+		wantL []string
+	}{
+		{"defaults", nil, nil, "127.0.0.1:6379", time.Second, []string{"a:1"}},
+		{"environment over default", map[string]string{"TAKEDOWN_REDIS_ADDR": "r:1", "TAKEDOWN_WAIT": "2s", "TAKEDOWN_KAFKA_BROKERS": "b:1, c:2"},
+			nil, "r:1", 2 * time.Second, []string{"b:1", "c:2"}},
+		{"flag over environment", map[string]string{"TAKEDOWN_REDIS_ADDR": "r:1"},
+			[]string{"-redis-addr", "f:1", "-wait", "3s", "-kafka-brokers", "x:1"}, "f:1", 3 * time.Second, []string{"x:1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var (
+				addr    string
+				wait    time.Duration
+				brokers []string
+			)
+			s := New("t").WithEnv(func(k string) (string, bool) { v, ok := c.env[k]; return v, ok })
+			s.String(&addr, "redis-addr", "127.0.0.1:6379", "")
+			s.Duration(&wait, "wait", time.Second, "")
+			s.List(&brokers, "kafka-brokers", "a:1", "")
+			if err := s.Parse(c.args); err != nil {
+				t.Fatal(err)
+			}
+			if addr != c.want || wait != c.wantD || strings.Join(brokers, ",") != strings.Join(c.wantL, ",") {
+				t.Fatalf("got %q %s %v, want %q %s %v", addr, wait, brokers, c.want, c.wantD, c.wantL)
+			}
+		})
+	}
+}
+
+// A malformed environment value is an error that names the variable, never
+// silently the default.
+func TestMalformedEnvironmentIsReported(t *testing.T) {
+	env := map[string]string{"TAKEDOWN_WAIT": "soon", "TAKEDOWN_PARTITIONS": "three", "TAKEDOWN_CACHE": "maybe"}
+	var (
+		wait  time.Duration
+		parts int
+		cache bool
+	)
+	s := New("t").WithEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	s.Duration(&wait, "wait", time.Second, "")
+	s.Int(&parts, "partitions", 3, "")
+	s.Bool(&cache, "cache", true, "")
+	err := s.Parse(nil)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for k := range env {
+		if !strings.Contains(err.Error(), k) {
+			t.Errorf("error %q does not name %s", err, k)
+		}
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	if got := EnvName("topic-bank-updates"); got != "TAKEDOWN_TOPIC_BANK_UPDATES" {
+		t.Fatal(got)
+	}
+}
