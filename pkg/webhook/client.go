@@ -12,6 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Client defaults.
@@ -134,13 +140,25 @@ func (c *Client) Send(ctx context.Context, td Takedown) (attempts int, err error
 	}
 }
 
-func (c *Client) attempt(ctx context.Context, key string, body []byte) error {
+func (c *Client) attempt(ctx context.Context, key string, body []byte) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, cmpOr(c.Timeout, DefaultTimeout))
 	defer cancel()
+	// A CLIENT span per attempt, its context sent along, so a platform that
+	// traces can continue the upload's trace into its own takedown handling.
+	ctx, span := otel.Tracer(tracerName).Start(ctx, http.MethodPost, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(semconv.HTTPRequestMethodKey.String(http.MethodPost)))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("webhook: build request: %w", err)
 	}
+	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(HeaderIdempotencyKey, key)
 	req.Header.Set(HeaderSignature, Sign(c.Secret, time.Now(), body))
@@ -153,6 +171,7 @@ func (c *Client) attempt(ctx context.Context, key string, body []byte) error {
 		return fmt.Errorf("webhook: %w", err)
 	}
 	defer resp.Body.Close()
+	span.SetAttributes(semconv.HTTPResponseStatusCode(resp.StatusCode))
 	// Read a little for the error message, then drain so the connection is
 	// reused.
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -166,6 +185,8 @@ func (c *Client) attempt(ctx context.Context, key string, body []byte) error {
 	}
 	return se
 }
+
+const tracerName = "github.com/takedown-pipeline/takedown/pkg/webhook"
 
 func cmpOr[T int | time.Duration](v, def T) T {
 	if v <= 0 {

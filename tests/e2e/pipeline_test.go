@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -402,9 +403,8 @@ func TestUploadToTakedown(t *testing.T) {
 
 	// One trace per upload, from the ingest API's publish to the enforcer's
 	// audit record.
-	for _, id := range []string{autoID, reviewID} {
-		checkTrace(t, id)
-	}
+	checkTrace(t, autoID, false)
+	checkTrace(t, reviewID, true)
 }
 
 // redeliver publishes the media.matched record of contentID a second time.
@@ -436,22 +436,29 @@ func redeliver(t *testing.T, pl *pipeline, contentID string) {
 	}
 }
 
-// checkTrace finds the spans whose message key is contentID and checks that
-// the trace that starts with the ingest API's publish runs through every hop
-// to the audit record. (A test's own re-publish starts a trace of its own.)
-func checkTrace(t *testing.T, contentID string) {
+// checkTrace checks that the upload of contentID is one trace: from the
+// ingest API's request through every topic (and, for a reviewed upload,
+// through the review) to the audit record. A test's own re-publish starts a
+// trace of its own and is ignored.
+func checkTrace(t *testing.T, contentID string, reviewed bool) {
 	t.Helper()
-	traces := map[string][]string{}
+	byTrace := map[string][]string{}
+	var uploadTraces []string
 	for _, s := range spans.Ended() {
+		id := s.SpanContext().TraceID().String()
+		byTrace[id] = append(byTrace[id], s.Name())
 		for _, a := range s.Attributes() {
-			if a.Key == semconv.MessagingKafkaMessageKeyKey && a.Value.AsString() == contentID {
-				id := s.SpanContext().TraceID().String()
-				traces[id] = append(traces[id], s.Name())
+			if a.Key == semconv.MessagingKafkaMessageKeyKey && a.Value.AsString() == contentID &&
+				strings.HasPrefix(s.Name(), "send ") && strings.HasSuffix(s.Name(), "."+events.TypeMediaUploaded) {
+				uploadTraces = append(uploadTraces, id)
 			}
 		}
 	}
-	d := config.DefaultTopics()
-	has := func(names []string, op, topic string) bool {
+	if len(uploadTraces) != 1 {
+		t.Fatalf("%s was uploaded in %d traces, want 1", contentID, len(uploadTraces))
+	}
+	names := byTrace[uploadTraces[0]]
+	has := func(op, topic string) bool {
 		for _, n := range names {
 			if strings.HasPrefix(n, op+" ") && strings.HasSuffix(n, "."+topic) {
 				return true
@@ -459,26 +466,28 @@ func checkTrace(t *testing.T, contentID string) {
 		}
 		return false
 	}
-	var upload []string
-	for _, names := range traces {
-		if has(names, "send", d.Uploaded) {
-			if upload != nil {
-				t.Fatalf("%s was uploaded in two traces: %v", contentID, traces)
-			}
-			upload = names
+	d := config.DefaultTopics()
+	want := [][2]string{{"send", d.Uploaded}, {"process", d.Uploaded}, {"send", d.Ingested}, {"process", d.Ingested},
+		{"send", d.Hashed}, {"process", d.Hashed}, {"send", d.Matched}, {"process", d.Matched}, {"send", d.Actions}}
+	if reviewed {
+		want = append(want, [2]string{"send", d.ReviewRequested}, [2]string{"process", d.ReviewRequested},
+			[2]string{"send", d.ReviewDecided}, [2]string{"process", d.ReviewDecided})
+	}
+	for _, w := range want {
+		if !has(w[0], w[1]) {
+			t.Errorf("trace of %s lacks %s %s: %v", contentID, w[0], w[1], names)
 		}
 	}
-	if upload == nil {
-		t.Fatalf("no trace of %s starts at ingest: %v", contentID, traces)
+	if !slices.Contains(names, "POST /v1/uploads") {
+		t.Errorf("trace of %s does not start at the ingest API: %v", contentID, names)
 	}
-	for _, topic := range []string{d.Uploaded, d.Ingested, d.Hashed, d.Matched} {
-		for _, op := range []string{"send", "process"} {
-			if !has(upload, op, topic) {
-				t.Errorf("trace of %s lacks %s %s: %v", contentID, op, topic, upload)
-			}
+	posts := 0
+	for _, n := range names {
+		if n == "POST" {
+			posts++ // the webhook call
 		}
 	}
-	if !has(upload, "send", d.Actions) {
-		t.Errorf("trace of %s does not reach the audit record: %v", contentID, upload)
+	if posts != 1 {
+		t.Errorf("trace of %s has %d webhook calls, want 1: %v", contentID, posts, names)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/service"
+	"github.com/takedown-pipeline/takedown/pkg/telemetry"
 )
 
 // Service is the ingest service.
@@ -98,7 +99,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())
 	})
-	return mux
+	return telemetry.HTTP(mux)
 }
 
 // Run serves the API and consumes uploads until ctx is cancelled, then shuts

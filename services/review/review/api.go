@@ -12,6 +12,10 @@ import (
 	"time"
 	"unicode"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 )
@@ -273,7 +277,12 @@ func (s *Service) decide(ctx context.Context, id string, req decisionRequest) (*
 	if err := json.Unmarshal([]byte(res.item.draft), &out); err != nil {
 		return nil, 0, "", fmt.Errorf("stored decision draft of %s: %w", id, err)
 	}
-	if err := messaging.PublishEvent(ctx, s.pub, s.cfg.Topics.ReviewDecided, &out); err != nil {
+	pubCtx, span, err := s.decisionSpan(ctx, id)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	defer span.End()
+	if err := messaging.PublishEvent(pubCtx, s.pub, s.cfg.Topics.ReviewDecided, &out); err != nil {
 		return nil, http.StatusServiceUnavailable,
 			"could not publish the decision; the item stays claimed, try again", err
 	}
@@ -308,4 +317,22 @@ func (s *Service) alreadyDecided(it *Item, req decisionRequest) (*Item, int, str
 		return it, http.StatusOK, "", nil
 	}
 	return nil, http.StatusConflict, fmt.Sprintf("already decided (%s by %s)", it.Decision, it.DecidedBy), nil
+}
+
+// decisionSpan starts the span under which a decision is published. Its
+// parent is the trace of the upload that was queued for review, so one trace
+// runs from upload through review to takedown; the reviewer's own request is
+// linked.
+func (s *Service) decisionSpan(ctx context.Context, id string) (context.Context, trace.Span, error) {
+	tp, err := s.store.traceparent(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	parent := ctx
+	if tp != "" {
+		parent = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier{"traceparent": tp})
+	}
+	ctx, span := otel.Tracer("github.com/takedown-pipeline/takedown/services/review").Start(parent, "review decision",
+		trace.WithLinks(trace.LinkFromContext(ctx)))
+	return ctx, span, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/service"
+	"github.com/takedown-pipeline/takedown/pkg/telemetry"
 )
 
 // Config holds the review service's settings.
@@ -183,7 +184,7 @@ func (s *Service) handleRequested(ctx context.Context, msg *messaging.Message) e
 		// Nothing a reviewer could look at.
 		return messaging.Permanentf("%w: review.requested %s has no media_url", events.ErrInvalid, req.EventID)
 	}
-	added, err := s.store.enqueue(ctx, &req)
+	added, err := s.store.enqueue(ctx, &req, msg.Header("traceparent"))
 	if err != nil {
 		return err
 	}
@@ -205,5 +206,5 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/items/{id}/claim", s.claimItem)
 	mux.HandleFunc("POST /v1/items/{id}/decision", s.decideItem)
 	mux.HandleFunc("GET /v1/stats", s.getStats)
-	return mux
+	return telemetry.HTTP(mux)
 }

@@ -89,7 +89,7 @@ local function us(n) return string.format('%.0f', n) end
 var enqueueScript = redis.NewScript(luaPrelude + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local now = now_us()
-redis.call('HSET', KEYS[1], 'request', ARGV[2], 'state', 'pending', 'enqueued_at', us(now))
+redis.call('HSET', KEYS[1], 'request', ARGV[2], 'state', 'pending', 'enqueued_at', us(now), 'trace', ARGV[3])
 redis.call('ZADD', KEYS[2], us(now), ARGV[1])
 return 1
 `)
@@ -165,18 +165,28 @@ func (s *store) claimedKey() string       { return s.prefix + "claimed" }
 func (s *store) decidedKey() string       { return s.prefix + "decided" }
 
 // enqueue adds the request's content as a pending item unless it is queued
-// already; it reports whether it added it.
-func (s *store) enqueue(ctx context.Context, req *events.ReviewRequested) (bool, error) {
+// already; it reports whether it added it. traceparent is the request's W3C
+// trace context, kept so that the decision continues the upload's trace.
+func (s *store) enqueue(ctx context.Context, req *events.ReviewRequested, traceparent string) (bool, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return false, fmt.Errorf("encode request: %w", err)
 	}
 	n, err := enqueueScript.Run(ctx, s.rdb, []string{s.itemKey(req.ContentID), s.pendingKey()},
-		req.ContentID, body).Int()
+		req.ContentID, body, traceparent).Int()
 	if err != nil {
 		return false, fmt.Errorf("enqueue %s: %w", req.ContentID, err)
 	}
 	return n == 1, nil
+}
+
+// traceparent returns the trace context stored with the item, or "".
+func (s *store) traceparent(ctx context.Context, id string) (string, error) {
+	v, err := s.rdb.HGet(ctx, s.itemKey(id), "trace").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return v, err
 }
 
 // scriptResult is the {status, HGETALL, now} answer of a script.
