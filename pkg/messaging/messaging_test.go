@@ -74,14 +74,17 @@ func (f *fixture) publish(t *testing.T, keys ...string) {
 // run starts a consumer in the fixture's group with the standard middleware
 // and returns a function that stops it and waits for Run to return.
 func (f *fixture) run(t *testing.T, h messaging.Handler) (stop func()) {
+	return f.runWith(t, messaging.RetryConfig{MaxAttempts: 3, InitialBackoff: 10 * time.Millisecond, DeadLetterExhausted: true}, h)
+}
+
+func (f *fixture) runWith(t *testing.T, retry messaging.RetryConfig, h messaging.Handler) (stop func()) {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	c := messaging.NewConsumer(messaging.ConsumerConfig{
 		Brokers: f.brokers, Group: f.group, Topics: []string{f.topic},
 		SessionTimeout: 6 * time.Second, Logger: log,
 	})
-	mw := messaging.Standard(log, "test-service", f.pub, f.dlq,
-		messaging.RetryConfig{MaxAttempts: 3, InitialBackoff: 10 * time.Millisecond})
+	mw := messaging.Standard(log, "test-service", f.pub, f.dlq, retry)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, messaging.Chain(h, mw...)) }()
@@ -229,6 +232,47 @@ func TestExhaustedRetriesAreDeadLettered(t *testing.T) {
 	}
 }
 
+// Without DeadLetterExhausted an outage is waited out: the message is retried
+// past its bounded retries, never parked, and then processed.
+func TestOutageIsWaitedOutNotDeadLettered(t *testing.T) {
+	f := newFixture(t)
+	f.publish(t, "during-outage", "after")
+	var calls atomic.Int32
+	var done sync.Map
+	f.runWith(t, messaging.RetryConfig{MaxAttempts: 2, InitialBackoff: 10 * time.Millisecond}, func(ctx context.Context, m *messaging.Message) error {
+		if string(m.Key) == "during-outage" && calls.Add(1) <= 5 {
+			return errors.New("redis: connection refused")
+		}
+		done.Store(string(m.Key), true)
+		return nil
+	})
+	waitFor(t, "both messages", func() bool {
+		_, a := done.Load("during-outage")
+		_, b := done.Load("after")
+		return a && b
+	})
+	if n := calls.Load(); n < 6 {
+		t.Fatalf("handler called %d times, want at least 6 (retries continued past the bounded ones)", n)
+	}
+	if n := endOffset(t, f.brokers, f.dlq); n != 0 {
+		t.Fatalf("%d record(s) on the dead-letter topic, want none", n)
+	}
+}
+
+func endOffset(t *testing.T, brokers []string, topic string) int64 {
+	t.Helper()
+	c, err := kafka.DialLeader(context.Background(), "tcp", brokers[0], topic, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	n, err := c.ReadLastOffset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // On shutdown the message in hand finishes and is committed; it is not
 // delivered again to the next member.
 func TestShutdownFinishesInFlightWork(t *testing.T) {
@@ -281,7 +325,7 @@ func TestUnprocessedMessageIsRedeliveredAfterRestart(t *testing.T) {
 	h := messaging.Chain(func(ctx context.Context, m *messaging.Message) error {
 		tries.Add(1)
 		return messaging.Permanentf("bad")
-	}, messaging.DeadLetter(brokenDLQ, f.dlq, "test"))
+	}, messaging.DeadLetter(brokenDLQ, f.dlq, "test", true))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, h) }()

@@ -15,6 +15,13 @@ type RetryConfig struct {
 	MaxAttempts    int           // including the first; default 4
 	InitialBackoff time.Duration // default 200 ms
 	MaxBackoff     time.Duration // default 5 s
+	// DeadLetterExhausted sends a message whose retries ran out to the
+	// dead-letter topic. Set it where a transient failure belongs to the
+	// message (the host of its media is down), so one bad host cannot stall
+	// the partition. Leave it off where it belongs to the service (Redis or
+	// Kafka is down): the message is then retried until the outage ends,
+	// never parked and forgotten.
+	DeadLetterExhausted bool
 }
 
 // RetriesExhaustedError is returned by Retry when every attempt failed.
@@ -62,17 +69,22 @@ func Retry(cfg RetryConfig) Middleware {
 	}
 }
 
-// DeadLetter sends a message whose handler failed (bad input, or retries
-// exhausted) to topic with headers that say why and where it came from, and
-// then reports success so the consumer commits past it. Only if the
-// dead-letter topic itself cannot be written does the error go up, so the
+// DeadLetter sends a message whose handler failed with a permanent error
+// (bad input) to topic, with headers that say why and where it came from, and
+// then reports success so the consumer commits past it. A transient error
+// whose retries ran out is dead-lettered too when exhausted is set, and
+// otherwise returned, so the consumer retries the message without committing.
+// If the dead-letter topic itself cannot be written the error goes up: the
 // message is never both unprocessed and committed.
-func DeadLetter(pub Publisher, topic, service string) Middleware {
+func DeadLetter(pub Publisher, topic, service string, exhausted bool) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, msg *Message) error {
 			err := next(ctx, msg)
 			if err == nil {
 				return nil
+			}
+			if !IsPermanent(err) && !exhausted {
+				return err
 			}
 			attempts := 1
 			var ex *RetriesExhaustedError
@@ -148,7 +160,7 @@ func Standard(log *slog.Logger, group string, pub Publisher, dlqTopic string, re
 	return []Middleware{
 		Tracing(group),
 		Correlation(log),
-		DeadLetter(pub, dlqTopic, group),
+		DeadLetter(pub, dlqTopic, group, retry.DeadLetterExhausted),
 		Recover(),
 		Retry(retry),
 	}

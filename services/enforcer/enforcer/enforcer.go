@@ -165,13 +165,11 @@ func (s *Service) Run(ctx context.Context) (err error) {
 		// A takedown in hand is finished on shutdown, retries included.
 		HandlerTimeout: s.cfg.handlerTimeout(),
 	})
+	// Only permanent failures are dead-lettered: bad input and takedowns the
+	// platform refused or never accepted (already recorded as failed). An
+	// outage of Redis or Kafka delays a takedown; it never parks one.
 	h := messaging.Chain(s.handle,
-		messaging.Tracing(s.cfg.Group),
-		messaging.Correlation(s.log),
-		deadLetterPermanent(s.pub, s.cfg.DLQTopic, s.cfg.Group),
-		messaging.Recover(),
-		messaging.Retry(messaging.RetryConfig{}),
-	)
+		messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...)
 
 	stopReady := context.AfterFunc(ctx, func() { s.setReady(false) })
 	defer stopReady()
@@ -188,29 +186,3 @@ func (s *Service) Run(ctx context.Context) (err error) {
 	return runErr
 }
 
-// deadLetterPermanent dead-letters permanent failures only: bad input and
-// takedowns the platform refused or never accepted (already recorded as
-// failed). Anything else is an outage of Redis or Kafka; it goes back to the
-// consumer, which retries the message with backoff and does not commit past
-// it, so a takedown is delayed by an outage but never parked on the
-// dead-letter topic because of one.
-func deadLetterPermanent(pub messaging.Publisher, topic, service string) messaging.Middleware {
-	dl := messaging.DeadLetter(pub, topic, service)
-	return func(next messaging.Handler) messaging.Handler {
-		return func(ctx context.Context, msg *messaging.Message) error {
-			var outage error
-			err := dl(func(ctx context.Context, msg *messaging.Message) error {
-				err := next(ctx, msg)
-				if err != nil && !messaging.IsPermanent(err) {
-					outage = err
-					return nil
-				}
-				return err
-			})(ctx, msg)
-			if err != nil {
-				return err
-			}
-			return outage
-		}
-	}
-}

@@ -62,6 +62,10 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		}),
 		limits: mediahash.Limits{MaxPixels: cfg.MaxPixels, MaxBytes: cfg.MaxMediaBytes},
 		pub:    messaging.NewKafkaPublisher(cfg.Brokers),
+		// A transient fetch failure belongs to the upload (its media host
+		// is down): after the bounded retries it is parked on the
+		// dead-letter topic for replay rather than stalling the partition.
+		retry:  messaging.RetryConfig{DeadLetterExhausted: true},
 		health: service.NewHealth(),
 	}, nil
 }

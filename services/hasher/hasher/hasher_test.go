@@ -178,7 +178,7 @@ func TestHasher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.retry = messaging.RetryConfig{MaxAttempts: 3, InitialBackoff: 50 * time.Millisecond}
+	svc.retry = messaging.RetryConfig{MaxAttempts: 3, InitialBackoff: 50 * time.Millisecond, DeadLetterExhausted: true}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- svc.Run(ctx) }()
