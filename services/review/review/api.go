@@ -173,6 +173,15 @@ func (s *Service) claimItem(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, "claimed by %s until %s", res.item.ClaimedBy, heldUntil(res.item))
 	case "decided":
 		writeError(w, http.StatusConflict, "already decided (%s by %s)", res.item.Decision, res.item.DecidedBy)
+	case "committed":
+		// A decision was being published when its reviewer went away:
+		// finish it, so the item does not stay stuck.
+		it, _, err := s.publishDraft(context.WithoutCancel(r.Context()), id, res.item)
+		if err != nil {
+			s.unavailable(w, r, err)
+			return
+		}
+		writeError(w, http.StatusConflict, "already decided (%s by %s)", it.Decision, it.DecidedBy)
 	default:
 		s.unavailable(w, r, fmt.Errorf("claim script status %q", res.status))
 	}
@@ -261,6 +270,12 @@ func (s *Service) decide(ctx context.Context, id string, req decisionRequest) (*
 		return nil, http.StatusNotFound, fmt.Sprintf("no review item %q", id), nil
 	case "decided":
 		return s.alreadyDecided(res.item, req)
+	case "committed":
+		it, _, err := s.publishDraft(ctx, id, res.item)
+		if err != nil {
+			return nil, 0, "", err
+		}
+		return s.alreadyDecided(it, req)
 	case "held":
 		return nil, http.StatusConflict, fmt.Sprintf("claimed by %s until %s; %s cannot decide it",
 			res.item.ClaimedBy, heldUntil(res.item), req.Reviewer), nil
@@ -271,41 +286,48 @@ func (s *Service) decide(ctx context.Context, id string, req decisionRequest) (*
 		return nil, 0, "", fmt.Errorf("prepare script status %q", res.status)
 	}
 
-	// A retry of the same decision reuses the draft stored by the first
-	// attempt, so the event id stays the same across republishes.
+	it, published, err := s.publishDraft(ctx, id, res.item)
+	if err != nil {
+		if !published {
+			return nil, http.StatusServiceUnavailable,
+				"could not publish the decision; the item stays claimed, try again", err
+		}
+		return nil, 0, "", err
+	}
+	return s.alreadyDecided(it, req)
+}
+
+// publishDraft publishes the decision the item is committed to and records
+// it. A retry reuses the stored draft, so a republish carries the same event
+// id. published says whether the event went out.
+func (s *Service) publishDraft(ctx context.Context, id string, it *Item) (_ *Item, published bool, _ error) {
 	var out events.ReviewDecided
-	if err := json.Unmarshal([]byte(res.item.draft), &out); err != nil {
-		return nil, 0, "", fmt.Errorf("stored decision draft of %s: %w", id, err)
+	if err := json.Unmarshal([]byte(it.draft), &out); err != nil {
+		return nil, false, fmt.Errorf("stored decision draft of %s: %w", id, err)
 	}
 	pubCtx, span, err := s.decisionSpan(ctx, id)
 	if err != nil {
-		return nil, 0, "", err
+		return nil, false, err
 	}
 	defer span.End()
 	if err := messaging.PublishEvent(pubCtx, s.pub, s.cfg.Topics.ReviewDecided, &out); err != nil {
-		return nil, http.StatusServiceUnavailable,
-			"could not publish the decision; the item stays claimed, try again", err
+		return nil, false, err
 	}
-	fin, err := s.store.finalize(ctx, id, &out)
+	fin, err := s.store.finalize(ctx, id, &out, it.draftKey)
 	if err != nil {
-		// The event is out; a retry by the reviewer republishes the same
-		// event id and then records the decision.
-		return nil, 0, "", err
+		// The event is out; a retry republishes the same event id and then
+		// records the decision.
+		return nil, true, err
 	}
 	switch fin.status {
 	case "ok":
 		s.log.Info("review decided", "content_id", id, "reviewer", out.Reviewer, "decision", out.Decision,
 			"event_id", out.EventID, "correlation_id", out.CorrelationID)
-		return fin.item, http.StatusOK, "", nil
+		return fin.item, true, nil
 	case "decided":
-		// A concurrent request finished first.
-		if fin.item.DecidedEventID != out.EventID {
-			s.log.Error("item decided twice; two review.decided events were published", "content_id", id,
-				"recorded_event_id", fin.item.DecidedEventID, "extra_event_id", out.EventID)
-		}
-		return s.alreadyDecided(fin.item, req)
+		return fin.item, true, nil // a concurrent retry of the same draft finished first
 	default:
-		return nil, 0, "", fmt.Errorf("finalize script status %q", fin.status)
+		return nil, true, fmt.Errorf("finalize script status %q", fin.status)
 	}
 }
 

@@ -821,3 +821,102 @@ func TestItemFromHashState(t *testing.T) {
 		})
 	}
 }
+
+// Two different decisions racing on one claim: one wins, and every event
+// published for the item is that one decision.
+func TestConflictingDecisionsPublishOneOutcome(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	r := start(t, cfg)
+	req := newRequest(testenv.Name("content"))
+	publish(t, cfg, requestMsg(t, cfg, req))
+	r.waitItem(t, req.ContentID)
+	if code, body := r.claim(t, req.ContentID, "alice"); code != http.StatusOK {
+		t.Fatalf("claim: %d %s", code, body)
+	}
+	decisions := []string{events.DecisionViolating, events.DecisionBenign}
+	codes := make([]int, len(decisions))
+	var wg sync.WaitGroup
+	for i, d := range decisions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i], _ = r.decide(t, req.ContentID, "alice", d, "")
+		}()
+	}
+	wg.Wait()
+	winner := ""
+	for i, c := range codes {
+		switch c {
+		case http.StatusOK:
+			if winner != "" {
+				t.Fatalf("both decisions succeeded: %v", codes)
+			}
+			winner = decisions[i]
+		case http.StatusConflict:
+		default:
+			t.Fatalf("codes %v", codes)
+		}
+	}
+	if winner == "" {
+		t.Fatalf("no decision succeeded: %v", codes)
+	}
+	n := endOffset(t, cfg, cfg.Topics.ReviewDecided)
+	ids := map[string]bool{}
+	for _, m := range readTopic(t, cfg, cfg.Topics.ReviewDecided, int(n)) {
+		var ev events.ReviewDecided
+		if err := events.Decode(m.Value, events.TypeReviewDecided, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Decision != winner {
+			t.Fatalf("published %s although %s won", ev.Decision, winner)
+		}
+		ids[ev.EventID] = true
+	}
+	if len(ids) != 1 {
+		t.Fatalf("%d distinct decision events, want 1", len(ids))
+	}
+}
+
+// A decision whose publish failed stays committed even when its lease runs
+// out: the next reviewer to touch the item finishes publishing it instead of
+// deciding differently.
+func TestStuckDecisionIsFinishedNotReplaced(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.LeaseDuration = 300 * time.Millisecond
+	broken := start(t, cfg, func(s *Service) { s.pub = messaging.NewKafkaPublisher([]string{"127.0.0.1:1"}) })
+	req := newRequest(testenv.Name("content"))
+	publish(t, cfg, requestMsg(t, cfg, req))
+	broken.waitItem(t, req.ContentID)
+	if code, body := broken.claim(t, req.ContentID, "alice"); code != http.StatusOK {
+		t.Fatalf("claim: %d %s", code, body)
+	}
+	if code, body := broken.decide(t, req.ContentID, "alice", events.DecisionViolating, ""); code != http.StatusServiceUnavailable {
+		t.Fatalf("decision with Kafka down: %d %s, want 503", code, body)
+	}
+	time.Sleep(2 * cfg.LeaseDuration) // alice's lease is gone
+
+	healthy := start(t, cfg)
+	code, body := healthy.claim(t, req.ContentID, "bob")
+	if code != http.StatusConflict || !strings.Contains(errorOf(t, body), "violating by alice") {
+		t.Fatalf("bob's claim of an item with a decision in flight: %d %s, want 409 naming alice's decision", code, body)
+	}
+	if code, _ := healthy.decide(t, req.ContentID, "bob", events.DecisionBenign, ""); code != http.StatusConflict {
+		t.Fatalf("bob's contrary decision: %d, want 409", code)
+	}
+	msgs := readTopic(t, cfg, cfg.Topics.ReviewDecided, 1)
+	var ev events.ReviewDecided
+	if err := events.Decode(msgs[0].Value, events.TypeReviewDecided, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Decision != events.DecisionViolating || ev.Reviewer != "alice" {
+		t.Fatalf("published %s by %s, want alice's violating", ev.Decision, ev.Reviewer)
+	}
+	if n := endOffset(t, cfg, cfg.Topics.ReviewDecided); n != 1 {
+		t.Fatalf("%d decisions published, want 1", n)
+	}
+	if _, it := healthy.get(t, req.ContentID); it.State != StateDecided || it.DecidedBy != "alice" {
+		t.Fatalf("item %+v, want decided by alice", it)
+	}
+}

@@ -43,8 +43,9 @@ type Item struct {
 	DecidedEventID string         `json:"decided_event_id,omitempty"`
 
 	request events.ReviewRequested
-	// draft is the review.decided event prepared for the current claim.
-	draft string
+	// draft is the review.decided event the item is committed to, and
+	// draftKey which decision it is (decision, reviewer and reason).
+	draft, draftKey string
 }
 
 // Stats counts items by effective state.
@@ -101,6 +102,9 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
 local now = now_us()
 local f = redis.call('HMGET', KEYS[1], 'state', 'claimed_by', 'lease_until')
 if f[1] == 'decided' then return {'decided', redis.call('HGETALL', KEYS[1]), us(now)} end
+if redis.call('HEXISTS', KEYS[1], 'draft_key') == 1 then
+  return {'committed', redis.call('HGETALL', KEYS[1]), us(now)}
+end
 if f[1] == 'claimed' and f[2] ~= ARGV[2] and tonumber(f[3] or '0') > now then
   return {'held', redis.call('HGETALL', KEYS[1]), us(now)}
 end
@@ -112,33 +116,42 @@ return {'ok', redis.call('HGETALL', KEYS[1]), us(now)}
 `)
 
 // KEYS: item. ARGV: reviewer, draft key, draft event JSON.
-// Checks that reviewer holds the lease and records the draft unless one for
-// the same decision is already there. Returns {status, HGETALL, now}; status
-// is ok, missing, decided, held (someone else has the lease) or unclaimed
+// Checks that reviewer holds the lease and records the draft. Once a draft is
+// recorded the item is committed to it: the event may be out, so no other
+// decision may follow, whatever happens to the lease. The same decision again
+// (same draft key) is a retry and may finish the publish. Returns {status,
+// HGETALL, now}; status is ok, missing, decided, committed (another decision
+// is being published), held (someone else has the lease) or unclaimed
 // (nobody, or the lease expired).
 var prepareScript = redis.NewScript(luaPrelude + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
 local now = now_us()
 local f = redis.call('HMGET', KEYS[1], 'state', 'claimed_by', 'lease_until', 'draft_key')
 if f[1] == 'decided' then return {'decided', redis.call('HGETALL', KEYS[1]), us(now)} end
+if f[4] then
+  if f[4] == ARGV[2] then return {'ok', redis.call('HGETALL', KEYS[1]), us(now)} end
+  return {'committed', redis.call('HGETALL', KEYS[1]), us(now)}
+end
 if f[1] ~= 'claimed' or tonumber(f[3] or '0') <= now then
   return {'unclaimed', redis.call('HGETALL', KEYS[1]), us(now)}
 end
 if f[2] ~= ARGV[1] then return {'held', redis.call('HGETALL', KEYS[1]), us(now)} end
-if f[4] ~= ARGV[2] then
-  redis.call('HSET', KEYS[1], 'draft_key', ARGV[2], 'draft_event', ARGV[3])
-end
+redis.call('HSET', KEYS[1], 'draft_key', ARGV[2], 'draft_event', ARGV[3])
 return {'ok', redis.call('HGETALL', KEYS[1]), us(now)}
 `)
 
 // KEYS: item, pending, claimed, decided. ARGV: id, decision, reviewer,
-// reason, event id, decided_at. Marks the item decided unless it already is.
-// Returns {status, HGETALL, now}; status is ok, missing or decided.
+// reason, event id, decided_at, draft key. Marks the item decided unless it
+// already is; only the draft the item is committed to can be recorded.
+// Returns {status, HGETALL, now}; status is ok, missing, decided or conflict.
 var finalizeScript = redis.NewScript(luaPrelude + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
 local now = now_us()
 if redis.call('HGET', KEYS[1], 'state') == 'decided' then
   return {'decided', redis.call('HGETALL', KEYS[1]), us(now)}
+end
+if redis.call('HGET', KEYS[1], 'draft_key') ~= ARGV[7] then
+  return {'conflict', redis.call('HGETALL', KEYS[1]), us(now)}
 end
 redis.call('HSET', KEYS[1], 'state', 'decided', 'decision', ARGV[2], 'decided_by', ARGV[3],
   'reason', ARGV[4], 'decided_event_id', ARGV[5], 'decided_at', ARGV[6])
@@ -240,10 +253,10 @@ func (s *store) prepare(ctx context.Context, id, reviewer, draftKey string, draf
 	return res, nil
 }
 
-func (s *store) finalize(ctx context.Context, id string, ev *events.ReviewDecided) (scriptResult, error) {
+func (s *store) finalize(ctx context.Context, id string, ev *events.ReviewDecided, draftKey string) (scriptResult, error) {
 	res, err := s.run(ctx, finalizeScript, id,
 		[]string{s.itemKey(id), s.pendingKey(), s.claimedKey(), s.decidedKey()},
-		id, ev.Decision, ev.Reviewer, ev.Reason, ev.EventID, ev.DecidedAt.UnixMicro())
+		id, ev.Decision, ev.Reviewer, ev.Reason, ev.EventID, ev.DecidedAt.UnixMicro(), draftKey)
 	if err != nil {
 		return res, fmt.Errorf("record decision on %s: %w", id, err)
 	}
@@ -398,7 +411,7 @@ func (s *store) stats(ctx context.Context) (Stats, error) {
 
 // itemFromHash builds the API view of an item hash as of now (Redis time).
 func itemFromHash(id string, h map[string]string, now time.Time) (*Item, error) {
-	it := &Item{ID: id, State: h[fState], draft: h[fDraftEvent]}
+	it := &Item{ID: id, State: h[fState], draft: h[fDraftEvent], draftKey: h[fDraftKey]}
 	if err := json.Unmarshal([]byte(h[fRequest]), &it.request); err != nil {
 		return nil, fmt.Errorf("stored request of %s: %w", id, err)
 	}
