@@ -185,4 +185,3 @@ func (s *Service) Run(ctx context.Context) (err error) {
 	}
 	return runErr
 }
-

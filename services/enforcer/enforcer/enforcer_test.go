@@ -391,6 +391,30 @@ func TestRedeliveryActsOnce(t *testing.T) {
 	}
 }
 
+// A takedown the platform accepted whose recording failed (the state a crash
+// or a Kafka error between the webhook and the audit record leaves) is
+// recorded on redelivery without calling the platform again.
+func TestAcceptedTakedownIsRecordedWithoutResending(t *testing.T) {
+	t.Parallel()
+	h := start(t, 0, nil)
+	ev := matched(match(events.SignalSHA256, 0, "e1"))
+	key := webhook.IdempotencyKey(ev.ContentID, events.ActionRemove)
+	if err := h.rdb.Set(context.Background(), DoneKey(h.cfg.RedisPrefix, key), "sent:2", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	h.publish(h.cfg.Topics.Matched, ev)
+	acts := h.actions(1)
+	if a := acts[0]; a.ContentID != ev.ContentID || a.Outcome != events.OutcomeSucceeded || a.Attempts != 2 {
+		t.Fatalf("audit record %+v, want the accepted takedown with its 2 attempts", a)
+	}
+	if n := len(h.platform.requests()); n != 0 {
+		t.Fatalf("platform saw %d requests, want none: it had accepted the takedown already", n)
+	}
+	if v, ok := h.doneKey(key); !ok || v != acts[0].EventID {
+		t.Fatalf("done key %q, want the audit record's event id %s", v, acts[0].EventID)
+	}
+}
+
 func TestUncertainMatchGoesToReview(t *testing.T) {
 	t.Parallel()
 	h := start(t, 0, nil)
@@ -470,7 +494,7 @@ func TestWebhookFailureIsRecordedAndDeadLettered(t *testing.T) {
 	act := h.actions(1)[0]
 	key := webhook.IdempotencyKey(ev.ContentID, events.ActionRemove)
 	if act.Action != events.ActionRemove || act.Outcome != events.OutcomeFailed || act.Attempts != 3 ||
-		!strings.Contains(act.Error, "500") || act.EventID != ActionEventID(key, events.OutcomeFailed) {
+		!strings.Contains(act.Error, "500") || act.EventID == "" || act.EventID == ActionEventID(key, events.OutcomeSucceeded) {
 		t.Fatalf("action %+v, want a failed remove after 3 attempts naming the 500", act)
 	}
 	dl := h.read(h.cfg.DLQTopic, 1)[0]

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -93,16 +95,24 @@ type takedownRequest struct {
 // the same content share one idempotency key.
 func (s *Service) takedown(ctx context.Context, log *slog.Logger, r takedownRequest) error {
 	key := webhook.IdempotencyKey(r.parent.ContentID, events.ActionRemove)
-	if done, err := s.isDone(ctx, key); err != nil || done {
-		if done {
-			s.duplicates.Add(1)
-			log.Info("already done; skipping takedown", "idempotency_key", key, "trigger", r.trigger)
-		}
+	state, sentAttempts, err := s.actionState(ctx, key)
+	if err != nil {
 		return err
+	}
+	if state == stateDone {
+		s.duplicates.Add(1)
+		log.Info("already done; skipping takedown", "idempotency_key", key, "trigger", r.trigger)
+		return nil
 	}
 	evidence := r.evidence
 	if evidence == nil {
 		evidence = []events.Match{}
+	}
+	if state == stateSent {
+		// The platform accepted this takedown before, but recording it
+		// failed: record it now without calling the platform again.
+		log.Info("takedown already accepted by the platform; recording it", "idempotency_key", key)
+		return s.recordTakedown(ctx, log, r, key, evidence, sentAttempts)
 	}
 	attempts, sendErr := s.hook.Send(ctx, webhook.Takedown{
 		Action:         events.ActionRemove,
@@ -116,25 +126,37 @@ func (s *Service) takedown(ctx context.Context, log *slog.Logger, r takedownRequ
 		Trigger:        r.trigger,
 		RequestedAt:    time.Now().UTC(),
 	})
-	act := s.action(r.parent, events.ActionRemove, r.trigger, r.reason, r.best, evidence, key, attempts, r.uploadedAt)
-	if sendErr != nil {
-		if ctx.Err() != nil {
-			// Out of time (shutdown or handler timeout), not refused: the
-			// message stays uncommitted and is tried again.
-			return fmt.Errorf("takedown of %s interrupted: %w", r.parent.ContentID, sendErr)
+	if sendErr == nil {
+		if err := s.markSent(ctx, key, attempts); err != nil {
+			return err
 		}
-		act.Outcome = events.OutcomeFailed
-		act.Error = sendErr.Error()
-		act.EventID = derivedID(key, events.OutcomeFailed)
-		if err := messaging.PublishEvent(ctx, s.pub, s.cfg.Topics.Actions, &act); err != nil {
-			return fmt.Errorf("record failed takedown of %s: %w (takedown error: %v)", r.parent.ContentID, err, sendErr)
-		}
-		s.failures.Add(1)
-		log.Error("takedown failed; recorded and dead-lettered", "idempotency_key", key,
-			"trigger", r.trigger, "attempts", attempts, "err", sendErr)
-		// No done key: replaying the dead letter tries the takedown again.
-		return messaging.Permanent(fmt.Errorf("takedown of %s failed after %d attempt(s): %w", r.parent.ContentID, attempts, sendErr))
+		return s.recordTakedown(ctx, log, r, key, evidence, attempts)
 	}
+	act := s.action(r.parent, events.ActionRemove, r.trigger, r.reason, r.best, evidence, key, attempts, r.uploadedAt)
+	if ctx.Err() != nil {
+		// Out of time (shutdown or handler timeout), not refused: the
+		// message stays uncommitted and is tried again.
+		return fmt.Errorf("takedown of %s interrupted: %w", r.parent.ContentID, sendErr)
+	}
+	act.Outcome = events.OutcomeFailed
+	act.Error = sendErr.Error()
+	// Each failure is a fact of its own: a replay that fails again must not
+	// look like a duplicate of the first record.
+	act.EventID = events.NewID()
+	if err := messaging.PublishEvent(ctx, s.pub, s.cfg.Topics.Actions, &act); err != nil {
+		return fmt.Errorf("record failed takedown of %s: %w (takedown error: %v)", r.parent.ContentID, err, sendErr)
+	}
+	s.failures.Add(1)
+	log.Error("takedown failed; recorded and dead-lettered", "idempotency_key", key,
+		"trigger", r.trigger, "attempts", attempts, "err", sendErr)
+	// No done key: replaying the dead letter tries the takedown again.
+	return messaging.Permanent(fmt.Errorf("takedown of %s failed after %d attempt(s): %w", r.parent.ContentID, attempts, sendErr))
+}
+
+// recordTakedown publishes the audit record of a takedown the platform
+// accepted and marks it done.
+func (s *Service) recordTakedown(ctx context.Context, log *slog.Logger, r takedownRequest, key string, evidence []events.Match, attempts int) error {
+	act := s.action(r.parent, events.ActionRemove, r.trigger, r.reason, r.best, evidence, key, attempts, r.uploadedAt)
 	if err := messaging.PublishEvent(ctx, s.pub, s.cfg.Topics.Actions, &act); err != nil {
 		return fmt.Errorf("record takedown of %s: %w", r.parent.ContentID, err)
 	}
@@ -222,16 +244,45 @@ func derivedID(key, what string) string {
 // done.
 func DoneKey(prefix, key string) string { return prefix + ":enforcer:done:" + key }
 
-func (s *Service) isDone(ctx context.Context, key string) (bool, error) {
-	err := s.rdb.Get(ctx, DoneKey(s.cfg.RedisPrefix, key)).Err()
+// States of an action under its done key: absent (to do), sent (the
+// platform accepted it but it is not recorded yet) or done (recorded; the key
+// holds the audit record's event id).
+const (
+	stateNone = iota
+	stateSent
+	stateDone
+)
+
+const sentPrefix = "sent:"
+
+// actionState reads the done key; for a sent action it also returns the
+// webhook attempts it took.
+func (s *Service) actionState(ctx context.Context, key string) (state, attempts int, err error) {
+	v, err := s.rdb.Get(ctx, DoneKey(s.cfg.RedisPrefix, key)).Result()
 	switch {
-	case err == nil:
-		return true, nil
 	case errors.Is(err, redis.Nil):
-		return false, nil
-	default:
-		return false, fmt.Errorf("check done key: %w", err)
+		return stateNone, 0, nil
+	case err != nil:
+		return 0, 0, fmt.Errorf("check done key: %w", err)
+	case strings.HasPrefix(v, sentPrefix):
+		n, _ := strconv.Atoi(strings.TrimPrefix(v, sentPrefix))
+		return stateSent, n, nil
 	}
+	return stateDone, 0, nil
+}
+
+func (s *Service) isDone(ctx context.Context, key string) (bool, error) {
+	st, _, err := s.actionState(ctx, key)
+	return st == stateDone, err
+}
+
+// markSent records that the platform accepted the action, so that a retry
+// after a failure to record it does not call the platform again.
+func (s *Service) markSent(ctx context.Context, key string, attempts int) error {
+	if err := s.rdb.Set(ctx, DoneKey(s.cfg.RedisPrefix, key), sentPrefix+strconv.Itoa(attempts), 0).Err(); err != nil {
+		return fmt.Errorf("set sent marker: %w", err)
+	}
+	return nil
 }
 
 // markDone records the action as done for good: no TTL, because a
