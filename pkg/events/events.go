@@ -370,6 +370,11 @@ func (u *BankUpdate) validate() error {
 	if u.Bank == "" || u.EntryID == "" {
 		return invalid("bank update needs bank and entry_id")
 	}
+	if strings.Contains(u.Bank, "/") {
+		// The compaction key is bank/entry_id: a slash in the bank name would
+		// let two entries share one key, and compaction keep only one.
+		return invalid("bank name %q contains '/'", u.Bank)
+	}
 	switch u.Op {
 	case BankOpAdd:
 		if len(u.Signals) == 0 {

@@ -61,6 +61,9 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		}
 	}
 	if cfg.CacheEnabled {
+		if cfg.RedisPrefix == "" {
+			errs = append(errs, fmt.Errorf("redis-prefix is empty: cached verdicts would collide with other keys"))
+		}
 		if cfg.CacheTTL <= 0 {
 			errs = append(errs, fmt.Errorf("cache-ttl %v: want > 0", cfg.CacheTTL))
 		}
@@ -281,6 +284,11 @@ func (s *Service) match(ctx context.Context, sigs []events.Signal) []events.Matc
 			all = append(all, s.banks.MatchSignal(sig)...)
 		}
 		return bank.Combine(all)
+	}
+	if s.banks.Version() != version {
+		// The bank changed while Redis answered: the hits describe the old
+		// bank and must not be mixed with verdicts on the new one.
+		cached = make([][]events.Match, len(sigs))
 	}
 	var missKeys []string
 	var missVerdicts [][]events.Match
