@@ -133,6 +133,7 @@ func (c *Consumer) handle(ctx context.Context, h Handler, msg *Message) bool {
 	backoff := 500 * time.Millisecond
 	for {
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.HandlerTimeout)
+		hctx = context.WithValue(hctx, stoppingKey{}, ctx.Done())
 		err := h(hctx, msg)
 		cancel()
 		if err == nil {
@@ -156,4 +157,15 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+type stoppingKey struct{}
+
+// Stopping returns a channel that is closed when the consumer running the
+// handler begins to shut down. A handler's context is not cancelled then, so
+// that work in hand can finish; a handler about to wait (a backoff between
+// retries) selects on this instead and gives the message back, uncommitted.
+func Stopping(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(stoppingKey{}).(<-chan struct{})
+	return ch // nil outside a consumer: never closed
 }

@@ -273,6 +273,34 @@ func endOffset(t *testing.T, brokers []string, topic string) int64 {
 	return n
 }
 
+// A shutdown during a retry backoff hands the message back at once: it is
+// neither parked on the dead-letter topic nor committed.
+func TestShutdownDuringBackoffGivesMessageBack(t *testing.T) {
+	f := newFixture(t)
+	f.publish(t, "flaky")
+	var calls atomic.Int32
+	stop := f.runWith(t, messaging.RetryConfig{MaxAttempts: 5, InitialBackoff: time.Minute, DeadLetterExhausted: true},
+		func(ctx context.Context, m *messaging.Message) error {
+			calls.Add(1)
+			return errors.New("media host down")
+		})
+	waitFor(t, "first attempt", func() bool { return calls.Load() == 1 })
+	began := time.Now()
+	stop()
+	if d := time.Since(began); d > 20*time.Second {
+		t.Fatalf("shutdown took %s: it waited out the backoff", d)
+	}
+	if n := endOffset(t, f.brokers, f.dlq); n != 0 {
+		t.Fatalf("%d dead letter(s), want none", n)
+	}
+	var again atomic.Bool
+	f.run(t, func(ctx context.Context, m *messaging.Message) error {
+		again.Store(string(m.Key) == "flaky")
+		return nil
+	})
+	waitFor(t, "redelivery after restart", again.Load)
+}
+
 // On shutdown the message in hand finishes and is committed; it is not
 // delivered again to the next member.
 func TestShutdownFinishesInFlightWork(t *testing.T) {

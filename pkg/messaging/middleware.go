@@ -60,8 +60,16 @@ func Retry(cfg RetryConfig) Middleware {
 					return &RetriesExhaustedError{Attempts: attempt, Err: err}
 				}
 				Log(ctx).Warn("transient failure; retrying", "attempt", attempt, "err", err, "retry_in", backoff)
-				if !sleep(ctx, backoff) {
+				t := time.NewTimer(backoff)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
 					return &RetriesExhaustedError{Attempts: attempt, Err: err}
+				case <-Stopping(ctx):
+					// Shutting down: hand the message back, uncommitted,
+					// rather than park it as if its retries had run out.
+					t.Stop()
+					return err
 				}
 				backoff = min(backoff*2, cfg.MaxBackoff)
 			}
@@ -83,12 +91,13 @@ func DeadLetter(pub Publisher, topic, service string, exhausted bool) Middleware
 			if err == nil {
 				return nil
 			}
-			if !IsPermanent(err) && !exhausted {
+			var ex *RetriesExhaustedError
+			ranOut := errors.As(err, &ex)
+			if !IsPermanent(err) && !(exhausted && ranOut) {
 				return err
 			}
 			attempts := 1
-			var ex *RetriesExhaustedError
-			if errors.As(err, &ex) {
+			if ranOut {
 				attempts = ex.Attempts
 			}
 			dl := Message{Topic: topic, Key: msg.Key, Value: msg.Value,

@@ -16,6 +16,7 @@ const (
 	DefaultGroup         = "takedown-hasher"
 	DefaultMaxMediaBytes = 50 << 20
 	DefaultFetchTimeout  = 30 * time.Second
+	DefaultFetchAttempts = 6
 	DefaultMaxPixels     = mediahash.DefaultMaxPixels
 )
 
@@ -31,6 +32,10 @@ type Config struct {
 	MaxMediaBytes int64
 	// FetchTimeout bounds one fetch, redirects and body included.
 	FetchTimeout time.Duration
+	// FetchAttempts is how often a media host that fails transiently is
+	// tried (backoff 2 s doubling, at most 30 s) before the upload is
+	// dead-lettered.
+	FetchAttempts int
 	// MaxPixels bounds the width*height of a decoded image.
 	MaxPixels int64
 }
@@ -41,6 +46,7 @@ type Config struct {
 //	url-allowlist    TAKEDOWN_URL_ALLOWLIST    (empty: public addresses only)
 //	max-media-bytes  TAKEDOWN_MAX_MEDIA_BYTES  52428800
 //	fetch-timeout    TAKEDOWN_FETCH_TIMEOUT    30s
+//	fetch-attempts   TAKEDOWN_FETCH_ATTEMPTS   6
 //	max-pixels       TAKEDOWN_MAX_PIXELS       50000000
 func (c *Config) Bind(s *config.Set) {
 	c.Common.Bind(s, "hasher", DefaultHTTPAddr)
@@ -49,6 +55,8 @@ func (c *Config) Bind(s *config.Set) {
 		"CIDR prefixes or IP addresses media may be fetched from although they are not public (loopback, private, link-local...)")
 	s.Int64(&c.MaxMediaBytes, "max-media-bytes", DefaultMaxMediaBytes, "largest media file fetched; larger ones are dead-lettered")
 	s.Duration(&c.FetchTimeout, "fetch-timeout", DefaultFetchTimeout, "time limit of one media fetch, redirects and body included")
+	s.Int(&c.FetchAttempts, "fetch-attempts", DefaultFetchAttempts,
+		"attempts at a media host that fails transiently (5xx, timeout) before the upload is dead-lettered")
 	s.Int64(&c.MaxPixels, "max-pixels", DefaultMaxPixels,
 		"largest width*height of an image decoded; larger ones (decompression bombs) are dead-lettered")
 }
@@ -64,6 +72,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FetchTimeout == 0 {
 		c.FetchTimeout = DefaultFetchTimeout
+	}
+	if c.FetchAttempts == 0 {
+		c.FetchAttempts = DefaultFetchAttempts
 	}
 	if c.MaxPixels == 0 {
 		c.MaxPixels = DefaultMaxPixels
@@ -91,6 +102,9 @@ func (c Config) validate() error {
 	}
 	if c.FetchTimeout < 0 {
 		errs = append(errs, fmt.Errorf("TAKEDOWN_FETCH_TIMEOUT=%s: must be positive", c.FetchTimeout))
+	}
+	if c.FetchAttempts < 1 {
+		errs = append(errs, fmt.Errorf("TAKEDOWN_FETCH_ATTEMPTS=%d: must be positive", c.FetchAttempts))
 	}
 	if c.MaxPixels < 1 {
 		errs = append(errs, fmt.Errorf("TAKEDOWN_MAX_PIXELS=%d: must be positive", c.MaxPixels))

@@ -34,10 +34,12 @@ type Service struct {
 	fetcher *fetch.Client
 	limits  mediahash.Limits
 	retry   messaging.RetryConfig
-	pub     messaging.Publisher
-	health  *service.Health
-	addr    atomic.Pointer[string]
-	ready   atomic.Bool
+	// fetchBackoff is the first wait between fetch attempts.
+	fetchBackoff time.Duration
+	pub          messaging.Publisher
+	health       *service.Health
+	addr         atomic.Pointer[string]
+	ready        atomic.Bool
 
 	hashed atomic.Int64
 }
@@ -62,11 +64,10 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		}),
 		limits: mediahash.Limits{MaxPixels: cfg.MaxPixels, MaxBytes: cfg.MaxMediaBytes},
 		pub:    messaging.NewKafkaPublisher(cfg.Brokers),
-		// A transient fetch failure belongs to the upload (its media host
-		// is down): after the bounded retries it is parked on the
-		// dead-letter topic for replay rather than stalling the partition.
-		retry:  messaging.RetryConfig{DeadLetterExhausted: true},
-		health: service.NewHealth(),
+		// 2+4+8+16+30 s between six attempts: about a minute for a media
+		// host to come back before its upload is parked.
+		fetchBackoff: 2 * time.Second,
+		health:       service.NewHealth(),
 	}, nil
 }
 
@@ -142,9 +143,10 @@ func (s *Service) Run(ctx context.Context) (err error) {
 		Group:   s.cfg.Group,
 		Topics:  []string{t.Ingested},
 		Logger:  s.log,
-		// Room for every retry of a slow fetch and the hashing after it, so
-		// an upload in hand at shutdown is finished rather than cut off.
-		HandlerTimeout: 4*(s.cfg.FetchTimeout+mediahash.DefaultTimeout) + 30*time.Second,
+		// Room for every attempt at a slow host, the backoffs between them
+		// and the hashing after. Shutdown does not wait for all that: the
+		// backoffs end at once when it starts (messaging.Stopping).
+		HandlerTimeout: time.Duration(s.cfg.FetchAttempts)*(s.cfg.FetchTimeout+30*time.Second) + mediahash.DefaultTimeout + time.Minute,
 	})
 	h := messaging.Chain(s.handleIngested,
 		messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, s.retry)...)
@@ -172,12 +174,9 @@ func (s *Service) handleIngested(ctx context.Context, msg *messaging.Message) er
 	}
 	log := messaging.Log(ctx).With("content_id", in.ContentID, "event_id", in.EventID)
 
-	media, err := s.fetcher.Fetch(ctx, in.MediaURL)
+	media, err := s.fetch(ctx, in.MediaURL)
 	if err != nil {
-		if fetch.IsPermanent(err) {
-			return messaging.Permanentf("fetch media: %w", err)
-		}
-		return fmt.Errorf("fetch media (will retry): %w", err)
+		return err
 	}
 	res, err := mediahash.Hash(ctx, media.Data, in.ContentType, s.limits)
 	if err != nil {
@@ -206,4 +205,34 @@ func (s *Service) handleIngested(ctx context.Context, msg *messaging.Message) er
 	log.Info("media hashed", "hashed_event_id", out.EventID, "mime_type", info.MimeType, "bytes", info.Bytes,
 		"width", info.Width, "height", info.Height, "signals", len(out.Signals))
 	return nil
+}
+
+// fetch gets the media, retrying a failing host with backoff. A host that
+// stays down is the upload's problem, not the service's: the upload is then
+// dead-lettered for replay rather than stalling every upload behind it on the
+// partition. Failures of the hasher's own dependencies (publishing to Kafka)
+// are not handled here and never dead-letter: the consumer waits them out.
+func (s *Service) fetch(ctx context.Context, url string) (*fetch.Media, error) {
+	backoff := s.fetchBackoff
+	for attempt := 1; ; attempt++ {
+		media, err := s.fetcher.Fetch(ctx, url)
+		if err == nil {
+			return media, nil
+		}
+		if fetch.IsPermanent(err) {
+			return nil, messaging.Permanentf("fetch media: %w", err)
+		}
+		if attempt >= s.cfg.FetchAttempts {
+			return nil, messaging.Permanentf("fetch media: still failing after %d attempts: %w", attempt, err)
+		}
+		messaging.Log(ctx).Warn("fetching media failed; retrying", "attempt", attempt, "retry_in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("fetch media interrupted: %w", err)
+		case <-messaging.Stopping(ctx):
+			return nil, fmt.Errorf("fetch media: shutting down between retries: %w", err)
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
 }

@@ -37,7 +37,11 @@ func (s *Service) handleUploaded(ctx context.Context, msg *messaging.Message) er
 		if fetch.IsPermanent(err) {
 			return messaging.Permanentf("media_url refused: %w", err)
 		}
-		return err
+		// The host could not be resolved just now. Waiting for it would
+		// stall every upload behind this one on the partition, and the
+		// hasher enforces the same policy on the address it connects to,
+		// so pass the upload on.
+		log.Warn("media host not resolvable now; forwarding, the hasher re-checks at connect time", "err", err)
 	}
 
 	first, err := s.claim(ctx, up.ContentID, up.EventID)
