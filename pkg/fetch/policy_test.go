@@ -70,6 +70,8 @@ func TestCheckURL(t *testing.T) {
 			wantMsg: []string{"IPv4-mapped loopback"}},
 		{name: "IPv4-mapped private", url: "http://[::ffff:10.1.1.1]/", wantErr: ErrForbiddenAddress},
 		{name: "IPv4-mapped public", url: "http://[::ffff:8.8.8.8]/"},
+		{name: "IPv4-translated loopback (SIIT)", url: "http://[::ffff:0:7f00:1]/", wantErr: ErrForbiddenAddress},
+		{name: "6to4 relay anycast", url: "http://192.88.99.1/", wantErr: ErrForbiddenAddress},
 		{name: "NAT64 private", url: "http://[64:ff9b::a00:1]/", wantErr: ErrForbiddenAddress},
 		{name: "6to4 loopback", url: "http://[2002:7f00:1::]/", wantErr: ErrForbiddenAddress},
 		{name: "localhost name", url: "http://localhost:8080/a.jpg", wantErr: ErrForbiddenAddress,
