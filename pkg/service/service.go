@@ -52,15 +52,43 @@ type Check func(ctx context.Context) error
 // traffic: ready flag set and every check passing).
 type Health struct {
 	ready  atomic.Bool
+	addr   atomic.Pointer[string]
 	mu     sync.Mutex
 	checks map[string]Check
+	infos  map[string]Info
 }
 
+// Info reports a detail of the service's state that readiness shows but
+// does not depend on (the matcher's Redis cache: without it the replica still
+// matches, from memory).
+type Info func(ctx context.Context) string
+
 // NewHealth returns a Health that is not ready yet.
-func NewHealth() *Health { return &Health{checks: map[string]Check{}} }
+func NewHealth() *Health { return &Health{checks: map[string]Check{}, infos: map[string]Info{}} }
 
 // SetReady marks the service ready or, during shutdown, not ready.
 func (h *Health) SetReady(v bool) { h.ready.Store(v) }
+
+// Ready reports the ready flag (not the checks).
+func (h *Health) Ready() bool { return h.ready.Load() }
+
+// SetAddr records the address the service's HTTP server is bound to.
+func (h *Health) SetAddr(addr string) { h.addr.Store(&addr) }
+
+// Addr is the bound HTTP address, or "" before the server is up.
+func (h *Health) Addr() string {
+	if p := h.addr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// AddInfo registers a detail shown by /readyz that never fails it.
+func (h *Health) AddInfo(name string, i Info) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.infos[name] = i
+}
 
 // AddCheck registers a readiness check.
 func (h *Health) AddCheck(name string, c Check) {
@@ -76,9 +104,16 @@ func (h *Health) Status(ctx context.Context) (bool, map[string]string) {
 	for k, v := range h.checks {
 		checks[k] = v
 	}
+	infos := make(map[string]Info, len(h.infos))
+	for k, v := range h.infos {
+		infos[k] = v
+	}
 	h.mu.Unlock()
 	ok := h.ready.Load()
 	out := map[string]string{"ready": fmt.Sprint(ok)}
+	for name, i := range infos {
+		out[name] = i(ctx)
+	}
 	for name, c := range checks {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := c(cctx)

@@ -36,8 +36,6 @@ type Service struct {
 	rdb    *redis.Client
 	pub    messaging.Publisher
 	health *service.Health
-	addr   atomic.Pointer[string]
-	ready  atomic.Bool
 
 	sent, queued, duplicates, failures atomic.Int64
 }
@@ -84,20 +82,10 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 }
 
 // Addr is the bound HTTP address, once the service is ready.
-func (s *Service) Addr() string {
-	if p := s.addr.Load(); p != nil {
-		return *p
-	}
-	return ""
-}
+func (s *Service) Addr() string { return s.health.Addr() }
 
 // Ready reports whether the service is consuming and serving.
-func (s *Service) Ready() bool { return s.ready.Load() }
-
-func (s *Service) setReady(v bool) {
-	s.ready.Store(v)
-	s.health.SetReady(v)
-}
+func (s *Service) Ready() bool { return s.health.Ready() }
 
 // Stats returns the counters.
 func (s *Service) Stats() Stats {
@@ -124,64 +112,34 @@ func (s *Service) Handler() http.Handler {
 // then shuts down: readiness off, consumer drained (the message in hand is
 // finished and committed) and out of the group, HTTP stopped, publisher
 // flushed, Redis closed.
-func (s *Service) Run(ctx context.Context) (err error) {
-	defer func() {
-		if cerr := s.rdb.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close redis: %w", cerr)
-		}
-	}()
-	defer func() {
-		if cerr := s.pub.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close publisher: %w", cerr)
-		}
-	}()
-
-	spec := func(name string) messaging.TopicSpec {
-		return messaging.TopicSpec{Name: name, Partitions: s.cfg.Partitions, Replication: s.cfg.Replication}
-	}
+func (s *Service) Run(ctx context.Context) error {
 	t := s.cfg.Topics
-	if err := messaging.EnsureTopics(ctx, s.cfg.Brokers,
-		spec(t.Matched), spec(t.ReviewDecided), spec(t.ReviewRequested), spec(t.Actions), spec(s.cfg.DLQTopic),
-	); err != nil {
-		return err
-	}
-	// Without Redis no action can be checked for "already done": better to
-	// refuse to start than to consume and block on every message.
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis %s: %w", s.cfg.RedisAddr, err)
-	}
-
-	stopHTTP, addr, err := service.Serve(ctx, s.log, s.cfg.HTTPAddr, s.Handler())
-	if err != nil {
-		return err
-	}
-	s.addr.Store(&addr)
-
-	consumer := messaging.NewConsumer(messaging.ConsumerConfig{
+	w := service.Worker{
+		Name: "enforcer", Log: s.log, Health: s.health,
+		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
 		Brokers: s.cfg.Brokers,
-		Group:   s.cfg.Group,
-		Topics:  []string{t.Matched, t.ReviewDecided},
-		Logger:  s.log,
-		// A takedown in hand is finished on shutdown, retries included.
-		HandlerTimeout: s.cfg.handlerTimeout(),
-	})
-	// Only permanent failures are dead-lettered: bad input and takedowns the
-	// platform refused or never accepted (already recorded as failed). An
-	// outage of Redis or Kafka delays a takedown; it never parks one.
-	h := messaging.Chain(s.handle,
-		messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...)
-
-	stopReady := context.AfterFunc(ctx, func() { s.setReady(false) })
-	defer stopReady()
-	s.setReady(true)
-	s.log.Info("enforcer ready", "addr", addr, "group", s.cfg.Group,
-		"topics", []string{t.Matched, t.ReviewDecided}, "webhook", s.cfg.webhookHost(),
-		"auto_distance", s.policy.AutoDistance)
-
-	runErr := consumer.Run(ctx, h)
-	s.setReady(false)
-	if herr := stopHTTP(); herr != nil {
-		s.log.Warn("stopping http server", "err", herr)
+		Topics: service.Topics(s.cfg.Partitions, s.cfg.Replication,
+			t.Matched, t.ReviewDecided, t.ReviewRequested, t.Actions, s.cfg.DLQTopic),
+		// Without Redis no action can be checked for "already done": better
+		// to refuse to start than to consume and block on every message.
+		Preflight: []func(context.Context) error{service.Reachable("redis at "+s.cfg.RedisAddr,
+			func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() })},
+		Consumer: messaging.ConsumerConfig{
+			Brokers: s.cfg.Brokers,
+			Group:   s.cfg.Group,
+			Topics:  []string{t.Matched, t.ReviewDecided},
+			Logger:  s.log,
+			// A takedown in hand is finished on shutdown, retries included.
+			HandlerTimeout: s.cfg.handlerTimeout(),
+		},
+		// Only permanent failures are dead-lettered: bad input and takedowns
+		// the platform refused or never accepted (already recorded as
+		// failed). An outage of Redis or Kafka delays a takedown; it never
+		// parks one.
+		Handle: messaging.Chain(s.handle,
+			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...),
+		Close:    []func() error{service.Closing("publisher", s.pub.Close), service.Closing("redis", s.rdb.Close)},
+		ReadyLog: []any{"webhook", s.cfg.webhookHost(), "auto_distance", s.policy.AutoDistance},
 	}
-	return runErr
+	return w.Run(ctx)
 }

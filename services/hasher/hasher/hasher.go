@@ -13,7 +13,6 @@ package hasher
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -38,8 +37,6 @@ type Service struct {
 	fetchBackoff time.Duration
 	pub          messaging.Publisher
 	health       *service.Health
-	addr         atomic.Pointer[string]
-	ready        atomic.Bool
 
 	hashed atomic.Int64
 }
@@ -72,20 +69,10 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 }
 
 // Addr is the bound HTTP address, once the service is ready.
-func (s *Service) Addr() string {
-	if p := s.addr.Load(); p != nil {
-		return *p
-	}
-	return ""
-}
+func (s *Service) Addr() string { return s.health.Addr() }
 
 // Ready reports whether the service is consuming and serving.
-func (s *Service) Ready() bool { return s.ready.Load() }
-
-func (s *Service) setReady(v bool) {
-	s.ready.Store(v)
-	s.health.SetReady(v)
-}
+func (s *Service) Ready() bool { return s.health.Ready() }
 
 // Stats counts what the hasher did since it started.
 type Stats struct {
@@ -107,63 +94,33 @@ func (s *Service) Handler() http.Handler {
 	return mux
 }
 
-// Run consumes ingested uploads until ctx is cancelled, then shuts down:
-// readiness off, consumer drained (the upload in hand is finished and
-// committed) and out of the group, publisher flushed, HTTP stopped.
-func (s *Service) Run(ctx context.Context) (err error) {
+// Run consumes ingested uploads until ctx is cancelled, then shuts down in
+// the order service.Worker describes.
+func (s *Service) Run(ctx context.Context) error {
 	t := s.cfg.Topics
-	spec := func(name string) messaging.TopicSpec {
-		return messaging.TopicSpec{Name: name, Partitions: s.cfg.Partitions, Replication: s.cfg.Replication}
-	}
-	if err := messaging.EnsureTopics(ctx, s.cfg.Brokers, spec(t.Ingested), spec(t.Hashed), spec(s.cfg.DLQTopic)); err != nil {
-		_ = s.pub.Close()
-		return err
-	}
-
-	stopHTTP, addr, err := service.Serve(ctx, s.log, s.cfg.HTTPAddr, s.Handler())
-	if err != nil {
-		_ = s.pub.Close()
-		return err
-	}
-	s.addr.Store(&addr)
-	// Deferred in reverse: the publisher is flushed before HTTP stops.
-	defer func() {
-		if herr := stopHTTP(); herr != nil {
-			s.log.Warn("stopping http server", "err", herr)
-		}
-	}()
-	defer func() {
-		if cerr := s.pub.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close publisher: %w", cerr)
-		}
-	}()
-
-	consumer := messaging.NewConsumer(messaging.ConsumerConfig{
+	w := service.Worker{
+		Name: "hasher", Log: s.log, Health: s.health,
+		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
 		Brokers: s.cfg.Brokers,
-		Group:   s.cfg.Group,
-		Topics:  []string{t.Ingested},
-		Logger:  s.log,
-		// Room for every attempt at a slow host, the backoffs between them
-		// and the hashing after. Shutdown does not wait for all that: the
-		// backoffs end at once when it starts (messaging.Stopping).
-		HandlerTimeout: time.Duration(s.cfg.FetchAttempts)*(s.cfg.FetchTimeout+30*time.Second) + mediahash.DefaultTimeout + time.Minute,
-	})
-	h := messaging.Chain(s.handleIngested,
-		messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, s.retry)...)
-
-	stopReady := context.AfterFunc(ctx, func() { s.setReady(false) })
-	defer stopReady()
-	s.setReady(true)
-	s.log.Info("hasher ready", "addr", addr, "group", s.cfg.Group, "consumes", t.Ingested, "publishes", t.Hashed,
-		"url_allowlist", s.cfg.URLAllowlist, "max_media_bytes", s.cfg.MaxMediaBytes,
-		"fetch_timeout", s.cfg.FetchTimeout, "max_pixels", s.cfg.MaxPixels)
-
-	runErr := consumer.Run(ctx, h)
-	s.setReady(false)
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		return runErr
+		Topics:  service.Topics(s.cfg.Partitions, s.cfg.Replication, t.Ingested, t.Hashed, s.cfg.DLQTopic),
+		Consumer: messaging.ConsumerConfig{
+			Brokers: s.cfg.Brokers,
+			Group:   s.cfg.Group,
+			Topics:  []string{t.Ingested},
+			Logger:  s.log,
+			// Room for every attempt at a slow host, the backoffs between
+			// them and the hashing after. Shutdown does not wait for all
+			// that: the backoffs end at once when it starts
+			// (messaging.Stopping).
+			HandlerTimeout: time.Duration(s.cfg.FetchAttempts)*(s.cfg.FetchTimeout+30*time.Second) + mediahash.DefaultTimeout + time.Minute,
+		},
+		Handle: messaging.Chain(s.handleIngested,
+			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, s.retry)...),
+		Close: []func() error{service.Closing("publisher", s.pub.Close)},
+		ReadyLog: []any{"publishes", t.Hashed, "url_allowlist", s.cfg.URLAllowlist, "max_media_bytes", s.cfg.MaxMediaBytes,
+			"fetch_timeout", s.cfg.FetchTimeout, "fetch_attempts", s.cfg.FetchAttempts, "max_pixels", s.cfg.MaxPixels},
 	}
-	return nil
+	return w.Run(ctx)
 }
 
 // handleIngested fetches, hashes and publishes one upload.

@@ -8,7 +8,6 @@ package ingest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -30,8 +29,6 @@ type Service struct {
 	rdb    *redis.Client
 	pub    messaging.Publisher
 	health *service.Health
-	addr   atomic.Pointer[string]
-	ready  atomic.Bool
 
 	accepted, ingested, duplicates atomic.Int64
 }
@@ -60,20 +57,10 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 }
 
 // Addr is the bound HTTP address, once the service is ready.
-func (s *Service) Addr() string {
-	if p := s.addr.Load(); p != nil {
-		return *p
-	}
-	return ""
-}
+func (s *Service) Addr() string { return s.health.Addr() }
 
 // Ready reports whether the service is consuming and serving.
-func (s *Service) Ready() bool { return s.ready.Load() }
-
-func (s *Service) setReady(v bool) {
-	s.ready.Store(v)
-	s.health.SetReady(v)
-}
+func (s *Service) Ready() bool { return s.health.Ready() }
 
 // Stats counts what the service did since it started.
 type Stats struct {
@@ -106,61 +93,23 @@ func (s *Service) Handler() http.Handler {
 // down: readiness off, consumer drained (the message in hand finished and
 // committed) and out of the group, HTTP stopped (requests in flight finish,
 // so they still get a publisher), publisher flushed, Redis closed.
-func (s *Service) Run(ctx context.Context) (err error) {
-	defer func() {
-		if cerr := s.rdb.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close redis: %w", cerr)
-		}
-	}()
-	defer func() {
-		if cerr := s.pub.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close publisher: %w", cerr)
-		}
-	}()
-
+func (s *Service) Run(ctx context.Context) error {
 	t := s.cfg.Topics
-	spec := func(name string) messaging.TopicSpec {
-		return messaging.TopicSpec{Name: name, Partitions: s.cfg.Partitions, Replication: s.cfg.Replication}
-	}
-	if err := messaging.EnsureTopics(ctx, s.cfg.Brokers, spec(t.Uploaded), spec(t.Ingested), spec(s.cfg.DLQTopic)); err != nil {
-		return err
-	}
-	// Without Redis no upload can be deduplicated: refuse to start rather
-	// than consume and fail every message.
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis %s: %w", s.cfg.RedisAddr, err)
-	}
-
-	stopHTTP, addr, err := service.Serve(ctx, s.log, s.cfg.HTTPAddr, s.Handler())
-	if err != nil {
-		return err
-	}
-	s.addr.Store(&addr)
-	defer func() {
-		if herr := stopHTTP(); herr != nil {
-			s.log.Warn("stopping http server", "err", herr)
-		}
-	}()
-
-	consumer := messaging.NewConsumer(messaging.ConsumerConfig{
+	w := service.Worker{
+		Name: "ingest", Log: s.log, Health: s.health,
+		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
 		Brokers: s.cfg.Brokers,
-		Group:   s.cfg.Group,
-		Topics:  []string{t.Uploaded},
-		Logger:  s.log,
-	})
-	h := messaging.Chain(s.handleUploaded,
-		messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...)
-
-	stopReady := context.AfterFunc(ctx, func() { s.setReady(false) })
-	defer stopReady()
-	s.setReady(true)
-	s.log.Info("ingest ready", "addr", addr, "group", s.cfg.Group, "consumes", t.Uploaded, "publishes", t.Ingested,
-		"url_allowlist", s.cfg.URLAllowlist, "dedup_ttl", s.cfg.DedupTTL)
-
-	runErr := consumer.Run(ctx, h)
-	s.setReady(false)
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		return runErr
+		Topics:  service.Topics(s.cfg.Partitions, s.cfg.Replication, t.Uploaded, t.Ingested, s.cfg.DLQTopic),
+		// Without Redis no upload can be deduplicated: refuse to start
+		// rather than consume and fail every message.
+		Preflight: []func(context.Context) error{service.Reachable("redis at "+s.cfg.RedisAddr,
+			func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() })},
+		Consumer: messaging.ConsumerConfig{Brokers: s.cfg.Brokers, Group: s.cfg.Group, Topics: []string{t.Uploaded}, Logger: s.log},
+		Handle: messaging.Chain(s.handleUploaded,
+			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...),
+		// The API publishes too: the publisher closes after HTTP stopped.
+		Close:    []func() error{service.Closing("publisher", s.pub.Close), service.Closing("redis", s.rdb.Close)},
+		ReadyLog: []any{"publishes", t.Ingested, "url_allowlist", s.cfg.URLAllowlist, "dedup_ttl", s.cfg.DedupTTL},
 	}
-	return nil
+	return w.Run(ctx)
 }

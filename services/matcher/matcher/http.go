@@ -78,26 +78,7 @@ func (s *Service) redisState(ctx context.Context) string {
 }
 
 func (s *Service) routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
-	})
-	// Redis is reported but never fails readiness: without it the replica
-	// matches from memory, just with more work.
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ok, details := s.health.Status(r.Context())
-		details["redis"] = s.redisState(r.Context())
-		fs := s.follow.status()
-		details["bank"] = fmt.Sprintf("%d entries, generation %d, caught up %v, %d updates applied, %d rejected",
-			s.banks.Len(), s.banks.Generation(), fs.CaughtUp, fs.Applied, fs.Rejected)
-		if fs.LastRejection != "" {
-			details["bank_last_rejection"] = fs.LastRejection
-		}
-		code := http.StatusOK
-		if !ok {
-			code = http.StatusServiceUnavailable
-		}
-		writeJSON(w, code, details)
-	})
+	s.health.Register(mux)
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats(r.Context()))
 	})

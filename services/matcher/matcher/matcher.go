@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,11 +30,7 @@ type Service struct {
 	cache  *verdictCache // nil when caching is off
 	health *service.Health
 
-	pub   messaging.Publisher
-	ready atomic.Bool
-
-	mu   sync.Mutex
-	addr string
+	pub messaging.Publisher
 
 	processed, matched, invalidSignals atomic.Int64
 }
@@ -87,10 +82,23 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		banks:  banks,
 		follow: newFollower(cfg.Brokers, cfg.Topics.BankUpdates, banks, log),
 		health: service.NewHealth(),
+		pub:    messaging.NewKafkaPublisher(cfg.Brokers),
 	}
 	if cfg.CacheEnabled {
 		s.cache = newVerdictCache(cfg.RedisAddr, cfg.RedisPrefix, cfg.CacheTTL, cfg.RedisTimeout, log)
 	}
+	// Redis is reported but never fails readiness: without it the replica
+	// matches from memory, just with more work.
+	s.health.AddInfo("redis", s.redisState)
+	s.health.AddInfo("bank", func(context.Context) string {
+		fs := s.follow.status()
+		d := fmt.Sprintf("%d entries, generation %d, caught up %v, %d updates applied, %d rejected",
+			s.banks.Len(), s.banks.Generation(), fs.CaughtUp, fs.Applied, fs.Rejected)
+		if fs.LastRejection != "" {
+			d += "; last rejection: " + fs.LastRejection
+		}
+		return d
+	})
 	return s, nil
 }
 
@@ -98,111 +106,70 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 func (s *Service) Banks() *bank.Banks { return s.banks }
 
 // Ready reports whether the bank is loaded and media are being matched.
-func (s *Service) Ready() bool { return s.ready.Load() }
+func (s *Service) Ready() bool { return s.health.Ready() }
 
 // Addr is the bound HTTP address, valid once Run has started serving.
-func (s *Service) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addr
-}
-
-func (s *Service) setReady(v bool) {
-	s.ready.Store(v)
-	s.health.SetReady(v)
-}
+func (s *Service) Addr() string { return s.health.Addr() }
 
 // Run serves until ctx is cancelled: it loads the whole bank, then matches
 // media.hashed events while following bank updates. It returns nil after a
 // clean shutdown.
 func (s *Service) Run(ctx context.Context) error {
 	cfg := s.cfg
-	log := s.log
-	defer func() {
-		if s.cache != nil {
-			if err := s.cache.close(); err != nil {
-				log.Warn("closing redis client", "err", err)
-			}
-		}
-	}()
-	err := messaging.EnsureTopics(ctx, cfg.Brokers,
-		messaging.TopicSpec{Name: cfg.Topics.Hashed, Partitions: cfg.Partitions, Replication: cfg.Replication},
-		messaging.TopicSpec{Name: cfg.Topics.Matched, Partitions: cfg.Partitions, Replication: cfg.Replication},
-		messaging.TopicSpec{Name: cfg.DLQTopic, Partitions: cfg.Partitions, Replication: cfg.Replication},
-		messaging.TopicSpec{Name: cfg.Topics.BankUpdates, Partitions: cfg.Partitions, Replication: cfg.Replication, Compact: true},
-	)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
-
-	mux := http.NewServeMux()
-	s.routes(mux)
-	stopHTTP, addr, err := service.Serve(ctx, log, cfg.HTTPAddr, mux)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.addr = addr
-	s.mu.Unlock()
-	defer func() {
-		if err := stopHTTP(); err != nil {
-			log.Warn("stopping http server", "err", err)
-		}
-	}()
-
-	s.pub = messaging.NewKafkaPublisher(cfg.Brokers)
-	defer func() {
-		if err := s.pub.Close(); err != nil {
-			log.Warn("closing publisher", "err", err)
-		}
-	}()
-
 	// Bank following outlives the media consumer during shutdown, so a
 	// message still in hand is matched against a live bank.
 	followCtx, stopFollow := context.WithCancel(context.WithoutCancel(ctx))
-	caughtUp := make(chan struct{})
 	followDone := make(chan struct{})
-	go func() {
-		defer close(followDone)
-		s.follow.run(followCtx, caughtUp)
-	}()
-	defer func() {
-		stopFollow()
-		<-followDone
-	}()
-
-	// Readiness goes first on shutdown, before in-flight work finishes.
-	stopReady := context.AfterFunc(ctx, func() { s.setReady(false) })
-	defer stopReady()
-
-	start := time.Now()
-	log.Info("loading bank", "topic", cfg.Topics.BankUpdates)
-	select {
-	case <-ctx.Done():
-		return nil
-	case <-caughtUp:
+	following := false
+	closeCache := func() error { return nil }
+	if s.cache != nil {
+		closeCache = s.cache.close
 	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	st := s.banks.Stats()
-	log.Info("bank loaded; matching", "entries", st.Entries, "disabled", st.Disabled,
-		"generation", st.Generation, "rejected", s.follow.rejected.Load(), "took", time.Since(start).Round(time.Millisecond))
-
-	consumer := messaging.NewConsumer(messaging.ConsumerConfig{
+	mux := http.NewServeMux()
+	s.routes(mux)
+	w := service.Worker{
+		Name: "matcher", Log: s.log, Health: s.health,
+		HTTPAddr: cfg.HTTPAddr, HTTP: mux,
 		Brokers: cfg.Brokers,
-		Group:   cfg.Group,
-		Topics:  []string{cfg.Topics.Hashed},
-		Logger:  log,
-	})
-	h := messaging.Chain(s.handle, messaging.Standard(log, cfg.Group, s.pub, cfg.DLQTopic, messaging.RetryConfig{})...)
-	s.setReady(true)
-	err = consumer.Run(ctx, h)
-	s.setReady(false)
-	return err
+		Topics: append(service.Topics(cfg.Partitions, cfg.Replication, cfg.Topics.Hashed, cfg.Topics.Matched, cfg.DLQTopic),
+			messaging.TopicSpec{Name: cfg.Topics.BankUpdates, Partitions: cfg.Partitions, Replication: cfg.Replication, Compact: true}),
+		// Not ready before the whole bank is loaded: a half-loaded replica
+		// would answer "no match" for content that is banned.
+		Prepare: func(ctx context.Context) error {
+			caughtUp := make(chan struct{})
+			following = true
+			go func() {
+				defer close(followDone)
+				s.follow.run(followCtx, caughtUp)
+			}()
+			start := time.Now()
+			s.log.Info("loading bank", "topic", cfg.Topics.BankUpdates)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-caughtUp:
+			}
+			st := s.banks.Stats()
+			s.log.Info("bank loaded", "entries", st.Entries, "disabled", st.Disabled, "generation", st.Generation,
+				"rejected", s.follow.rejected.Load(), "took", time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+		Consumer: messaging.ConsumerConfig{Brokers: cfg.Brokers, Group: cfg.Group, Topics: []string{cfg.Topics.Hashed}, Logger: s.log},
+		Handle:   messaging.Chain(s.handle, messaging.Standard(s.log, cfg.Group, s.pub, cfg.DLQTopic, messaging.RetryConfig{})...),
+		Close: []func() error{
+			func() error {
+				stopFollow()
+				if following {
+					<-followDone
+				}
+				return nil
+			},
+			service.Closing("publisher", s.pub.Close),
+			service.Closing("redis", closeCache),
+		},
+		ReadyLog: []any{"publishes", cfg.Topics.Matched, "bank_topic", cfg.Topics.BankUpdates},
+	}
+	return w.Run(ctx)
 }
 
 // handle turns one media.hashed event into one media.matched verdict.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -72,8 +71,6 @@ type Service struct {
 	store  *store
 	pub    messaging.Publisher
 	health *service.Health
-	addr   atomic.Pointer[string]
-	ready  atomic.Bool
 }
 
 // New checks cfg and connects nothing yet beyond creating the clients.
@@ -98,79 +95,32 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 }
 
 // Addr is the bound HTTP address, once the service is ready.
-func (s *Service) Addr() string {
-	if p := s.addr.Load(); p != nil {
-		return *p
-	}
-	return ""
-}
+func (s *Service) Addr() string { return s.health.Addr() }
 
 // Ready reports whether the service is consuming and serving.
-func (s *Service) Ready() bool { return s.ready.Load() }
-
-func (s *Service) setReady(v bool) {
-	s.ready.Store(v)
-	s.health.SetReady(v)
-}
+func (s *Service) Ready() bool { return s.health.Ready() }
 
 // Run consumes review requests and serves the API until ctx is cancelled,
 // then shuts down: readiness off, consumer drained and out of the group,
 // HTTP drained, publisher flushed, Redis closed.
-func (s *Service) Run(ctx context.Context) (err error) {
-	defer func() {
-		if cerr := s.rdb.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close redis: %w", cerr)
-		}
-	}()
-	// The publisher serves both the dead-letter middleware and the API, so it
-	// is closed last of the Kafka pieces, on every path.
-	defer func() {
-		if cerr := s.pub.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close publisher: %w", cerr)
-		}
-	}()
-
-	if err := messaging.EnsureTopics(ctx, s.cfg.Brokers,
-		messaging.TopicSpec{Name: s.cfg.Topics.ReviewRequested, Partitions: s.cfg.Partitions, Replication: s.cfg.Replication},
-		messaging.TopicSpec{Name: s.cfg.Topics.ReviewDecided, Partitions: s.cfg.Partitions, Replication: s.cfg.Replication},
-		messaging.TopicSpec{Name: s.cfg.DLQTopic, Partitions: s.cfg.Partitions, Replication: s.cfg.Replication},
-	); err != nil {
-		return err
-	}
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis %s: %w", s.cfg.RedisAddr, err)
-	}
-
-	stopHTTP, addr, err := service.Serve(ctx, s.log, s.cfg.HTTPAddr, s.Handler())
-	if err != nil {
-		return err
-	}
-	s.addr.Store(&addr)
-
-	consumer := messaging.NewConsumer(messaging.ConsumerConfig{
+func (s *Service) Run(ctx context.Context) error {
+	t := s.cfg.Topics
+	w := service.Worker{
+		Name: "review", Log: s.log, Health: s.health,
+		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
 		Brokers: s.cfg.Brokers,
-		Group:   s.cfg.Group,
-		Topics:  []string{s.cfg.Topics.ReviewRequested},
-		Logger:  s.log,
-	})
-	h := messaging.Chain(s.handleRequested,
-		messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...)
-
-	// Readiness drops the moment shutdown starts, before the drain.
-	stopReady := context.AfterFunc(ctx, func() { s.setReady(false) })
-	defer stopReady()
-	s.setReady(true)
-	s.log.Info("review service ready", "addr", addr, "group", s.cfg.Group,
-		"topic", s.cfg.Topics.ReviewRequested, "lease", s.cfg.LeaseDuration)
-
-	runErr := consumer.Run(ctx, h)
-	s.setReady(false)
-	// HTTP stops before the publisher closes: a decision in flight still
-	// needs it.
-	if herr := stopHTTP(); herr != nil {
-		s.log.Warn("stopping http server", "err", herr)
+		Topics:  service.Topics(s.cfg.Partitions, s.cfg.Replication, t.ReviewRequested, t.ReviewDecided, s.cfg.DLQTopic),
+		Preflight: []func(context.Context) error{service.Reachable("redis at "+s.cfg.RedisAddr,
+			func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() })},
+		Consumer: messaging.ConsumerConfig{Brokers: s.cfg.Brokers, Group: s.cfg.Group, Topics: []string{t.ReviewRequested}, Logger: s.log},
+		Handle: messaging.Chain(s.handleRequested,
+			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...),
+		// The publisher serves the dead-letter middleware and the API's
+		// decisions: it closes after both have stopped.
+		Close:    []func() error{service.Closing("publisher", s.pub.Close), service.Closing("redis", s.rdb.Close)},
+		ReadyLog: []any{"lease", s.cfg.LeaseDuration},
 	}
-	return runErr
+	return w.Run(ctx)
 }
 
 // handleRequested queues one review request. Redelivery is harmless: the

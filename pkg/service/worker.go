@@ -1,0 +1,135 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
+)
+
+// Worker is the life of a pipeline service that consumes a topic: create
+// its topics, check its dependencies, serve HTTP, get ready, consume until
+// ctx ends, then shut down in the order that loses nothing:
+//
+//  1. readiness fails the moment shutdown starts, so no new traffic comes;
+//  2. the consumer stops fetching, finishes the message in hand, commits it
+//     and leaves the group;
+//  3. the HTTP server stops (requests in flight finish, and may still
+//     publish: a review decision does);
+//  4. Close runs in order (flush the publisher, then close Redis).
+type Worker struct {
+	Name   string
+	Log    *slog.Logger
+	Health *Health
+	// HTTPAddr and HTTP are the service's API, health endpoints included.
+	HTTPAddr string
+	HTTP     http.Handler
+	// Topics are created, when missing, before anything else.
+	Brokers []string
+	Topics  []messaging.TopicSpec
+	// Preflight checks must pass before the service starts: better to refuse
+	// to start than to consume and fail every message.
+	Preflight []func(context.Context) error
+	// Prepare runs once HTTP is up and before consuming; the service is not
+	// ready until it returns (the matcher loads its banks here).
+	Prepare func(context.Context) error
+	// Consumer is the group to join and Handle what to do with each message
+	// (its middleware already applied).
+	Consumer messaging.ConsumerConfig
+	Handle   messaging.Handler
+	// Close releases what the service holds, in order, after the consumer
+	// and the HTTP server have stopped. It runs on every path out of Run.
+	Close []func() error
+	// ReadyLog is logged, with the address, when the service is ready.
+	ReadyLog []any
+}
+
+// Run runs the worker until ctx is cancelled; a clean shutdown returns nil.
+func (w *Worker) Run(ctx context.Context) (err error) {
+	defer func() {
+		for _, c := range w.Close {
+			if cerr := c(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
+	}()
+	if len(w.Topics) > 0 {
+		if err := messaging.EnsureTopics(ctx, w.Brokers, w.Topics...); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+	for _, check := range w.Preflight {
+		if err := check(ctx); err != nil {
+			return err
+		}
+	}
+	stopHTTP, addr, err := Serve(ctx, w.Log, w.HTTPAddr, w.HTTP)
+	if err != nil {
+		return err
+	}
+	w.Health.SetAddr(addr)
+	defer func() {
+		if herr := stopHTTP(); herr != nil {
+			w.Log.Warn("stopping http server", "err", herr)
+		}
+	}()
+	stopReady := context.AfterFunc(ctx, func() { w.Health.SetReady(false) })
+	defer stopReady()
+
+	if w.Prepare != nil {
+		if err := w.Prepare(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	consumer := messaging.NewConsumer(w.Consumer)
+	w.Health.SetReady(true)
+	w.Log.Info(w.Name+" ready", append([]any{"addr", addr, "group", w.Consumer.Group, "consumes", w.Consumer.Topics}, w.ReadyLog...)...)
+	err = consumer.Run(ctx, w.Handle)
+	w.Health.SetReady(false)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%s consumer: %w", w.Name, err)
+	}
+	return nil
+}
+
+// Topics lists topic specs with the same partitions and replication.
+func Topics(partitions, replication int, names ...string) []messaging.TopicSpec {
+	out := make([]messaging.TopicSpec, len(names))
+	for i, n := range names {
+		out[i] = messaging.TopicSpec{Name: n, Partitions: partitions, Replication: replication}
+	}
+	return out
+}
+
+// Closing names what close closes, for its error.
+func Closing(what string, close func() error) func() error {
+	return func() error {
+		if err := close(); err != nil {
+			return fmt.Errorf("close %s: %w", what, err)
+		}
+		return nil
+	}
+}
+
+// Reachable is a preflight check that ping succeeds, naming what is
+// unreachable when it does not.
+func Reachable(what string, ping func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := ping(ctx); err != nil {
+			return fmt.Errorf("%s is unreachable: %w", what, err)
+		}
+		return nil
+	}
+}
