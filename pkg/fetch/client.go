@@ -180,16 +180,17 @@ func mimeType(header string, data []byte) string {
 }
 
 // IsPermanent reports whether fetching again cannot help: a bad or refused
-// URL, a body over the limit, too many redirects, or a 4xx status other than
-// 408 and 429. Timeouts, 5xx statuses and connection failures are transient.
+// URL, a body over the limit, too many redirects, or a status that is neither
+// success nor a server-side or throttling failure (a 4xx other than 408 and
+// 429, or a 3xx that is not a redirect to follow). Timeouts, 5xx statuses and
+// connection failures are transient.
 func IsPermanent(err error) bool {
 	if err == nil {
 		return false
 	}
 	var se *StatusError
 	if errors.As(err, &se) {
-		return se.Code >= 400 && se.Code < 500 &&
-			se.Code != http.StatusRequestTimeout && se.Code != http.StatusTooManyRequests
+		return se.Code < 500 && se.Code != http.StatusRequestTimeout && se.Code != http.StatusTooManyRequests
 	}
 	for _, p := range []error{ErrBadURL, ErrScheme, ErrForbiddenAddress, ErrTooLarge, ErrTooManyRedirects} {
 		if errors.Is(err, p) {

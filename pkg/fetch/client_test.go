@@ -170,6 +170,8 @@ func TestIsPermanent(t *testing.T) {
 		{&StatusError{Code: 400}, true},
 		{&StatusError{Code: 403}, true},
 		{&StatusError{Code: 410}, true},
+		{&StatusError{Code: 300}, true},
+		{&StatusError{Code: 304}, true},
 		{&StatusError{Code: 408}, false},
 		{&StatusError{Code: 429}, false},
 		{&StatusError{Code: 502}, false},
