@@ -346,6 +346,10 @@ func (e *MediaIngested) validate() error {
 	if e.MediaURL == "" {
 		return invalid("missing media_url")
 	}
+	// Checked here too, so the hasher refuses a bad type before downloading.
+	if e.ContentType != ContentImage && e.ContentType != ContentVideo {
+		return invalid("content_type %q: want %q or %q", e.ContentType, ContentImage, ContentVideo)
+	}
 	return nil
 }
 
