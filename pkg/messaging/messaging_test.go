@@ -85,25 +85,7 @@ func (f *fixture) runWith(t *testing.T, retry messaging.RetryConfig, h messaging
 		SessionTimeout: 6 * time.Second, Logger: log,
 	})
 	mw := messaging.Standard(log, "test-service", f.pub, f.dlq, retry)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, messaging.Chain(h, mw...)) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Error("consumer did not stop within 30 s")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return testenv.Run(t, "consumer", func(ctx context.Context) error { return c.Run(ctx, messaging.Chain(h, mw...)) }, c.Running)
 }
 
 // readAll reads every record of topic from the start until n records were
@@ -137,17 +119,6 @@ func header(m kafka.Message, key string) (string, int) {
 	return v, n
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // A poison message goes to the dead-letter topic with headers naming its
 // origin and the reason, is committed, and does not hold up the others.
 func TestPoisonMessageIsDeadLetteredAndCommitted(t *testing.T) {
@@ -163,7 +134,7 @@ func TestPoisonMessageIsDeadLetteredAndCommitted(t *testing.T) {
 		handled.Add(1)
 		return nil
 	})
-	waitFor(t, "two good messages", func() bool { return handled.Load() == 2 })
+	testenv.WaitFor(t, 30*time.Second, "two good messages", func() bool { return handled.Load() == 2 })
 	dl := readAll(t, f.brokers, f.dlq, 1)[0]
 	if string(dl.Key) != "poison" || string(dl.Value) != "v-poison" {
 		t.Fatalf("dead letter is %q=%q", dl.Key, dl.Value)
@@ -194,7 +165,7 @@ func TestPoisonMessageIsDeadLetteredAndCommitted(t *testing.T) {
 		again.Add(1)
 		return nil
 	})
-	waitFor(t, "the new message", func() bool { return again.Load() == 1 })
+	testenv.WaitFor(t, 30*time.Second, "the new message", func() bool { return again.Load() == 1 })
 }
 
 // A transient error is retried and then succeeds: no dead letter.
@@ -208,7 +179,7 @@ func TestTransientErrorIsRetried(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, "third attempt", func() bool { return calls.Load() == 3 })
+	testenv.WaitFor(t, 30*time.Second, "third attempt", func() bool { return calls.Load() == 3 })
 	time.Sleep(200 * time.Millisecond)
 	if n := calls.Load(); n != 3 {
 		t.Fatalf("handler called %d times, want 3", n)
@@ -246,7 +217,7 @@ func TestOutageIsWaitedOutNotDeadLettered(t *testing.T) {
 		done.Store(string(m.Key), true)
 		return nil
 	})
-	waitFor(t, "both messages", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "both messages", func() bool {
 		_, a := done.Load("during-outage")
 		_, b := done.Load("after")
 		return a && b
@@ -254,23 +225,9 @@ func TestOutageIsWaitedOutNotDeadLettered(t *testing.T) {
 	if n := calls.Load(); n < 6 {
 		t.Fatalf("handler called %d times, want at least 6 (retries continued past the bounded ones)", n)
 	}
-	if n := endOffset(t, f.brokers, f.dlq); n != 0 {
+	if n := testenv.EndOffset(t, f.brokers, f.dlq); n != 0 {
 		t.Fatalf("%d record(s) on the dead-letter topic, want none", n)
 	}
-}
-
-func endOffset(t *testing.T, brokers []string, topic string) int64 {
-	t.Helper()
-	c, err := kafka.DialLeader(context.Background(), "tcp", brokers[0], topic, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	n, err := c.ReadLastOffset()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // A shutdown during a retry backoff hands the message back at once: it is
@@ -284,13 +241,13 @@ func TestShutdownDuringBackoffGivesMessageBack(t *testing.T) {
 			calls.Add(1)
 			return errors.New("media host down")
 		})
-	waitFor(t, "first attempt", func() bool { return calls.Load() == 1 })
+	testenv.WaitFor(t, 30*time.Second, "first attempt", func() bool { return calls.Load() == 1 })
 	began := time.Now()
 	stop()
 	if d := time.Since(began); d > 20*time.Second {
 		t.Fatalf("shutdown took %s: it waited out the backoff", d)
 	}
-	if n := endOffset(t, f.brokers, f.dlq); n != 0 {
+	if n := testenv.EndOffset(t, f.brokers, f.dlq); n != 0 {
 		t.Fatalf("%d dead letter(s), want none", n)
 	}
 	var again atomic.Bool
@@ -298,7 +255,7 @@ func TestShutdownDuringBackoffGivesMessageBack(t *testing.T) {
 		again.Store(string(m.Key) == "flaky")
 		return nil
 	})
-	waitFor(t, "redelivery after restart", again.Load)
+	testenv.WaitFor(t, 30*time.Second, "redelivery after restart", again.Load)
 }
 
 // On shutdown the message in hand finishes and is committed; it is not
@@ -333,7 +290,7 @@ func TestShutdownFinishesInFlightWork(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, "next message", next.Load)
+	testenv.WaitFor(t, 30*time.Second, "next message", next.Load)
 	if redelivered.Load() != 0 {
 		t.Fatal("the finished message was delivered again")
 	}
@@ -357,7 +314,7 @@ func TestUnprocessedMessageIsRedeliveredAfterRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, h) }()
-	waitFor(t, "first try", func() bool { return tries.Load() >= 1 })
+	testenv.WaitFor(t, 30*time.Second, "first try", func() bool { return tries.Load() >= 1 })
 	cancel()
 	<-done
 
@@ -368,7 +325,7 @@ func TestUnprocessedMessageIsRedeliveredAfterRestart(t *testing.T) {
 		}
 		return nil
 	})
-	waitFor(t, "redelivery of the unprocessed message", got.Load)
+	testenv.WaitFor(t, 30*time.Second, "redelivery of the unprocessed message", got.Load)
 }
 
 // Trace context travels in headers; re-publishing replaces traceparent

@@ -1,6 +1,8 @@
 // Package testenv gives tests the real Kafka broker and Redis server that
 // `make test` starts (scripts/test-env.sh), and unique names inside them so
-// tests never see each other's data.
+// tests never see each other's data. It also holds the harness the service
+// tests share: Run starts a service and waits until it is ready, WaitFor
+// polls for a condition, EndOffset counts the records of a topic.
 package testenv
 
 import (

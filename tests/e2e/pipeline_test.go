@@ -198,37 +198,12 @@ func startPipeline(t *testing.T, p *platform, secret string) *pipeline {
 	if pl.enforcer, err = enforcer.New(ec, log.With("service", "enforcer")); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	runners := []struct {
-		name string
-		run  func(context.Context) error
-	}{
-		{"ingest", pl.ingest.Run}, {"hasher", hs.Run}, {"matcher", pl.matcher.Run},
-		{"review", pl.review.Run}, {"enforcer", pl.enforcer.Run},
-	}
-	for _, r := range runners {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := r.run(ctx); err != nil {
-				t.Errorf("%s: %v", r.name, err)
-			}
-		}()
-	}
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait() // every service must shut down cleanly
-	})
-	readies := []func() bool{pl.ingest.Ready, hs.Ready, pl.matcher.Ready, pl.review.Ready, pl.enforcer.Ready}
-	waitFor(t, 60*time.Second, "all services ready", func() bool {
-		for _, r := range readies {
-			if !r() {
-				return false
-			}
-		}
-		return true
-	})
+	// Started one after the other; each cleanup waits for its clean shutdown.
+	testenv.Run(t, "ingest", pl.ingest.Run, pl.ingest.Ready)
+	testenv.Run(t, "hasher", hs.Run, hs.Ready)
+	testenv.Run(t, "matcher", pl.matcher.Run, pl.matcher.Ready)
+	testenv.Run(t, "review", pl.review.Run, pl.review.Ready)
+	testenv.Run(t, "enforcer", pl.enforcer.Run, pl.enforcer.Ready)
 	return pl
 }
 
@@ -237,17 +212,6 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
-}
-
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func postJSON(t *testing.T, url string, body any) (int, map[string]any) {
@@ -331,7 +295,7 @@ func TestUploadToTakedown(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 30*time.Second, "bank loaded", func() bool { return pl.matcher.Banks().Len() == len(set.Bank) })
+	testenv.WaitFor(t, 30*time.Second, "bank loaded", func() bool { return pl.matcher.Banks().Len() == len(set.Bank) })
 
 	altered, weaker := set.Uploads[1], set.Uploads[2]
 	if altered.Expect != policy.ActionRemove || weaker.Expect != policy.ActionReview {
@@ -357,7 +321,7 @@ func TestUploadToTakedown(t *testing.T) {
 	// Deliver the same verdict again, as Kafka may after a rebalance: no
 	// second webhook request.
 	redeliver(t, pl, autoID)
-	waitFor(t, 30*time.Second, "the enforcer to skip the redelivery", func() bool { return pl.enforcer.Stats().DuplicatesSkipped >= 1 })
+	testenv.WaitFor(t, 30*time.Second, "the enforcer to skip the redelivery", func() bool { return pl.enforcer.Stats().DuplicatesSkipped >= 1 })
 	if n := plat.count(autoID); n != 1 {
 		t.Fatalf("the platform got %d webhook requests for %s, want exactly 1", n, autoID)
 	}
@@ -366,7 +330,7 @@ func TestUploadToTakedown(t *testing.T) {
 	reviewID := testenv.Name("weaker")
 	pl.upload(t, reviewID, plat.host(reviewID, weaker.Data))
 	reviewURL := "http://" + pl.review.Addr() + "/v1/items/" + reviewID
-	waitFor(t, 60*time.Second, "the review item", func() bool {
+	testenv.WaitFor(t, 60*time.Second, "the review item", func() bool {
 		resp, err := http.Get(reviewURL)
 		if err != nil {
 			return false

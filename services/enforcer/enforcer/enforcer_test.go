@@ -128,32 +128,7 @@ func start(t *testing.T, status int, tweak func(*Config)) *harness {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-errc:
-			if err != nil {
-				t.Errorf("Run returned %v on shutdown, want nil", err)
-			}
-		case <-time.After(waitFor):
-			t.Error("Run did not return after cancel")
-		}
-	})
-	deadline := time.Now().Add(waitFor)
-	for !svc.Ready() {
-		select {
-		case err := <-errc:
-			t.Fatalf("Run: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("enforcer not ready in time")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Run(t, "enforcer", svc.Run, svc.Ready)
 
 	pub := messaging.NewKafkaPublisher(brokers)
 	t.Cleanup(func() { _ = pub.Close() })
@@ -199,23 +174,6 @@ func (h *harness) read(topic string, n int) []kafka.Message {
 		out = append(out, m)
 	}
 	return out
-}
-
-// count is the number of records in topic (partition 0).
-func (h *harness) count(topic string) int64 {
-	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	conn, err := kafka.DialLeader(ctx, "tcp", h.cfg.Brokers[0], topic, 0)
-	if err != nil {
-		h.t.Fatalf("dial %s: %v", topic, err)
-	}
-	defer conn.Close()
-	first, last, err := conn.ReadOffsets()
-	if err != nil {
-		h.t.Fatalf("offsets of %s: %v", topic, err)
-	}
-	return last - first
 }
 
 func (h *harness) actions(n int) []events.EnforcementAction {
@@ -386,7 +344,7 @@ func TestRedeliveryActsOnce(t *testing.T) {
 	}
 	// Both copies are handled (the skip is counted after the first was
 	// recorded), so the actions topic is complete: one record.
-	if n := h.count(h.cfg.Topics.Actions); n != 1 {
+	if n := testenv.EndOffset(t, h.cfg.Brokers, h.cfg.Topics.Actions); n != 1 {
 		t.Fatalf("%d action records, want 1", n)
 	}
 }
@@ -480,7 +438,7 @@ func TestReviewDecision(t *testing.T) {
 	if td.Trigger != events.TriggerReview || td.ContentID != violating.ContentID || !strings.Contains(td.Reason, "alice") {
 		t.Errorf("takedown %+v, want trigger review for %s naming the reviewer", td, violating.ContentID)
 	}
-	if n := h.count(h.cfg.Topics.Actions); n != 1 {
+	if n := testenv.EndOffset(t, h.cfg.Brokers, h.cfg.Topics.Actions); n != 1 {
 		t.Errorf("%d action records, want 1", n)
 	}
 }
@@ -532,13 +490,13 @@ func TestNoMatchesAndBadInput(t *testing.T) {
 	if act := h.actions(1)[0]; act.ContentID != marker.ContentID {
 		t.Fatalf("first action is for %s, want the marker %s", act.ContentID, marker.ContentID)
 	}
-	if n := h.count(h.cfg.Topics.Actions); n != 1 {
+	if n := testenv.EndOffset(t, h.cfg.Brokers, h.cfg.Topics.Actions); n != 1 {
 		t.Errorf("%d action records, want 1 (the marker's)", n)
 	}
 	if reqs := h.platform.requests(); len(reqs) != 1 {
 		t.Errorf("platform saw %d requests, want 1 (the marker's)", len(reqs))
 	}
-	if n := h.count(h.cfg.Topics.ReviewRequested); n != 0 {
+	if n := testenv.EndOffset(t, h.cfg.Brokers, h.cfg.Topics.ReviewRequested); n != 0 {
 		t.Errorf("%d review requests, want 0", n)
 	}
 	dl := h.read(h.cfg.DLQTopic, 1)[0]

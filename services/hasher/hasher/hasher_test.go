@@ -156,8 +156,9 @@ func TestHasher(t *testing.T) {
 		brokenHits.Add(1)
 		http.Error(w, "storage down", http.StatusServiceUnavailable)
 	})
-	media := httptest.NewServer(mux) // 404 for anything else
-	defer media.Close()
+	// 404 for anything else; closed by a cleanup, after the hasher stops.
+	media := httptest.NewServer(mux)
+	t.Cleanup(media.Close)
 
 	var cfg Config
 	set := config.New("hasher-test").WithEnv(func(string) (string, bool) { return "", false })
@@ -181,25 +182,7 @@ func TestHasher(t *testing.T) {
 	}
 	svc.retry = messaging.RetryConfig{MaxAttempts: 3, InitialBackoff: 50 * time.Millisecond}
 	svc.fetchBackoff = 20 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- svc.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	for deadline := time.Now().Add(60 * time.Second); !svc.Ready(); time.Sleep(50 * time.Millisecond) {
-		select {
-		case err := <-errc:
-			t.Fatalf("Run ended early: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("hasher never became ready")
-		}
-	}
+	testenv.Run(t, "hasher", svc.Run, svc.Ready)
 	coll := startCollector(t, brokers, cfg.Topics.Hashed, cfg.DLQTopic)
 
 	pub := messaging.NewKafkaPublisher(brokers)

@@ -119,27 +119,7 @@ func startService(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for !svc.Ready() {
-		select {
-		case err := <-errc:
-			t.Fatalf("Run ended early: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("service never became ready")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testenv.Run(t, "ingest", svc.Run, svc.Ready)
 	cctx, ccancel := context.WithCancel(context.Background())
 	coll := startCollector(t, cctx, cfg.Brokers, cfg.Topics.Ingested, cfg.DLQTopic)
 	t.Cleanup(ccancel)

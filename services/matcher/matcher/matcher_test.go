@@ -102,32 +102,7 @@ func start(t *testing.T, cfg matcher.Config) *matcher.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run returned %v on shutdown, want nil", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	})
-	end := time.Now().Add(deadline)
-	for !svc.Ready() {
-		select {
-		case err := <-done:
-			t.Fatalf("Run returned before ready: %v", err)
-		default:
-		}
-		if time.Now().After(end) {
-			t.Fatal("service not ready in time")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Run(t, "matcher", svc.Run, svc.Ready)
 	return svc
 }
 
@@ -215,18 +190,15 @@ func collect(t *testing.T, brokers []string, topic string) *collector {
 
 func (c *collector) wait(t *testing.T, key string) kafka.Message {
 	t.Helper()
-	end := time.Now().Add(deadline)
-	for time.Now().Before(end) {
+	var m kafka.Message
+	testenv.WaitFor(t, deadline, "a record for "+key, func() bool {
 		c.mu.Lock()
-		m, ok := c.msgs[key]
-		c.mu.Unlock()
-		if ok {
-			return m
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("nothing for %s in time", key)
-	return kafka.Message{}
+		defer c.mu.Unlock()
+		var ok bool
+		m, ok = c.msgs[key]
+		return ok
+	})
+	return m
 }
 
 func (c *collector) verdict(t *testing.T, in *events.MediaHashed) events.MediaMatched {
@@ -391,13 +363,10 @@ func TestMatcher(t *testing.T) {
 		}
 		gen := svc.Banks().Generation()
 		publishBank(t, pub, cfg.Topics.BankUpdates, disableEntry("other", "to-disable"))
-		end := time.Now().Add(deadline)
-		for e, _ := svc.Banks().Entry("other", "to-disable"); !e.Disabled; e, _ = svc.Banks().Entry("other", "to-disable") {
-			if time.Now().After(end) {
-				t.Fatal("disable not applied in time")
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		testenv.WaitFor(t, deadline, "the disable to be applied", func() bool {
+			e, _ := svc.Banks().Entry("other", "to-disable")
+			return e.Disabled
+		})
 		if svc.Banks().Generation() <= gen {
 			t.Fatalf("generation %d did not move past %d", svc.Banks().Generation(), gen)
 		}

@@ -84,36 +84,7 @@ func start(t *testing.T, cfg Config, adjust ...func(*Service)) *running {
 	for _, f := range adjust {
 		f(svc)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(waitFor):
-				t.Errorf("Run did not return within %v of cancellation", waitFor)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	deadline := time.Now().Add(waitFor)
-	for !svc.Ready() {
-		select {
-		case err := <-done:
-			t.Fatalf("Run returned before ready: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("service not ready")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	stop := testenv.Run(t, "review", svc.Run, svc.Ready)
 	return &running{svc: svc, base: "http://" + svc.Addr(), stop: stop}
 }
 
@@ -236,20 +207,16 @@ func (r *running) stats(t *testing.T) Stats {
 // waitItem polls until the item exists.
 func (r *running) waitItem(t *testing.T, id string) Item {
 	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
-		code, it := r.get(t, id)
-		if code == http.StatusOK {
-			return it
-		}
-		if code != http.StatusNotFound {
+	var it Item
+	testenv.WaitFor(t, waitFor, "item "+id, func() bool {
+		code, got := r.get(t, id)
+		if code != http.StatusOK && code != http.StatusNotFound {
 			t.Fatalf("get %s: %d", id, code)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("item %s never appeared", id)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		it = got
+		return code == http.StatusOK
+	})
+	return it
 }
 
 func ids(items []Item) []string {
@@ -286,23 +253,6 @@ func readTopic(t *testing.T, cfg Config, topic string, n int) []kafka.Message {
 		out = append(out, m)
 	}
 	return out
-}
-
-// endOffset is the number of messages ever written to partition 0 of topic.
-func endOffset(t *testing.T, cfg Config, topic string) int64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	conn, err := kafka.DialLeader(ctx, "tcp", cfg.Brokers[0], topic, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	off, err := conn.ReadLastOffset()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return off
 }
 
 func TestConfigBind(t *testing.T) {
@@ -351,20 +301,16 @@ func TestRequestBecomesPendingItem(t *testing.T) {
 	publish(t, cfg, requestMsg(t, cfg, req))
 
 	var got Item
-	deadline := time.Now().Add(waitFor)
-	for {
-		if items := r.list(t, StatePending); len(items) > 0 {
-			if len(items) != 1 {
-				t.Fatalf("pending %v, want one item", ids(items))
-			}
+	testenv.WaitFor(t, waitFor, "the request to become a pending item", func() bool {
+		items := r.list(t, StatePending)
+		if len(items) > 1 {
+			t.Fatalf("pending %v, want one item", ids(items))
+		}
+		if len(items) == 1 {
 			got = items[0]
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the request never became a pending item")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(items) == 1
+	})
 	if got.ID != req.ContentID || got.ContentID != req.ContentID || got.State != StatePending ||
 		got.MediaURL != req.MediaURL || got.ContentType != req.ContentType || got.Reason != req.Reason ||
 		got.RequestEventID != req.EventID || got.CorrelationID != req.CorrelationID ||
@@ -562,7 +508,7 @@ func TestExpiredLeaseLetsAnotherReviewerClaim(t *testing.T) {
 	if code != http.StatusForbidden && code != http.StatusConflict {
 		t.Errorf("alice decision after losing the lease: %d %s", code, body)
 	}
-	if n := endOffset(t, cfg, cfg.Topics.ReviewDecided); n != 0 {
+	if n := testenv.EndOffset(t, cfg.Brokers, cfg.Topics.ReviewDecided); n != 0 {
 		t.Errorf("%d decision(s) published, want none", n)
 	}
 }
@@ -607,7 +553,7 @@ func TestDecisionNeedsTheLease(t *testing.T) {
 	if _, it := r.get(t, req.ContentID); it.State != StateClaimed || it.ClaimedBy != "bob" {
 		t.Errorf("refused decisions changed the item: %+v", it)
 	}
-	if n := endOffset(t, cfg, cfg.Topics.ReviewDecided); n != 0 {
+	if n := testenv.EndOffset(t, cfg.Brokers, cfg.Topics.ReviewDecided); n != 0 {
 		t.Errorf("%d decision(s) published, want none", n)
 	}
 }
@@ -676,7 +622,7 @@ func TestDecisionPublishesOnce(t *testing.T) {
 		t.Errorf("claim of a decided item: %d %s, want 409", code, body)
 	}
 	// Publishing is synchronous, so anything the calls above sent is counted.
-	if n := endOffset(t, cfg, cfg.Topics.ReviewDecided); n != 1 {
+	if n := testenv.EndOffset(t, cfg.Brokers, cfg.Topics.ReviewDecided); n != 1 {
 		t.Errorf("%d decisions published, want exactly 1", n)
 	}
 	if st := r.stats(t); st != (Stats{Decided: 1}) {
@@ -707,7 +653,7 @@ func TestDecisionKafkaFailureKeepsClaim(t *testing.T) {
 	if _, it := r.get(t, req.ContentID); it.State != StateClaimed || it.ClaimedBy != "alice" {
 		t.Errorf("after a failed publish: %+v, want still claimed by alice", it)
 	}
-	if n := endOffset(t, cfg, cfg.Topics.ReviewDecided); n != 0 {
+	if n := testenv.EndOffset(t, cfg.Brokers, cfg.Topics.ReviewDecided); n != 0 {
 		t.Errorf("%d decision(s) on the real topic, want none", n)
 	}
 }
@@ -861,7 +807,7 @@ func TestConflictingDecisionsPublishOneOutcome(t *testing.T) {
 	if winner == "" {
 		t.Fatalf("no decision succeeded: %v", codes)
 	}
-	n := endOffset(t, cfg, cfg.Topics.ReviewDecided)
+	n := testenv.EndOffset(t, cfg.Brokers, cfg.Topics.ReviewDecided)
 	ids := map[string]bool{}
 	for _, m := range readTopic(t, cfg, cfg.Topics.ReviewDecided, int(n)) {
 		var ev events.ReviewDecided
@@ -913,7 +859,7 @@ func TestStuckDecisionIsFinishedNotReplaced(t *testing.T) {
 	if ev.Decision != events.DecisionViolating || ev.Reviewer != "alice" {
 		t.Fatalf("published %s by %s, want alice's violating", ev.Decision, ev.Reviewer)
 	}
-	if n := endOffset(t, cfg, cfg.Topics.ReviewDecided); n != 1 {
+	if n := testenv.EndOffset(t, cfg.Brokers, cfg.Topics.ReviewDecided); n != 1 {
 		t.Fatalf("%d decisions published, want 1", n)
 	}
 	if _, it := healthy.get(t, req.ContentID); it.State != StateDecided || it.DecidedBy != "alice" {
