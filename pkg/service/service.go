@@ -131,7 +131,7 @@ func (h *Health) Status(ctx context.Context) (bool, map[string]string) {
 // Register adds the endpoints to mux.
 func (h *Health) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ok, details := h.Status(r.Context())
@@ -139,11 +139,12 @@ func (h *Health) Register(mux *http.ServeMux) {
 		if !ok {
 			code = http.StatusServiceUnavailable
 		}
-		writeJSON(w, code, details)
+		WriteJSON(w, code, details)
 	})
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+// WriteJSON answers with v as JSON and status code.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)

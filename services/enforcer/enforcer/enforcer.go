@@ -13,7 +13,6 @@ package enforcer
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -102,16 +101,13 @@ func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.health.Register(mux)
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(s.Stats())
+		service.WriteJSON(w, http.StatusOK, s.Stats())
 	})
 	return mux
 }
 
 // Run consumes match verdicts and review decisions until ctx is cancelled,
-// then shuts down: readiness off, consumer drained (the message in hand is
-// finished and committed) and out of the group, HTTP stopped, publisher
-// flushed, Redis closed.
+// then shuts down in the order service.Worker describes.
 func (s *Service) Run(ctx context.Context) error {
 	t := s.cfg.Topics
 	w := service.Worker{

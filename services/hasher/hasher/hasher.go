@@ -12,7 +12,6 @@ package hasher
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -88,8 +87,7 @@ func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.health.Register(mux)
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(s.Stats())
+		service.WriteJSON(w, http.StatusOK, s.Stats())
 	})
 	return mux
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/service"
 )
 
 // UploadRequest is the body of POST /v1/uploads.
@@ -51,12 +52,6 @@ const (
 	maxURLBytes = 4096
 )
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 func writeError(w http.ResponseWriter, code int, problems ...string) {
 	msg := problems[0]
 	if len(problems) > 1 {
@@ -66,7 +61,7 @@ func writeError(w http.ResponseWriter, code int, problems ...string) {
 	if code == http.StatusBadRequest {
 		resp.Problems = problems
 	}
-	writeJSON(w, code, resp)
+	service.WriteJSON(w, code, resp)
 }
 
 func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request) {
@@ -121,7 +116,7 @@ func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request) {
 	}
 	s.accepted.Add(1)
 	log.Info("upload accepted", "content_type", ev.ContentType)
-	writeJSON(w, http.StatusAccepted, UploadResponse{EventID: ev.EventID, ContentID: ev.ContentID, CorrelationID: ev.CorrelationID})
+	service.WriteJSON(w, http.StatusAccepted, UploadResponse{EventID: ev.EventID, ContentID: ev.ContentID, CorrelationID: ev.CorrelationID})
 }
 
 // decodeUpload reads one JSON object, refusing unknown fields (a misspelt

@@ -84,15 +84,13 @@ func (s *Service) Handler() http.Handler {
 	s.health.Register(mux)
 	mux.HandleFunc("POST /v1/uploads", s.handleUpload)
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Stats())
+		service.WriteJSON(w, http.StatusOK, s.Stats())
 	})
 	return telemetry.HTTP(mux)
 }
 
 // Run serves the API and consumes uploads until ctx is cancelled, then shuts
-// down: readiness off, consumer drained (the message in hand finished and
-// committed) and out of the group, HTTP stopped (requests in flight finish,
-// so they still get a publisher), publisher flushed, Redis closed.
+// down in the order service.Worker describes.
 func (s *Service) Run(ctx context.Context) error {
 	t := s.cfg.Topics
 	w := service.Worker{

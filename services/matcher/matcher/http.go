@@ -2,11 +2,11 @@ package matcher
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 
 	"github.com/takedown-pipeline/takedown/pkg/bank"
+	"github.com/takedown-pipeline/takedown/pkg/service"
 )
 
 // Stats is the body of GET /v1/stats.
@@ -80,12 +80,6 @@ func (s *Service) redisState(ctx context.Context) string {
 func (s *Service) routes(mux *http.ServeMux) {
 	s.health.Register(mux)
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Stats(r.Context()))
+		service.WriteJSON(w, http.StatusOK, s.Stats(r.Context()))
 	})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
 }

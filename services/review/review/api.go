@@ -18,6 +18,7 @@ import (
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/service"
 )
 
 // API limits.
@@ -34,14 +35,8 @@ type errorBody struct {
 	Error string `json:"error"`
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 func writeError(w http.ResponseWriter, code int, format string, args ...any) {
-	writeJSON(w, code, errorBody{Error: fmt.Sprintf(format, args...)})
+	service.WriteJSON(w, code, errorBody{Error: fmt.Sprintf(format, args...)})
 }
 
 // unavailable answers a Redis failure; the details go to the log only.
@@ -118,7 +113,7 @@ func (s *Service) listItems(w http.ResponseWriter, r *http.Request) {
 	if items == nil {
 		items = []*Item{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	service.WriteJSON(w, http.StatusOK, map[string]any{"items": items})
 }
 
 func (s *Service) getItem(w http.ResponseWriter, r *http.Request) {
@@ -132,7 +127,7 @@ func (s *Service) getItem(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no review item %q", id)
 		return
 	}
-	writeJSON(w, http.StatusOK, it)
+	service.WriteJSON(w, http.StatusOK, it)
 }
 
 func (s *Service) getStats(w http.ResponseWriter, r *http.Request) {
@@ -141,7 +136,7 @@ func (s *Service) getStats(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	service.WriteJSON(w, http.StatusOK, st)
 }
 
 type claimRequest struct {
@@ -166,7 +161,7 @@ func (s *Service) claimItem(w http.ResponseWriter, r *http.Request) {
 	switch res.status {
 	case "ok":
 		s.log.Info("review item claimed", "content_id", id, "reviewer", req.Reviewer, "lease_until", res.item.LeaseUntil)
-		writeJSON(w, http.StatusOK, res.item)
+		service.WriteJSON(w, http.StatusOK, res.item)
 	case "missing":
 		writeError(w, http.StatusNotFound, "no review item %q", id)
 	case "held":
@@ -226,7 +221,7 @@ func (s *Service) decideItem(w http.ResponseWriter, r *http.Request) {
 	case it == nil:
 		writeError(w, code, "%s", msg)
 	default:
-		writeJSON(w, code, it)
+		service.WriteJSON(w, code, it)
 	}
 }
 

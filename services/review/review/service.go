@@ -100,9 +100,8 @@ func (s *Service) Addr() string { return s.health.Addr() }
 // Ready reports whether the service is consuming and serving.
 func (s *Service) Ready() bool { return s.health.Ready() }
 
-// Run consumes review requests and serves the API until ctx is cancelled,
-// then shuts down: readiness off, consumer drained and out of the group,
-// HTTP drained, publisher flushed, Redis closed.
+// Run consumes review requests and serves the API until ctx is cancelled, then
+// shuts down in the order service.Worker describes.
 func (s *Service) Run(ctx context.Context) error {
 	t := s.cfg.Topics
 	w := service.Worker{
