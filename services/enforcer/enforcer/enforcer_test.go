@@ -305,11 +305,13 @@ func TestAutoTakedown(t *testing.T) {
 		td.Trigger != events.TriggerAuto || td.Bank != "demo" || len(td.Evidence) != 2 || td.CorrelationID != ev.CorrelationID {
 		t.Errorf("takedown request %+v (header key %s) does not match the event", td, r.key)
 	}
+	// The audit record is published before the done key is written: wait
+	// for the handler to finish before looking at the key.
+	if st := h.waitStats("the takedown to be recorded", func(st Stats) bool { return st.TakedownsSent+st.Failures > 0 }); st.TakedownsSent != 1 || st.Failures != 0 {
+		t.Errorf("stats %+v, want 1 takedown sent", st)
+	}
 	if v, ok := h.doneKey(key); !ok || v != act.EventID {
 		t.Errorf("done key = %q, %v; want the action's event id", v, ok)
-	}
-	if st := h.stats(); st.TakedownsSent != 1 || st.Failures != 0 {
-		t.Errorf("stats %+v, want 1 takedown sent", st)
 	}
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get("http://" + h.svc.Addr() + path)
@@ -368,6 +370,7 @@ func TestAcceptedTakedownIsRecordedWithoutResending(t *testing.T) {
 	if n := len(h.platform.requests()); n != 0 {
 		t.Fatalf("platform saw %d requests, want none: it had accepted the takedown already", n)
 	}
+	h.waitStats("the takedown to be recorded", func(st Stats) bool { return st.TakedownsSent > 0 })
 	if v, ok := h.doneKey(key); !ok || v != acts[0].EventID {
 		t.Fatalf("done key %q, want the audit record's event id %s", v, acts[0].EventID)
 	}
@@ -402,6 +405,8 @@ func TestUncertainMatchGoesToReview(t *testing.T) {
 	if n := len(h.platform.requests()); n != 0 {
 		t.Fatalf("platform saw %d requests for an uncertain match, want 0", n)
 	}
+	// The done key is written after the audit record: wait for the handler.
+	h.waitStats("the review request to be recorded", func(st Stats) bool { return st.ReviewsQueued > 0 })
 	if _, ok := h.doneKey(key); !ok {
 		t.Error("no done key for the review request")
 	}
