@@ -113,6 +113,23 @@ const (
 	SignalMD5    = "md5"
 	SignalPHash  = "phash" // 64-bit goimagehash perception hash
 	SignalDHash  = "dhash" // 64-bit goimagehash difference hash
+	SignalPDQ    = "pdq"   // 256-bit PDQ (Meta's published algorithm), with quality
+)
+
+// Variants of a perceptual signal: how the hash was derived from the media.
+// The empty variant is the whole picture (after EXIF orientation and trimming
+// of uniform borders). Dihedral variants are the hash of the picture rotated
+// or flipped, derived from the same DCT; they let a mirrored or rotated copy
+// match a bank hash of the upright original. Region variants hash a part of
+// the picture, e.g. VariantCenter(80) its central 80%.
+const (
+	VariantRot90     = "rot90"
+	VariantRot180    = "rot180"
+	VariantRot270    = "rot270"
+	VariantFlipX     = "flipx"
+	VariantFlipY     = "flipy"
+	VariantFlipPlus  = "flipplus"
+	VariantFlipMinus = "flipminus"
 )
 
 // Signal is one hash of a piece of media.
@@ -123,6 +140,9 @@ type Signal struct {
 	Value string `json:"value"`
 	// Quality is the hash's own quality score (0-100) where it has one.
 	Quality *int `json:"quality,omitempty"`
+	// Variant says which transform or region of the media was hashed; empty
+	// for the whole picture. See VariantRot90 and the other variants.
+	Variant string `json:"variant,omitempty"`
 }
 
 // MediaInfo describes the fetched media.
@@ -154,6 +174,9 @@ type Match struct {
 	Distance   int      `json:"distance"`
 	// Threshold is the largest distance the bank accepts for this signal type.
 	Threshold int `json:"threshold"`
+	// Variant is the variant of the upload's signal that matched (empty: the
+	// whole picture), e.g. "flipx" for a mirrored copy.
+	Variant string `json:"variant,omitempty"`
 }
 
 // MediaMatched is the matcher's verdict on one upload. Matches is empty when
