@@ -1,0 +1,54 @@
+package pdq_test
+
+import (
+	"image"
+	"testing"
+
+	"golang.org/x/image/draw"
+
+	"github.com/takedown-pipeline/takedown/pkg/demo"
+	"github.com/takedown-pipeline/takedown/pkg/pdq"
+)
+
+func TestImageRegions(t *testing.T) {
+	for _, size := range []image.Point{{400, 300}, {1024, 768}, {300, 700}} {
+		img := demo.Scene(uint64(size.X), size.X, size.Y)
+		whole := pdq.Image(img)
+		crop := image.Rect(size.X/10, size.Y/20, size.X*9/10, size.Y*17/20)
+		cropped := image.NewRGBA(image.Rect(0, 0, crop.Dx(), crop.Dy()))
+		draw.Draw(cropped, cropped.Rect, img, crop.Min, draw.Src)
+		got := pdq.ImageRegions(img, []pdq.Box{
+			{0, 0, 1, 1},
+			{0.1, 0.05, 0.9, 0.85},
+			{0.5, 0.5, 0.5001, 0.5001}, // too small to hash
+		})
+		// The whole picture as a region is the plain hash, bit for bit:
+		// same blur, same sampling.
+		if got[0] != whole {
+			t.Errorf("%v: whole-picture region %v q%d, plain hash %v q%d", size, got[0].Hash, got[0].Quality, whole.Hash, whole.Quality)
+		}
+		// A region stands for the picture cropped to it, within the match
+		// threshold: the blur window follows the whole picture's size, not
+		// the crop's, which is most of the difference on small pictures.
+		if d := pdq.Distance(got[1].Hash, pdq.Image(cropped).Hash); d > 31 {
+			t.Errorf("%v: region vs cropped picture: distance %d, want <= 31", size, d)
+		}
+		if d := pdq.Distance(got[1].Hash, whole.Hash); d < 40 {
+			t.Errorf("%v: region vs whole picture: distance %d; a region should hash differently", size, d)
+		}
+		if wholeD, _ := pdq.ImageDihedralRegions(img, nil); wholeD != pdq.ImageDihedral(img) {
+			t.Errorf("%v: ImageDihedralRegions' whole-picture hashes differ from ImageDihedral", size)
+		}
+		if got[2] != (pdq.Result{}) {
+			t.Errorf("%v: a sub-pixel region hashed as %v", size, got[2])
+		}
+	}
+}
+
+func BenchmarkImageRegions(b *testing.B) {
+	img := demo.Scene(1, 512, 384)
+	boxes := []pdq.Box{{0, 0, 1, 0.8}, {0, 0.2, 1, 1}, {0, 0, 0.75, 1}, {0.25, 0, 1, 1}}
+	for b.Loop() {
+		pdq.ImageRegions(img, boxes)
+	}
+}
