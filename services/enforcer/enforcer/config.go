@@ -37,6 +37,9 @@ type Config struct {
 	// hash distances removed without review. Exact hashes (sha256, md5)
 	// always remove at distance 0 only.
 	AutoDistancePHash, AutoDistanceDHash int
+	// AutoDistancePDQ is the largest PDQ distance (of 256 bits) removed
+	// without review.
+	AutoDistancePDQ int
 }
 
 // Bind registers the settings: the common ones, then
@@ -50,6 +53,7 @@ type Config struct {
 //	webhook-backoff-max  TAKEDOWN_WEBHOOK_BACKOFF_MAX  5s
 //	auto-distance-phash  TAKEDOWN_AUTO_DISTANCE_PHASH  4
 //	auto-distance-dhash  TAKEDOWN_AUTO_DISTANCE_DHASH  4
+//	auto-distance-pdq    TAKEDOWN_AUTO_DISTANCE_PDQ    16
 func (c *Config) Bind(s *config.Set) {
 	c.Common.Bind(s, "enforcer", DefaultHTTPAddr)
 	d := policy.Default().AutoDistance
@@ -65,6 +69,8 @@ func (c *Config) Bind(s *config.Set) {
 		"largest phash distance removed without human review (larger matches go to review)")
 	s.Int(&c.AutoDistanceDHash, "auto-distance-dhash", d[events.SignalDHash],
 		"largest dhash distance removed without human review (larger matches go to review)")
+	s.Int(&c.AutoDistancePDQ, "auto-distance-pdq", d[events.SignalPDQ],
+		"largest PDQ distance (of 256 bits) removed without human review (larger matches go to review)")
 }
 
 // Policy is the removal policy the settings describe.
@@ -72,6 +78,7 @@ func (c *Config) Policy() policy.Policy {
 	p := policy.Default()
 	p.AutoDistance[events.SignalPHash] = c.AutoDistancePHash
 	p.AutoDistance[events.SignalDHash] = c.AutoDistanceDHash
+	p.AutoDistance[events.SignalPDQ] = c.AutoDistancePDQ
 	return p
 }
 
@@ -94,8 +101,8 @@ func (c *Config) validate() error {
 	if c.WebhookBackoffMin <= 0 || c.WebhookBackoffMax < c.WebhookBackoffMin {
 		errs = append(errs, fmt.Errorf("webhook backoff %v..%v: want 0 < min <= max", c.WebhookBackoffMin, c.WebhookBackoffMax))
 	}
-	if c.AutoDistancePHash < 0 || c.AutoDistanceDHash < 0 {
-		errs = append(errs, errors.New("auto-distance-phash and auto-distance-dhash must not be negative"))
+	if c.AutoDistancePHash < 0 || c.AutoDistanceDHash < 0 || c.AutoDistancePDQ < 0 {
+		errs = append(errs, errors.New("auto-distance-phash, auto-distance-dhash and auto-distance-pdq must not be negative"))
 	}
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("kafka-brokers is empty"))
