@@ -13,7 +13,7 @@ func m(signal string, dist int, entry string, labels ...string) events.Match {
 }
 
 func TestDefault(t *testing.T) {
-	want := map[string]int{"sha256": 0, "md5": 0, "phash": 4, "dhash": 4}
+	want := map[string]int{"sha256": 0, "md5": 0, "phash": 4, "dhash": 4, "pdq": 16}
 	got := Default().AutoDistance
 	if len(got) != len(want) {
 		t.Fatalf("Default().AutoDistance = %v, want %v", got, want)
@@ -90,9 +90,9 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name:    "unknown signal type never auto-removes",
-			matches: []events.Match{m("pdq", 0, "e1")},
+			matches: []events.Match{m("tmk", 0, "e1")},
 			action:  ActionReview, bestEntry: "e1",
-			reason: []string{`signal type "pdq" never removes without review`},
+			reason: []string{`signal type "tmk" never removes without review`},
 		},
 		{
 			name:    "empty policy sends everything to review",
