@@ -66,8 +66,24 @@ func NewSet(ctx context.Context, seed uint64, pol policy.Policy, matchThreshold 
 	}
 	set.Uploads = append(set.Uploads, Media{Name: "weaker-copy.jpg", Data: weaker, Expect: policy.ActionReview, Of: set.Bank[2].Name})
 
-	set.Uploads = append(set.Uploads, Media{Name: "unrelated.jpg", Data: JPEG(Scene(seed+1000, 640, 480), 85), Expect: policy.ActionNone})
-	return set, nil
+	// The first of a few unrelated scenes that matches no bank scene: the
+	// scenes share their structure, and a 64-bit hash can land near by chance.
+	for i := range uint64(12) {
+		unrelated := JPEG(Scene(seed+1000+i, 640, 480), 85)
+		matches := false
+		for _, ref := range scenes {
+			d, err := Decide(ctx, ref, unrelated, pol, matchThreshold)
+			if err != nil {
+				return set, err
+			}
+			matches = matches || d.Action != policy.ActionNone
+		}
+		if !matches {
+			set.Uploads = append(set.Uploads, Media{Name: "unrelated.jpg", Data: unrelated, Expect: policy.ActionNone})
+			return set, nil
+		}
+	}
+	return set, fmt.Errorf("unrelated scene: every candidate matched a bank scene")
 }
 
 // pick returns the first of up to 12 variants whose decision against ref is want.

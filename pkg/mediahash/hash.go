@@ -11,9 +11,9 @@ import (
 	"strconv"
 
 	"github.com/corona10/goimagehash"
-	"golang.org/x/image/draw"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/pdq"
 )
 
 // Result is what Hash computed.
@@ -22,10 +22,11 @@ type Result struct {
 	Info    events.MediaInfo
 }
 
-// Signal returns the value of the signal of type typ, or "".
+// Signal returns the value of the whole-picture signal of type typ (the one
+// without a variant), or "".
 func (r *Result) Signal(typ string) string {
 	for _, s := range r.Signals {
-		if s.Type == typ {
+		if s.Type == typ && s.Variant == "" {
 			return s.Value
 		}
 	}
@@ -33,9 +34,20 @@ func (r *Result) Signal(typ string) string {
 }
 
 // Hash computes the signals of one piece of media: sha256 and md5 of the
-// bytes always, and for contentType "image" also the 64-bit perceptual hashes
-// phash and dhash. Video gets the byte hashes only.
+// bytes always, and for contentType "image" also the perceptual signals of
+// PictureSignals, computed on the picture as DecodeForHashing prepares it
+// (upright, opaque, reduced). Video gets the byte hashes only.
 func Hash(ctx context.Context, data []byte, contentType string, limits Limits) (Result, error) {
+	return hash(ctx, data, contentType, limits, PictureSignals)
+}
+
+// HashForBank is Hash for media that becomes a bank entry: the perceptual
+// signals are BankPictureSignals'.
+func HashForBank(ctx context.Context, data []byte, contentType string, limits Limits) (Result, error) {
+	return hash(ctx, data, contentType, limits, BankPictureSignals)
+}
+
+func hash(ctx context.Context, data []byte, contentType string, limits Limits, perceptual func(image.Image) ([]events.Signal, error)) (Result, error) {
 	limits = limits.withDefaults()
 	if contentType != events.ContentImage && contentType != events.ContentVideo {
 		return Result{}, fmt.Errorf("%w: content type %q; want %q or %q",
@@ -60,42 +72,61 @@ func Hash(ctx context.Context, data []byte, contentType string, limits Limits) (
 
 	ctx, cancel := context.WithTimeout(ctx, limits.Timeout)
 	defer cancel()
-	img, format, err := decodeImage(ctx, data, limits)
+	pic, err := decodeForHashing(ctx, data, limits)
 	if err != nil {
 		return Result{}, err
 	}
-	b := img.Bounds()
-	res.Info.MimeType = MimeType(format)
-	res.Info.Width, res.Info.Height = b.Dx(), b.Dy()
-	hs, err := bounded(ctx, limits, func() ([2]uint64, error) {
-		p, d, err := ImageHashes(img)
-		return [2]uint64{p, d}, err
-	})
+	res.Info.MimeType = MimeType(pic.Format)
+	res.Info.Width, res.Info.Height = pic.Width, pic.Height
+	sigs, err := bounded(ctx, limits, func() ([]events.Signal, error) { return perceptual(pic.Image) })
 	if err != nil {
 		return Result{}, err
 	}
-	res.Signals = append(res.Signals,
-		events.Signal{Type: events.SignalPHash, Value: FormatHash64(hs[0])},
-		events.Signal{Type: events.SignalDHash, Value: FormatHash64(hs[1])},
-	)
+	res.Signals = append(res.Signals, sigs...)
 	return res, nil
 }
 
-// hashSide is the largest side handed to goimagehash, whose own resampling
-// of a big image is slow; it needs 64x64 at most.
-const hashSide = 256
+// PictureSignals computes the perceptual signals of an upload's decoded
+// picture (as DecodeForHashing returns it): pdq with its quality, the 7 other
+// dihedral variants of pdq (from the same DCT), pdq of the symmetric regions
+// (regions.go), of the picture without its uniform borders ("trim") and of a
+// picture found inside a screenshot ("embedded") when there are such parts,
+// then phash and dhash (ImageHashes).
+func PictureSignals(img image.Image) ([]events.Signal, error) {
+	dihedral, parts := pdq.ImageDihedralRegions(img, boxes(symmetricRegions))
+	p, d, err := ImageHashes(img)
+	if err != nil {
+		return nil, err
+	}
+	sigs := make([]events.Signal, 0, len(dihedral)+len(parts)+4)
+	for i, r := range dihedral {
+		sigs = append(sigs, pdqSignal(r, pdq.DihedralVariants[i]))
+	}
+	for i, r := range parts {
+		sigs = append(sigs, pdqSignal(r, symmetricRegions[i].variant))
+	}
+	sigs = append(sigs, framedSignals(img, true)...)
+	return append(sigs,
+		events.Signal{Type: events.SignalPHash, Value: FormatHash64(p)},
+		events.Signal{Type: events.SignalDHash, Value: FormatHash64(d)},
+	), nil
+}
+
+// hashSide is the side of the image handed to goimagehash: it resamples
+// to 64x64 (pHash) and 9x8 (dHash) itself, slowly for a big image.
+const hashSide = 64
 
 // ImageHashes returns the goimagehash perception hash and difference hash of
-// img. The image is first reduced so that no side is longer than 256 pixels:
-// a side of 512 or more is area-averaged (box filter) by the integer factor
-// side/256, which leaves it between 256 and 511, then Catmull-Rom scales to
-// 256. Both steps average over the source, so unlike
-// nearest-neighbour or approximate bilinear sampling they do not alias, and
-// the result does not depend on the image's pixel type. Every producer of
-// phash/dhash values for the pipeline (banks included) must use this
-// function so that values compare.
+// img. The image is first area-averaged (box filter, see boxReduce) to
+// 64x64, or less on a side shorter than 64, which goimagehash then takes as
+// it is for pHash and resamples to 9x8 for dHash. Averaging over the source
+// does not alias as nearest-neighbour or approximate bilinear sampling of a
+// big image would, and the result does not depend on the image's pixel
+// type. Every producer of phash/dhash values for the pipeline (banks
+// included) must use this function on the picture DecodeForHashing returns
+// (as Hash does), so that values compare.
 func ImageHashes(img image.Image) (phash, dhash uint64, err error) {
-	small := shrink(img)
+	small := reduce(img, hashSize(img.Bounds().Size()))
 	p, err := goimagehash.PerceptionHash(small)
 	if err != nil {
 		return 0, 0, fmt.Errorf("phash: %w", err)
@@ -107,75 +138,9 @@ func ImageHashes(img image.Image) (phash, dhash uint64, err error) {
 	return p.GetHash(), d.GetHash(), nil
 }
 
-func shrink(img image.Image) *image.RGBA {
-	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	// Catmull-Rom's cost grows with the source (seconds for 50 megapixels);
-	// a box filter by an integer factor is cheap and leaves it little to do.
-	if w >= 2*hashSide || h >= 2*hashSide {
-		img = boxReduce(img, w/max(1, w/hashSide), h/max(1, h/hashSide))
-		b = img.Bounds()
-	}
-	dst := image.NewRGBA(image.Rect(0, 0, min(w, hashSide), min(h, hashSide)))
-	if dst.Bounds().Size() == b.Size() {
-		draw.Draw(dst, dst.Bounds(), img, b.Min, draw.Src)
-	} else {
-		draw.CatmullRom.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
-	}
-	return dst
-}
-
-// boxReduce averages img down to iw x ih: output pixel (i, j) is the mean of
-// the source block between columns i*w/iw and (i+1)*w/iw and rows j*h/ih and
-// (j+1)*h/ih. The source is converted to RGBA a tile of at most 16384 pixels
-// at a time (draw.Draw has fast paths for the decoders' pixel types), so
-// memory stays small whatever the image's shape.
-func boxReduce(img image.Image, iw, ih int) *image.RGBA {
-	const tile = 1 << 14
-	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	tw := min(w, tile)
-	rows := max(1, tile/tw) // rows per tile
-	buf := image.NewRGBA(image.Rect(0, 0, tw, rows))
-	out := image.NewRGBA(image.Rect(0, 0, iw, ih))
-	sums := make([]uint64, 4*iw)
-	edge := func(i, n, in int) int { return int(int64(i) * int64(n) / int64(in)) }
-	for j := range ih {
-		clear(sums)
-		y0, y1 := edge(j, h, ih), edge(j+1, h, ih)
-		for y := y0; y < y1; y += rows {
-			nr := min(rows, y1-y)
-			for x0 := 0; x0 < w; x0 += tw {
-				nc := min(tw, w-x0)
-				draw.Draw(buf, image.Rect(0, 0, nc, nr), img, image.Pt(b.Min.X+x0, b.Min.Y+y), draw.Src)
-				for r := range nr {
-					// i is the block of column x0+k; next is where block i+1 starts.
-					i := x0 * iw / w
-					next := edge(i+1, w, iw)
-					p := buf.Pix[r*buf.Stride : r*buf.Stride+4*nc]
-					for k := 0; k < nc; k, p = k+1, p[4:] {
-						for x0+k >= next {
-							i++
-							next = edge(i+1, w, iw)
-						}
-						s := sums[4*i : 4*i+4 : 4*i+4]
-						s[0] += uint64(p[0])
-						s[1] += uint64(p[1])
-						s[2] += uint64(p[2])
-						s[3] += uint64(p[3])
-					}
-				}
-			}
-		}
-		row := out.Pix[j*out.Stride:]
-		for i := range iw {
-			n := uint64(edge(i+1, w, iw)-edge(i, w, iw)) * uint64(y1-y0)
-			for c := range 4 {
-				row[4*i+c] = uint8((sums[4*i+c] + n/2) / n)
-			}
-		}
-	}
-	return out
+// hashSize is the size ImageHashes reduces an image of size to.
+func hashSize(size image.Point) image.Point {
+	return image.Pt(min(size.X, hashSide), min(size.Y, hashSide))
 }
 
 // FormatHash64 writes a 64-bit hash as 16 lower-case hex digits.
@@ -197,3 +162,6 @@ func ParseHash64(s string) (uint64, error) {
 
 // Distance64 is the Hamming distance between two 64-bit hashes.
 func Distance64(a, b uint64) int { return bits.OnesCount64(a ^ b) }
+
+// pdqDihedral is pdq.ImageDihedral.
+var pdqDihedral = pdq.ImageDihedral

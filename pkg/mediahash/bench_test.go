@@ -1,0 +1,141 @@
+package mediahash
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"image/jpeg"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/mediahash/internal/turboenc"
+)
+
+// bench1MP are 1-megapixel JPEGs of natural-looking content at quality 85:
+// three baseline (Go's encoder, 4:2:0) and, when cgo is available, one
+// progressive (libjpeg-turbo's default progression).
+var bench1MP = sync.OnceValues(func() ([][]byte, error) {
+	var out [][]byte
+	for i, size := range [][2]int{{1280, 800}, {1152, 864}, {1000, 1000}} {
+		var b bytes.Buffer
+		if err := jpeg.Encode(&b, natural(uint64(100+i), size[0], size[1]), &jpeg.Options{Quality: 85}); err != nil {
+			return nil, err
+		}
+		out = append(out, b.Bytes())
+	}
+	prog, err := turboenc.Encode(natural(103, 1224, 816), 85, true)
+	switch {
+	case err == nil:
+		out = append(out, prog)
+	case err != turboenc.ErrUnavailable:
+		return nil, err
+	}
+	return out, nil
+})
+
+func benchImages(b *testing.B) [][]byte {
+	imgs, err := bench1MP()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(imgs) < 4 {
+		b.Logf("no progressive JPEG without cgo: %d baseline images", len(imgs))
+	}
+	return imgs
+}
+
+// cpuTime is the CPU time the process has used. On a shared machine a
+// benchmark's wall-clock rate understates its speed; with -cpu 1 the
+// process's CPU time is the benchmark's work (and its garbage collection).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportRate reports images/s of wall-clock time and of CPU time.
+func reportRate(b *testing.B, n int, cpu0 time.Duration) {
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "images/s")
+	if cpu := cpuTime() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(n)/cpu.Seconds(), "images/cpu-s")
+	}
+}
+
+// BenchmarkHashJPEG1MP is the pipeline's whole work on an image upload:
+// decoding (libjpeg-turbo scaled in the DCT domain with cgo, image/jpeg and
+// a box filter without), PDQ with its 8 dihedral variants, pHash, dHash, MD5
+// and SHA-256.
+func BenchmarkHashJPEG1MP(b *testing.B) {
+	imgs := benchImages(b)
+	b.Logf("JPEG decoder: %s", JPEGDecoder)
+	n, cpu0 := 0, cpuTime()
+	for b.Loop() {
+		if _, err := Hash(context.Background(), imgs[n%len(imgs)], events.ContentImage, Limits{}); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	reportRate(b, n, cpu0)
+}
+
+// BenchmarkHashJPEG1MPStdlib is the same work the plain way, for the ratio:
+// image/jpeg decoding in full, the same hashes of the full-size image.
+func BenchmarkHashJPEG1MPStdlib(b *testing.B) {
+	imgs := benchImages(b)
+	n, cpu0 := 0, cpuTime()
+	for b.Loop() {
+		data := imgs[n%len(imgs)]
+		sha256.Sum256(data)
+		md5.Sum(data)
+		img, err := jpeg.Decode(bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := PictureSignals(img); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	reportRate(b, n, cpu0)
+}
+
+// The parts of BenchmarkHashJPEG1MP.
+func BenchmarkHashParts(b *testing.B) {
+	imgs := benchImages(b)
+	data := imgs[0]
+	pic, err := DecodeForHashing(context.Background(), data, Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("decode", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := DecodeForHashing(context.Background(), data, Limits{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("pdq-dihedral", func(b *testing.B) {
+		for b.Loop() {
+			pdqDihedral(pic.Image)
+		}
+	})
+	b.Run("phash-dhash", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := ImageHashes(pic.Image); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("sha256-md5", func(b *testing.B) {
+		for b.Loop() {
+			sha256.Sum256(data)
+			md5.Sum(data)
+		}
+	})
+}

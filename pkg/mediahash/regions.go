@@ -1,0 +1,120 @@
+package mediahash
+
+import (
+	"fmt"
+	"image"
+
+	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/framing"
+	"github.com/takedown-pipeline/takedown/pkg/pdq"
+)
+
+// Parts of the picture hashed besides the whole, so that altered copies still
+// match (README, "Robustness"). PDQ sees the whole frame: a banner, a logo or
+// a crop moves every coefficient. Two kinds of extra hashes answer that.
+//
+// Symmetric regions are hashed on both sides, upload and bank entry: the top
+// 80% of a copy with a banner over its bottom is the top 80% of the
+// original, so the two hashes agree where the whole-picture hashes do not.
+// They cost an upload four DCTs of an already blurred picture.
+//
+// The crop grid is hashed for bank entries only: regions of 95% and 90% of
+// each side at 7x7 positions. A copy cropped by up to 10%, unevenly, is then
+// close to one of them; an upload cannot do this for itself (it lacks the
+// part that was cut away). It costs a bank entry 98 more hashes, computed
+// from one blur, and grows the PDQ index accordingly, which is why only
+// entries made from media carry it: a hash list's entries (GIFCT, TAT) are
+// plain hashes and match crops no better than PDQ does.
+var (
+	symmetricRegions = []region{
+		{"top80", pdq.Box{X0: 0, Y0: 0, X1: 1, Y1: 0.8}},
+		{"bottom80", pdq.Box{X0: 0, Y0: 0.2, X1: 1, Y1: 1}},
+		{"left75", pdq.Box{X0: 0, Y0: 0, X1: 0.75, Y1: 1}},
+		{"right75", pdq.Box{X0: 0.25, Y0: 0, X1: 1, Y1: 1}},
+	}
+	cropGrid = makeCropGrid([]int{95, 90}, 7)
+)
+
+type region struct {
+	variant string
+	box     pdq.Box
+}
+
+// makeCropGrid returns, for each scale (percent of a side kept), n x n
+// regions spread evenly from one corner to the other; the variant
+// crop<scale>-<x>-<y> gives the position as percent of the slack.
+func makeCropGrid(scales []int, n int) []region {
+	var out []region
+	for _, s := range scales {
+		f := float64(s) / 100
+		for iy := range n {
+			for ix := range n {
+				px, py := float64(ix)/float64(n-1), float64(iy)/float64(n-1)
+				x0, y0 := (1-f)*px, (1-f)*py
+				out = append(out, region{
+					variant: fmt.Sprintf("crop%d-%d-%d", s, int(100*px+0.5), int(100*py+0.5)),
+					box:     pdq.Box{X0: x0, Y0: y0, X1: x0 + f, Y1: y0 + f},
+				})
+			}
+		}
+	}
+	return out
+}
+
+func boxes(rs []region) []pdq.Box {
+	out := make([]pdq.Box, len(rs))
+	for i, r := range rs {
+		out[i] = r.box
+	}
+	return out
+}
+
+func pdqSignal(r pdq.Result, variant string) events.Signal {
+	q := r.Quality
+	return events.Signal{Type: events.SignalPDQ, Value: r.Hash.String(), Quality: &q, Variant: variant}
+}
+
+// framedSignals are the PDQ hashes of the picture without its uniform
+// borders ("trim") and, for an upload, of a picture found inside a
+// screenshot ("embedded"); none when there is no such part.
+func framedSignals(img image.Image, upload bool) []events.Signal {
+	sub, ok := img.(interface {
+		SubImage(image.Rectangle) image.Image
+	})
+	if !ok {
+		return nil
+	}
+	var out []events.Signal
+	if r := framing.Trim(img); r != img.Bounds() {
+		out = append(out, pdqSignal(pdq.Image(sub.SubImage(r)), "trim"))
+	}
+	if upload {
+		if r, ok := framing.Embedded(img); ok {
+			out = append(out, pdqSignal(pdq.Image(sub.SubImage(r)), "embedded"))
+		}
+	}
+	return out
+}
+
+// BankPictureSignals computes the perceptual signals a bank entry made from a
+// decoded picture holds: pdq of the whole picture, of the picture without
+// its uniform borders, of the symmetric regions and of the crop grid; phash
+// and dhash. Dihedral variants are left to uploads: one side suffices.
+func BankPictureSignals(img image.Image) ([]events.Signal, error) {
+	rs := append(append([]region{}, symmetricRegions...), cropGrid...)
+	whole, parts := pdq.ImageDihedralRegions(img, boxes(rs))
+	p, d, err := ImageHashes(img)
+	if err != nil {
+		return nil, err
+	}
+	sigs := make([]events.Signal, 0, len(parts)+4)
+	sigs = append(sigs, pdqSignal(whole[0], ""))
+	sigs = append(sigs, framedSignals(img, false)...)
+	for i, r := range parts {
+		sigs = append(sigs, pdqSignal(r, rs[i].variant))
+	}
+	return append(sigs,
+		events.Signal{Type: events.SignalPHash, Value: FormatHash64(p)},
+		events.Signal{Type: events.SignalDHash, Value: FormatHash64(d)},
+	), nil
+}
