@@ -1,16 +1,81 @@
 // Package bank holds named hash banks in memory and matches media signals
-// against them: exact lookup for cryptographic hashes, Hamming distance within
-// a threshold for 64-bit perceptual hashes.
+// against them: exact lookup for cryptographic hashes (md5, sha256), Hamming
+// distance within a threshold for perceptual hashes (pdq in a 256-bit
+// multi-index hash, phash and dhash in 64-bit ones; see pkg/index).
+//
+// # Banks and entries
+//
+// A bank is a named set of entries; an entry is one piece of known content,
+// described by labels and identified by one or more signals. Banks follow the
+// compacted bank.updates topic: op add (re)places an entry, op disable
+// disables it (so does a tombstone, see DisableKey), op configure sets a
+// bank's settings. Adding or disabling an entry costs O(its signals),
+// whatever the size of the banks: signal slots are dense numbers reused
+// through a free list and shared hashes are chained per hash.
+//
+// # Settings
+//
+// Each bank has a configuration (events.BankConfig): an enabled flag; a kind,
+// block (the default) or allow; labels added to every match of the bank; and
+// per signal type an enabled flag and a match threshold. Types a bank does
+// not configure use the defaults of Options.Thresholds: pdq 31 of 256 bits,
+// phash and dhash 10 of 64, md5 and sha256 0 (exact). A perceptual index is
+// searched at the largest threshold any enabled bank uses for its type, and
+// each result is then kept only within its own bank's threshold. A match's
+// labels are the entry's labels and its bank's labels, sorted, without
+// duplicates.
+//
+// Query signals are matched as they are, except: a malformed or unsupported
+// signal and an all-zero perceptual hash (what a flat image hashes to; see
+// ErrBlankHash) match nothing, and so does a pdq signal whose quality is set
+// and below Options.MinPDQQuality (50 by default, the reference practice:
+// PDQ hashes of near-featureless images are unreliable). A signal's Variant
+// (rot90, flipx, center80...) is carried into its matches.
+//
+// # Allow-lists
+//
+// The entries of an allow bank are known benign content whose hashes collide
+// with banned content, or that must never be taken down. Matches are first
+// computed against every enabled bank, then Resolve applies these rules to
+// the whole upload (all its signals together):
+//
+//   - an exact (md5 or sha256) match in an allow bank suppresses every block
+//     match: the file is the allowed file;
+//   - otherwise, a perceptual match in an allow bank suppresses every
+//     perceptual block match (of any perceptual type or variant), since the
+//     upload looks like the allowed picture and its perceptual matches are
+//     likely collisions; exact block matches are kept, because an identical
+//     file is not a collision;
+//   - allow matches themselves are never reported as matches.
+//
+// Suppressed block matches and the allow matches are reported in the Verdict
+// next to the remaining matches, so that a caller can record why an upload
+// was let through.
+//
+// # Versions
+//
+// Version is a fingerprint of everything that decides a verdict: the options,
+// every enabled entry and every bank configuration that differs from the
+// default. Equal content gives equal versions, however it was reached, so the
+// version can key a verdict cache shared by replicas.
+//
+// # Memory, snapshots, files
+//
+// Entries are compact structs in one slice (the id is their only string,
+// label sets are interned, the first two signal references are inline), so
+// that ten million fit a matcher. WriteSnapshot and ReadSnapshot save and
+// load the banks in a checksummed binary form, far faster than re-applying
+// the updates. CSVReader and TATReader stream bank files (CSV, and Tech
+// Against Terrorism's hash-list JSON) into updates, validating every hash;
+// CSVWriter and TATWriter write them back.
 package bank
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/bits"
+	"hash/maphash"
+	"iter"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -21,15 +86,26 @@ import (
 // bank hash still matches. Exact types always use 0.
 type Thresholds map[string]int
 
+// Default thresholds: the reference PDQ operating point, and ten bits of 64
+// for pHash/dHash, which survives re-encoding and resizing while keeping
+// unrelated images apart.
+const (
+	DefaultThresholdPDQ   = 31
+	DefaultThresholdPHash = 10
+	DefaultThresholdDHash = 10
+	// DefaultMinPDQQuality is the lowest quality of a query PDQ hash that is
+	// matched at all.
+	DefaultMinPDQQuality = 50
+)
+
 // DefaultThresholds returns the thresholds used when none are configured.
-// Ten bits of 64 is the usual operating point for pHash/dHash: it survives
-// re-encoding and resizing while keeping unrelated images apart.
 func DefaultThresholds() Thresholds {
 	return Thresholds{
 		events.SignalSHA256: 0,
 		events.SignalMD5:    0,
-		events.SignalPHash:  10,
-		events.SignalDHash:  10,
+		events.SignalPHash:  DefaultThresholdPHash,
+		events.SignalDHash:  DefaultThresholdDHash,
+		events.SignalPDQ:    DefaultThresholdPDQ,
 	}
 }
 
@@ -39,9 +115,12 @@ var hexDigits = map[string]int{
 	events.SignalMD5:    32,
 	events.SignalPHash:  16,
 	events.SignalDHash:  16,
+	events.SignalPDQ:    64,
 }
 
-func perceptual(typ string) bool { return typ == events.SignalPHash || typ == events.SignalDHash }
+func perceptual(typ string) bool {
+	return typ == events.SignalPHash || typ == events.SignalDHash || typ == events.SignalPDQ
+}
 
 // ErrInvalidSignal is wrapped by every error about a signal that cannot be
 // matched.
@@ -59,174 +138,249 @@ var ErrBlankHash = errors.New("blank perceptual hash")
 func Normalize(sig events.Signal) (events.Signal, error) {
 	n, ok := hexDigits[sig.Type]
 	if !ok {
-		return sig, fmt.Errorf("%w: unsupported type %q (value %q)", ErrInvalidSignal, sig.Type, sig.Value)
+		return sig, fmt.Errorf("%w: unsupported type %q (value %q)", ErrInvalidSignal, sig.Type, clip(sig.Value))
 	}
-	v := strings.ToLower(sig.Value)
-	if len(v) != n {
+	if len(sig.Value) != n {
 		return sig, fmt.Errorf("%w: %s value %q has %d characters, want %d hex digits",
-			ErrInvalidSignal, sig.Type, sig.Value, len(sig.Value), n)
+			ErrInvalidSignal, sig.Type, clip(sig.Value), len(sig.Value), n)
 	}
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+	zero := true
+	for i := 0; i < len(sig.Value); i++ {
+		c := sig.Value[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
 			return sig, fmt.Errorf("%w: %s value %q is not hex", ErrInvalidSignal, sig.Type, sig.Value)
 		}
+		zero = zero && c == '0'
 	}
-	if perceptual(sig.Type) && strings.Count(v, "0") == n {
+	if zero && perceptual(sig.Type) {
 		return sig, fmt.Errorf("%w: %w: all-zero %s %q would match every near-blank image",
 			ErrInvalidSignal, ErrBlankHash, sig.Type, sig.Value)
 	}
 	out := sig
-	out.Value = v
+	out.Value = strings.ToLower(sig.Value)
 	return out, nil
+}
+
+// clip shortens a value quoted in an error, so that a stray megabyte in a
+// hash field does not become a megabyte of log.
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
 }
 
 // Entry is one bank entry: a piece of known content, described by labels and
 // identified by its signals.
 type Entry struct {
-	Bank     string
-	EntryID  string
-	Labels   []string
-	Signals  []events.Signal
-	Disabled bool
+	Bank     string          `json:"bank"`
+	EntryID  string          `json:"entry_id"`
+	Labels   []string        `json:"labels"`
+	Signals  []events.Signal `json:"signals"`
+	Disabled bool            `json:"disabled,omitempty"`
 }
 
 // Key is the entry's compaction key on bank.updates, as in events.BankUpdate.
 func (e *Entry) Key() string { return e.Bank + "/" + e.EntryID }
 
-func (e *Entry) clone() Entry {
-	c := *e
-	c.Labels = slices.Clone(e.Labels)
-	c.Signals = slices.Clone(e.Signals)
-	return c
-}
-
-type ref struct{ bank, id string }
-
-type sigKey struct{ typ, value string }
-
-// near is the linear-scan index of one perceptual signal type. Hashes sit in
-// their own slice so the scan walks contiguous memory.
-type near struct {
-	hashes []uint64
-	owners []*stored
-}
-
-type stored struct {
-	Entry
-	fp uint64 // content fingerprint, folded into Banks.version
+// Options tune matching for every bank.
+type Options struct {
+	// Thresholds are the thresholds of banks that do not configure their
+	// own; types left out keep DefaultThresholds.
+	Thresholds Thresholds
+	// MinPDQQuality: a query pdq signal whose Quality is set and below this
+	// matches nothing. 0 means DefaultMinPDQQuality; a negative value
+	// matches every quality.
+	MinPDQQuality int
 }
 
 // Banks is the set of all banks. It is safe for concurrent use: matching takes
 // a read lock, updates a write lock.
 type Banks struct {
 	mu         sync.RWMutex
-	thresholds Thresholds
-	entries    map[ref]*stored
-	exact      map[sigKey][]*stored
-	near       map[string]*near
+	defaults   [numTypes]int
+	minQuality int // -1: none
+
+	entries []entry // never shrinks: a disabled entry stays, as on the topic
+	// byKey finds an entry by a 64-bit hash of its bank and id (12-byte map
+	// slots where a string key would take 32); an entry whose hash is taken
+	// by another goes to keyOverflow.
+	byKey       map[uint64]uint32
+	keyOverflow map[entryKey]uint32
+	keySeed     maphash.Seed
+	more        map[uint32][]sigRef        // signals of an entry past the two inline ones
+	parked      map[uint32][]events.Signal // signals of disabled entries, for Entry and export
+	labels      *labelSets
+
+	banks   []*bankState
+	bankIdx map[string]uint16
+
+	sha256       *exactTable[[32]byte]
+	md5          *exactTable[[16]byte]
+	phash, dhash near64
+	pdq          near256
+	// radius is the search radius of each perceptual index: the largest
+	// threshold an enabled bank uses for the type, -1 when none does.
+	radius [numTypes]int
+
+	enabled    int
 	generation uint64
 	version    uint64
 }
 
-// NewBanks returns empty banks matching with t; types t leaves out keep their
-// default threshold.
-func NewBanks(t Thresholds) *Banks {
-	th := DefaultThresholds()
-	for k, v := range t {
-		if !perceptual(k) {
-			continue // exact types match at distance 0 whatever is configured
+// New returns empty banks. Thresholds out of range (0..64 for phash and
+// dhash, 0..256 for pdq, 0 for exact types) and unknown types are refused.
+func New(opts Options) (*Banks, error) {
+	var errs []error
+	for typ, v := range opts.Thresholds {
+		bits, ok := events.SignalBits(typ)
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("threshold for unknown signal type %q", typ))
+		case events.ExactSignal(typ) && v != 0:
+			errs = append(errs, fmt.Errorf("%s threshold %d: %s matches exactly, want 0", typ, v, typ))
+		case v < 0 || v > bits:
+			errs = append(errs, fmt.Errorf("%s threshold %d: want 0..%d (bits of the hash)", typ, v, bits))
 		}
-		th[k] = v
 	}
+	if opts.MinPDQQuality > 100 {
+		errs = append(errs, fmt.Errorf("minimum pdq quality %d: want at most 100", opts.MinPDQQuality))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("bank options: %w", err)
+	}
+	return newBanks(opts), nil
+}
+
+// NewBanks returns empty banks whose unconfigured banks match with t; types t
+// leaves out keep their default threshold. Unlike New it does not refuse bad
+// thresholds: unknown types and exact types are ignored and values are
+// clamped to the hash's bits.
+func NewBanks(t Thresholds) *Banks {
+	clean := Thresholds{}
+	for typ, v := range t {
+		bits, ok := events.SignalBits(typ)
+		if !ok || events.ExactSignal(typ) {
+			continue
+		}
+		clean[typ] = min(max(v, 0), bits)
+	}
+	return newBanks(Options{Thresholds: clean})
+}
+
+func newBanks(opts Options) *Banks {
 	b := &Banks{
-		thresholds: th,
-		entries:    map[ref]*stored{},
-		exact:      map[sigKey][]*stored{},
-		near:       map[string]*near{},
+		byKey:       map[uint64]uint32{},
+		keyOverflow: map[entryKey]uint32{},
+		keySeed:     maphash.MakeSeed(),
+		more:        map[uint32][]sigRef{},
+		parked:      map[uint32][]events.Signal{},
+		labels:      newLabelSets(),
+		bankIdx:     map[string]uint16{},
+		sha256:      newExactTable[[32]byte](),
+		md5:         newExactTable[[16]byte](),
 	}
-	b.version = thresholdsFingerprint(th)
+	for typ, v := range DefaultThresholds() {
+		t, _ := typeOf(typ)
+		b.defaults[t] = v
+	}
+	for typ, v := range opts.Thresholds {
+		if t, ok := typeOf(typ); ok && !t.exact() {
+			b.defaults[t] = v
+		}
+	}
+	switch q := opts.MinPDQQuality; {
+	case q == 0:
+		b.minQuality = DefaultMinPDQQuality
+	case q < 0:
+		b.minQuality = -1
+	default:
+		b.minQuality = q
+	}
+	b.updateRadius()
+	b.version = optionsFingerprint(b.defaults, b.minQuality)
 	return b
 }
 
-// Thresholds returns a copy of the thresholds in use.
+// Thresholds returns the thresholds of banks that do not configure their own.
 func (b *Banks) Thresholds() Thresholds {
 	out := Thresholds{}
-	for k, v := range b.thresholds {
-		out[k] = v
+	for t, v := range b.defaults {
+		out[typeNames[t]] = v
 	}
 	return out
 }
 
-// Apply adds, replaces or disables one entry. An update that cannot be
-// applied (unknown op, missing names, a malformed signal) returns an error
-// and changes nothing, neither the entry nor the rest of the bank.
+// Options returns the options in use, with defaults filled in.
+func (b *Banks) Options() Options {
+	return Options{Thresholds: b.Thresholds(), MinPDQQuality: b.minQuality}
+}
+
+// Apply adds, replaces or disables one entry, or configures a bank. An update
+// that cannot be applied (unknown op, missing names, a malformed signal, a
+// bad configuration) returns an error and changes nothing.
 func (b *Banks) Apply(u events.BankUpdate) error {
-	if u.Bank == "" || u.EntryID == "" {
-		return fmt.Errorf("bank update %q: needs bank and entry_id", u.Key())
+	if u.Bank == "" {
+		return fmt.Errorf("bank update %q: needs a bank", u.Key())
+	}
+	if strings.Contains(u.Bank, "/") {
+		return fmt.Errorf("bank update %q: bank name %q contains '/'", u.Key(), u.Bank)
 	}
 	switch u.Op {
 	case events.BankOpAdd:
-		e, err := newEntry(u)
+		if u.EntryID == "" {
+			return fmt.Errorf("bank add to %s: needs an entry_id", u.Bank)
+		}
+		sigs, err := normalizeEntrySignals(u)
 		if err != nil {
 			return err
 		}
+		labels := normLabels(u.Labels)
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		r := ref{u.Bank, u.EntryID}
-		if old := b.entries[r]; old != nil && !old.Disabled {
-			b.unindex(old)
+		if err := b.add(u.Bank, u.EntryID, labels, sigs); err != nil {
+			return err
 		}
-		b.entries[r] = e
-		b.index(e)
-		b.generation++
-		return nil
 	case events.BankOpDisable:
+		if u.EntryID == "" {
+			return fmt.Errorf("bank disable in %s: needs an entry_id", u.Bank)
+		}
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		b.disable(ref{u.Bank, u.EntryID})
-		b.generation++
-		return nil
-	default:
-		return fmt.Errorf("bank entry %s: unknown op %q (want %q or %q)", u.Key(), u.Op, events.BankOpAdd, events.BankOpDisable)
-	}
-}
-
-// DisableKey disables the entry whose compaction key ("bank/entry") is key,
-// for a tombstone on the compacted topic, which names an entry by key only.
-// It reports whether such an entry was known.
-func (b *Banks) DisableKey(key string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	found := false
-	for r, e := range b.entries {
-		if e.Key() == key {
-			b.disable(r)
-			found = true
+		if err := b.disable(u.Bank, u.EntryID, normLabels(u.Labels), u.Signals); err != nil {
+			return err
 		}
+	case events.BankOpConfigure:
+		if u.EntryID != "" {
+			return fmt.Errorf("bank configure of %s names entry %q: a configure applies to the whole bank", u.Bank, u.EntryID)
+		}
+		if u.Config == nil {
+			return fmt.Errorf("bank configure of %s: no config", u.Bank)
+		}
+		if err := u.Config.Validate(); err != nil {
+			return fmt.Errorf("bank configure of %s: %w", u.Bank, err)
+		}
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if err := b.configure(u.Bank, normConfig(*u.Config), true); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("bank update %s: unknown op %q (want %q, %q or %q)", u.Key(), u.Op,
+			events.BankOpAdd, events.BankOpDisable, events.BankOpConfigure)
 	}
-	if found {
-		b.generation++
-	}
-	return found
+	b.generation++
+	return nil
 }
 
-// disable marks r disabled. An entry never seen is recorded as disabled so
-// that Stats counts it and a later add replaces it as usual.
-func (b *Banks) disable(r ref) {
-	old := b.entries[r]
-	if old == nil {
-		b.entries[r] = &stored{Entry: Entry{Bank: r.bank, EntryID: r.id, Disabled: true}}
-		return
-	}
-	if !old.Disabled {
-		b.unindex(old)
-		old.Disabled = true
-	}
-}
-
-func newEntry(u events.BankUpdate) (*stored, error) {
+// normalizeEntrySignals validates an add's signals and returns them
+// normalised, sorted and without duplicates.
+func normalizeEntrySignals(u events.BankUpdate) ([]events.Signal, error) {
 	if len(u.Signals) == 0 {
 		return nil, fmt.Errorf("bank entry %s: no signals", u.Key())
+	}
+	if len(u.Signals) > maxEntrySignals {
+		return nil, fmt.Errorf("bank entry %s: %d signals, at most %d per entry", u.Key(), len(u.Signals), maxEntrySignals)
 	}
 	sigs := make([]events.Signal, 0, len(u.Signals))
 	for i, s := range u.Signals {
@@ -234,73 +388,301 @@ func newEntry(u events.BankUpdate) (*stored, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bank entry %s: signal %d: %w", u.Key(), i, err)
 		}
-		n.Quality = nil // a bank hash's quality plays no part in matching
-		sigs = append(sigs, n)
+		// A bank hash's quality and variant play no part in matching.
+		sigs = append(sigs, events.Signal{Type: n.Type, Value: n.Value})
 	}
+	sortSignals(sigs)
+	return slices.CompactFunc(sigs, func(a, b events.Signal) bool { return a.Type == b.Type && a.Value == b.Value }), nil
+}
+
+func sortSignals(sigs []events.Signal) {
 	slices.SortFunc(sigs, func(a, b events.Signal) int {
-		return strings.Compare(a.Type+":"+a.Value, b.Type+":"+b.Value)
+		if c := strings.Compare(a.Type, b.Type); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Value, b.Value)
 	})
-	sigs = slices.CompactFunc(sigs, func(a, b events.Signal) bool { return a.Type == b.Type && a.Value == b.Value })
-	e := &stored{Entry: Entry{Bank: u.Bank, EntryID: u.EntryID, Labels: slices.Clone(u.Labels), Signals: sigs}}
-	e.fp = entryFingerprint(&e.Entry)
-	return e, nil
 }
 
-// index adds an enabled entry's signals. Callers hold the write lock.
-func (b *Banks) index(e *stored) {
-	for _, s := range e.Signals {
-		if perceptual(s.Type) {
-			h, _ := strconv.ParseUint(s.Value, 16, 64) // validated by Normalize
-			n := b.near[s.Type]
-			if n == nil {
-				n = &near{}
-				b.near[s.Type] = n
-			}
-			n.hashes = append(n.hashes, h)
-			n.owners = append(n.owners, e)
-			continue
-		}
-		k := sigKey{s.Type, s.Value}
-		b.exact[k] = append(b.exact[k], e)
+// bankFor returns the number of the named bank, creating it with the default
+// configuration. Callers hold the write lock.
+func (b *Banks) bankFor(name string) (uint16, error) {
+	if i, ok := b.bankIdx[name]; ok {
+		return i, nil
 	}
-	b.version ^= e.fp
+	if len(b.banks) > 1<<16-1 {
+		return 0, fmt.Errorf("bank %s: too many banks (at most %d)", name, 1<<16)
+	}
+	i := uint16(len(b.banks))
+	bs := &bankState{name: strings.Clone(name)}
+	bs.set(events.DefaultBankConfig(), false, &b.defaults)
+	b.banks = append(b.banks, bs)
+	b.bankIdx[bs.name] = i
+	b.updateRadius()
+	return i, nil
 }
 
-// unindex removes an enabled entry's signals. Callers hold the write lock.
-// Removal from a perceptual index is a linear pass; updates are rare next to
-// lookups, so the lookups get the simple contiguous layout.
-func (b *Banks) unindex(e *stored) {
-	done := map[string]bool{}
-	for _, s := range e.Signals {
-		if perceptual(s.Type) {
-			if done[s.Type] {
-				continue
-			}
-			done[s.Type] = true
-			n := b.near[s.Type]
-			if n == nil {
-				continue
-			}
-			j := 0
-			for i, o := range n.owners {
-				if o != e {
-					n.hashes[j], n.owners[j] = n.hashes[i], o
-					j++
-				}
-			}
-			clear(n.owners[j:]) // let the garbage collector have removed entries
-			n.hashes, n.owners = n.hashes[:j], n.owners[:j]
-			continue
-		}
-		k := sigKey{s.Type, s.Value}
-		list := slices.DeleteFunc(b.exact[k], func(o *stored) bool { return o == e })
-		if len(list) == 0 {
-			delete(b.exact, k)
+// add (re)places an entry. Callers hold the write lock.
+func (b *Banks) add(bank, id string, labels []string, sigs []events.Signal) error {
+	bi, err := b.bankFor(bank)
+	if err != nil {
+		return err
+	}
+	bs := b.banks[bi]
+	slot, ok := b.findEntry(bi, id)
+	if ok {
+		e := &b.entries[slot]
+		if e.disabled() {
+			delete(b.parked, slot)
+			bs.disabled--
 		} else {
-			b.exact[k] = list
+			b.unindex(slot)
+			bs.entries--
+			b.enabled--
+		}
+		b.labels.release(e.labels)
+	} else {
+		slot = b.newEntry(bi, id)
+	}
+	e := &b.entries[slot]
+	e.labels = b.labels.intern(labels)
+	b.index(slot, sigs)
+	b.version ^= entryFingerprint(bank, id, labels, sigs)
+	bs.entries++
+	b.enabled++
+	return nil
+}
+
+// disable disables an entry. One never seen is recorded (with the labels and
+// the valid signals the update names, for Entry and export) so that Stats
+// counts it and a later add replaces it as usual. Callers hold the write
+// lock.
+func (b *Banks) disable(bank, id string, labels []string, named []events.Signal) error {
+	bi, err := b.bankFor(bank)
+	if err != nil {
+		return err
+	}
+	bs := b.banks[bi]
+	slot, ok := b.findEntry(bi, id)
+	if !ok {
+		slot = b.newEntry(bi, id)
+		b.entries[slot].labels = b.labels.intern(labels)
+		var sigs []events.Signal
+		for _, s := range named {
+			if n, err := Normalize(s); err == nil {
+				sigs = append(sigs, events.Signal{Type: n.Type, Value: n.Value})
+			}
+		}
+		if len(sigs) > 0 {
+			sortSignals(sigs)
+			b.parked[slot] = slices.CompactFunc(sigs, func(a, b events.Signal) bool { return a.Type == b.Type && a.Value == b.Value })
+		}
+		bs.disabled++
+		return nil
+	}
+	if b.entries[slot].disabled() {
+		return nil
+	}
+	b.parked[slot] = b.unindex(slot)
+	bs.entries--
+	bs.disabled++
+	b.enabled--
+	return nil
+}
+
+func (b *Banks) keyHash(bank uint16, id string) uint64 {
+	return maphash.String(b.keySeed, id) ^ (uint64(bank)+1)*0x9e3779b97f4a7c15
+}
+
+// findEntry returns the slot of an entry. Callers hold a lock.
+func (b *Banks) findEntry(bank uint16, id string) (uint32, bool) {
+	slot, ok := b.byKey[b.keyHash(bank, id)]
+	if !ok {
+		return 0, false
+	}
+	if e := &b.entries[slot]; e.bank == bank && e.id == id {
+		return slot, true
+	}
+	slot, ok = b.keyOverflow[entryKey{bank, id}]
+	return slot, ok
+}
+
+// newEntry appends an entry and registers its key. Callers hold the write
+// lock and have checked that the key is new.
+func (b *Banks) newEntry(bank uint16, id string) uint32 {
+	if len(b.entries) >= 1<<32-1 {
+		panic("bank: more than 2^32 entries") // memory runs out long before
+	}
+	slot := uint32(len(b.entries))
+	id = strings.Clone(id) // not a view into a larger decode buffer
+	b.entries = append(b.entries, entry{id: id, bank: bank})
+	b.addKey(bank, id, slot)
+	return slot
+}
+
+// addKey registers an entry's key; false if the key is registered already.
+func (b *Banks) addKey(bank uint16, id string, slot uint32) bool {
+	h := b.keyHash(bank, id)
+	other, taken := b.byKey[h]
+	if !taken {
+		b.byKey[h] = slot
+		return true
+	}
+	if e := &b.entries[other]; e.bank == bank && e.id == id {
+		return false
+	}
+	k := entryKey{bank, id}
+	if _, dup := b.keyOverflow[k]; dup {
+		return false
+	}
+	b.keyOverflow[k] = slot
+	return true
+}
+
+// index inserts an entry's signals into the tables. Callers hold the write
+// lock.
+func (b *Banks) index(slot uint32, sigs []events.Signal) {
+	e := &b.entries[slot]
+	e.nsig = uint16(len(sigs))
+	var extra []sigRef
+	for i, s := range sigs {
+		r := b.insertSignal(parse(s), slot)
+		if i < len(e.sig) {
+			e.sig[i] = r
+		} else {
+			if extra == nil {
+				extra = make([]sigRef, 0, len(sigs)-len(e.sig))
+			}
+			extra = append(extra, r)
 		}
 	}
-	b.version ^= e.fp
+	if extra != nil {
+		b.more[slot] = extra
+	}
+}
+
+func (b *Banks) insertSignal(p parsed, owner uint32) sigRef {
+	var s uint32
+	switch p.t {
+	case tSHA256:
+		s = b.sha256.insert(p.b32, owner)
+	case tMD5:
+		s = b.md5.insert(p.b16, owner)
+	case tPHash:
+		s = b.phash.alloc(owner)
+		b.phash.index().Insert(s, p.u64)
+	case tDHash:
+		s = b.dhash.alloc(owner)
+		b.dhash.index().Insert(s, p.u64)
+	case tPDQ:
+		s = b.pdq.alloc(owner)
+		b.pdq.index().Insert(s, p.b32)
+	}
+	if s >= maxSlots {
+		panic(fmt.Sprintf("bank: more than %d %s signals", maxSlots, p.t)) // memory runs out long before
+	}
+	return mkRef(p.t, s)
+}
+
+// refs returns an entry's signal references.
+func (b *Banks) refs(slot uint32) []sigRef {
+	e := &b.entries[slot]
+	n := int(e.nsig)
+	out := make([]sigRef, 0, n)
+	out = append(out, e.sig[:min(n, len(e.sig))]...)
+	return append(out, b.more[slot]...)
+}
+
+// signal reads a stored signal back.
+func (b *Banks) signal(r sigRef) events.Signal {
+	p := parsed{t: r.typ()}
+	s := r.slot()
+	switch p.t {
+	case tSHA256:
+		p.b32 = b.sha256.hashes[s]
+	case tMD5:
+		p.b16 = b.md5.hashes[s]
+	case tPHash:
+		p.u64, _ = b.phash.idx.Get(s)
+	case tDHash:
+		p.u64, _ = b.dhash.idx.Get(s)
+	case tPDQ:
+		p.b32, _ = b.pdq.idx.Get(s)
+	}
+	return events.Signal{Type: p.t.String(), Value: p.value()}
+}
+
+// signalsOf returns an enabled entry's signals, sorted.
+func (b *Banks) signalsOf(slot uint32) []events.Signal {
+	refs := b.refs(slot)
+	out := make([]events.Signal, len(refs))
+	for i, r := range refs {
+		out[i] = b.signal(r)
+	}
+	sortSignals(out)
+	return out
+}
+
+// unindex removes an enabled entry's signals from the tables, takes its
+// fingerprint out of the version and returns the signals. The entry is left
+// disabled. Callers hold the write lock.
+func (b *Banks) unindex(slot uint32) []events.Signal {
+	sigs := b.signalsOf(slot)
+	e := &b.entries[slot]
+	b.version ^= entryFingerprint(b.banks[e.bank].name, e.id, b.labels.get(e.labels), sigs)
+	for _, r := range b.refs(slot) {
+		s := r.slot()
+		switch r.typ() {
+		case tSHA256:
+			b.sha256.remove(s)
+		case tMD5:
+			b.md5.remove(s)
+		case tPHash:
+			b.phash.idx.Delete(s)
+			b.phash.release(s)
+		case tDHash:
+			b.dhash.idx.Delete(s)
+			b.dhash.release(s)
+		case tPDQ:
+			b.pdq.idx.Delete(s)
+			b.pdq.release(s)
+		}
+	}
+	delete(b.more, slot)
+	e.nsig = 0
+	e.sig = [2]sigRef{}
+	return sigs
+}
+
+// DisableKey applies a tombstone: key is a compaction key of bank.updates.
+// "bank/entry" disables that entry; "bank/" (a deleted configure) returns the
+// bank to the default configuration. It reports whether the key named
+// something known.
+func (b *Banks) DisableKey(key string) bool {
+	bank, id, ok := strings.Cut(key, "/")
+	if !ok || bank == "" {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bi, ok := b.bankIdx[bank]
+	if !ok {
+		return false
+	}
+	if id == "" {
+		if !b.banks[bi].explicit {
+			return false
+		}
+		_ = b.configure(bank, events.DefaultBankConfig(), false) // the bank exists: cannot fail
+		b.generation++
+		return true
+	}
+	if _, ok := b.findEntry(bi, id); !ok {
+		return false
+	}
+	_ = b.disable(bank, id, nil, nil) // the bank exists: cannot fail
+	b.generation++
+	return true
 }
 
 // Generation counts the changes applied so far. It only grows.
@@ -310,12 +692,12 @@ func (b *Banks) Generation() uint64 {
 	return b.generation
 }
 
-// Version is a fingerprint of what the banks match: the enabled entries and
-// the thresholds. Unlike Generation, which counts this process's updates, two
-// processes holding the same content have the same Version however they got
-// there (a replica restarted on a compacted topic applies fewer updates), so
-// it can key a verdict cache shared between replicas: equal versions give
-// equal verdicts.
+// Version is a fingerprint of what the banks match: the options, the enabled
+// entries and the bank configurations. Unlike Generation, which counts this
+// process's updates, two processes holding the same content have the same
+// Version however they got there (a replica restarted on a compacted topic
+// applies fewer updates), so it can key a verdict cache shared between
+// replicas: equal versions give equal verdicts.
 func (b *Banks) Version() uint64 {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
@@ -326,30 +708,49 @@ func (b *Banks) Version() uint64 {
 func (b *Banks) Len() int {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	n := 0
-	for _, e := range b.entries {
-		if !e.Disabled {
-			n++
-		}
-	}
-	return n
+	return b.enabled
 }
 
 // Entry returns a copy of one entry, enabled or disabled.
 func (b *Banks) Entry(bank, entryID string) (Entry, bool) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	e, ok := b.entries[ref{bank, entryID}]
+	bi, ok := b.bankIdx[bank]
 	if !ok {
 		return Entry{}, false
 	}
-	return e.clone(), true
+	slot, ok := b.findEntry(bi, entryID)
+	if !ok {
+		return Entry{}, false
+	}
+	return b.entryLocked(slot), true
 }
 
-// BankStats counts the entries of one bank.
+func (b *Banks) entryLocked(slot uint32) Entry {
+	e := &b.entries[slot]
+	out := Entry{
+		Bank:     b.banks[e.bank].name,
+		EntryID:  e.id,
+		Labels:   slices.Clone(b.labels.get(e.labels)),
+		Disabled: e.disabled(),
+	}
+	if out.Disabled {
+		out.Signals = slices.Clone(b.parked[slot])
+	} else {
+		out.Signals = b.signalsOf(slot)
+	}
+	if out.Signals == nil {
+		out.Signals = []events.Signal{}
+	}
+	return out
+}
+
+// BankStats counts the entries of one bank and shows its main settings.
 type BankStats struct {
-	Entries  int `json:"entries"`
-	Disabled int `json:"disabled"`
+	Entries  int    `json:"entries"`
+	Disabled int    `json:"disabled"`
+	Kind     string `json:"kind"`
+	Enabled  bool   `json:"enabled"`
 }
 
 // Stats summarises the banks.
@@ -365,177 +766,36 @@ func (b *Banks) Stats() Stats {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	st := Stats{Banks: map[string]BankStats{}, Generation: b.generation}
-	for _, e := range b.entries {
-		bs := st.Banks[e.Bank]
-		if e.Disabled {
-			bs.Disabled++
-			st.Disabled++
-		} else {
-			bs.Entries++
-			st.Entries++
-		}
-		st.Banks[e.Bank] = bs
+	for _, bs := range b.banks {
+		st.Banks[bs.name] = BankStats{Entries: bs.entries, Disabled: bs.disabled, Kind: bs.cfg.Kind, Enabled: bs.cfg.Enabled}
+		st.Entries += bs.entries
+		st.Disabled += bs.disabled
 	}
 	return st
 }
 
-// MatchSignal returns the enabled entries that sig matches, one Match per
-// entry, sorted by distance; never nil, so an empty verdict encodes as []. A malformed or unsupported signal matches
-// nothing, and so does an all-zero perceptual hash (see Normalize).
-func (b *Banks) MatchSignal(sig events.Signal) []events.Match {
-	m, _ := b.MatchSignalVersion(sig)
-	return m
-}
-
-// MatchSignalVersion is MatchSignal that also returns the Version the
-// matches were computed at, read under the same lock, so a cache can store the
-// verdict under the version that produced it.
-func (b *Banks) MatchSignalVersion(sig events.Signal) ([]events.Match, uint64) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	out := b.matchLocked(sig, []events.Match{})
-	sortMatches(out)
-	return out, b.version
-}
-
-// Match matches every signal and combines the results: one Match per bank
-// entry and signal type (the closest), sorted by distance then bank and
-// entry. It never returns nil, so an empty verdict encodes as [].
-func (b *Banks) Match(signals []events.Signal) []events.Match {
-	b.mu.RLock()
-	var out []events.Match
-	for _, s := range signals {
-		out = b.matchLocked(s, out)
-	}
-	b.mu.RUnlock()
-	return Combine(out)
-}
-
-func (b *Banks) matchLocked(sig events.Signal, out []events.Match) []events.Match {
-	sig, err := Normalize(sig)
-	if err != nil {
-		return out
-	}
-	if !perceptual(sig.Type) {
-		for _, e := range b.exact[sigKey{sig.Type, sig.Value}] {
-			out = append(out, newMatch(e, sig, 0, 0))
+// All iterates over every entry, enabled and disabled, sorted by bank and
+// entry id. It holds the read lock while it runs: the loop body must not
+// update b.
+func (b *Banks) All() iter.Seq[Entry] {
+	return func(yield func(Entry) bool) {
+		b.mu.RLock()
+		defer b.mu.RUnlock()
+		order := make([]uint32, len(b.entries))
+		for i := range order {
+			order[i] = uint32(i)
 		}
-		return out
-	}
-	n := b.near[sig.Type]
-	if n == nil {
-		return out
-	}
-	thr := b.thresholds[sig.Type]
-	q, _ := strconv.ParseUint(sig.Value, 16, 64)
-	start := len(out)
-	for i, h := range n.hashes {
-		d := bits.OnesCount64(h ^ q)
-		if d > thr {
-			continue
-		}
-		e := n.owners[i]
-		// An entry may hold several hashes of one type (e.g. video frames):
-		// report it once, at its closest.
-		dup := false
-		for j := start; j < len(out); j++ {
-			if out[j].Bank == e.Bank && out[j].EntryID == e.EntryID {
-				out[j].Distance = min(out[j].Distance, d)
-				dup = true
-				break
+		slices.SortFunc(order, func(x, y uint32) int {
+			ex, ey := &b.entries[x], &b.entries[y]
+			if ex.bank != ey.bank {
+				return strings.Compare(b.banks[ex.bank].name, b.banks[ey.bank].name)
+			}
+			return strings.Compare(ex.id, ey.id)
+		})
+		for _, slot := range order {
+			if !yield(b.entryLocked(slot)) {
+				return
 			}
 		}
-		if !dup {
-			out = append(out, newMatch(e, sig, d, thr))
-		}
 	}
-	return out
-}
-
-func newMatch(e *stored, sig events.Signal, d, thr int) events.Match {
-	labels := slices.Clone(e.Labels)
-	if labels == nil {
-		labels = []string{}
-	}
-	return events.Match{Bank: e.Bank, EntryID: e.EntryID, Labels: labels,
-		SignalType: sig.Type, Signal: sig.Value, Distance: d, Threshold: thr}
-}
-
-// Combine merges per-signal matches into one verdict: one Match per bank,
-// entry and signal type, keeping the closest (ties: the smaller signal
-// value, so the result does not depend on input order), sorted by distance
-// then bank, entry and signal type. It never returns nil.
-func Combine(matches []events.Match) []events.Match {
-	type key struct{ bank, entry, typ string }
-	best := map[key]int{}
-	out := make([]events.Match, 0, len(matches))
-	for _, m := range matches {
-		k := key{m.Bank, m.EntryID, m.SignalType}
-		i, ok := best[k]
-		if !ok {
-			best[k] = len(out)
-			out = append(out, m)
-			continue
-		}
-		if m.Distance < out[i].Distance || m.Distance == out[i].Distance && m.Signal < out[i].Signal {
-			out[i] = m
-		}
-	}
-	sortMatches(out)
-	return out
-}
-
-func sortMatches(ms []events.Match) {
-	slices.SortFunc(ms, func(a, b events.Match) int {
-		if a.Distance != b.Distance {
-			return a.Distance - b.Distance
-		}
-		if c := strings.Compare(a.Bank, b.Bank); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.EntryID, b.EntryID); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.SignalType, b.SignalType); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Signal, b.Signal)
-	})
-}
-
-// entryFingerprint hashes everything about an entry that shows in a verdict.
-// Fields are length-prefixed so that no two entries encode alike.
-func entryFingerprint(e *Entry) uint64 {
-	h := sha256.New()
-	put := func(s string) {
-		var n [8]byte
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
-	}
-	put(e.Bank)
-	put(e.EntryID)
-	put(strconv.Itoa(len(e.Labels)))
-	for _, l := range e.Labels {
-		put(l)
-	}
-	for _, s := range e.Signals {
-		put(s.Type)
-		put(s.Value)
-	}
-	return binary.BigEndian.Uint64(h.Sum(nil))
-}
-
-func thresholdsFingerprint(t Thresholds) uint64 {
-	keys := make([]string, 0, len(t))
-	for k := range t {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	h := sha256.New()
-	h.Write([]byte("thresholds"))
-	for _, k := range keys {
-		fmt.Fprintf(h, "|%s=%d", k, t[k])
-	}
-	return binary.BigEndian.Uint64(h.Sum(nil))
 }

@@ -152,14 +152,15 @@ func TestMatchFields(t *testing.T) {
 	}
 	q := strings.ToUpper(hex16(flip(ph, 6)))
 	got := b.MatchSignal(sig("phash", q))
-	want := []events.Match{{Bank: "tve", EntryID: "e1", Labels: []string{"terrorism", "isis"},
+	// Labels come out sorted (entry labels and bank labels merged).
+	want := []events.Match{{Bank: "tve", EntryID: "e1", Labels: []string{"isis", "terrorism"},
 		SignalType: "phash", Signal: strings.ToLower(q), Distance: 6, Threshold: 10}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("MatchSignal = %+v, want %+v", got, want)
 	}
 	// The caller owns the result: changing it must not reach into the bank.
 	got[0].Labels[0] = "changed"
-	if again := b.MatchSignal(sig("phash", q)); again[0].Labels[0] != "terrorism" {
+	if again := b.MatchSignal(sig("phash", q)); again[0].Labels[0] != "isis" {
 		t.Fatalf("a caller changed the bank's labels: %v", again[0].Labels)
 	}
 	got = b.MatchSignal(sig("sha256", shaA))
@@ -240,7 +241,7 @@ func TestInvalidUpdates(t *testing.T) {
 		{"signed phash", add("tve", "bad4", nil, sig("phash", "+123456789abcdef")), "+123456789abcdef", true},
 		{"all-zero phash", add("tve", "bad5", nil, sig("phash", "0000000000000000")), "0000000000000000", true},
 		{"all-zero dhash", add("tve", "bad6", nil, sig("dhash", "0000000000000000")), "0000000000000000", true},
-		{"unknown type", add("tve", "bad7", nil, sig("pdq", shaA)), "pdq", true},
+		{"unknown type", add("tve", "bad7", nil, sig("tmk", shaA)), "tmk", true},
 		{"one bad among good", add("tve", "bad8", nil, sig("sha256", shaB), sig("phash", "xyz")), "xyz", true},
 		{"no signals", add("tve", "bad9", nil), "no signals", false},
 		{"unknown op", events.BankUpdate{Op: "delete", Bank: "tve", EntryID: "bad10"}, "delete", false},
@@ -298,7 +299,11 @@ func TestStatsAndEntry(t *testing.T) {
 		}
 	}
 	st := b.Stats()
-	want := Stats{Banks: map[string]BankStats{"a": {1, 1}, "b": {1, 0}, "c": {0, 1}}, Entries: 2, Disabled: 2, Generation: 5}
+	want := Stats{Banks: map[string]BankStats{
+		"a": {Entries: 1, Disabled: 1, Kind: "block", Enabled: true},
+		"b": {Entries: 1, Kind: "block", Enabled: true},
+		"c": {Disabled: 1, Kind: "block", Enabled: true},
+	}, Entries: 2, Disabled: 2, Generation: 5}
 	if !reflect.DeepEqual(st, want) {
 		t.Fatalf("Stats = %+v, want %+v", st, want)
 	}

@@ -117,11 +117,15 @@ const (
 )
 
 // Variants of a perceptual signal: how the hash was derived from the media.
-// The empty variant is the whole picture (after EXIF orientation and trimming
-// of uniform borders). Dihedral variants are the hash of the picture rotated
-// or flipped, derived from the same DCT; they let a mirrored or rotated copy
-// match a bank hash of the upright original. Region variants hash a part of
-// the picture, e.g. VariantCenter(80) its central 80%.
+// The empty variant is the whole picture as decoded (after EXIF orientation),
+// the hash a shared hash list holds. Dihedral variants are the hash of the
+// picture rotated or mirrored, derived from the same DCT (names and
+// directions as in Meta's reference: rotations counter-clockwise, flipx
+// mirrors top to bottom, flipy left to right); they let a mirrored or rotated
+// copy match a bank hash of the upright original. Other variants hash a part
+// of the picture: "trim" without its uniform borders, "embedded" the picture
+// found inside a screenshot, and region variants (e.g. "top80", "crop90-0-50")
+// a fixed part of the frame; see package mediahash.
 const (
 	VariantRot90     = "rot90"
 	VariantRot180    = "rot180"
@@ -251,10 +255,22 @@ type EnforcementAction struct {
 const (
 	BankOpAdd     = "add"
 	BankOpDisable = "disable"
+	// BankOpConfigure sets the settings of a whole bank. It carries no entry
+	// id: its compaction key is "<bank>/", so the latest configure of a bank
+	// is its configuration.
+	BankOpConfigure = "configure"
 )
 
-// BankUpdate adds or disables one bank entry. The topic is compacted on the
-// key Bank/EntryID, so the latest update of an entry is its state.
+// Bank kinds. A block bank holds content to take down; an allow bank holds
+// known benign content whose matches suppress block matches (see pkg/bank).
+const (
+	BankKindBlock = "block"
+	BankKindAllow = "allow"
+)
+
+// BankUpdate adds or disables one bank entry, or configures a bank. The topic
+// is compacted on the key Bank/EntryID (Bank/ for a configure), so the latest
+// update of an entry or of a bank's settings is its state.
 type BankUpdate struct {
 	Meta
 	Op      string   `json:"op"`
@@ -262,6 +278,104 @@ type BankUpdate struct {
 	EntryID string   `json:"entry_id"`
 	Labels  []string `json:"labels"`
 	Signals []Signal `json:"signals"`
+	// Config is the bank's complete configuration, for op configure only.
+	// It replaces the previous one as a whole: fields left out take their
+	// defaults, not their earlier values.
+	Config *BankConfig `json:"config,omitempty"`
+}
+
+// BankConfig holds the settings of one bank.
+type BankConfig struct {
+	// Enabled false makes the bank match nothing, without forgetting its
+	// entries.
+	Enabled bool `json:"enabled"`
+	// Kind is BankKindBlock or BankKindAllow.
+	Kind string `json:"kind"`
+	// Labels are added to every match of the bank (category, source,
+	// external ids).
+	Labels []string `json:"labels"`
+	// Signals overrides the per-signal-type settings; types left out keep
+	// the matcher's defaults.
+	Signals []BankSignalConfig `json:"signals"`
+}
+
+// BankSignalConfig is a bank's setting for one signal type.
+type BankSignalConfig struct {
+	Type string `json:"type"`
+	// Enabled false ignores the bank's hashes of this type.
+	Enabled bool `json:"enabled"`
+	// Threshold is the largest Hamming distance that matches: 0..64 for
+	// 64-bit types, 0..256 for pdq, 0 for the exact types.
+	Threshold int `json:"threshold"`
+}
+
+// DefaultBankConfig is the configuration of a bank never configured: an
+// enabled block bank without labels, every signal type at its default.
+func DefaultBankConfig() BankConfig {
+	return BankConfig{Enabled: true, Kind: BankKindBlock, Labels: []string{}, Signals: []BankSignalConfig{}}
+}
+
+// SignalBits returns the length in bits of a signal type's hash, false for
+// an unknown type.
+func SignalBits(typ string) (int, bool) {
+	switch typ {
+	case SignalSHA256, SignalPDQ:
+		return 256, true
+	case SignalMD5:
+		return 128, true
+	case SignalPHash, SignalDHash:
+		return 64, true
+	}
+	return 0, false
+}
+
+// ExactSignal reports whether a signal type matches only when equal
+// (cryptographic hashes) rather than within a Hamming distance.
+func ExactSignal(typ string) bool { return typ == SignalSHA256 || typ == SignalMD5 }
+
+// Validate checks the configuration: a known kind, known signal types each
+// configured once, thresholds within the hash's bits (0 for exact types).
+func (c *BankConfig) Validate() error {
+	if c.Kind != BankKindBlock && c.Kind != BankKindAllow {
+		return invalid("bank kind %q: want %q or %q", c.Kind, BankKindBlock, BankKindAllow)
+	}
+	seen := map[string]bool{}
+	for _, s := range c.Signals {
+		n, ok := SignalBits(s.Type)
+		if !ok {
+			return invalid("bank config: unknown signal type %q (want one of md5, sha256, phash, dhash, pdq)", s.Type)
+		}
+		if seen[s.Type] {
+			return invalid("bank config: signal type %q configured twice", s.Type)
+		}
+		seen[s.Type] = true
+		switch {
+		case ExactSignal(s.Type) && s.Threshold != 0:
+			return invalid("bank config: %s threshold %d: %s matches exactly, want 0", s.Type, s.Threshold, s.Type)
+		case s.Threshold < 0 || s.Threshold > n:
+			return invalid("bank config: %s threshold %d: want 0..%d (bits of a %d-bit hash)", s.Type, s.Threshold, n, n)
+		}
+	}
+	for _, l := range c.Labels {
+		if l == "" {
+			return invalid("bank config: empty label")
+		}
+	}
+	return nil
+}
+
+// NewBankConfigure makes the update that sets bank's configuration.
+func NewBankConfigure(bank string, cfg BankConfig) BankUpdate {
+	u := BankUpdate{Op: BankOpConfigure, Bank: bank, Labels: []string{}, Signals: []Signal{}, Config: &cfg}
+	u.Meta = NewMeta(TypeBankUpdate, u.Key(), "")
+	return u
+}
+
+// NewBankDisable makes the update that disables one entry of bank.
+func NewBankDisable(bank, entryID string) BankUpdate {
+	u := BankUpdate{Op: BankOpDisable, Bank: bank, EntryID: entryID, Labels: []string{}, Signals: []Signal{}}
+	u.Meta = NewMeta(TypeBankUpdate, u.Key(), "")
+	return u
 }
 
 // NewBankAdd makes the update that adds media with the given signals to
@@ -393,9 +507,14 @@ func (e *ReviewDecided) validate() error {
 	return nil
 }
 
-func (u *BankUpdate) validate() error {
-	if u.Bank == "" || u.EntryID == "" {
-		return invalid("bank update needs bank and entry_id")
+func (u *BankUpdate) validate() error { return u.Validate() }
+
+// Validate checks an update's shape: the op's required fields and, for a
+// configure, the configuration. Signal values are checked where they are
+// used (pkg/bank), which knows every signal type's format.
+func (u *BankUpdate) Validate() error {
+	if u.Bank == "" {
+		return invalid("bank update needs a bank")
 	}
 	if strings.Contains(u.Bank, "/") {
 		// The compaction key is bank/entry_id: a slash in the bank name would
@@ -403,13 +522,31 @@ func (u *BankUpdate) validate() error {
 		return invalid("bank name %q contains '/'", u.Bank)
 	}
 	switch u.Op {
-	case BankOpAdd:
-		if len(u.Signals) == 0 {
+	case BankOpAdd, BankOpDisable:
+		if u.EntryID == "" {
+			return invalid("bank %s update of bank %s needs an entry_id", u.Op, u.Bank)
+		}
+		if u.Config != nil {
+			return invalid("bank %s %s carries a config: only op %q does", u.Op, u.Key(), BankOpConfigure)
+		}
+		if u.Op == BankOpAdd && len(u.Signals) == 0 {
 			return invalid("bank add %s has no signals", u.Key())
 		}
-	case BankOpDisable:
+	case BankOpConfigure:
+		if u.EntryID != "" {
+			return invalid("bank configure of bank %s names entry %q: a configure applies to the whole bank", u.Bank, u.EntryID)
+		}
+		if u.Config == nil {
+			return invalid("bank configure of bank %s has no config", u.Bank)
+		}
+		if len(u.Signals) > 0 {
+			return invalid("bank configure of bank %s carries signals", u.Bank)
+		}
+		if err := u.Config.Validate(); err != nil {
+			return fmt.Errorf("bank %s: %w", u.Bank, err)
+		}
 	default:
-		return invalid("bank update op %q: want %q or %q", u.Op, BankOpAdd, BankOpDisable)
+		return invalid("bank update op %q: want %q, %q or %q", u.Op, BankOpAdd, BankOpDisable, BankOpConfigure)
 	}
 	return nil
 }

@@ -57,6 +57,33 @@ func TestBankUpdateValidation(t *testing.T) {
 		{"slash in bank", NewBankAdd("a/b", nil, sig), false},
 		{"no signals", NewBankAdd("gifct", nil, nil), false},
 		{"bad op", func() BankUpdate { u := NewBankAdd("gifct", nil, sig); u.Op = "delete"; return u }(), false},
+		{"disable", NewBankDisable("gifct", "e1"), true},
+		{"disable without entry", NewBankDisable("gifct", ""), false},
+		{"add with a config", func() BankUpdate {
+			u := NewBankAdd("gifct", nil, sig)
+			c := DefaultBankConfig()
+			u.Config = &c
+			return u
+		}(), false},
+		{"configure", NewBankConfigure("gifct", DefaultBankConfig()), true},
+		{"configure allow", cfg(func(c *BankConfig) { c.Kind = BankKindAllow; c.Labels = []string{"source:x"} }), true},
+		{"configure with entry", func() BankUpdate { u := NewBankConfigure("gifct", DefaultBankConfig()); u.EntryID = "e1"; return u }(), false},
+		{"configure without config", func() BankUpdate { u := NewBankConfigure("gifct", DefaultBankConfig()); u.Config = nil; return u }(), false},
+		{"configure with signals", func() BankUpdate { u := NewBankConfigure("gifct", DefaultBankConfig()); u.Signals = sig; return u }(), false},
+		{"kind empty", cfg(func(c *BankConfig) { c.Kind = "" }), false},
+		{"kind unknown", cfg(func(c *BankConfig) { c.Kind = "deny" }), false},
+		{"pdq 256", cfg(func(c *BankConfig) { c.Signals = []BankSignalConfig{{Type: SignalPDQ, Enabled: true, Threshold: 256}} }), true},
+		{"pdq 257", cfg(func(c *BankConfig) { c.Signals = []BankSignalConfig{{Type: SignalPDQ, Enabled: true, Threshold: 257}} }), false},
+		{"phash 64", cfg(func(c *BankConfig) { c.Signals = []BankSignalConfig{{Type: SignalPHash, Threshold: 64}} }), true},
+		{"phash 65", cfg(func(c *BankConfig) { c.Signals = []BankSignalConfig{{Type: SignalPHash, Threshold: 65}} }), false},
+		{"dhash -1", cfg(func(c *BankConfig) { c.Signals = []BankSignalConfig{{Type: SignalDHash, Threshold: -1}} }), false},
+		{"md5 threshold", cfg(func(c *BankConfig) { c.Signals = []BankSignalConfig{{Type: SignalMD5, Threshold: 1}} }), false},
+		{"md5 disabled", cfg(func(c *BankConfig) { c.Signals = []BankSignalConfig{{Type: SignalMD5}} }), true},
+		{"unknown type", cfg(func(c *BankConfig) { c.Signals = []BankSignalConfig{{Type: "tmk", Threshold: 1}} }), false},
+		{"type twice", cfg(func(c *BankConfig) {
+			c.Signals = []BankSignalConfig{{Type: SignalPDQ, Threshold: 1}, {Type: SignalPDQ, Threshold: 2}}
+		}), false},
+		{"empty label", cfg(func(c *BankConfig) { c.Labels = []string{""} }), false},
 	}
 	for _, c := range cases {
 		b, _ := json.Marshal(c.u)
@@ -67,7 +94,18 @@ func TestBankUpdateValidation(t *testing.T) {
 		}
 	}
 	a, b := NewBankAdd("x", nil, sig), NewBankAdd("y", nil, sig)
+	if k := NewBankConfigure("gifct", DefaultBankConfig()); k.Key() != "gifct/" {
+		t.Errorf("configure key %q, want %q", k.Key(), "gifct/")
+	}
 	if a.EntryID != b.EntryID || a.EntryID != strings.Repeat("ab", 8) {
 		t.Errorf("entry ids %s %s: want both derived from the SHA-256", a.EntryID, b.EntryID)
 	}
+}
+
+// cfg returns a configure update of bank gifct with the default settings
+// changed by mut.
+func cfg(mut func(*BankConfig)) BankUpdate {
+	c := DefaultBankConfig()
+	mut(&c)
+	return NewBankConfigure("gifct", c)
 }

@@ -87,7 +87,7 @@ func TestSchemaEnumsMatchConstants(t *testing.T) {
 	}{
 		{"media-uploaded.v1.json", "content_type", []any{ContentImage, ContentVideo}},
 		{"review-decided.v1.json", "decision", []any{DecisionViolating, DecisionBenign}},
-		{"bank-update.v1.json", "op", []any{BankOpAdd, BankOpDisable}},
+		{"bank-update.v1.json", "op", []any{BankOpAdd, BankOpDisable, BankOpConfigure}},
 		{"enforcement-action.v1.json", "outcome", []any{OutcomeSucceeded, OutcomeFailed}},
 		{"enforcement-action.v1.json", "trigger", []any{TriggerAuto, TriggerReview}},
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,8 +63,15 @@ func newVerdictCache(addr, prefix string, ttl, timeout time.Duration, log *slog.
 // key names the verdict for one signal at one bank version. The version is a
 // fingerprint of the bank's content, so any bank change moves every lookup
 // to fresh keys and an old verdict can never be served for a newer bank.
+//
+// A signal's variant shows in its matches and a pdq signal's quality decides
+// whether it is matched at all, so both are part of the key.
 func (c *verdictCache) key(version uint64, sig events.Signal) string {
-	return fmt.Sprintf("%s:matcher:v1:g%016x:%s:%s", c.prefix, version, sig.Type, sig.Value)
+	q := "-"
+	if sig.Quality != nil {
+		q = strconv.Itoa(*sig.Quality)
+	}
+	return fmt.Sprintf("%s:matcher:v1:g%016x:v=%s:q=%s:%s:%s", c.prefix, version, sig.Variant, q, sig.Type, sig.Value)
 }
 
 // get returns the cached verdicts for keys, nil where there is none.

@@ -304,7 +304,8 @@ func TestMatcher(t *testing.T) {
 		}
 
 		got = out.verdict(t, near)
-		want = []events.Match{{Bank: "tve", EntryID: "ph-entry", Labels: []string{"violent-extremism", "isis"},
+		// Match labels come sorted (pkg/bank merges entry and bank labels).
+		want = []events.Match{{Bank: "tve", EntryID: "ph-entry", Labels: []string{"isis", "violent-extremism"},
 			SignalType: "phash", Signal: fmt.Sprintf("%016x", ph^0b1011_0000_0001), Distance: 4, Threshold: 10}}
 		if !reflect.DeepEqual(got.Matches, want) {
 			t.Errorf("near copy: matches %+v, want %+v", got.Matches, want)
