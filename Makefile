@@ -7,7 +7,7 @@ MODULES := pkg $(addprefix services/,$(SERVICES)) cmd/takedownctl tests
 PKGS = $(foreach m,$(MODULES),$(shell cd $(m) && $(GO) list -f '{{.ImportPath}}' ./... ))
 TEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: build run test test-env test-env-down lint fmt clean
+.PHONY: build run test test-env test-env-down lint fmt clean bench-match pdq-compare robustness bench-hash
 
 ## build: every binary into bin/
 build:
@@ -36,6 +36,25 @@ lint:
 	@test -z "$$(gofmt -l $(MODULES))" || { gofmt -l $(MODULES); exit 1; }
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+
+## robustness: the robustness table (README): altered copies of a corpus of distinct pictures, matched as the pipeline does
+robustness:
+	@corpus="$$(scripts/robustness-corpus.sh)" && $(GO) run ./cmd/takedownctl robustness --images "$$corpus"
+
+## bench-hash: decode + PDQ + pHash + dHash + MD5 + SHA-256 of 1-megapixel JPEGs, per core, fast path vs image/jpeg
+bench-hash:
+	cd pkg && $(GO) test -run '^$$' -bench 'HashJPEG1MP' -cpu 1 -count 6 ./mediahash/
+
+## pdq-compare: hash reference and generated images with package pdq and with Meta's C++ (PyPI pdqhash) and print the distances
+pdq-compare:
+	scripts/pdq-compare.sh
+
+## bench-match: PDQ match structures on 1M and 10M generated hashes vs a linear scan and FAISS (TAKEDOWN_BENCH_QUICK=1: 1M only)
+bench-match:
+	@venv="$$HOME/.cache/takedown/venv-bench"; \
+	test -x "$$venv/bin/python" || python3 -m venv "$$venv"; \
+	"$$venv/bin/python" -c 'import faiss, numpy' 2>/dev/null || "$$venv/bin/pip" install -q faiss-cpu numpy; \
+	$(GO) run ./pkg/index/internal/benchmatch -python "$$venv/bin/python" -faiss-script scripts/bench_match_faiss.py
 
 fmt:
 	gofmt -w $(MODULES)

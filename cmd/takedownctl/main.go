@@ -1,6 +1,7 @@
 // Command takedownctl operates a takedown pipeline: it hashes media, adds
-// entries to hash banks, submits uploads, and runs the whole pipeline on one
-// machine for development (`takedownctl dev`, what `make run` starts).
+// entries to hash banks, imports, exports and configures banks, matches hash
+// lists offline, submits uploads, and runs the whole pipeline on one machine
+// for development (`takedownctl dev`, what `make run` starts).
 package main
 
 import (
@@ -17,7 +18,21 @@ const usage = `takedownctl operates a takedown pipeline.
 
 Usage:
   takedownctl hash FILE...                                   print the hashes of media files as JSON lines
+  takedownctl match --against REF[,REF...] QUERY...          print what each query matches and the decision
+                                                             (take down / review / no match) the pipeline would take
+  takedownctl robustness --images DIR                        measure matching of altered copies (make robustness)
   takedownctl bank add --bank NAME --label LABEL FILE...      hash media and publish them as bank entries
+  takedownctl bank import [--bank NAME] [--format csv|tat] [--label L] [--skip-invalid] [--dry-run] FILE
+                                                             validate a hash list, then publish its entries
+  takedownctl bank export [--bank NAME] [--format csv|tat] [--include-disabled]
+                                                             print the banks held on the bank topic
+  takedownctl bank list [--json]                             banks with their settings and entry counts
+  takedownctl bank disable --bank NAME ENTRY_ID...           disable entries
+  takedownctl bank configure --bank NAME [--kind block|allow] [--enabled=true|false] [--label L,...]
+                      [--threshold pdq=31,phash=10] [--disable-signal TYPE] [--enable-signal TYPE]
+                                                             change a bank's settings
+  takedownctl match-hashes --bank FILE --queries FILE [--type pdq]
+                                                             match hashes against a bank file (JSON lines)
   takedownctl submit [--content-id ID] FILE|URL              send an upload to the pipeline
   takedownctl dev                                            run the whole pipeline on this machine (make run)
 
@@ -56,10 +71,13 @@ func run(ctx context.Context, args []string) error {
 	case "hash":
 		return cmdHash(ctx, args[1:], os.Stdout)
 	case "bank":
-		if len(args) < 2 || args[1] != "add" {
-			return usageError{"bank needs a subcommand: add"}
-		}
-		return cmdBankAdd(ctx, args[2:], os.Stdout)
+		return cmdBank(ctx, args[1:], os.Stdout, os.Stderr)
+	case "match-hashes":
+		return cmdMatchHashes(ctx, args[1:], os.Stdout, os.Stderr)
+	case "match":
+		return cmdMatch(ctx, args[1:], os.Stdout)
+	case "robustness":
+		return cmdRobustness(ctx, args[1:], os.Stdout)
 	case "submit":
 		return cmdSubmit(ctx, args[1:], os.Stdout)
 	case "dev":

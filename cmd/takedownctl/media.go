@@ -79,8 +79,20 @@ func cmdHash(ctx context.Context, args []string, out io.Writer) error {
 			continue
 		}
 		line := map[string]any{"file": path, "media": res.Info}
+		variants := map[string]string{}
 		for _, sig := range res.Signals {
+			if sig.Variant != "" {
+				// Rotations, mirror images and parts of the picture.
+				variants[sig.Type+":"+sig.Variant] = sig.Value
+				continue
+			}
 			line[sig.Type] = sig.Value
+			if sig.Quality != nil {
+				line[sig.Type+"_quality"] = *sig.Quality
+			}
+		}
+		if len(variants) > 0 {
+			line["variants"] = variants
 		}
 		if err := enc.Encode(line); err != nil {
 			return err

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/takedown-pipeline/takedown/cmd/takedownctl/internal/robustness"
+	"github.com/takedown-pipeline/takedown/pkg/config"
+)
+
+// imageExts are the files cmdRobustness takes from a directory.
+var imageExts = []string{".jpg", ".jpeg", ".png", ".gif", ".webp"}
+
+func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
+	var (
+		images  []string
+		seed    int64
+		maxSide int
+		asJSON  bool
+		verbose bool
+		with64  bool
+	)
+	s := config.New("takedownctl robustness")
+	s.List(&images, "images", "", "image files or directories of them: distinct pictures (see scripts/robustness-corpus.sh)")
+	s.Int64(&seed, "seed", 1, "seed of the alterations' random parts")
+	s.Int(&maxSide, "max-side", 1024, "originals are first scaled to fit this many pixels")
+	s.Bool(&asJSON, "json", false, "print the report as JSON")
+	s.Bool(&verbose, "verbose", false, "list the missed copies and the false matches")
+	s.Bool(&with64, "with-64bit", false, "also match phash and dhash (off by default: they match unrelated pictures)")
+	if err := s.Parse(args); err != nil {
+		return err
+	}
+	files, err := imageFiles(append(images, s.Args()...))
+	if err != nil {
+		return err
+	}
+	if len(files) < 2 {
+		return usageError{"robustness needs at least two images (--images DIR)"}
+	}
+	m := defaultMatching()
+	rep, err := robustness.Run(ctx, robustness.Config{
+		Images:    files,
+		Seed:      uint64(seed),
+		MaxSide:   maxSide,
+		Hash:      m.uploadSignals,
+		BankHash:  m.bankSignals,
+		NewBanks:  m.newBanks,
+		Policy:    m.policy,
+		With64Bit: with64,
+	})
+	if err != nil {
+		return err
+	}
+	for _, sk := range rep.Skipped {
+		fmt.Fprintf(os.Stderr, "takedownctl: skipped %s\n", sk)
+	}
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printRobustness(out, rep, verbose)
+	return nil
+}
+
+// imageFiles expands directories into the image files they hold, sorted.
+func imageFiles(args []string) ([]string, error) {
+	var files []string
+	for _, a := range args {
+		if a == "" {
+			continue
+		}
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			files = append(files, a)
+			continue
+		}
+		ents, err := os.ReadDir(a)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			if !e.IsDir() && slices.Contains(imageExts, strings.ToLower(filepath.Ext(e.Name()))) {
+				files = append(files, filepath.Join(a, e.Name()))
+			}
+		}
+	}
+	slices.Sort(files)
+	return files, nil
+}
+
+func printRobustness(out io.Writer, rep robustness.Report, verbose bool) {
+	fmt.Fprintf(out, "%d pictures, %d alterations\n\n", rep.Images, len(rep.Rows))
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "alteration\tmatched\ttaken down\tfalse matches\t")
+	row := func(r robustness.Row, matched, removed string) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d / %d\t\n", r.Alteration, matched, removed, r.FalseMatches, r.Pairs)
+	}
+	row(rep.Originals, "-", "-")
+	for _, r := range rep.Rows {
+		row(r, fmt.Sprintf("%.1f%%", 100*r.MatchedShare()), fmt.Sprintf("%.1f%%", 100*r.RemovedShare()))
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "\nfalse-match rate: %d of %d pairs of distinct pictures (%.4f%%)\n",
+		rep.FalseMatches, rep.Pairs, 100*float64(rep.FalseMatches)/float64(max(1, rep.Pairs)))
+	if !verbose {
+		return
+	}
+	for _, r := range append([]robustness.Row{rep.Originals}, rep.Rows...) {
+		if len(r.Missed) > 0 && r.Alteration != rep.Originals.Alteration {
+			fmt.Fprintf(out, "%s missed: %s\n", r.Alteration, strings.Join(r.Missed, ", "))
+		}
+		for _, f := range r.False {
+			fmt.Fprintf(out, "%s false match: %s\n", r.Alteration, f)
+		}
+	}
+}
