@@ -37,8 +37,15 @@ func contentTypeOf(name string) string {
 	return events.ContentImage
 }
 
-// hashFile reads and hashes one file under the pipeline's limits.
+// hashFile reads and hashes one file under the pipeline's limits, as the
+// hasher hashes an upload.
 func hashFile(ctx context.Context, path string, l limits) (mediahash.Result, error) {
+	return hashFileWith(ctx, path, l, mediahash.Hash)
+}
+
+// hashFileWith is hashFile with the hash function given: mediahash.Hash for
+// an upload, mediahash.HashForBank for a bank entry.
+func hashFileWith(ctx context.Context, path string, l limits, hash func(context.Context, []byte, string, mediahash.Limits) (mediahash.Result, error)) (mediahash.Result, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return mediahash.Result{}, err
@@ -51,7 +58,7 @@ func hashFile(ctx context.Context, path string, l limits) (mediahash.Result, err
 	if int64(len(data)) > l.maxBytes {
 		return mediahash.Result{}, fmt.Errorf("%s: larger than %d bytes (TAKEDOWN_MAX_MEDIA_BYTES)", path, l.maxBytes)
 	}
-	res, err := mediahash.Hash(ctx, data, contentTypeOf(path), mediahash.Limits{MaxPixels: l.maxPixels, MaxBytes: l.maxBytes, Timeout: 30 * time.Second})
+	res, err := hash(ctx, data, contentTypeOf(path), mediahash.Limits{MaxPixels: l.maxPixels, MaxBytes: l.maxBytes, Timeout: 30 * time.Second})
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", path, err)
 	}
@@ -129,11 +136,11 @@ func cmdBankAdd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	var updates []events.BankUpdate
 	for _, path := range s.Args() {
-		res, err := hashFile(ctx, path, l)
+		res, err := hashFileWith(ctx, path, l, mediahash.HashForBank)
 		if err != nil {
 			return err // all or nothing: a half-added batch is harder to reason about
 		}
-		updates = append(updates, events.NewBankAdd(bank, labels, res.Signals))
+		updates = append(updates, events.NewBankAdd(bank, labels, bankable(res.Signals)))
 	}
 	pub := messaging.NewKafkaPublisher(brokers)
 	defer pub.Close()
