@@ -7,7 +7,7 @@ MODULES := pkg $(addprefix services/,$(SERVICES)) cmd/takedownctl tests
 PKGS = $(foreach m,$(MODULES),$(shell cd $(m) && $(GO) list -f '{{.ImportPath}}' ./... ))
 TEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: build run test test-env test-env-down lint fmt clean bench-match pdq-compare robustness bench-hash
+.PHONY: build run test test-env test-env-down lint fmt clean bench-match pdq-compare robustness bench-hash bench-startup
 
 ## build: every binary into bin/
 build:
@@ -55,6 +55,10 @@ bench-match:
 	test -x "$$venv/bin/python" || python3 -m venv "$$venv"; \
 	"$$venv/bin/python" -c 'import faiss, numpy' 2>/dev/null || "$$venv/bin/pip" install -q faiss-cpu numpy; \
 	$(GO) run ./pkg/index/internal/benchmatch -python "$$venv/bin/python" -faiss-script scripts/bench_match_faiss.py
+
+## bench-startup: matcher start-up from a 10M-entry bank snapshot vs replaying 1M updates from the real broker (TAKEDOWN_BENCH_SNAPSHOT_ENTRIES, TAKEDOWN_BENCH_REPLAY_UPDATES change the sizes)
+bench-startup:
+	@eval "$$(scripts/test-env.sh up)" && cd services/matcher && TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test -run '^$$' -bench 'Startup' -benchtime 1x -timeout 60m ./matcher/
 
 fmt:
 	gofmt -w $(MODULES)

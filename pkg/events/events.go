@@ -192,6 +192,10 @@ type MediaMatched struct {
 	UploaderID  string    `json:"uploader_id"`
 	UploadedAt  time.Time `json:"uploaded_at"`
 	Matches     []Match   `json:"matches"`
+	// Suppressed are block matches an allow-list match cancelled (see
+	// pkg/bank): they did not count, and are kept to show why the upload
+	// was let through.
+	Suppressed []Match `json:"suppressed,omitempty"`
 }
 
 // ReviewRequested asks a person to look at an uncertain match.

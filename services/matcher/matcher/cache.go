@@ -14,7 +14,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 
+	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/metrics"
 )
 
 // probeEvery is how long the cache stays bypassed after a Redis failure
@@ -35,6 +37,9 @@ type verdictCache struct {
 	log     *slog.Logger
 
 	hits, misses, bypasses atomic.Int64
+	// errors and lookup are the Prometheus side; set by the service.
+	errors *metrics.Counter
+	lookup *metrics.Histogram
 
 	mu      sync.Mutex
 	down    error // the error that put Redis in bypass, nil while healthy
@@ -64,6 +69,8 @@ func newVerdictCache(addr, prefix string, ttl, timeout time.Duration, log *slog.
 // fingerprint of the bank's content, so any bank change moves every lookup
 // to fresh keys and an old verdict can never be served for a newer bank.
 //
+// The value is the signal's bank.Hits before allow-lists (v2; v1 held
+// resolved matches), so that allow-lists apply across an upload's signals.
 // A signal's variant shows in its matches and a pdq signal's quality decides
 // whether it is matched at all, so both are part of the key.
 func (c *verdictCache) key(version uint64, sig events.Signal) string {
@@ -71,42 +78,46 @@ func (c *verdictCache) key(version uint64, sig events.Signal) string {
 	if sig.Quality != nil {
 		q = strconv.Itoa(*sig.Quality)
 	}
-	return fmt.Sprintf("%s:matcher:v1:g%016x:v=%s:q=%s:%s:%s", c.prefix, version, sig.Variant, q, sig.Type, sig.Value)
+	return fmt.Sprintf("%s:matcher:v2:g%016x:v=%s:q=%s:%s:%s", c.prefix, version, sig.Variant, q, sig.Type, sig.Value)
 }
 
-// get returns the cached verdicts for keys, nil where there is none.
-func (c *verdictCache) get(ctx context.Context, keys []string) ([][]events.Match, error) {
+// get returns the cached hits for keys, nil where there is none.
+func (c *verdictCache) get(ctx context.Context, keys []string) ([]*bank.Hits, error) {
 	if err := c.usable(); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	start := time.Now()
 	vals, err := c.rdb.MGet(ctx, keys...).Result()
+	if c.lookup != nil {
+		c.lookup.ObserveDuration(time.Since(start))
+	}
 	if err != nil {
 		c.failed(err)
 		return nil, err
 	}
 	c.succeeded()
-	out := make([][]events.Match, len(keys))
+	out := make([]*bank.Hits, len(keys))
 	for i, v := range vals {
 		s, ok := v.(string)
 		if !ok {
 			continue
 		}
-		var ms []events.Match
-		if err := json.Unmarshal([]byte(s), &ms); err != nil || ms == nil {
+		var h bank.Hits
+		if err := json.Unmarshal([]byte(s), &h); err != nil || h.Block == nil || h.Allow == nil {
 			// Not ours or damaged: recompute and overwrite.
 			c.log.Debug("ignoring unreadable cached verdict", "key", keys[i], "err", err)
 			continue
 		}
-		out[i] = ms
+		out[i] = &h
 	}
 	return out, nil
 }
 
 // put stores verdicts, an empty list included: "no match" is the common
 // answer and the one most worth caching.
-func (c *verdictCache) put(ctx context.Context, keys []string, verdicts [][]events.Match) error {
+func (c *verdictCache) put(ctx context.Context, keys []string, verdicts []bank.Hits) error {
 	if err := c.usable(); err != nil {
 		return err
 	}
@@ -146,11 +157,21 @@ func (c *verdictCache) usable() error {
 func (c *verdictCache) failed(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.errors != nil {
+		c.errors.Inc()
+	}
 	if c.down == nil {
 		c.log.Warn("redis unavailable; matching from memory until it returns", "err", err)
 	}
 	c.down = err
 	c.retryAt = time.Now().Add(probeEvery)
+}
+
+// bypassed says whether Redis is currently known down.
+func (c *verdictCache) bypassed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.down != nil
 }
 
 func (c *verdictCache) succeeded() {

@@ -14,8 +14,11 @@ type Config struct {
 	// Group is the consumer group for media.hashed. Bank updates are read
 	// outside any group: every replica needs all of them.
 	Group          string
+	ThresholdPDQ   int
 	ThresholdPHash int
 	ThresholdDHash int
+	// MinPDQQuality: query pdq hashes of lower quality match nothing.
+	MinPDQQuality int
 	// CacheTTL bounds how long a verdict stays in Redis. Verdicts are keyed
 	// by the bank's content version, so the TTL only limits memory use; it
 	// is never what keeps a verdict fresh.
@@ -24,20 +27,39 @@ type Config struct {
 	// memory instead; matching itself takes well under a millisecond.
 	RedisTimeout time.Duration
 	CacheEnabled bool
+	// SnapshotDir, when set, is where the replica keeps a snapshot of its
+	// banks and the bank.updates offsets it covers, to start from it instead
+	// of replaying the whole topic.
+	SnapshotDir      string
+	SnapshotInterval time.Duration
 }
 
 // Bind registers the settings.
 func (c *Config) Bind(s *config.Set) {
+	d := bank.DefaultThresholds()
 	c.Common.Bind(s, "matcher", "127.0.0.1:8082")
 	s.String(&c.Group, "group", "takedown-matcher", "consumer group for hashed media")
-	s.Int(&c.ThresholdPHash, "threshold-phash", 10, "largest pHash Hamming distance (of 64 bits) that counts as a match")
-	s.Int(&c.ThresholdDHash, "threshold-dhash", 10, "largest dHash Hamming distance (of 64 bits) that counts as a match")
+	s.Int(&c.ThresholdPDQ, "threshold-pdq", d[events.SignalPDQ], "largest PDQ Hamming distance (of 256 bits) that counts as a match, for banks that do not set their own")
+	s.Int(&c.ThresholdPHash, "threshold-phash", d[events.SignalPHash], "largest pHash Hamming distance (of 64 bits) that counts as a match, for banks that do not set their own")
+	s.Int(&c.ThresholdDHash, "threshold-dhash", d[events.SignalDHash], "largest dHash Hamming distance (of 64 bits) that counts as a match, for banks that do not set their own")
+	s.Int(&c.MinPDQQuality, "min-pdq-quality", bank.DefaultMinPDQQuality, "lowest quality (0-100) of an upload's PDQ hash that is matched at all")
 	s.Duration(&c.CacheTTL, "cache-ttl", 10*time.Minute, "lifetime of a cached verdict in Redis")
 	s.Duration(&c.RedisTimeout, "redis-timeout", 200*time.Millisecond, "longest wait for Redis before matching from memory")
 	s.Bool(&c.CacheEnabled, "cache", true, "cache verdicts in Redis (off: always match from memory)")
+	s.String(&c.SnapshotDir, "snapshot-dir", "", "directory for a bank snapshot to start from instead of replaying bank.updates (empty: no snapshots)")
+	s.Duration(&c.SnapshotInterval, "snapshot-interval", 5*time.Minute, "how often to write the bank snapshot when the banks changed (with snapshot-dir)")
 }
 
 // Thresholds are the bank thresholds the settings ask for.
 func (c *Config) Thresholds() bank.Thresholds {
-	return bank.Thresholds{events.SignalPHash: c.ThresholdPHash, events.SignalDHash: c.ThresholdDHash}
+	return bank.Thresholds{events.SignalPDQ: c.ThresholdPDQ, events.SignalPHash: c.ThresholdPHash, events.SignalDHash: c.ThresholdDHash}
+}
+
+// BankOptions are the bank options the settings ask for.
+func (c *Config) BankOptions() bank.Options {
+	q := c.MinPDQQuality
+	if q == 0 {
+		q = -1 // bank.Options reads 0 as "the default"; the setting 0 means "any quality"
+	}
+	return bank.Options{Thresholds: c.Thresholds(), MinPDQQuality: q}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,12 @@ import (
 // bank topic after start-up.
 const rediscoverEvery = 30 * time.Second
 
+// fetchMaxWait is the longest the broker holds a fetch of the bank topic
+// open when there is nothing new. It bounds how late a replica sees a bank
+// change on a quiet topic (kafka-go's default is 10 s), at the price of one
+// small fetch per partition this often.
+const fetchMaxWait = 250 * time.Millisecond
+
 // follower keeps the in-memory banks in step with every partition of the
 // compacted bank topic. It reads without a consumer group on purpose: a group
 // would split the partitions between replicas, and every replica must hold the
@@ -26,7 +33,6 @@ const rediscoverEvery = 30 * time.Second
 type follower struct {
 	brokers []string
 	topic   string
-	banks   *bank.Banks
 	log     *slog.Logger
 
 	applied  atomic.Int64
@@ -34,12 +40,16 @@ type follower struct {
 	caughtUp atomic.Bool
 
 	mu            sync.Mutex
+	banks         *bank.Banks
 	lastRejection string
 	next          map[int]int64 // next offset to read, per partition
+	lag           map[int]int64 // records behind the partition's end, per partition
+	lastApplied   time.Time
 }
 
-func newFollower(brokers []string, topic string, banks *bank.Banks, log *slog.Logger) *follower {
-	return &follower{brokers: brokers, topic: topic, banks: banks, log: log.With("topic", topic), next: map[int]int64{}}
+func newFollower(brokers []string, topic string, log *slog.Logger) *follower {
+	return &follower{brokers: brokers, topic: topic, log: log.With("topic", topic),
+		next: map[int]int64{}, lag: map[int]int64{}}
 }
 
 // partitionStart is where a partition stood when the follower first saw it.
@@ -48,27 +58,40 @@ type partitionStart struct {
 	first, high int64 // log start offset and high-water mark
 }
 
-// run follows the topic until ctx is cancelled. It closes caughtUp once every
-// partition has been read up to the high-water mark it had at start-up, so
-// the service never answers "no match" from a half-loaded bank.
-func (f *follower) run(ctx context.Context, caughtUp chan<- struct{}) {
-	var parts []partitionStart
+// listPartitions retries until the topic's partitions are known or ctx ends.
+func (f *follower) listPartitions(ctx context.Context) ([]partitionStart, error) {
 	for {
-		var err error
-		if parts, err = f.partitions(ctx); err == nil {
-			break
+		parts, err := f.partitions(ctx)
+		if err == nil {
+			return parts, nil
 		}
 		f.log.Warn("cannot list bank partitions; retrying", "err", err)
 		if !sleep(ctx, time.Second) {
-			return
+			return nil, ctx.Err()
 		}
 	}
+}
+
+// run follows the topic into banks until ctx is cancelled, each partition of
+// parts from its offset in from (the next offset a snapshot does not cover)
+// or from its start. It closes caughtUp once every partition has been read up
+// to the high-water mark it had at start-up, so the service never answers "no
+// match" from a half-loaded bank.
+func (f *follower) run(ctx context.Context, banks *bank.Banks, parts []partitionStart, from map[int]int64, caughtUp chan<- struct{}) {
+	f.mu.Lock()
+	f.banks = banks
+	maps.Copy(f.next, from)
+	f.mu.Unlock()
 	var pending, readers sync.WaitGroup
 	known := map[int]bool{}
 	for _, p := range parts {
 		known[p.id] = true
 		pending.Add(1)
-		f.start(ctx, p, sync.OnceFunc(pending.Done), &readers)
+		start, ok := from[p.id]
+		if !ok {
+			start = p.first
+		}
+		f.start(ctx, p, start, sync.OnceFunc(pending.Done), &readers)
 	}
 	go func() {
 		pending.Wait()
@@ -97,27 +120,27 @@ func (f *follower) run(ctx context.Context, caughtUp chan<- struct{}) {
 			if !known[p.id] {
 				known[p.id] = true
 				f.log.Info("following new bank partition", "partition", p.id)
-				f.start(ctx, p, func() {}, &readers)
+				f.start(ctx, p, p.first, func() {}, &readers)
 			}
 		}
 	}
 }
 
-// start reads one partition from its first offset in a goroutine; done is
-// called once it has reached the partition's start-up high-water mark.
-func (f *follower) start(ctx context.Context, p partitionStart, done func(), readers *sync.WaitGroup) {
-	if p.high <= p.first {
+// start reads one partition from offset in a goroutine; done is called once
+// it has reached the partition's start-up high-water mark.
+func (f *follower) start(ctx context.Context, p partitionStart, offset int64, done func(), readers *sync.WaitGroup) {
+	if p.high <= offset {
 		done() // nothing to load
 	}
 	readers.Add(1)
 	go func() {
 		defer readers.Done()
 		defer done()
-		f.follow(ctx, p, done)
+		f.follow(ctx, p, offset, done)
 	}()
 }
 
-func (f *follower) follow(ctx context.Context, p partitionStart, done func()) {
+func (f *follower) follow(ctx context.Context, p partitionStart, offset int64, done func()) {
 	log := f.log.With("partition", p.id)
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:        f.brokers,
@@ -125,7 +148,7 @@ func (f *follower) follow(ctx context.Context, p partitionStart, done func()) {
 		Partition:      p.id,
 		MinBytes:       1,
 		MaxBytes:       10 << 20,
-		MaxWait:        500 * time.Millisecond,
+		MaxWait:        fetchMaxWait,
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: time.Second,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
@@ -133,8 +156,8 @@ func (f *follower) follow(ctx context.Context, p partitionStart, done func()) {
 		}),
 	})
 	defer r.Close()
-	if err := r.SetOffset(kafka.FirstOffset); err != nil {
-		log.Error("cannot rewind bank partition", "err", err)
+	if err := r.SetOffset(offset); err != nil {
+		log.Error("cannot seek bank partition", "offset", offset, "err", err)
 		return
 	}
 	for {
@@ -149,7 +172,7 @@ func (f *follower) follow(ctx context.Context, p partitionStart, done func()) {
 			}
 			continue
 		}
-		f.apply(log, m)
+		f.apply(log, m, r.Lag())
 		if m.Offset+1 >= p.high {
 			done()
 		}
@@ -159,10 +182,19 @@ func (f *follower) follow(ctx context.Context, p partitionStart, done func()) {
 // apply applies one record. A record that cannot be applied is skipped and
 // counted: on a compacted topic there is nobody to hand it back to, and the
 // next good update of the same entry supersedes it anyway.
-func (f *follower) apply(log *slog.Logger, m kafka.Message) {
-	f.mu.Lock()
-	f.next[m.Partition] = m.Offset + 1
-	f.mu.Unlock()
+//
+// The partition's next offset moves only after the record is in the banks:
+// a snapshot takes the offsets first, so the state it saves covers at least
+// the offsets it records (re-applying a few records on start is harmless,
+// missing one is not).
+func (f *follower) apply(log *slog.Logger, m kafka.Message, lag int64) {
+	defer func() {
+		f.mu.Lock()
+		f.next[m.Partition] = m.Offset + 1
+		f.lag[m.Partition] = max(lag, 0)
+		f.lastApplied = time.Now()
+		f.mu.Unlock()
+	}()
 	if m.Value == nil {
 		// A tombstone: someone deleted the entry's key from the topic. Its
 		// add will be compacted away, so stop matching it now rather than
@@ -191,6 +223,13 @@ func (f *follower) apply(log *slog.Logger, m kafka.Message) {
 		log.Warn("bank update key does not match its entry", "offset", m.Offset, "key", string(m.Key), "entry", u.Key())
 	}
 	f.applied.Add(1)
+}
+
+// offsets returns the next offset to read per partition.
+func (f *follower) offsets() map[int]int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.next)
 }
 
 // partitions lists the topic's partitions with their offsets.
@@ -243,6 +282,12 @@ type FollowerStatus struct {
 	Rejected      int64            `json:"updates_rejected"`
 	LastRejection string           `json:"last_rejection,omitempty"`
 	Offsets       map[string]int64 `json:"next_offsets"`
+	// Lag is how many records the replica was behind the end of the bank
+	// topic when it last read one, summed over partitions.
+	Lag int64 `json:"lag"`
+	// Source says where the banks came from at start: "topic" or
+	// "snapshot".
+	Source string `json:"source,omitempty"`
 }
 
 func (f *follower) status() FollowerStatus {
@@ -252,12 +297,17 @@ func (f *follower) status() FollowerStatus {
 	for p, o := range f.next {
 		offs[fmt.Sprint(p)] = o
 	}
+	var lag int64
+	for _, l := range f.lag {
+		lag += l
+	}
 	return FollowerStatus{
 		CaughtUp:      f.caughtUp.Load(),
 		Applied:       f.applied.Load(),
 		Rejected:      f.rejected.Load(),
 		LastRejection: f.lastRejection,
 		Offsets:       offs,
+		Lag:           lag,
 	}
 }
 

@@ -27,11 +27,14 @@ type BankStats struct {
 
 // CacheStats counts per-signal verdict lookups.
 type CacheStats struct {
-	Enabled  bool   `json:"enabled"`
-	State    string `json:"state"`
-	Hits     int64  `json:"hits"`
-	Misses   int64  `json:"misses"`
-	Bypasses int64  `json:"bypasses"`
+	Enabled bool `json:"enabled"`
+	// State is "ok", "disabled" or "bypassed: <last Redis error>".
+	State  string `json:"state"`
+	Hits   int64  `json:"hits"`
+	Misses int64  `json:"misses"`
+	// Bypasses counts signals matched without the cache because Redis
+	// failed.
+	Bypasses int64 `json:"bypasses"`
 }
 
 // MessageStats counts media.hashed events handled.
@@ -47,12 +50,15 @@ type MessageStats struct {
 // Stats reports the replica's counters. It asks Redis for its state, bounded
 // by the Redis timeout.
 func (s *Service) Stats(ctx context.Context) Stats {
+	b := s.Banks()
+	fs := s.follow.status()
+	fs.Source, _ = s.source.Load().(string)
 	st := Stats{
 		Ready: s.Ready(),
 		Bank: BankStats{
-			Stats:          s.banks.Stats(),
-			Version:        fmt.Sprintf("%016x", s.banks.Version()),
-			FollowerStatus: s.follow.status(),
+			Stats:          b.Stats(),
+			Version:        fmt.Sprintf("%016x", b.Version()),
+			FollowerStatus: fs,
 		},
 		Messages: MessageStats{
 			Processed:      s.processed.Load(),
@@ -60,7 +66,7 @@ func (s *Service) Stats(ctx context.Context) Stats {
 			InvalidSignals: s.invalidSignals.Load(),
 		},
 	}
-	st.Cache.State = s.redisState(ctx)
+	st.Cache.State = s.cacheState(ctx)
 	if s.cache != nil {
 		st.Cache.Enabled = true
 		st.Cache.Hits = s.cache.hits.Load()
@@ -70,7 +76,7 @@ func (s *Service) Stats(ctx context.Context) Stats {
 	return st
 }
 
-func (s *Service) redisState(ctx context.Context) string {
+func (s *Service) cacheState(ctx context.Context) string {
 	if s.cache == nil {
 		return "disabled"
 	}
@@ -82,4 +88,5 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
 		service.WriteJSON(w, http.StatusOK, s.Stats(r.Context()))
 	})
+	mux.Handle("GET /metrics", s.metrics.reg.Handler())
 }

@@ -1,7 +1,9 @@
 // Package matcher holds the matcher service: it keeps every hash bank in
-// memory by following the compacted bank.updates topic, matches the signals of
-// each media.hashed event against them (with verdicts cached in Redis), and
-// publishes a media.matched verdict for every upload, matched or not.
+// memory by following the compacted bank.updates topic (starting from a local
+// snapshot when it has one), matches the signals of each media.hashed event
+// against them (with per-signal hits cached in Redis, allow-lists resolved
+// across the whole upload), and publishes a media.matched verdict for every
+// upload, matched or not. It serves health, stats and Prometheus metrics.
 package matcher
 
 import (
@@ -10,8 +12,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,16 +27,22 @@ import (
 
 // Service is one matcher replica.
 type Service struct {
-	cfg    Config
-	log    *slog.Logger
-	banks  *bank.Banks
-	follow *follower
-	cache  *verdictCache // nil when caching is off
-	health *service.Health
+	cfg     Config
+	log     *slog.Logger
+	banks   atomic.Pointer[bank.Banks] // replaced once, by a snapshot, before matching starts
+	follow  *follower
+	cache   *verdictCache // nil when caching is off
+	health  *service.Health
+	metrics *matcherMetrics
+	source  atomic.Value // string: where the banks came from at start
 
 	pub messaging.Publisher
 
 	processed, matched, invalidSignals atomic.Int64
+
+	snapMu   sync.Mutex // one snapshot write at a time
+	snapGen  uint64     // generation the last snapshot (or the loaded one) holds
+	snapHave bool       // a snapshot of snapGen is on disk
 }
 
 // New checks cfg and builds a service; nothing connects until Run.
@@ -55,6 +65,15 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 			errs = append(errs, fmt.Errorf("%s %d: want 0..64 (bits of a 64-bit hash)", name, v))
 		}
 	}
+	if cfg.ThresholdPDQ < 0 || cfg.ThresholdPDQ > 256 {
+		errs = append(errs, fmt.Errorf("threshold-pdq %d: want 0..256 (bits of a PDQ hash)", cfg.ThresholdPDQ))
+	}
+	if cfg.MinPDQQuality < 0 || cfg.MinPDQQuality > 100 {
+		errs = append(errs, fmt.Errorf("min-pdq-quality %d: want 0..100", cfg.MinPDQQuality))
+	}
+	if cfg.SnapshotDir != "" && cfg.SnapshotInterval <= 0 {
+		errs = append(errs, fmt.Errorf("snapshot-interval %v: want > 0", cfg.SnapshotInterval))
+	}
 	if cfg.CacheEnabled {
 		if cfg.RedisPrefix == "" {
 			errs = append(errs, fmt.Errorf("redis-prefix is empty: cached verdicts would collide with other keys"))
@@ -72,28 +91,38 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("matcher settings: %w", err)
 	}
+	banks, err := bank.New(cfg.BankOptions())
+	if err != nil {
+		return nil, fmt.Errorf("matcher settings: %w", err)
+	}
 	if log == nil {
 		log = slog.Default()
 	}
-	banks := bank.NewBanks(cfg.Thresholds())
 	s := &Service{
 		cfg:    cfg,
 		log:    log,
-		banks:  banks,
-		follow: newFollower(cfg.Brokers, cfg.Topics.BankUpdates, banks, log),
+		follow: newFollower(cfg.Brokers, cfg.Topics.BankUpdates, log),
 		health: service.NewHealth(),
 		pub:    messaging.NewKafkaPublisher(cfg.Brokers),
 	}
+	s.banks.Store(banks)
+	s.source.Store("topic")
 	if cfg.CacheEnabled {
 		s.cache = newVerdictCache(cfg.RedisAddr, cfg.RedisPrefix, cfg.CacheTTL, cfg.RedisTimeout, log)
 	}
-	// Redis is reported but never fails readiness: without it the replica
-	// matches from memory, just with more work.
-	s.health.AddInfo("redis", s.redisState)
+	s.metrics = newMatcherMetrics(s)
+	if s.cache != nil {
+		s.cache.errors = s.metrics.cacheErrors
+		s.cache.lookup = s.metrics.cacheLookup
+	}
+	// The cache is reported but never fails readiness: without Redis the
+	// replica matches from memory, just with more work.
+	s.health.AddInfo("cache", s.cacheState)
 	s.health.AddInfo("bank", func(context.Context) string {
 		fs := s.follow.status()
-		d := fmt.Sprintf("%d entries, generation %d, caught up %v, %d updates applied, %d rejected",
-			s.banks.Len(), s.banks.Generation(), fs.CaughtUp, fs.Applied, fs.Rejected)
+		b := s.Banks()
+		d := fmt.Sprintf("%d entries, version %016x, generation %d, from %s, caught up %v, lag %d, %d updates applied, %d rejected",
+			b.Len(), b.Version(), b.Generation(), s.source.Load(), fs.CaughtUp, fs.Lag, fs.Applied, fs.Rejected)
 		if fs.LastRejection != "" {
 			d += "; last rejection: " + fs.LastRejection
 		}
@@ -103,7 +132,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 }
 
 // Banks gives access to the replica's in-memory banks.
-func (s *Service) Banks() *bank.Banks { return s.banks }
+func (s *Service) Banks() *bank.Banks { return s.banks.Load() }
 
 // Ready reports whether the bank is loaded and media are being matched.
 func (s *Service) Ready() bool { return s.health.Ready() }
@@ -120,6 +149,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// message still in hand is matched against a live bank.
 	followCtx, stopFollow := context.WithCancel(context.WithoutCancel(ctx))
 	followDone := make(chan struct{})
+	snapDone := make(chan struct{})
 	following := false
 	closeCache := func() error { return nil }
 	if s.cache != nil {
@@ -136,22 +166,33 @@ func (s *Service) Run(ctx context.Context) error {
 		// Not ready before the whole bank is loaded: a half-loaded replica
 		// would answer "no match" for content that is banned.
 		Prepare: func(ctx context.Context) error {
+			start := time.Now()
+			parts, err := s.follow.listPartitions(ctx)
+			if err != nil {
+				return err
+			}
+			from := s.loadSnapshot(parts)
 			caughtUp := make(chan struct{})
 			following = true
+			banks := s.Banks()
 			go func() {
 				defer close(followDone)
-				s.follow.run(followCtx, caughtUp)
+				s.follow.run(followCtx, banks, parts, from, caughtUp)
 			}()
-			start := time.Now()
-			s.log.Info("loading bank", "topic", cfg.Topics.BankUpdates)
+			s.log.Info("loading bank", "topic", cfg.Topics.BankUpdates, "from", s.source.Load())
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-caughtUp:
 			}
-			st := s.banks.Stats()
+			st := banks.Stats()
 			s.log.Info("bank loaded", "entries", st.Entries, "disabled", st.Disabled, "generation", st.Generation,
-				"rejected", s.follow.rejected.Load(), "took", time.Since(start).Round(time.Millisecond))
+				"from", s.source.Load(), "applied", s.follow.applied.Load(), "rejected", s.follow.rejected.Load(),
+				"took", time.Since(start).Round(time.Millisecond))
+			go func() {
+				defer close(snapDone)
+				s.snapshotLoop(followCtx)
+			}()
 			return nil
 		},
 		Consumer: messaging.ConsumerConfig{Brokers: cfg.Brokers, Group: cfg.Group, Topics: []string{cfg.Topics.Hashed}, Logger: s.log},
@@ -161,6 +202,10 @@ func (s *Service) Run(ctx context.Context) error {
 				stopFollow()
 				if following {
 					<-followDone
+					<-snapDone
+					// The follower has stopped: the offsets are final and
+					// the snapshot saves exactly what was applied.
+					s.writeSnapshot("shutdown")
 				}
 				return nil
 			},
@@ -170,6 +215,106 @@ func (s *Service) Run(ctx context.Context) error {
 		ReadyLog: []any{"publishes", cfg.Topics.Matched, "bank_topic", cfg.Topics.BankUpdates},
 	}
 	return w.Run(ctx)
+}
+
+// loadSnapshot installs the snapshot of the snapshot directory, if there is
+// a usable one, and returns the offsets to follow the topic from; nil means
+// a full replay into the empty banks New made. A snapshot that cannot be
+// used is logged and ignored: the topic is the truth, the snapshot a
+// shortcut.
+func (s *Service) loadSnapshot(parts []partitionStart) map[int]int64 {
+	if s.cfg.SnapshotDir == "" {
+		return nil
+	}
+	start := time.Now()
+	banks, h, err := readSnapshot(s.cfg.SnapshotDir, s.cfg.Topics.BankUpdates, s.cfg.BankOptions())
+	if errors.Is(err, fs.ErrNotExist) {
+		s.log.Info("no bank snapshot yet; replaying the bank topic", "dir", s.cfg.SnapshotDir)
+		return nil
+	}
+	if err != nil {
+		s.log.Warn("ignoring bank snapshot; replaying the bank topic", "dir", s.cfg.SnapshotDir, "err", err)
+		return nil
+	}
+	from, _ := h.partitionOffsets() // checked by readSnapshot
+	byID := map[int]partitionStart{}
+	for _, p := range parts {
+		byID[p.id] = p
+	}
+	for id, off := range from {
+		p, ok := byID[id]
+		switch {
+		case !ok:
+			err = fmt.Errorf("partition %d is not in the topic (recreated?)", id)
+		case off < p.first:
+			// Records the snapshot does not hold are gone from the log
+			// (retention or deleted records): only a replay is complete.
+			err = fmt.Errorf("partition %d: snapshot resumes at offset %d, the log now starts at %d", id, off, p.first)
+		case off > p.high:
+			err = fmt.Errorf("partition %d: snapshot resumes at offset %d, past the log's end %d (topic recreated?)", id, off, p.high)
+		}
+		if err != nil {
+			s.log.Warn("bank snapshot does not fit the topic; replaying the bank topic", "err", err)
+			return nil
+		}
+	}
+	s.banks.Store(banks)
+	s.source.Store("snapshot")
+	s.snapMu.Lock()
+	s.snapGen = banks.Generation()
+	s.snapHave = true
+	s.snapMu.Unlock()
+	s.log.Info("bank snapshot loaded", "entries", banks.Len(), "written_at", h.WrittenAt,
+		"offsets", h.Offsets, "took", time.Since(start).Round(time.Millisecond))
+	return from
+}
+
+// snapshotLoop writes a snapshot every snapshot interval in which the banks
+// changed, until ctx ends.
+func (s *Service) snapshotLoop(ctx context.Context) {
+	if s.cfg.SnapshotDir == "" {
+		return
+	}
+	t := time.NewTicker(s.cfg.SnapshotInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.writeSnapshot("interval")
+		}
+	}
+}
+
+// writeSnapshot saves the banks if they changed since the last snapshot.
+// Failures are logged and counted: the replica works without snapshots, it
+// only starts slower.
+func (s *Service) writeSnapshot(why string) {
+	if s.cfg.SnapshotDir == "" {
+		return
+	}
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	banks := s.Banks()
+	gen := banks.Generation()
+	if gen == s.snapGen && (s.snapHave || gen == 0) {
+		return // unchanged, or nothing ever applied
+	}
+	// Offsets first: the banks written after them hold at least as much.
+	offsets := s.follow.offsets()
+	start := time.Now()
+	n, err := writeSnapshot(s.cfg.SnapshotDir, s.cfg.Topics.BankUpdates, banks, offsets)
+	if err != nil {
+		s.metrics.snapshotWrites.With("error").Inc()
+		s.log.Error("cannot write bank snapshot", "dir", s.cfg.SnapshotDir, "err", err)
+		return
+	}
+	s.metrics.snapshotWrites.With("ok").Inc()
+	s.snapGen = gen
+	s.snapHave = true
+	s.log.Info("bank snapshot written", "why", why, "entries", banks.Len(), "bytes", n,
+		"took", time.Since(start).Round(time.Millisecond))
 }
 
 // handle turns one media.hashed event into one media.matched verdict.
@@ -187,6 +332,7 @@ func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
 				continue // a flat image: normal, and nothing to match on
 			}
 			s.invalidSignals.Add(1)
+			s.metrics.invalidSignals.Inc()
 			log.Warn("ignoring unusable signal", "content_id", in.ContentID, "err", err)
 			continue
 		}
@@ -196,7 +342,7 @@ func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
 		return messaging.Permanentf("media.hashed %s for content %s: none of its %d signals can be matched",
 			in.EventID, in.ContentID, len(in.Signals))
 	}
-	matches := s.match(ctx, sigs)
+	v := s.match(ctx, sigs)
 
 	out := events.MediaMatched{
 		Meta:        events.Follow(events.TypeMediaMatched, &in.Meta),
@@ -204,7 +350,10 @@ func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
 		ContentType: in.ContentType,
 		UploaderID:  in.UploaderID,
 		UploadedAt:  in.UploadedAt,
-		Matches:     matches,
+		Matches:     v.Matches,
+	}
+	if len(v.Suppressed) > 0 {
+		out.Suppressed = v.Suppressed
 	}
 	// A redelivered input yields a verdict with the same id, so consumers
 	// can drop the duplicate.
@@ -213,10 +362,18 @@ func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
 		return err // transient: retried, then dead-lettered
 	}
 	s.processed.Add(1)
-	if len(matches) > 0 {
+	s.metrics.processed.Inc()
+	if len(v.Suppressed) > 0 {
+		s.metrics.suppressed.Inc()
+		s.metrics.suppressedMatches.Add(float64(len(v.Suppressed)))
+		log.Info("block matches suppressed by an allow-list", "content_id", in.ContentID,
+			"suppressed", len(v.Suppressed), "allowed_by", v.Allowed[0].Bank+"/"+v.Allowed[0].EntryID)
+	}
+	if len(v.Matches) > 0 {
 		s.matched.Add(1)
-		log.Info("upload matched", "content_id", in.ContentID, "matches", len(matches),
-			"bank", matches[0].Bank, "entry", matches[0].EntryID, "distance", matches[0].Distance)
+		s.metrics.matched.Inc()
+		log.Info("upload matched", "content_id", in.ContentID, "matches", len(v.Matches),
+			"bank", v.Matches[0].Bank, "entry", v.Matches[0].EntryID, "distance", v.Matches[0].Distance)
 	} else {
 		log.Debug("upload did not match", "content_id", in.ContentID)
 	}
@@ -228,18 +385,18 @@ func derivedID(parent string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// match looks every signal up, in Redis first when it can, and combines the
-// per-signal verdicts. Redis trouble never fails a message: the bank in
-// memory is the truth and the cache only saves work.
-func (s *Service) match(ctx context.Context, sigs []events.Signal) []events.Match {
-	var all []events.Match
+// match looks every signal's hits up, in Redis first when it can (one MGET
+// for the whole upload), and resolves the allow-lists across all of them.
+// Redis trouble never fails a message: the bank in memory is the truth and
+// the cache only saves work.
+func (s *Service) match(ctx context.Context, sigs []events.Signal) bank.Verdict {
+	start := time.Now()
+	defer func() { s.metrics.match.ObserveDuration(time.Since(start)) }()
+	banks := s.Banks()
 	if s.cache == nil {
-		for _, sig := range sigs {
-			all = append(all, s.banks.MatchSignal(sig)...)
-		}
-		return bank.Combine(all)
+		return banks.MatchVerdict(sigs)
 	}
-	version := s.banks.Version()
+	version := banks.Version()
 	keys := make([]string, len(sigs))
 	for i, sig := range sigs {
 		keys[i] = s.cache.key(version, sig)
@@ -247,36 +404,39 @@ func (s *Service) match(ctx context.Context, sigs []events.Signal) []events.Matc
 	cached, err := s.cache.get(ctx, keys)
 	if err != nil {
 		s.cache.bypasses.Add(int64(len(sigs)))
-		for _, sig := range sigs {
-			all = append(all, s.banks.MatchSignal(sig)...)
-		}
-		return bank.Combine(all)
+		s.metrics.cacheBypassedUploads.Inc()
+		return banks.MatchVerdict(sigs)
 	}
-	if s.banks.Version() != version {
-		// The bank changed while Redis answered: the hits describe the old
-		// bank and must not be mixed with verdicts on the new one.
-		cached = make([][]events.Match, len(sigs))
-	}
+	hits := make([]bank.Hits, len(sigs))
 	var missKeys []string
-	var missVerdicts [][]events.Match
+	var missHits []bank.Hits
+	consistent := true
 	for i, sig := range sigs {
 		if cached[i] != nil {
 			s.cache.hits.Add(1)
-			all = append(all, cached[i]...)
+			s.metrics.cacheHits.Inc()
+			hits[i] = *cached[i]
 			continue
 		}
 		s.cache.misses.Add(1)
-		ms, v := s.banks.MatchSignalVersion(sig)
-		all = append(all, ms...)
+		s.metrics.cacheMisses.Inc()
+		h, v := banks.Lookup(sig)
+		hits[i] = h
 		// Stored under the version it was computed at, which may be newer
 		// than the one looked up if the bank changed meanwhile.
 		missKeys = append(missKeys, s.cache.key(v, sig))
-		missVerdicts = append(missVerdicts, ms)
+		missHits = append(missHits, h)
+		consistent = consistent && v == version
 	}
 	if len(missKeys) > 0 {
-		if err := s.cache.put(ctx, missKeys, missVerdicts); err != nil {
+		if err := s.cache.put(ctx, missKeys, missHits); err != nil {
 			messaging.Log(ctx).Debug("verdicts not cached", "err", err)
 		}
 	}
-	return bank.Combine(all)
+	if !consistent {
+		// The bank changed while this upload was looked up: hits of two
+		// versions must not be mixed into one verdict.
+		return banks.MatchVerdict(sigs)
+	}
+	return bank.Resolve(hits...)
 }

@@ -358,7 +358,7 @@ func TestMatcher(t *testing.T) {
 		if len(v.Matches) != 1 || v.Matches[0].EntryID != "to-disable" {
 			t.Fatalf("before disable: matches %+v", v.Matches)
 		}
-		keys, err := rdb.Keys(ctx, cfg.RedisPrefix+":matcher:v1:*:sha256:"+shaC).Result()
+		keys, err := rdb.Keys(ctx, cfg.RedisPrefix+":matcher:v2:*:sha256:"+shaC).Result()
 		if err != nil || len(keys) != 1 {
 			t.Fatalf("cached verdict keys %v, %v: want exactly one", keys, err)
 		}
@@ -416,7 +416,7 @@ func TestMatcher(t *testing.T) {
 
 	t.Run("health and stats", func(t *testing.T) {
 		var details map[string]string
-		if code := getJSON(t, "http://"+svc.Addr()+"/readyz", &details); code != http.StatusOK || details["redis"] != "ok" {
+		if code := getJSON(t, "http://"+svc.Addr()+"/readyz", &details); code != http.StatusOK || details["cache"] != "ok" {
 			t.Errorf("/readyz: %d %v", code, details)
 		}
 		if code := getJSON(t, "http://"+svc.Addr()+"/healthz", &details); code != http.StatusOK {
@@ -462,7 +462,7 @@ func TestRedisDown(t *testing.T) {
 	}
 	var details map[string]string
 	code := getJSON(t, "http://"+svc.Addr()+"/readyz", &details)
-	if code != http.StatusOK || !strings.HasPrefix(details["redis"], "bypassed: ") {
+	if code != http.StatusOK || !strings.HasPrefix(details["cache"], "bypassed: ") {
 		t.Fatalf("/readyz with Redis down: %d %v", code, details)
 	}
 	st := stats(t, svc)
@@ -514,6 +514,9 @@ func TestConfig(t *testing.T) {
 		"TAKEDOWN_REDIS_TIMEOUT":   "50ms",
 		"TAKEDOWN_CACHE":           "false",
 		"TAKEDOWN_GROUP":           "g",
+		"TAKEDOWN_THRESHOLD_PDQ":   "40",
+		"TAKEDOWN_MIN_PDQ_QUALITY": "70",
+		"TAKEDOWN_SNAPSHOT_DIR":    "/var/lib/matcher",
 	}
 	var cfg matcher.Config
 	set := config.New("matcher").WithEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
@@ -521,7 +524,7 @@ func TestConfig(t *testing.T) {
 	if err := set.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.ThresholdPHash != 8 || cfg.ThresholdDHash != 6 || cfg.CacheTTL != time.Minute ||
+	if cfg.ThresholdPHash != 8 || cfg.ThresholdPDQ != 40 || cfg.MinPDQQuality != 70 || cfg.SnapshotDir != "/var/lib/matcher" || cfg.ThresholdDHash != 6 || cfg.CacheTTL != time.Minute ||
 		cfg.RedisTimeout != 50*time.Millisecond || cfg.CacheEnabled || cfg.Group != "g" || cfg.HTTPAddr != "127.0.0.1:8082" {
 		t.Fatalf("from environment: %+v", cfg)
 	}
@@ -532,7 +535,7 @@ func TestConfig(t *testing.T) {
 	if err := set.Parse([]string{"-threshold-phash", "12"}); err != nil {
 		t.Fatal(err)
 	}
-	if def.ThresholdPHash != 12 || def.ThresholdDHash != 10 || def.CacheTTL != 10*time.Minute ||
+	if def.ThresholdPHash != 12 || def.ThresholdDHash != 10 || def.ThresholdPDQ != 31 || def.MinPDQQuality != 50 || def.SnapshotDir != "" || def.SnapshotInterval != 5*time.Minute || def.CacheTTL != 10*time.Minute ||
 		def.RedisTimeout != 200*time.Millisecond || !def.CacheEnabled || def.Group != "takedown-matcher" ||
 		def.DLQTopic != "matcher.dlq" {
 		t.Fatalf("defaults: %+v", def)
@@ -541,8 +544,11 @@ func TestConfig(t *testing.T) {
 	bad := def
 	bad.ThresholdDHash = 65
 	bad.CacheTTL = 0
+	bad.ThresholdPDQ = 257
+	bad.MinPDQQuality = 101
 	_, err := matcher.New(bad, nil)
-	if err == nil || !strings.Contains(err.Error(), "threshold-dhash") || !strings.Contains(err.Error(), "cache-ttl") {
+	if err == nil || !strings.Contains(err.Error(), "threshold-dhash") || !strings.Contains(err.Error(), "cache-ttl") ||
+		!strings.Contains(err.Error(), "threshold-pdq") || !strings.Contains(err.Error(), "min-pdq-quality") {
 		t.Fatalf("New with bad settings: %v", err)
 	}
 	if _, err := matcher.New(def, nil); err != nil {
