@@ -62,7 +62,7 @@ type Hasher struct {
 	keepCols [65]int
 	keepRows [65]int
 
-	regionPlane, regionTmp, regionSums []float32 // ImageRegions' whole blurred picture
+	regionRaw, regionPlane, regionTmp, regionSums []float32 // ImageRegions' whole blurred picture
 }
 
 // NewHasher returns a Hasher with no buffers yet; they grow to fit the

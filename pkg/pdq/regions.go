@@ -29,9 +29,17 @@ func (h *Hasher) ImageRegions(img image.Image, boxes []Box) []Result {
 	return out
 }
 
-// ImageDihedralRegions returns both ImageDihedral(img) and
-// ImageRegions(img, boxes) from one blur of the picture, cheaper than the
-// two calls: the uploads path wants both.
+// ImageDihedralRegions returns the eight dihedral hashes of img and
+// ImageRegions(img, boxes), from as few blurs of the picture as it can.
+//
+// Unlike ImageDihedral, a dihedral hash here is the hash of the picture
+// actually turned or mirrored, not the reference's flip of the DCT: along a
+// side whose blur window is even (4 pixels on a side of 512) the window is
+// off centre, so the flipped DCT is 16-20 bits from the mirrored picture's
+// hash, enough to lose mirrored copies at the match threshold. Such an axis
+// is mirrored in the luma and blurred again (one more blur for a typical
+// photo); flips along odd-window axes and transposes stay DCT operations,
+// which are exact there. [0] is Image(img) either way.
 func (h *Hasher) ImageDihedralRegions(img image.Image, boxes []Box) (whole [8]Result, regions []Result) {
 	out := make([]Result, len(boxes))
 	rows, cols, shrunk := h.prepare(img)
@@ -40,54 +48,122 @@ func (h *Hasher) ImageDihedralRegions(img image.Image, boxes []Box) (whole [8]Re
 		return whole, out
 	}
 	n := rows * cols
-	plane := grow(h.regionPlane, n)
+	raw := grow(h.regionRaw, n)
 	if shrunk {
-		copy(plane, h.luma[:n])
+		copy(raw, h.luma[:n])
 	} else {
 		for y := range rows {
-			h.src.row(y, plane[y*cols:(y+1)*cols])
+			h.src.row(y, raw[y*cols:(y+1)*cols])
 		}
 	}
 	h.src = source{} // a pooled Hasher must not keep the picture alive
-	tmp := grow(h.regionTmp, n)
-	h.regionPlane, h.regionTmp = plane, tmp
+	plane := grow(h.regionPlane, n)
+	h.regionTmp = grow(h.regionTmp, n)
+	h.regionSums = grow(h.regionSums, cols)
+	h.regionRaw, h.regionPlane = raw, plane
 
-	// The reference's two passes of box filters, over the whole picture.
 	wr, wc := jaroszWindow(cols), jaroszWindow(rows)
-	for range 2 {
-		for y := range rows {
-			boxAlong(plane[y*cols:], tmp[y*cols:], cols, 1, wr)
+	h.blur(raw, plane, rows, cols, wr, wc)
+	for k, b := range boxes {
+		if !boxFits(b, rows, cols) {
+			continue
 		}
-		h.regionSums = grow(h.regionSums, cols)
-		boxColumns(tmp, plane, rows, cols, wc, h.regionSums)
+		h.decimate(plane, rows, cols, b)
+		dct64To16(&h.a, &h.t, &h.b)
+		out[k] = Result{Hash: toBits(&h.b, &h.sel), Quality: quality(&h.a)}
 	}
 
-	for k, b := range append([]Box{{0, 0, 1, 1}}, boxes...) {
-		x0, x1 := clampFrac(b.X0, cols), clampFrac(b.X1, cols)
-		y0, y1 := clampFrac(b.Y0, rows), clampFrac(b.Y1, rows)
-		bw, bh := x1-x0, y1-y0
-		if bw < minDim || bh < minDim {
-			continue
+	// The whole picture, and its mirror images along even-window axes.
+	var (
+		dcts [2][2][16 * 16]float32 // [mirrored x][mirrored y]
+		have [2][2]bool
+	)
+	h.decimate(plane, rows, cols, Box{0, 0, 1, 1})
+	q := quality(&h.a)
+	dct64To16(&h.a, &h.t, &dcts[0][0])
+	have[0][0] = true
+	evenX, evenY := wr%2 == 0, wc%2 == 0
+	for d := range whole {
+		dh := dihedrals[d]
+		ax, ay := dh.negOddCols && evenX, dh.negOddRows && evenY
+		ix, iy := b2i(ax), b2i(ay)
+		if !have[ix][iy] {
+			mirror(raw, h.regionTmp, rows, cols, ax, ay)
+			copy(raw, h.regionTmp[:n])
+			h.blur(raw, plane, rows, cols, wr, wc)
+			mirror(raw, h.regionTmp, rows, cols, ax, ay) // raw back as it was
+			copy(raw, h.regionTmp[:n])
+			h.decimate(plane, rows, cols, Box{0, 0, 1, 1})
+			dct64To16(&h.a, &h.t, &dcts[ix][iy])
+			have[ix][iy] = true
 		}
-		for i := range 64 {
-			row := plane[(y0+int((float64(i)+0.5)*float64(bh)/64))*cols:]
-			for j := range 64 {
-				h.a[64*i+j] = row[x0+int((float64(j)+0.5)*float64(bw)/64)]
-			}
-		}
-		dct64To16(&h.a, &h.t, &h.b)
-		q := quality(&h.a)
-		if k > 0 {
-			out[k-1] = Result{Hash: toBits(&h.b, &h.sel), Quality: q}
-			continue
-		}
-		whole[0] = Result{Hash: toBits(&h.b, &h.sel), Quality: q}
-		for d := 1; d < len(whole); d++ {
-			dihedrals[d].apply(&h.b, &h.aux)
-			whole[d] = Result{Hash: toBits(&h.aux, &h.sel), Quality: q}
-		}
+		rest := dihedral{transpose: dh.transpose, negOddRows: dh.negOddRows && !ay, negOddCols: dh.negOddCols && !ax}
+		rest.apply(&dcts[ix][iy], &h.aux)
+		whole[d] = Result{Hash: toBits(&h.aux, &h.sel), Quality: q}
 	}
 	return whole, out
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// blur runs the reference's two passes of box filters over the whole
+// rows x cols picture in, into out.
+func (h *Hasher) blur(in, out []float32, rows, cols, wr, wc int) {
+	tmp := h.regionTmp
+	src := in
+	for range 2 {
+		for y := range rows {
+			boxAlong(src[y*cols:], tmp[y*cols:], cols, 1, wr)
+		}
+		boxColumns(tmp, out, rows, cols, wc, h.regionSums)
+		src = out
+	}
+}
+
+// decimate samples the box of the blurred plane to the 64x64 h.a, zero when
+// the box is too small to hash.
+func (h *Hasher) decimate(plane []float32, rows, cols int, b Box) {
+	if !boxFits(b, rows, cols) {
+		h.a = [64 * 64]float32{}
+		return
+	}
+	x0, x1 := clampFrac(b.X0, cols), clampFrac(b.X1, cols)
+	y0, y1 := clampFrac(b.Y0, rows), clampFrac(b.Y1, rows)
+	bw, bh := x1-x0, y1-y0
+	for i := range 64 {
+		row := plane[(y0+int((float64(i)+0.5)*float64(bh)/64))*cols:]
+		for j := range 64 {
+			h.a[64*i+j] = row[x0+int((float64(j)+0.5)*float64(bw)/64)]
+		}
+	}
+}
+
+func boxFits(b Box, rows, cols int) bool {
+	return clampFrac(b.X1, cols)-clampFrac(b.X0, cols) >= minDim && clampFrac(b.Y1, rows)-clampFrac(b.Y0, rows) >= minDim
+}
+
+// mirror writes in, reversed left to right if mx and top to bottom if my,
+// into out.
+func mirror(in, out []float32, rows, cols int, mx, my bool) {
+	for y := range rows {
+		sy := y
+		if my {
+			sy = rows - 1 - y
+		}
+		src, dst := in[sy*cols:(sy+1)*cols], out[y*cols:(y+1)*cols]
+		if !mx {
+			copy(dst, src)
+			continue
+		}
+		for x := range cols {
+			dst[x] = src[cols-1-x]
+		}
+	}
 }
 
 // ImageDihedralRegions is the method of a pooled Hasher.

@@ -36,13 +36,62 @@ func TestImageRegions(t *testing.T) {
 		if d := pdq.Distance(got[1].Hash, whole.Hash); d < 40 {
 			t.Errorf("%v: region vs whole picture: distance %d; a region should hash differently", size, d)
 		}
-		if wholeD, _ := pdq.ImageDihedralRegions(img, nil); wholeD != pdq.ImageDihedral(img) {
-			t.Errorf("%v: ImageDihedralRegions' whole-picture hashes differ from ImageDihedral", size)
+		// The dihedral hashes are those of the picture turned and mirrored
+		// (up to the order of float operations of a transposed blur).
+		wholeD, _ := pdq.ImageDihedralRegions(img, nil)
+		if wholeD[0] != whole {
+			t.Errorf("%v: whole-picture hash %v, plain %v", size, wholeD[0].Hash, whole.Hash)
+		}
+		for k, v := range pdq.DihedralVariants {
+			if d := pdq.Distance(wholeD[k].Hash, pdq.Image(transform(img, v)).Hash); d > 4 {
+				t.Errorf("%v: %s hash is %d bits from the hash of the %s picture, want <= 4", size, v, d, v)
+			}
 		}
 		if got[2] != (pdq.Result{}) {
 			t.Errorf("%v: a sub-pixel region hashed as %v", size, got[2])
 		}
 	}
+}
+
+// transform turns or mirrors img as the dihedral variant v names
+// (rotations counter-clockwise; flipx top to bottom, flipy left to right).
+func transform(img *image.RGBA, v string) *image.RGBA {
+	w, h := img.Rect.Dx(), img.Rect.Dy()
+	// src maps a pixel of the output (of size ow x oh) to one of img.
+	var (
+		ow, oh = w, h
+		src    func(u, v int) (int, int)
+	)
+	switch v {
+	case "":
+		src = func(u, v int) (int, int) { return u, v }
+	case "flipy":
+		src = func(u, v int) (int, int) { return w - 1 - u, v }
+	case "flipx":
+		src = func(u, v int) (int, int) { return u, h - 1 - v }
+	case "rot180":
+		src = func(u, v int) (int, int) { return w - 1 - u, h - 1 - v }
+	case "flipplus":
+		ow, oh = h, w
+		src = func(u, v int) (int, int) { return v, u }
+	case "rot90":
+		ow, oh = h, w
+		src = func(u, v int) (int, int) { return w - 1 - v, u }
+	case "rot270":
+		ow, oh = h, w
+		src = func(u, v int) (int, int) { return v, h - 1 - u }
+	case "flipminus":
+		ow, oh = h, w
+		src = func(u, v int) (int, int) { return w - 1 - v, h - 1 - u }
+	}
+	out := image.NewRGBA(image.Rect(0, 0, ow, oh))
+	for y := range oh {
+		for x := range ow {
+			sx, sy := src(x, y)
+			copy(out.Pix[out.PixOffset(x, y):][:4], img.Pix[img.PixOffset(sx, sy):][:4])
+		}
+	}
+	return out
 }
 
 func BenchmarkImageRegions(b *testing.B) {
