@@ -16,6 +16,9 @@ const (
 	// whole frame (that is the plain hash's job).
 	minWidthShare, minHeightShare = 0.2, 0.1
 	minAreaShare, maxAreaShare    = 0.05, 0.9
+	// growShare: a line next to the picture belongs to it if this share of
+	// its pixels is not background.
+	growShare = 0.02
 )
 
 // Embedded locates a picture shown inside a screenshot: on an interface of
@@ -41,7 +44,53 @@ func Embedded(img image.Image) (image.Rectangle, bool) {
 	if !ok {
 		return image.Rectangle{}, false
 	}
+	box = r.grow(box, bg)
+	if float64(box.Dx()*box.Dy()) > maxAreaShare*float64(r.w*r.h) {
+		return image.Rectangle{}, false
+	}
 	return box.Add(b.Min), true
+}
+
+// grow extends box by the lines next to it that still hold some content: a
+// picture whose edge is partly the background's colour (a white sky on a
+// white feed, a dark corner in dark mode) splits into blocks, of which
+// largestBlock finds one. The interface leaves a line of pure background
+// between the picture and its neighbours (header, buttons), where growing
+// stops.
+func (r *raster) grow(box image.Rectangle, bg rgb) image.Rectangle {
+	busy := func(x0, y0, x1, y1 int) bool {
+		n, off := 0, 0
+		for y := y0; y < y1; y++ {
+			for x := x0; x < x1; x++ {
+				i := 3 * (y*r.w + x)
+				n++
+				if !near(rgb{r.pix[i], r.pix[i+1], r.pix[i+2]}, bg) {
+					off++
+				}
+			}
+		}
+		return n > 0 && float64(off) >= growShare*float64(n)
+	}
+	for changed := true; changed; {
+		changed = false
+		if box.Min.Y > 0 && busy(box.Min.X, box.Min.Y-1, box.Max.X, box.Min.Y) {
+			box.Min.Y--
+			changed = true
+		}
+		if box.Max.Y < r.h && busy(box.Min.X, box.Max.Y, box.Max.X, box.Max.Y+1) {
+			box.Max.Y++
+			changed = true
+		}
+		if box.Min.X > 0 && busy(box.Min.X-1, box.Min.Y, box.Min.X, box.Max.Y) {
+			box.Min.X--
+			changed = true
+		}
+		if box.Max.X < r.w && busy(box.Max.X, box.Min.Y, box.Max.X+1, box.Max.Y) {
+			box.Max.X++
+			changed = true
+		}
+	}
+	return box
 }
 
 // borderColor is the colour of most of the image's outermost pixels, if one

@@ -49,7 +49,7 @@ func checkSignals(sigs []events.Signal) error {
 				return fmt.Errorf("pdq %q: quality %v", s.Variant, s.Quality)
 			}
 			if !slices.Contains(pdq.DihedralVariants[:], s.Variant) && !slices.ContainsFunc(symmetricRegions, func(r region) bool { return r.variant == s.Variant }) &&
-				s.Variant != "trim" && s.Variant != "embedded" {
+				s.Variant != "trim" && s.Variant != "embedded" && s.Variant != "upscaled" {
 				return fmt.Errorf("pdq variant %q", s.Variant)
 			}
 		} else if s.Quality != nil || s.Variant != "" {
@@ -65,7 +65,7 @@ func checkSignals(sigs []events.Signal) error {
 		want["pdq/"+r.variant] = 1
 	}
 	// Parts of the frame that only some pictures have.
-	for _, v := range []string{"trim", "embedded"} {
+	for _, v := range []string{"trim", "embedded", "upscaled"} {
 		if seen["pdq/"+v] == 1 {
 			want["pdq/"+v] = 1
 		}

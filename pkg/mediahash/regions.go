@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"image"
 
+	"golang.org/x/image/draw"
+
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/framing"
 	"github.com/takedown-pipeline/takedown/pkg/pdq"
@@ -74,7 +76,8 @@ func pdqSignal(r pdq.Result, variant string) events.Signal {
 	return events.Signal{Type: events.SignalPDQ, Value: r.Hash.String(), Quality: &q, Variant: variant}
 }
 
-// framedSignals are the PDQ hashes of the picture without its uniform
+// framedSignals are the PDQ hashes of a picture smaller than 512 pixels
+// enlarged to that size ("upscaled"), of the picture without its uniform
 // borders ("trim") and, for an upload, of a picture found inside a
 // screenshot ("embedded"); none when there is no such part.
 func framedSignals(img image.Image, upload bool) []events.Signal {
@@ -85,15 +88,37 @@ func framedSignals(img image.Image, upload bool) []events.Signal {
 		return nil
 	}
 	var out []events.Signal
+	if b := img.Bounds(); max(b.Dx(), b.Dy()) < 512 {
+		// A thumbnail or a shrunk copy, hashed as if it had the size the
+		// original was hashed at (see atHashSize).
+		out = append(out, pdqSignal(pdq.Image(atHashSize(img)), "upscaled"))
+	}
 	if r := framing.Trim(img); r != img.Bounds() {
 		out = append(out, pdqSignal(pdq.Image(sub.SubImage(r)), "trim"))
 	}
 	if upload {
 		if r, ok := framing.Embedded(img); ok {
-			out = append(out, pdqSignal(pdq.Image(sub.SubImage(r)), "embedded"))
+			out = append(out, pdqSignal(pdq.Image(atHashSize(sub.SubImage(r))), "embedded"))
 		}
 	}
 	return out
+}
+
+// atHashSize enlarges a picture smaller than PDQ's 512-pixel working size to
+// that size. A picture inside a screenshot is small (a third of a phone
+// screen's pixels, halved again by the scaled decode); hashed at its own
+// size, PDQ's blur window is narrower than for the original banked at 512
+// and the two hashes drift 40-50 bits apart.
+func atHashSize(img image.Image) image.Image {
+	b := img.Bounds()
+	long := max(b.Dx(), b.Dy())
+	if long >= 512 || long == 0 {
+		return img
+	}
+	f := 512 / float64(long)
+	dst := image.NewRGBA(image.Rect(0, 0, max(1, int(float64(b.Dx())*f+0.5)), max(1, int(float64(b.Dy())*f+0.5))))
+	draw.BiLinear.Scale(dst, dst.Rect, img, b, draw.Src, nil)
+	return dst
 }
 
 // BankPictureSignals computes the perceptual signals a bank entry made from a
