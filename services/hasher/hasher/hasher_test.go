@@ -298,8 +298,19 @@ func TestHasher(t *testing.T) {
 		}
 		msgs := coll.find(t, cfg.Topics.Hashed, in.ContentID, 2)
 		a, b := decodeHashed(t, msgs[0]), decodeHashed(t, msgs[1])
-		// sha256, md5, pdq and its 7 dihedral variants, phash, dhash.
-		if len(a.Signals) != 12 || len(a.Signals) != len(b.Signals) {
+		// sha256, md5, pdq and its 7 dihedral variants, phash, dhash, and
+		// the robustness variants (regions; this small picture "upscaled").
+		have := map[string]bool{}
+		for _, s := range a.Signals {
+			have[s.Type+":"+s.Variant] = true
+		}
+		for _, want := range []string{"sha256:", "md5:", "pdq:", "pdq:rot90", "pdq:rot180", "pdq:rot270", "pdq:flipx",
+			"pdq:flipy", "pdq:flipplus", "pdq:flipminus", "pdq:top80", "phash:", "dhash:"} {
+			if !have[want] {
+				t.Errorf("no %s signal among %d", want, len(a.Signals))
+			}
+		}
+		if len(a.Signals) != len(b.Signals) {
 			t.Fatalf("signals %+v and %+v", a.Signals, b.Signals)
 		}
 		if !reflect.DeepEqual(a.Signals, b.Signals) {
