@@ -1,5 +1,7 @@
 package index
 
+import "unsafe"
+
 // span locates a bucket in its table's arena: ids[off : off+n].
 type span struct{ off, n uint32 }
 
@@ -183,6 +185,7 @@ func (t *arenaTable) pack(grow, c int, headroom bool) {
 		off += bc
 	}
 	t.ids, t.tags, t.holes = ids, tags, 0
+	t.adviseHuge()
 }
 
 // layout prepares a table whose spans[k].n hold bucket sizes (a counting
@@ -205,6 +208,7 @@ func (t *arenaTable) layout() {
 		off += c
 	}
 	t.holes = 0
+	t.adviseHuge()
 }
 
 // put appends to a bucket that has room (after layout); a tagged table must
@@ -217,4 +221,11 @@ func (t *arenaTable) put(k uint16, id uint32, tag uint8) {
 		t.tags[i] = tag
 	}
 	s.n++
+}
+
+// adviseHuge asks for huge pages under the table's arrays (see
+// adviseHugePages).
+func (t *arenaTable) adviseHuge() {
+	adviseHugePages(unsafe.Pointer(unsafe.SliceData(t.ids)), cap(t.ids)*4)
+	adviseHugePages(unsafe.Pointer(unsafe.SliceData(t.tags)), cap(t.tags))
 }

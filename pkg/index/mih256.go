@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"sync"
+	"unsafe"
 )
 
 // A 256-bit hash is cut into 11 disjoint 23-bit sub-strings (the last 3 bits
@@ -157,6 +158,7 @@ func (x *MIH256) insert(id uint32, w [4]uint64, index bool) {
 // is faster, and 11 empty tables would cost 35 MB): they are built once the
 // index grows past linearBelow, and kept from then on.
 func (x *MIH256) buildTables() {
+	adviseHugePages(unsafe.Pointer(unsafe.SliceData(x.hs)), cap(x.hs)*32)
 	x.tabs = make([]arenaTable, tables256)
 	for t := range x.tabs {
 		x.tabs[t].tagged = true
@@ -269,6 +271,7 @@ func (x *MIH256) Compact() {
 	if len(x.hs) < cap(x.hs) {
 		x.hs = append([][4]uint64(nil), x.hs...)
 	}
+	adviseHugePages(unsafe.Pointer(unsafe.SliceData(x.hs)), cap(x.hs)*32)
 }
 
 // Search calls fn for every id whose hash is within Hamming distance radius
