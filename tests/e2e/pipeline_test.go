@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -453,5 +454,45 @@ func checkTrace(t *testing.T, contentID string, reviewed bool) {
 	}
 	if posts != 1 {
 		t.Errorf("trace of %s has %d webhook calls, want 1: %v", contentID, posts, names)
+	}
+}
+
+// TestBankAddToTakedown measures what issue 4 asks of propagation: from a
+// bank entry being published to the first matching upload being taken down,
+// through the real broker. Copies of a picture no bank holds are uploaded
+// every 200 ms from the moment the entry is published; the first takedown
+// (of whichever copy the matcher first saw with the entry applied) ends the
+// clock. The figure is logged; the test fails only if no takedown comes.
+func TestBankAddToTakedown(t *testing.T) {
+	secret := "e2e-secret"
+	plat := newPlatform(t, []byte(secret))
+	pl := startPipeline(t, plat, secret)
+	ctx := context.Background()
+	pub := messaging.NewKafkaPublisher(pl.brokers)
+	defer pub.Close()
+
+	data := demo.JPEG(demo.Scene(4242, 640, 480), 90)
+	u := events.NewBankAdd("e2e-latency", []string{"category:terrorism"}, hashes(t, data))
+	start := time.Now()
+	if err := messaging.PublishEvent(ctx, pub, pl.topics.BankUpdates, &u); err != nil {
+		t.Fatal(err)
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(60 * time.Second)
+	for i := 0; ; i++ {
+		id := testenv.Name(fmt.Sprintf("latency-%d", i))
+		pl.upload(t, id, plat.host(id, data))
+		select {
+		case td := <-plat.got:
+			if td.Action != events.ActionRemove || td.Bank != "e2e-latency" {
+				t.Fatalf("takedown %+v", td)
+			}
+			t.Logf("bank add published -> first matching upload taken down: %v (%d uploads sent)", time.Since(start).Round(time.Millisecond), i+1)
+			return
+		case <-deadline:
+			t.Fatal("no takedown within 60 s of the bank add")
+		case <-tick.C:
+		}
 	}
 }
