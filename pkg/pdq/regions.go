@@ -63,37 +63,39 @@ func (h *Hasher) ImageDihedralRegions(img image.Image, boxes []Box) (whole [8]Re
 	h.regionRaw, h.regionPlane = raw, plane
 
 	wr, wc := jaroszWindow(cols), jaroszWindow(rows)
-	h.blur(raw, plane, rows, cols, wr, wc)
-	for k, b := range boxes {
-		if !boxFits(b, rows, cols) {
-			continue
+	if len(boxes) > 0 {
+		h.blur(raw, plane, rows, cols, wr, wc)
+		for k, b := range boxes {
+			if !boxFits(b, rows, cols) {
+				continue
+			}
+			h.decimate(plane, rows, cols, b)
+			dct64To16(&h.a, &h.t, &h.b)
+			out[k] = Result{Hash: toBits(&h.b, &h.sel), Quality: quality(&h.a)}
 		}
-		h.decimate(plane, rows, cols, b)
-		dct64To16(&h.a, &h.t, &h.b)
-		out[k] = Result{Hash: toBits(&h.b, &h.sel), Quality: quality(&h.a)}
 	}
 
-	// The whole picture, and its mirror images along even-window axes.
+	// The whole picture, and its mirror images along even-window axes,
+	// through the main hash's streaming blur, which computes only what the
+	// 64x64 decimation reads (downsample consumes h.luma, so each pass gets
+	// a fresh copy).
 	var (
 		dcts [2][2][16 * 16]float32 // [mirrored x][mirrored y]
 		have [2][2]bool
+		q    int
 	)
-	h.decimate(plane, rows, cols, Box{0, 0, 1, 1})
-	q := quality(&h.a)
-	dct64To16(&h.a, &h.t, &dcts[0][0])
-	have[0][0] = true
 	evenX, evenY := wr%2 == 0, wc%2 == 0
 	for d := range whole {
 		dh := dihedrals[d]
 		ax, ay := dh.negOddCols && evenX, dh.negOddRows && evenY
 		ix, iy := b2i(ax), b2i(ay)
 		if !have[ix][iy] {
-			mirror(raw, h.regionTmp, rows, cols, ax, ay)
-			copy(raw, h.regionTmp[:n])
-			h.blur(raw, plane, rows, cols, wr, wc)
-			mirror(raw, h.regionTmp, rows, cols, ax, ay) // raw back as it was
-			copy(raw, h.regionTmp[:n])
-			h.decimate(plane, rows, cols, Box{0, 0, 1, 1})
+			h.luma = grow(h.luma, n)
+			mirror(raw, h.luma, rows, cols, ax, ay)
+			h.downsample(rows, cols, true)
+			if d == 0 {
+				q = quality(&h.a)
+			}
 			dct64To16(&h.a, &h.t, &dcts[ix][iy])
 			have[ix][iy] = true
 		}
