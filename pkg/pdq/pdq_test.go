@@ -9,7 +9,8 @@ import (
 	"testing"
 )
 
-// plainHash is the reference algorithm written out plainly, every pass in
+// plainHash is the reference algorithm written out plainly (boxAlong is the
+// reference's box filter as ImageRegions uses it), every pass in
 // full, in the reference's order of float32 operations: what the optimised
 // pipeline (the 4-row interleave, the partial second pass, the reciprocal
 // multiply, quickselect) must reproduce bit for bit.
@@ -23,10 +24,10 @@ func plainHash(luma []float32, rows, cols int) (b [256]float32, q int) {
 		wr, wc := plainWindow(cols), plainWindow(rows)
 		for range 2 {
 			for i := range rows {
-				plainBox(buf1[i*cols:], buf2[i*cols:], cols, 1, wr)
+				boxAlong(buf1[i*cols:], buf2[i*cols:], cols, 1, wr)
 			}
 			for j := range cols {
-				plainBox(buf2[j:], buf1[j:], rows, cols, wc)
+				boxAlong(buf2[j:], buf1[j:], rows, cols, wc)
 			}
 		}
 		for i := range 64 {
@@ -81,42 +82,6 @@ func plainHash(luma []float32, rows, cols int) (b [256]float32, q int) {
 }
 
 func plainWindow(n int) int { return (n + 127) / 128 }
-
-// plainBox is the reference's 1-D box filter over n values spaced stride
-// apart: a running sum that grows, slides and shrinks, divided by the
-// current window size.
-func plainBox(in, out []float32, n, stride, w int) {
-	half := (w + 2) / 2
-	var sum float32
-	cur, ri, li, oi := 0, 0, 0, 0
-	for range half - 1 {
-		sum += in[ri]
-		cur++
-		ri += stride
-	}
-	for range w - half + 1 {
-		sum += in[ri]
-		cur++
-		out[oi] = sum / float32(cur)
-		ri += stride
-		oi += stride
-	}
-	for range n - w {
-		sum += in[ri]
-		sum -= in[li]
-		out[oi] = sum / float32(cur)
-		ri += stride
-		li += stride
-		oi += stride
-	}
-	for range half - 1 {
-		sum -= in[li]
-		cur--
-		out[oi] = sum / float32(cur)
-		li += stride
-		oi += stride
-	}
-}
 
 // torben is Torben Mogensen's median selection, which the reference uses;
 // for 256 values it returns the 128th smallest.
