@@ -163,16 +163,6 @@ func WaitReady(ctx context.Context, url string) error {
 	}
 }
 
-// FreePort returns a port on 127.0.0.1 that was free a moment ago.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // PortFree reports whether 127.0.0.1:port can be listened on.
 func PortFree(port int) bool {
 	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
