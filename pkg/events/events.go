@@ -181,6 +181,13 @@ type Match struct {
 	// Variant is the variant of the upload's signal that matched (empty: the
 	// whole picture), e.g. "flipx" for a mirrored copy.
 	Variant string `json:"variant,omitempty"`
+	// Incident is copied from the bank's configuration: the bank is an
+	// incident bank (an attack in progress), whose matches are taken down
+	// without review.
+	Incident bool `json:"incident,omitempty"`
+	// Severity is copied from the bank's configuration (one of the Severity
+	// constants; empty means SeverityMedium).
+	Severity string `json:"severity,omitempty"`
 }
 
 // MediaMatched is the matcher's verdict on one upload. Matches is empty when
@@ -196,6 +203,9 @@ type MediaMatched struct {
 	// pkg/bank): they did not count, and are kept to show why the upload
 	// was let through.
 	Suppressed []Match `json:"suppressed,omitempty"`
+	// Signals are the upload's signals, carried on so that a reviewer's
+	// decision can feed them back into a bank.
+	Signals []Signal `json:"signals,omitempty"`
 }
 
 // ReviewRequested asks a person to look at an uncertain match.
@@ -206,6 +216,9 @@ type ReviewRequested struct {
 	UploadedAt  time.Time `json:"uploaded_at"`
 	Reason      string    `json:"reason"`
 	Matches     []Match   `json:"matches"`
+	// Signals are the upload's signals (from media.matched), which a
+	// decision feeds back into the confirmed or the allow-list bank.
+	Signals []Signal `json:"signals,omitempty"`
 }
 
 // Review decisions.
@@ -225,16 +238,38 @@ type ReviewDecided struct {
 	UploadedAt  time.Time `json:"uploaded_at"`
 	Matches     []Match   `json:"matches"`
 	DecidedAt   time.Time `json:"decided_at"`
+	// Overturns is the event id of an earlier decision on the same content
+	// that this one replaces (a lead overturning a reviewer, or an appeal).
+	// The enforcer restores content whose removal was overturned.
+	Overturns string `json:"overturns,omitempty"`
 }
 
 // Enforcement actions and outcomes.
 const (
 	ActionRemove         = "remove"
+	ActionRestrict       = "restrict"
+	ActionRestore        = "restore"
+	ActionStopStream     = "stop_stream"
 	ActionQueueForReview = "queue_for_review"
 	OutcomeSucceeded     = "succeeded"
 	OutcomeFailed        = "failed"
-	TriggerAuto          = "auto"
-	TriggerReview        = "review"
+	// OutcomeRetrying records a failed attempt that will be tried again.
+	OutcomeRetrying = "retrying"
+	TriggerAuto     = "auto"
+	TriggerReview   = "review"
+	// TriggerOverturn marks an action caused by an overturned decision.
+	TriggerOverturn = "overturn"
+	// TriggerIncident marks an automatic action under incident mode.
+	TriggerIncident = "incident"
+)
+
+// Severities of a bank's content, highest first; they order the review
+// queue.
+const (
+	SeverityCritical = "critical"
+	SeverityHigh     = "high"
+	SeverityMedium   = "medium"
+	SeverityLow      = "low"
 )
 
 // EnforcementAction is the audit record of one action the enforcer took or
@@ -301,6 +336,13 @@ type BankConfig struct {
 	// Signals overrides the per-signal-type settings; types left out keep
 	// the matcher's defaults.
 	Signals []BankSignalConfig `json:"signals"`
+	// Incident marks a bank of content from an attack in progress (GIFCT's
+	// Content Incident Protocol): its matches are taken down without review
+	// at a wider distance, and reviewers see its items first.
+	Incident bool `json:"incident,omitempty"`
+	// Severity orders review items (one of the Severity constants; empty
+	// means SeverityMedium).
+	Severity string `json:"severity,omitempty"`
 }
 
 // BankSignalConfig is a bank's setting for one signal type.
@@ -365,7 +407,20 @@ func (c *BankConfig) Validate() error {
 			return invalid("bank config: empty label")
 		}
 	}
+	if !ValidSeverity(c.Severity) {
+		return invalid("bank config: severity %q: want critical, high, medium or low", c.Severity)
+	}
 	return nil
+}
+
+// ValidSeverity reports whether s is a severity; empty is valid and means
+// SeverityMedium.
+func ValidSeverity(s string) bool {
+	switch s {
+	case "", SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow:
+		return true
+	}
+	return false
 }
 
 // NewBankConfigure makes the update that sets bank's configuration.

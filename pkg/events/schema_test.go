@@ -88,8 +88,8 @@ func TestSchemaEnumsMatchConstants(t *testing.T) {
 		{"media-uploaded.v1.json", "content_type", []any{ContentImage, ContentVideo}},
 		{"review-decided.v1.json", "decision", []any{DecisionViolating, DecisionBenign}},
 		{"bank-update.v1.json", "op", []any{BankOpAdd, BankOpDisable, BankOpConfigure}},
-		{"enforcement-action.v1.json", "outcome", []any{OutcomeSucceeded, OutcomeFailed}},
-		{"enforcement-action.v1.json", "trigger", []any{TriggerAuto, TriggerReview}},
+		{"enforcement-action.v1.json", "outcome", []any{OutcomeSucceeded, OutcomeFailed, OutcomeRetrying}},
+		{"enforcement-action.v1.json", "trigger", []any{TriggerAuto, TriggerReview, TriggerOverturn, TriggerIncident}},
 	}
 	for _, c := range cases {
 		data, err := os.ReadFile(filepath.Join(schemaDir, c.file))
