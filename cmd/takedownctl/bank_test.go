@@ -314,8 +314,8 @@ func TestBankConfigureListDisable(t *testing.T) {
 	}
 	for name, want := range map[string]string{
 		"BANK":  "BANK KIND ENABLED ENTRIES DISABLED SIGNALS LABELS",
-		"tve":   "tve allow no 1 2 pdq=20* phash=off* dhash=10 md5 sha256 category:benign,source:ngo",
-		"other": "other block yes 1 0 pdq=31 phash=10 dhash=10 md5 sha256",
+		"tve":   "tve allow no 1 2 pdq=20* phash=off* dhash=off md5 sha256 category:benign,source:ngo",
+		"other": "other block yes 1 0 pdq=31 phash=off dhash=off md5 sha256",
 	} {
 		if rows[name] != want {
 			t.Errorf("list row %q, want %q\n%s", rows[name], want, table)

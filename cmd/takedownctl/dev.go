@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/takedown-pipeline/takedown/cmd/takedownctl/internal/devstack"
+	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/demo"
 	"github.com/takedown-pipeline/takedown/pkg/events"
@@ -211,7 +212,7 @@ func (p *demoPlatform) host(name string, data []byte) string {
 // pipeline did with each.
 func runDemo(ctx context.Context, c devConfig, brokers []string, platform *demoPlatform, say func(string, ...any)) error {
 	say("\n=== demo: seeding bank %q and submitting uploads ===", "demo-violent-extremism")
-	set, err := demo.NewSet(ctx, uint64(c.seed), policy.Default(), 10)
+	set, err := demo.NewSet(ctx, uint64(c.seed), policy.Default(), bank.Options{})
 	if err != nil {
 		return err
 	}

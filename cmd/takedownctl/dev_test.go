@@ -97,6 +97,9 @@ func TestDevDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
+	if t.Failed() {
+		t.Logf("demo output:\n%s", all)
+	}
 	if n := strings.Count(all, "[platform] TAKEDOWN received"); n != 2 {
 		t.Errorf("the demo platform logged %d takedowns, want 2", n)
 	}

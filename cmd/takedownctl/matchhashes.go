@@ -39,7 +39,7 @@ func cmdMatchHashes(ctx context.Context, args []string, out, errOut io.Writer) e
 	s.String(&defType, "type", "", "type of query lines without TYPE: (default: by length, 64 hex digits pdq, 32 md5)")
 	s.String(&format, "format", "", "format of the bank file, csv or tat (default: detected)")
 	s.String(&bankName, "bank-name", "", "bank of TAT records and CSV rows without one (default: the bank file's name)")
-	s.List(&thresholds, "threshold", "", "match thresholds by signal type (default pdq=31,phash=10,dhash=10)")
+	s.List(&thresholds, "threshold", "", "match thresholds by signal type (default pdq=31; phash and dhash are off unless given, e.g. phash=10)")
 	s.Bool(&all, "all", false, "print queries without matches too")
 	s.Bool(&skipInvalid, "skip-invalid", false, "skip invalid records of the bank file instead of stopping")
 	if err := s.Parse(args); err != nil {
@@ -57,7 +57,13 @@ func cmdMatchHashes(ctx context.Context, args []string, out, errOut io.Writer) e
 	if err != nil {
 		return err
 	}
-	banks, err := bank.New(bank.Options{Thresholds: th})
+	// A threshold given for phash or dhash turns it on: the matcher's
+	// default leaves them off (see pkg/bank).
+	on := map[string]bool{}
+	for typ := range th {
+		on[typ] = true
+	}
+	banks, err := bank.New(bank.Options{Thresholds: th, Enabled: on})
 	if err != nil {
 		return err
 	}

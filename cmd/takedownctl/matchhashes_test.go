@@ -68,7 +68,7 @@ func TestMatchHashes(t *testing.T) {
 		"pdq:" + strings.Repeat("0", 64), // line 11: blank
 		flipBits(pdqB, 3),                // line 12
 	}, "\n"))
-	res, errOut, err := runMatchHashes(t, "--bank", bankCSV, "--queries", queries)
+	res, errOut, err := runMatchHashes(t, "--bank", bankCSV, "--queries", queries, "--threshold", "phash=10")
 	if err == nil || !strings.Contains(err.Error(), "3 query lines") {
 		t.Errorf("error %v, want one counting the 3 bad query lines", err)
 	}

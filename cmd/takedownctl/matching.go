@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
@@ -48,20 +47,7 @@ func (m matching) bankSignals(ctx context.Context, data []byte) ([]events.Signal
 	if err != nil {
 		return nil, err
 	}
-	return bankable(res.Signals), nil
-}
-
-// bankable drops the signals a bank refuses to hold although the media is
-// fine: the all-zero hash of a flat picture or region (bank.ErrBlankHash).
-func bankable(sigs []events.Signal) []events.Signal {
-	out := sigs[:0:0]
-	for _, s := range sigs {
-		if _, err := bank.Normalize(s); errors.Is(err, bank.ErrBlankHash) {
-			continue
-		}
-		out = append(out, s)
-	}
-	return out
+	return bank.Bankable(res.Signals), nil
 }
 
 func splitComma(v string) []string {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/mediahash"
@@ -113,22 +114,22 @@ func cmdHash(ctx context.Context, args []string, out io.Writer) error {
 
 func cmdBankAdd(ctx context.Context, args []string, out io.Writer) error {
 	var (
-		l       limits
-		brokers []string
-		topic   string
-		bank    string
-		labels  []string
+		l        limits
+		brokers  []string
+		topic    string
+		bankName string
+		labels   []string
 	)
 	s := config.New("takedownctl bank add")
 	l.bind(s)
 	s.List(&brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers")
 	s.String(&topic, "topic-bank-updates", events.TypeBankUpdate, "compacted topic of bank entries")
-	s.String(&bank, "bank", "", "bank to add the entries to")
+	s.String(&bankName, "bank", "", "bank to add the entries to")
 	s.List(&labels, "label", "", "labels of the entries, e.g. category:terrorism,source:gifct")
 	if err := s.Parse(args); err != nil {
 		return err
 	}
-	if bank == "" {
+	if bankName == "" {
 		return usageError{"bank add needs --bank NAME"}
 	}
 	if len(s.Args()) == 0 {
@@ -140,7 +141,7 @@ func cmdBankAdd(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err // all or nothing: a half-added batch is harder to reason about
 		}
-		updates = append(updates, events.NewBankAdd(bank, labels, bankable(res.Signals)))
+		updates = append(updates, events.NewBankAdd(bankName, labels, bank.Bankable(res.Signals)))
 	}
 	pub := messaging.NewKafkaPublisher(brokers)
 	defer pub.Close()

@@ -19,7 +19,11 @@
 // block (the default) or allow; labels added to every match of the bank; and
 // per signal type an enabled flag and a match threshold. Types a bank does
 // not configure use the defaults of Options.Thresholds: pdq 31 of 256 bits,
-// phash and dhash 10 of 64, md5 and sha256 0 (exact). A perceptual index is
+// phash and dhash 10 of 64, md5 and sha256 0 (exact); and of
+// Options.Enabled: md5, sha256 and pdq on, phash and dhash off, because
+// those 64-bit hashes put unrelated pictures within a few bits of each other
+// (the robustness evaluation found them behind 851 of 856 false matches,
+// several at distance 0). A bank that wants them configures them on. A perceptual index is
 // searched at the largest threshold any enabled bank uses for its type, and
 // each result is then kept only within its own bank's threshold. A match's
 // labels are the entry's labels and its bank's labels, sorted, without
@@ -192,6 +196,9 @@ type Options struct {
 	// matches nothing. 0 means DefaultMinPDQQuality; a negative value
 	// matches every quality.
 	MinPDQQuality int
+	// Enabled says which signal types banks that do not configure them
+	// match; types left out keep DefaultEnabled.
+	Enabled map[string]bool
 }
 
 // Banks is the set of all banks. It is safe for concurrent use: matching takes
@@ -199,6 +206,7 @@ type Options struct {
 type Banks struct {
 	mu         sync.RWMutex
 	defaults   [numTypes]int
+	defaultOn  [numTypes]bool
 	minQuality int // -1: none
 
 	entries []entry // never shrinks: a disabled entry stays, as on the topic
@@ -241,6 +249,11 @@ func New(opts Options) (*Banks, error) {
 			errs = append(errs, fmt.Errorf("%s threshold %d: %s matches exactly, want 0", typ, v, typ))
 		case v < 0 || v > bits:
 			errs = append(errs, fmt.Errorf("%s threshold %d: want 0..%d (bits of the hash)", typ, v, bits))
+		}
+	}
+	for typ := range opts.Enabled {
+		if _, ok := events.SignalBits(typ); !ok {
+			errs = append(errs, fmt.Errorf("enabled flag for unknown signal type %q", typ))
 		}
 	}
 	if opts.MinPDQQuality > 100 {
@@ -289,6 +302,15 @@ func newBanks(opts Options) *Banks {
 			b.defaults[t] = v
 		}
 	}
+	for typ, on := range DefaultEnabled() {
+		t, _ := typeOf(typ)
+		b.defaultOn[t] = on
+	}
+	for typ, on := range opts.Enabled {
+		if t, ok := typeOf(typ); ok {
+			b.defaultOn[t] = on
+		}
+	}
 	switch q := opts.MinPDQQuality; {
 	case q == 0:
 		b.minQuality = DefaultMinPDQQuality
@@ -298,8 +320,35 @@ func newBanks(opts Options) *Banks {
 		b.minQuality = q
 	}
 	b.updateRadius()
-	b.version = optionsFingerprint(b.defaults, b.minQuality)
+	b.version = optionsFingerprint(b.defaults, b.defaultOn, b.minQuality)
 	return b
+}
+
+// Bankable returns the signals a bank entry can hold: sigs without the
+// all-zero hashes of a flat picture or region (ErrBlankHash), which Apply
+// refuses although the media is fine.
+func Bankable(sigs []events.Signal) []events.Signal {
+	out := sigs[:0:0]
+	for _, s := range sigs {
+		if _, err := Normalize(s); errors.Is(err, ErrBlankHash) {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// DefaultEnabled reports which signal types a bank matches unless its
+// configuration says otherwise: md5, sha256 and pdq; not phash and dhash (see
+// the package doc).
+func DefaultEnabled() map[string]bool {
+	return map[string]bool{
+		events.SignalSHA256: true,
+		events.SignalMD5:    true,
+		events.SignalPDQ:    true,
+		events.SignalPHash:  false,
+		events.SignalDHash:  false,
+	}
 }
 
 // Thresholds returns the thresholds of banks that do not configure their own.
@@ -313,7 +362,11 @@ func (b *Banks) Thresholds() Thresholds {
 
 // Options returns the options in use, with defaults filled in.
 func (b *Banks) Options() Options {
-	return Options{Thresholds: b.Thresholds(), MinPDQQuality: b.minQuality}
+	on := map[string]bool{}
+	for t, v := range b.defaultOn {
+		on[typeNames[t]] = v
+	}
+	return Options{Thresholds: b.Thresholds(), MinPDQQuality: b.minQuality, Enabled: on}
 }
 
 // Apply adds, replaces or disables one entry, or configures a bank. An update
@@ -415,7 +468,7 @@ func (b *Banks) bankFor(name string) (uint16, error) {
 	}
 	i := uint16(len(b.banks))
 	bs := &bankState{name: strings.Clone(name)}
-	bs.set(events.DefaultBankConfig(), false, &b.defaults)
+	bs.set(events.DefaultBankConfig(), false, b)
 	b.banks = append(b.banks, bs)
 	b.bankIdx[bs.name] = i
 	b.updateRadius()

@@ -128,7 +128,7 @@ func TestMatch(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b := NewBanks(nil)
+			b := testBanks(nil)
 			for _, u := range tc.updates {
 				if err := b.Apply(u); err != nil {
 					t.Fatalf("Apply(%s %s): %v", u.Op, u.Key(), err)
@@ -146,7 +146,7 @@ func TestMatch(t *testing.T) {
 }
 
 func TestMatchFields(t *testing.T) {
-	b := NewBanks(nil)
+	b := testBanks(nil)
 	if err := b.Apply(add("tve", "e1", []string{"terrorism", "isis"}, sig("phash", hex16(ph)))); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestMatchFields(t *testing.T) {
 }
 
 func TestThresholds(t *testing.T) {
-	b := NewBanks(Thresholds{events.SignalPHash: 4, events.SignalSHA256: 7})
+	b := testBanks(Thresholds{events.SignalPHash: 4, events.SignalSHA256: 7})
 	for _, u := range []events.BankUpdate{
 		add("b", "p", nil, sig("phash", hex16(ph))),
 		add("b", "d", nil, sig("dhash", hex16(ph))),
@@ -202,7 +202,7 @@ func TestThresholds(t *testing.T) {
 }
 
 func TestGeneration(t *testing.T) {
-	b := NewBanks(nil)
+	b := testBanks(nil)
 	steps := []events.BankUpdate{
 		add("tve", "e1", nil, sig("sha256", shaA)),
 		add("tve", "e1", nil, sig("sha256", shaB)),
@@ -249,7 +249,7 @@ func TestInvalidUpdates(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b := NewBanks(nil)
+			b := testBanks(nil)
 			if err := b.Apply(add("tve", "good", []string{"l"}, sig("sha256", shaA), sig("phash", hex16(ph)))); err != nil {
 				t.Fatal(err)
 			}
@@ -286,7 +286,7 @@ func TestInvalidUpdates(t *testing.T) {
 }
 
 func TestStatsAndEntry(t *testing.T) {
-	b := NewBanks(nil)
+	b := testBanks(nil)
 	for _, u := range []events.BankUpdate{
 		add("a", "1", nil, sig("sha256", shaA)),
 		add("a", "2", nil, sig("sha256", shaB)),
@@ -320,7 +320,7 @@ func TestStatsAndEntry(t *testing.T) {
 }
 
 func TestDisableKey(t *testing.T) {
-	b := NewBanks(nil)
+	b := testBanks(nil)
 	if err := b.Apply(add("tve", "e1", nil, sig("sha256", shaA))); err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +339,7 @@ func TestDisableKey(t *testing.T) {
 // hold and not on how they got there.
 func TestVersion(t *testing.T) {
 	apply := func(th Thresholds, us ...events.BankUpdate) *Banks {
-		b := NewBanks(th)
+		b := testBanks(th)
 		for _, u := range us {
 			if err := b.Apply(u); err != nil {
 				t.Fatal(err)
@@ -459,7 +459,7 @@ func randomFlip(r *rand.Rand, h uint64, n int) uint64 {
 func TestDifferential(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	th := Thresholds{"phash": 10, "dhash": 6}
-	b := NewBanks(th)
+	b := testBanks(th)
 	entries := map[string]events.BankUpdate{}
 	disabled := map[string]bool{}
 	// Cluster the hashes around a few centres so that many queries land
@@ -546,7 +546,7 @@ func TestDifferential(t *testing.T) {
 
 // TestConcurrent is for the race detector: updates and lookups at once.
 func TestConcurrent(t *testing.T) {
-	b := NewBanks(nil)
+	b := testBanks(nil)
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
@@ -574,7 +574,7 @@ func TestConcurrent(t *testing.T) {
 
 func BenchmarkMatch(b *testing.B) {
 	r := rand.New(rand.NewPCG(3, 4))
-	banks := NewBanks(nil)
+	banks := testBanks(nil)
 	for i := 0; i < 100_000; i++ {
 		u := add("bench", fmt.Sprint(i), []string{"l"},
 			sig("sha256", fmt.Sprintf("%016x%016x%016x%016x", r.Uint64(), r.Uint64(), r.Uint64(), r.Uint64())),
@@ -590,5 +590,69 @@ func BenchmarkMatch(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		_ = banks.Match(q)
+	}
+}
+
+// testBanks is NewBanks with every signal type on by default, so that the
+// tests exercise phash and dhash too (DefaultEnabled turns them off).
+func testBanks(t Thresholds) *Banks {
+	opts := NewBanks(t).Options()
+	opts.Enabled = allOn()
+	return newBanks(opts)
+}
+
+func allOn() map[string]bool {
+	on := map[string]bool{}
+	for typ := range DefaultEnabled() {
+		on[typ] = true
+	}
+	return on
+}
+
+// TestDefaultEnabled checks that phash and dhash are off unless the options
+// or a bank's configuration turn them on, while pdq and the exact types are on.
+func TestDefaultEnabled(t *testing.T) {
+	p := hex16(ph)
+	pdq := strings.Repeat("a5", 32)
+	entry := add("b", "e", nil, sig("phash", p), sig("dhash", p), sig("pdq", pdq))
+	query := func(b *Banks, typ, v string) bool { return len(b.MatchSignal(sig(typ, v))) == 1 }
+	cases := []struct {
+		name       string
+		banks      func() *Banks
+		configured *events.BankUpdate
+		phash      bool
+		dhash      bool
+	}{
+		{"defaults", func() *Banks { return NewBanks(nil) }, nil, false, false},
+		{"options turn phash on", func() *Banks {
+			b, err := New(Options{Enabled: map[string]bool{"phash": true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}, nil, true, false},
+		{"bank config turns dhash on", func() *Banks { return NewBanks(nil) },
+			new(configure("b", func(c *events.BankConfig) {
+				c.Signals = []events.BankSignalConfig{{Type: "dhash", Enabled: true, Threshold: 10}}
+			})), false, true},
+	}
+	for _, tc := range cases {
+		b := tc.banks()
+		mustApply(t, b, entry)
+		if tc.configured != nil {
+			mustApply(t, b, *tc.configured)
+		}
+		if got := query(b, "phash", p); got != tc.phash {
+			t.Errorf("%s: phash matched %v, want %v", tc.name, got, tc.phash)
+		}
+		if got := query(b, "dhash", p); got != tc.dhash {
+			t.Errorf("%s: dhash matched %v, want %v", tc.name, got, tc.dhash)
+		}
+		if !query(b, "pdq", pdq) {
+			t.Errorf("%s: pdq must match by default", tc.name)
+		}
+	}
+	if _, err := New(Options{Enabled: map[string]bool{"sha1": true}}); err == nil {
+		t.Error("New accepted an enabled flag for an unknown signal type")
 	}
 }

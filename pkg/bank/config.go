@@ -24,16 +24,14 @@ type bankState struct {
 }
 
 // set installs a normalised configuration.
-func (bs *bankState) set(cfg events.BankConfig, explicit bool, defaults *[numTypes]int) {
+func (bs *bankState) set(cfg events.BankConfig, explicit bool, b *Banks) {
 	bs.cfg = cfg
 	bs.explicit = explicit
 	bs.enabled = cfg.Enabled
 	bs.allow = cfg.Kind == events.BankKindAllow
 	bs.labels = cfg.Labels
-	bs.thr = *defaults
-	for t := range bs.on {
-		bs.on[t] = true
-	}
+	bs.thr = b.defaults
+	bs.on = b.defaultOn
 	for _, s := range cfg.Signals {
 		t, _ := typeOf(s.Type) // validated
 		bs.on[t] = s.Enabled
@@ -45,7 +43,8 @@ func (bs *bankState) set(cfg events.BankConfig, explicit bool, defaults *[numTyp
 // de-duplicated labels and signal settings sorted by type, so that equal
 // settings compare and fingerprint alike.
 func normConfig(c events.BankConfig) events.BankConfig {
-	out := events.BankConfig{Enabled: c.Enabled, Kind: c.Kind, Labels: normLabels(c.Labels)}
+	out := events.BankConfig{Enabled: c.Enabled, Kind: c.Kind, Labels: normLabels(c.Labels),
+		Incident: c.Incident, Severity: c.Severity}
 	out.Signals = slices.Clone(c.Signals)
 	if out.Signals == nil {
 		out.Signals = []events.BankSignalConfig{}
@@ -55,7 +54,8 @@ func normConfig(c events.BankConfig) events.BankConfig {
 }
 
 func isDefaultConfig(c *events.BankConfig) bool {
-	return c.Enabled && c.Kind == events.BankKindBlock && len(c.Labels) == 0 && len(c.Signals) == 0
+	return c.Enabled && c.Kind == events.BankKindBlock && len(c.Labels) == 0 && len(c.Signals) == 0 &&
+		!c.Incident && c.Severity == ""
 }
 
 // configure sets a bank's configuration; explicit is false when a tombstone
@@ -69,7 +69,7 @@ func (b *Banks) configure(name string, cfg events.BankConfig, explicit bool) err
 	if !isDefaultConfig(&bs.cfg) {
 		b.version ^= configFingerprint(name, &bs.cfg)
 	}
-	bs.set(cfg, explicit, &b.defaults)
+	bs.set(cfg, explicit, b)
 	if !isDefaultConfig(&bs.cfg) {
 		b.version ^= configFingerprint(name, &bs.cfg)
 	}

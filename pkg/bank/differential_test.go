@@ -142,7 +142,7 @@ func (m *model) verdict(query []events.Signal) Verdict {
 				}
 				slices.Sort(ls)
 				cand := events.Match{Bank: u.Bank, EntryID: u.EntryID, Labels: ls, SignalType: s.Type, Signal: qv,
-					Variant: q.Variant, Distance: d, Threshold: thr}
+					Variant: q.Variant, Distance: d, Threshold: thr, Incident: cfg.Incident, Severity: cfg.Severity}
 				k := key + "|" + s.Type
 				if old, ok := best[k]; ok && (old.Distance < d || old.Distance == d &&
 					(old.Signal < qv || old.Signal == qv && old.Variant <= q.Variant)) {
@@ -266,6 +266,8 @@ func (g *gen) config() *events.BankConfig {
 		c.Kind = events.BankKindAllow
 	}
 	c.Labels = g.labelSet()
+	c.Incident = g.r.IntN(4) == 0
+	c.Severity = []string{"", events.SeverityCritical, events.SeverityHigh, events.SeverityMedium, events.SeverityLow}[g.r.IntN(5)]
 	for _, typ := range []string{"pdq", "phash", "dhash", "md5", "sha256"} {
 		if g.r.IntN(2) == 0 {
 			continue
@@ -327,7 +329,7 @@ func (g *gen) query() []events.Signal {
 // after every batch of updates.
 func TestDifferentialBanks(t *testing.T) {
 	g := newGen(11)
-	b := NewBanks(nil)
+	b := testBanks(nil)
 	m := newModel()
 	var matched, suppressed, allowed int
 	for round := 0; round < 8; round++ {
@@ -372,7 +374,7 @@ func TestDifferentialBanks(t *testing.T) {
 		disables = append(disables, disable(bank, id))
 	}
 	g.r.Shuffle(len(state), func(i, j int) { state[i], state[j] = state[j], state[i] })
-	fresh := NewBanks(nil)
+	fresh := testBanks(nil)
 	mustApply(t, fresh, state...)
 	mustApply(t, fresh, disables...) // after the adds, as compaction leaves them
 	if fresh.Version() != b.Version() {

@@ -282,7 +282,7 @@ func exportable(b *Banks) []Entry {
 
 func importInto(t *testing.T, r RecordReader) *Banks {
 	t.Helper()
-	b := NewBanks(nil)
+	b := testBanks(nil)
 	recs, errs := readAll(r)
 	if len(errs) > 0 {
 		t.Fatalf("import errors: %v", errs)
@@ -371,7 +371,7 @@ func TestTATRoundTrip(t *testing.T) {
 		t.Errorf("versions differ after a TAT round trip")
 	}
 	// Only pdq and md5 have a place in the format.
-	other := NewBanks(nil)
+	other := testBanks(nil)
 	mustApply(t, other, add("x", "1", nil, sig("phash", hex16(ph))), add("x", "2", []string{"ideology:a"}, sig("sha256", shaA), sig("md5", md5A)))
 	out.Reset()
 	w = NewTATWriter(&out)
@@ -410,7 +410,7 @@ func checkRecord(t *testing.T, rec Record, b *Banks) {
 }
 
 func fuzzReader(t *testing.T, r RecordReader) {
-	b := NewBanks(nil)
+	b := testBanks(nil)
 	for i := 0; i < 100_000; i++ {
 		rec, err := r.Next()
 		if err == io.EOF {

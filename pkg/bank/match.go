@@ -173,6 +173,7 @@ func (b *Banks) lookupLocked(sig events.Signal, h *Hits) {
 			Labels:     mergeLabels(b.labels.get(e.labels), bs.labels),
 			SignalType: sig.Type, Signal: sig.Value, Variant: sig.Variant,
 			Distance: c.dist, Threshold: bs.thr[t],
+			Incident: bs.cfg.Incident, Severity: bs.cfg.Severity,
 		}
 		if bs.allow {
 			h.Allow = append(h.Allow, m)

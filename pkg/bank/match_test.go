@@ -72,7 +72,7 @@ func TestPDQ(t *testing.T) {
 		{"quality 0", events.Signal{Type: "pdq", Value: pdqBase, Quality: quality(0)}, []hit{}},
 		{"sha256 of the same digits", sig("sha256", pdqBase), []hit{}},
 	}
-	b := NewBanks(nil)
+	b := testBanks(nil)
 	mustApply(t, b, add("b", "e", nil, sig("pdq", pdqBase)))
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,7 +94,7 @@ func TestMinPDQQuality(t *testing.T) {
 		{80, 79, false}, {80, 80, true},
 	}
 	for _, tc := range cases {
-		b, err := New(Options{MinPDQQuality: tc.min})
+		b, err := New(Options{MinPDQQuality: tc.min, Enabled: allOn()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +105,7 @@ func TestMinPDQQuality(t *testing.T) {
 		}
 	}
 	// Quality only gates pdq: a phash with a low quality still matches.
-	b := NewBanks(nil)
+	b := testBanks(nil)
 	mustApply(t, b, add("b", "p", nil, sig("phash", hex16(ph))))
 	if got := b.Match([]events.Signal{{Type: "phash", Value: hex16(ph), Quality: quality(1)}}); len(got) != 1 {
 		t.Errorf("phash with quality 1: %+v, want a match", got)
@@ -136,7 +136,7 @@ func TestNewRefusesBadOptions(t *testing.T) {
 }
 
 func TestVariantIsReported(t *testing.T) {
-	b := NewBanks(nil)
+	b := testBanks(nil)
 	mustApply(t, b, add("b", "e", nil, sig("pdq", pdqBase)))
 	q := []events.Signal{
 		{Type: "pdq", Value: pdqFlip(20)},
@@ -160,7 +160,7 @@ func TestVariantIsReported(t *testing.T) {
 func TestBlankHashesRefused(t *testing.T) {
 	for _, typ := range []string{"pdq", "phash", "dhash"} {
 		zero := strings.Repeat("0", hexDigits[typ])
-		b := NewBanks(nil)
+		b := testBanks(nil)
 		err := b.Apply(add("b", "e", nil, sig(typ, zero)))
 		if !errors.Is(err, ErrBlankHash) || !errors.Is(err, ErrInvalidSignal) {
 			t.Errorf("%s all-zero: error %v, want ErrBlankHash and ErrInvalidSignal", typ, err)
@@ -170,7 +170,7 @@ func TestBlankHashesRefused(t *testing.T) {
 		}
 	}
 	// The exact types have no blank value: an all-zero md5 is just a hash.
-	b := NewBanks(nil)
+	b := testBanks(nil)
 	mustApply(t, b, add("b", "e", nil, sig("md5", strings.Repeat("0", 32))))
 	if got := b.Match([]events.Signal{sig("md5", strings.Repeat("0", 32))}); len(got) != 1 {
 		t.Errorf("all-zero md5: %+v, want a match", got)
@@ -234,7 +234,7 @@ func TestBankSettings(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b := NewBanks(nil)
+			b := testBanks(nil)
 			if tc.name == "configure before the entries" {
 				mustApply(t, b, configure("a", nil))
 			}
@@ -280,7 +280,7 @@ func TestConfigureRefused(t *testing.T) {
 		{"slash", configure("a/b", nil), "'/'"},
 	}
 	for _, tc := range cases {
-		b := NewBanks(nil)
+		b := testBanks(nil)
 		mustApply(t, b, add("a", "e", nil, sig("md5", md5A)))
 		v, g := b.Version(), b.Generation()
 		err := b.Apply(tc.u)
@@ -360,7 +360,7 @@ func TestAllowLists(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b := NewBanks(nil)
+			b := testBanks(nil)
 			mustApply(t, b, base...)
 			mustApply(t, b, tc.updates...)
 			v := b.MatchVerdict(tc.query)
@@ -400,7 +400,7 @@ func sortedStrings(s []string) []string {
 }
 
 func TestTombstones(t *testing.T) {
-	b := NewBanks(nil)
+	b := testBanks(nil)
 	empty := b.Version()
 	mustApply(t, b, add("a", "e", nil, sig("md5", md5A)))
 	withEntry := b.Version()
@@ -433,7 +433,7 @@ func TestTombstones(t *testing.T) {
 
 func TestVersionWithSettings(t *testing.T) {
 	apply := func(us ...events.BankUpdate) uint64 {
-		b := NewBanks(nil)
+		b := testBanks(nil)
 		mustApply(t, b, us...)
 		return b.Version()
 	}
@@ -465,7 +465,7 @@ func TestVersionWithSettings(t *testing.T) {
 		"disabled bank":  apply(e, configure("a", func(c *events.BankConfig) { c.Enabled = false; c.Labels = []string{"x", "y"} })),
 		"config on b":    apply(e, configure("b", func(c *events.BankConfig) { c.Labels = []string{"x", "y"} })),
 		"pdq quality 60": func() uint64 { b, _ := New(Options{MinPDQQuality: 60}); mustApply(t, b, e, c1); return b.Version() }(),
-		"pdq default 30": func() uint64 { b := NewBanks(Thresholds{"pdq": 30}); mustApply(t, b, e, c1); return b.Version() }(),
+		"pdq default 30": func() uint64 { b := testBanks(Thresholds{"pdq": 30}); mustApply(t, b, e, c1); return b.Version() }(),
 	}
 	for name, v := range differ {
 		if v == ref {
@@ -478,7 +478,7 @@ func TestVersionWithSettings(t *testing.T) {
 // their signal slots, so tables grow with the live signals, not with the
 // updates ever applied.
 func TestSlotsAreReused(t *testing.T) {
-	b := NewBanks(nil)
+	b := testBanks(nil)
 	for round := 0; round < 50; round++ {
 		for i := 0; i < 20; i++ {
 			id := string(rune('a' + i))
@@ -523,7 +523,7 @@ func TestSlotsAreReused(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
-	b := NewBanks(Thresholds{"phash": 6})
+	b := testBanks(Thresholds{"phash": 6})
 	mustApply(t, b,
 		add("b", "1", nil, sig("md5", md5A)),
 		disable("b", "2"),

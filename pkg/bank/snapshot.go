@@ -14,7 +14,8 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/index"
 )
 
-// Snapshot format, version 1.
+// Snapshot format, version 2 (version 1 lacked the default enabled flags and
+// the banks' incident flag and severity).
 //
 //	magic    "TKDNBANK" then the format version, uint32 little-endian
 //	frames   the body, cut into frames of at most 1 MiB: length uint32,
@@ -31,7 +32,7 @@ import (
 // frames and the end frame a truncated file.
 const (
 	snapMagic    = "TKDNBANK"
-	snapVersion  = 1
+	snapVersion  = 2
 	maxFrame     = 1 << 20
 	maxPrealloc  = 1 << 20 // slices grow past this with the data actually read
 	maxStringLen = 1 << 20
@@ -264,6 +265,9 @@ func (b *Banks) encode(e *encoder) {
 	for _, v := range b.defaults {
 		e.int(v)
 	}
+	for _, on := range b.defaultOn {
+		e.bool(on)
+	}
 	e.int(b.minQuality)
 	e.uint(b.generation)
 	e.uint(b.version)
@@ -275,6 +279,8 @@ func (b *Banks) encode(e *encoder) {
 		e.bool(bs.cfg.Enabled)
 		e.string(bs.cfg.Kind)
 		e.strings(bs.cfg.Labels)
+		e.bool(bs.cfg.Incident)
+		e.string(bs.cfg.Severity)
 		e.uint(uint64(len(bs.cfg.Signals)))
 		for _, s := range bs.cfg.Signals {
 			e.string(s.Type)
@@ -478,6 +484,10 @@ func (d *decoder) banks() *Banks {
 		defaults[t] = d.int()
 		opts.Thresholds[typeNames[t]] = defaults[t]
 	}
+	opts.Enabled = map[string]bool{}
+	for t := range numTypes {
+		opts.Enabled[typeNames[t]] = d.bool()
+	}
 	opts.MinPDQQuality = d.int()
 	if d.err != nil {
 		return nil
@@ -498,7 +508,7 @@ func (d *decoder) banks() *Banks {
 	for i := 0; i < nb && d.err == nil; i++ {
 		name := d.string()
 		explicit := d.bool()
-		cfg := events.BankConfig{Enabled: d.bool(), Kind: d.string(), Labels: d.strings()}
+		cfg := events.BankConfig{Enabled: d.bool(), Kind: d.string(), Labels: d.strings(), Incident: d.bool(), Severity: d.string()}
 		ns := d.count(uint64(numTypes), "bank signal settings")
 		cfg.Signals = make([]events.BankSignalConfig, 0, ns)
 		for j := 0; j < ns && d.err == nil; j++ {
@@ -516,7 +526,7 @@ func (d *decoder) banks() *Banks {
 			break
 		}
 		bi, _ := b.bankFor(name)
-		b.banks[bi].set(normConfig(cfg), explicit, &b.defaults)
+		b.banks[bi].set(normConfig(cfg), explicit, b)
 	}
 	b.updateRadius()
 

@@ -22,7 +22,7 @@ import (
 // signals), returning them and the generator for more.
 func randomBanks(t testing.TB, n int, seed uint64) (*Banks, *gen) {
 	g := newGen(seed)
-	b, err := New(Options{Thresholds: Thresholds{"phash": 8}, MinPDQQuality: 60})
+	b, err := New(Options{Thresholds: Thresholds{"phash": 8}, MinPDQQuality: 60, Enabled: map[string]bool{"phash": true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestSnapshotRefusesDamage(t *testing.T) {
 // frames checksum fine, and checks that loading finds the contradiction.
 func TestSnapshotRefusesContradictions(t *testing.T) {
 	build := func() *Banks {
-		b := NewBanks(nil)
+		b := testBanks(nil)
 		mustApply(t, b,
 			add("a", "1", []string{"x"}, sig("pdq", pdqBase), sig("md5", md5A)),
 			add("a", "2", nil, sig("phash", hex16(ph)), sig("sha256", shaA), sig("dhash", hex16(ph)), sig("pdq", pdqOther(1))),
@@ -210,7 +210,7 @@ func TestMemoryPerEntry(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(9, 9))
 	// The empty indexes' fixed tables (~37 MB) are not per entry.
-	b := NewBanks(nil)
+	b := testBanks(nil)
 	before := heapInUse()
 	for i := range n {
 		if err := b.Apply(pdqMD5Update(r, i)); err != nil {
@@ -245,7 +245,7 @@ func build1M(b *testing.B) (*Banks, []events.BankUpdate) {
 	for i := range updates {
 		updates[i] = pdqMD5Update(r, i)
 	}
-	banks := NewBanks(nil)
+	banks := testBanks(nil)
 	for _, u := range updates {
 		if err := banks.Apply(u); err != nil {
 			b.Fatal(err)
@@ -260,7 +260,7 @@ func BenchmarkBanksApply1M(b *testing.B) {
 	const n = 1_000_000
 	for b.Loop() {
 		r := rand.New(rand.NewPCG(1, 1))
-		banks := NewBanks(nil)
+		banks := testBanks(nil)
 		before := heapInUse()
 		start := time.Now()
 		for i := range n {
@@ -285,7 +285,7 @@ func BenchmarkBanksDecodeApply1M(b *testing.B) {
 		msgs[i], _ = json.Marshal(u)
 	}
 	for b.Loop() {
-		banks := NewBanks(nil)
+		banks := testBanks(nil)
 		for _, m := range msgs {
 			var u events.BankUpdate
 			if err := events.Decode(m, events.TypeBankUpdate, &u); err != nil {

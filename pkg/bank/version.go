@@ -65,13 +65,17 @@ func configFingerprint(bank string, c *events.BankConfig) uint64 {
 		f.put(strconv.FormatBool(s.Enabled))
 		f.put(strconv.Itoa(s.Threshold))
 	}
+	// Matches carry these, so a change must change the version too.
+	f.put("incident=" + strconv.FormatBool(c.Incident))
+	f.put("severity=" + c.Severity)
 	return f.sum()
 }
 
-func optionsFingerprint(defaults [numTypes]int, minQuality int) uint64 {
+func optionsFingerprint(defaults [numTypes]int, on [numTypes]bool, minQuality int) uint64 {
 	f := newFingerprinter("options")
 	for t, v := range defaults {
 		f.put(typeNames[t] + "=" + strconv.Itoa(v))
+		f.put(typeNames[t] + " on=" + strconv.FormatBool(on[t]))
 	}
 	f.put("min-pdq-quality=" + strconv.Itoa(minQuality))
 	return f.sum()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/policy"
 )
 
@@ -14,13 +15,13 @@ func TestSetCoversEveryPath(t *testing.T) {
 	ctx := context.Background()
 	pol := policy.Default()
 	for _, seed := range []uint64{1, 2, 3} {
-		set, err := NewSet(ctx, seed, pol, 10)
+		set, err := NewSet(ctx, seed, pol, bank.Options{})
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
-		bank := map[string][]byte{}
+		refs := map[string][]byte{}
 		for _, m := range set.Bank {
-			bank[m.Name] = m.Data
+			refs[m.Name] = m.Data
 		}
 		want := []string{policy.ActionRemove, policy.ActionRemove, policy.ActionReview, policy.ActionNone}
 		for i, u := range set.Uploads {
@@ -28,8 +29,8 @@ func TestSetCoversEveryPath(t *testing.T) {
 				t.Errorf("seed %d: upload %s expects %s, want %s", seed, u.Name, u.Expect, want[i])
 			}
 			// Decide against every bank image: only the one it copies may match.
-			for name, ref := range bank {
-				d, err := Decide(ctx, ref, u.Data, pol, 10)
+			for name, ref := range refs {
+				d, err := Decide(ctx, ref, u.Data, pol, bank.Options{})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -3,8 +3,10 @@ package demo
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 
+	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/mediahash"
 	"github.com/takedown-pipeline/takedown/pkg/policy"
@@ -31,14 +33,24 @@ type Set struct {
 // (removed on SHA-256), an altered copy (removed on a close perceptual
 // match), a weaker copy (a perceptual match outside the auto-removal
 // distance, so it goes to review) and an unrelated scene (no match).
-// Alterations are chosen by hashing them with the pipeline's own hasher under
-// pol and matchThreshold, so the demo shows each path whatever the tuning.
-func NewSet(ctx context.Context, seed uint64, pol policy.Policy, matchThreshold int) (Set, error) {
+// Alterations are chosen by hashing and matching them as the pipeline does,
+// under pol and bank options opts, so the demo shows each path whatever the
+// tuning.
+func NewSet(ctx context.Context, seed uint64, pol policy.Policy, opts bank.Options) (Set, error) {
 	var set Set
-	scenes := make([][]byte, 3)
-	for i := range scenes {
-		scenes[i] = JPEG(Scene(seed+uint64(i), 640, 480), 90)
-		set.Bank = append(set.Bank, Media{Name: "bank-" + strconv.Itoa(i+1) + ".jpg", Data: scenes[i]})
+	scenes := make([][]byte, 0, 3)
+	for next := seed; len(scenes) < 3; next++ {
+		if next-seed > 100 {
+			return set, fmt.Errorf("no three scenes from seed %d have PDQ quality %d", seed, sceneQuality)
+		}
+		scene := JPEG(Scene(next, 640, 480), 90)
+		if q, err := pdqQuality(ctx, scene); err != nil {
+			return set, err
+		} else if q < sceneQuality {
+			continue
+		}
+		scenes = append(scenes, scene)
+		set.Bank = append(set.Bank, Media{Name: "bank-" + strconv.Itoa(len(scenes)) + ".jpg", Data: scene})
 	}
 	set.Uploads = append(set.Uploads, Media{Name: "exact-copy.jpg", Data: scenes[0], Expect: policy.ActionRemove, Of: set.Bank[0].Name})
 
@@ -46,7 +58,7 @@ func NewSet(ctx context.Context, seed uint64, pol policy.Policy, matchThreshold 
 	if err != nil {
 		return set, err
 	}
-	altered, err := pick(ctx, scenes[1], pol, matchThreshold, policy.ActionRemove, func(i int) []byte {
+	altered, err := pick(ctx, scenes[1], pol, opts, policy.ActionRemove, func(i int) []byte {
 		return JPEG(Scale(Brighten(base1, 6+2*i), 0.75), 70-5*i)
 	})
 	if err != nil {
@@ -58,8 +70,14 @@ func NewSet(ctx context.Context, seed uint64, pol policy.Policy, matchThreshold 
 	if err != nil {
 		return set, err
 	}
-	weaker, err := pick(ctx, scenes[2], pol, matchThreshold, policy.ActionReview, func(i int) []byte {
-		return JPEG(Crop(base2, 0.04+0.02*float64(i)), 80)
+	weaker, err := pick(ctx, scenes[2], pol, opts, policy.ActionReview, func(i int) []byte {
+		switch i % 3 {
+		case 0:
+			return JPEG(Crop(base2, 0.04+0.005*float64(i)), 80)
+		case 1:
+			return JPEG(Brighten(Crop(base2, 0.03+0.005*float64(i)), 20+2*i), 60)
+		}
+		return JPEG(CropRandom(base2, 0.06+0.004*float64(i), rand.New(rand.NewPCG(seed, uint64(i)))), 80)
 	})
 	if err != nil {
 		return set, fmt.Errorf("weaker copy: %w", err)
@@ -72,7 +90,7 @@ func NewSet(ctx context.Context, seed uint64, pol policy.Policy, matchThreshold 
 		unrelated := JPEG(Scene(seed+1000+i, 640, 480), 85)
 		matches := false
 		for _, ref := range scenes {
-			d, err := Decide(ctx, ref, unrelated, pol, matchThreshold)
+			d, err := Decide(ctx, ref, unrelated, pol, opts)
 			if err != nil {
 				return set, err
 			}
@@ -86,11 +104,29 @@ func NewSet(ctx context.Context, seed uint64, pol policy.Policy, matchThreshold 
 	return set, fmt.Errorf("unrelated scene: every candidate matched a bank scene")
 }
 
-// pick returns the first of up to 12 variants whose decision against ref is want.
-func pick(ctx context.Context, ref []byte, pol policy.Policy, threshold int, want string, variant func(i int) []byte) ([]byte, error) {
-	for i := range 12 {
+// sceneQuality is the least PDQ quality of a bank scene: some generated
+// scenes are too smooth for PDQ (the matcher ignores hashes below 50), and
+// altered copies lose a little more.
+const sceneQuality = 60
+
+func pdqQuality(ctx context.Context, data []byte) (int, error) {
+	res, err := mediahash.Hash(ctx, data, events.ContentImage, mediahash.Limits{})
+	if err != nil {
+		return 0, err
+	}
+	for _, s := range res.Signals {
+		if s.Type == events.SignalPDQ && s.Variant == "" && s.Quality != nil {
+			return *s.Quality, nil
+		}
+	}
+	return 0, fmt.Errorf("no pdq hash")
+}
+
+// pick returns the first of up to 36 variants whose decision against ref is want.
+func pick(ctx context.Context, ref []byte, pol policy.Policy, opts bank.Options, want string, variant func(i int) []byte) ([]byte, error) {
+	for i := range 36 {
 		v := variant(i)
-		got, err := Decide(ctx, ref, v, pol, threshold)
+		got, err := Decide(ctx, ref, v, pol, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -101,11 +137,11 @@ func pick(ctx context.Context, ref []byte, pol policy.Policy, threshold int, wan
 	return nil, fmt.Errorf("no variant gave %q", want)
 }
 
-// Decide hashes ref and query as the pipeline does, matches them as the
-// matcher does (exact on cryptographic hashes, Hamming distance within
-// threshold on perceptual ones) and returns the policy's decision.
-func Decide(ctx context.Context, ref, query []byte, pol policy.Policy, threshold int) (policy.Decision, error) {
-	r, err := mediahash.Hash(ctx, ref, events.ContentImage, mediahash.Limits{})
+// Decide hashes ref as `takedownctl bank add` does and query as the hasher
+// does, matches them with banks made with opts (the matcher's options) and
+// returns the policy's decision.
+func Decide(ctx context.Context, ref, query []byte, pol policy.Policy, opts bank.Options) (policy.Decision, error) {
+	r, err := mediahash.HashForBank(ctx, ref, events.ContentImage, mediahash.Limits{})
 	if err != nil {
 		return policy.Decision{}, err
 	}
@@ -113,27 +149,12 @@ func Decide(ctx context.Context, ref, query []byte, pol policy.Policy, threshold
 	if err != nil {
 		return policy.Decision{}, err
 	}
-	var matches []events.Match
-	for _, rs := range r.Signals {
-		for _, qs := range q.Signals {
-			if rs.Type != qs.Type {
-				continue
-			}
-			d := 0
-			switch rs.Type {
-			case events.SignalPHash, events.SignalDHash:
-				a, _ := mediahash.ParseHash64(rs.Value)
-				b, _ := mediahash.ParseHash64(qs.Value)
-				d = mediahash.Distance64(a, b)
-			default:
-				if rs.Value != qs.Value {
-					continue
-				}
-			}
-			if d <= threshold {
-				matches = append(matches, events.Match{Bank: "demo", EntryID: "ref", SignalType: rs.Type, Signal: rs.Value, Distance: d, Threshold: threshold})
-			}
-		}
+	banks, err := bank.New(opts)
+	if err != nil {
+		return policy.Decision{}, err
 	}
-	return pol.Decide(matches), nil
+	if err := banks.Apply(events.NewBankAdd("demo", nil, bank.Bankable(r.Signals))); err != nil {
+		return policy.Decision{}, err
+	}
+	return pol.Decide(banks.MatchVerdict(q.Signals).Matches), nil
 }

@@ -27,6 +27,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/demo"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/mediahash"
@@ -284,7 +285,7 @@ func TestUploadToTakedown(t *testing.T) {
 	pl := startPipeline(t, plat, secret)
 	ctx := context.Background()
 
-	set, err := demo.NewSet(ctx, 7, policy.Default(), 10)
+	set, err := demo.NewSet(ctx, 7, policy.Default(), bank.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

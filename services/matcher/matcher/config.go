@@ -19,6 +19,10 @@ type Config struct {
 	ThresholdDHash int
 	// MinPDQQuality: query pdq hashes of lower quality match nothing.
 	MinPDQQuality int
+	// EnablePHash and EnableDHash turn the 64-bit hashes on for banks that
+	// do not configure them; off by default (see pkg/bank: they put
+	// unrelated pictures within a few bits of each other).
+	EnablePHash, EnableDHash bool
 	// CacheTTL bounds how long a verdict stays in Redis. Verdicts are keyed
 	// by the bank's content version, so the TTL only limits memory use; it
 	// is never what keeps a verdict fresh.
@@ -42,6 +46,8 @@ func (c *Config) Bind(s *config.Set) {
 	s.Int(&c.ThresholdPDQ, "threshold-pdq", d[events.SignalPDQ], "largest PDQ Hamming distance (of 256 bits) that counts as a match, for banks that do not set their own")
 	s.Int(&c.ThresholdPHash, "threshold-phash", d[events.SignalPHash], "largest pHash Hamming distance (of 64 bits) that counts as a match, for banks that do not set their own")
 	s.Int(&c.ThresholdDHash, "threshold-dhash", d[events.SignalDHash], "largest dHash Hamming distance (of 64 bits) that counts as a match, for banks that do not set their own")
+	s.Bool(&c.EnablePHash, "enable-phash", false, "match pHash for banks that do not configure it (off: pHash collides on unrelated pictures)")
+	s.Bool(&c.EnableDHash, "enable-dhash", false, "match dHash for banks that do not configure it (off: dHash collides on unrelated pictures)")
 	s.Int(&c.MinPDQQuality, "min-pdq-quality", bank.DefaultMinPDQQuality, "lowest quality (0-100) of an upload's PDQ hash that is matched at all")
 	s.Duration(&c.CacheTTL, "cache-ttl", 10*time.Minute, "lifetime of a cached verdict in Redis")
 	s.Duration(&c.RedisTimeout, "redis-timeout", 200*time.Millisecond, "longest wait for Redis before matching from memory")
@@ -61,5 +67,6 @@ func (c *Config) BankOptions() bank.Options {
 	if q == 0 {
 		q = -1 // bank.Options reads 0 as "the default"; the setting 0 means "any quality"
 	}
-	return bank.Options{Thresholds: c.Thresholds(), MinPDQQuality: q}
+	return bank.Options{Thresholds: c.Thresholds(), MinPDQQuality: q,
+		Enabled: map[string]bool{events.SignalPHash: c.EnablePHash, events.SignalDHash: c.EnableDHash}}
 }

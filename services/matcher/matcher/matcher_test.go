@@ -45,6 +45,9 @@ func testConfig(t *testing.T, brokers []string, redisAddr string) matcher.Config
 	}
 	cfg.Brokers = brokers
 	cfg.RedisAddr = redisAddr
+	// The tests build hashes bit by bit, easiest with the 64-bit types,
+	// which are off by default.
+	cfg.EnablePHash, cfg.EnableDHash = true, true
 	cfg.RedisPrefix = testenv.Name("matcher-test")
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Group = testenv.Name("matcher-test")
