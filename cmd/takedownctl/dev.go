@@ -219,11 +219,11 @@ func runDemo(ctx context.Context, c devConfig, brokers []string, platform *demoP
 	pub := messaging.NewKafkaPublisher(brokers)
 	defer pub.Close()
 	for _, m := range set.Bank {
-		res, err := hashData(ctx, m.Data)
+		sigs, err := bankData(ctx, m.Data)
 		if err != nil {
 			return err
 		}
-		u := events.NewBankAdd("demo-violent-extremism", []string{"category:violent-extremism", "source:demo"}, res.Signals)
+		u := events.NewBankAdd("demo-violent-extremism", []string{"category:violent-extremism", "source:demo"}, sigs)
 		if err := messaging.PublishEvent(ctx, pub, events.TypeBankUpdate, &u); err != nil {
 			return err
 		}

@@ -157,7 +157,11 @@ func cmdBankAdd(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-// hashData hashes image bytes under the default limits.
-func hashData(ctx context.Context, data []byte) (mediahash.Result, error) {
-	return mediahash.Hash(ctx, data, events.ContentImage, mediahash.Limits{MaxPixels: 50_000_000, MaxBytes: 50 << 20, Timeout: 30 * time.Second})
+// bankData returns the signals of a bank entry of data, as `bank add` makes them.
+func bankData(ctx context.Context, data []byte) ([]events.Signal, error) {
+	res, err := mediahash.HashForBank(ctx, data, events.ContentImage, mediahash.Limits{MaxPixels: 50_000_000, MaxBytes: 50 << 20, Timeout: 30 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	return bank.Bankable(res.Signals), nil
 }

@@ -266,12 +266,14 @@ func (pl *pipeline) actions(t *testing.T, contentID string, want int) []events.E
 	return out
 }
 
+// hashes are the signals of a bank entry of data, as `takedownctl bank add`
+// makes them.
 func hashes(t *testing.T, data []byte) []events.Signal {
-	res, err := mediahash.Hash(context.Background(), data, events.ContentImage, mediahash.Limits{})
+	res, err := mediahash.HashForBank(context.Background(), data, events.ContentImage, mediahash.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res.Signals
+	return bank.Bankable(res.Signals)
 }
 
 // TestUploadToTakedown follows two uploads through the real broker: an
