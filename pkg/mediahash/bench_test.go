@@ -105,6 +105,31 @@ func BenchmarkHashJPEG1MPStdlib(b *testing.B) {
 	reportRate(b, n, cpu0)
 }
 
+// BenchmarkHashJPEG1MPCore is the work issue 3 names and no more: decoding,
+// PDQ with its 8 dihedral variants, pHash, dHash, MD5 and SHA-256. Hash also
+// computes the region and framing hashes that the robustness evaluation
+// needs (README, "Robustness"); this benchmark and BenchmarkHashJPEG1MP
+// together measure what those cost.
+func BenchmarkHashJPEG1MPCore(b *testing.B) {
+	imgs := benchImages(b)
+	n, cpu0 := 0, cpuTime()
+	for b.Loop() {
+		data := imgs[n%len(imgs)]
+		sha256.Sum256(data)
+		md5.Sum(data)
+		pic, err := DecodeForHashing(context.Background(), data, Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pdqDihedral(pic.Image)
+		if _, _, err := ImageHashes(pic.Image); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	reportRate(b, n, cpu0)
+}
+
 // The parts of BenchmarkHashJPEG1MP.
 func BenchmarkHashParts(b *testing.B) {
 	imgs := benchImages(b)

@@ -9,10 +9,12 @@ package robustness
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"image"
 	"image/jpeg"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -52,10 +54,10 @@ type Config struct {
 	Alterations []demo.Alteration
 	// Workers hashing in parallel; 0 means GOMAXPROCS.
 	Workers int
-	// With64Bit keeps phash and dhash matching on the evaluation's bank. By
-	// default the bank is configured without them, as README advises: on
-	// pictures such as wallpapers and gradients they match unrelated
-	// pictures even at distance 0.
+	// With64Bit turns phash and dhash matching on for the evaluation's
+	// bank. They are off by default, as in the matcher: on pictures such as
+	// wallpapers and gradients they match unrelated pictures even at
+	// distance 0.
 	With64Bit bool
 }
 
@@ -151,11 +153,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	rep.Images = len(pics)
 
 	banks := cfg.NewBanks()
-	if !cfg.With64Bit {
+	if cfg.With64Bit {
 		c := events.DefaultBankConfig()
 		c.Signals = []events.BankSignalConfig{
-			{Type: events.SignalPHash, Enabled: false, Threshold: 10},
-			{Type: events.SignalDHash, Enabled: false, Threshold: 10},
+			{Type: events.SignalPHash, Enabled: true, Threshold: bank.DefaultThresholdPHash},
+			{Type: events.SignalDHash, Enabled: true, Threshold: bank.DefaultThresholdDHash},
 		}
 		if err := banks.Apply(events.NewBankConfigure("eval", c)); err != nil {
 			return Report{}, fmt.Errorf("configuring the evaluation bank: %w", err)
@@ -172,7 +174,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	orig := demo.Alteration{Name: "original", Description: "the banked file itself",
 		Apply: func(image.Image, uint64) []byte { return nil }}
 	for k, alt := range append([]demo.Alteration{orig}, cfg.Alterations...) {
-		row, err := evaluate(ctx, cfg, banks, pics, alt, k)
+		row, err := evaluate(ctx, cfg, banks, pics, banked, alt, k)
 		if err != nil {
 			return rep, err
 		}
@@ -198,6 +200,44 @@ func wholeQuality(sigs []events.Signal) int {
 		}
 	}
 	return -1
+}
+
+// whyMissed says how far a copy's PDQ hashes (every variant, whatever its
+// quality) came from its original's and how good the copy's whole-picture
+// hash is: enough to tell a copy PDQ cannot see (quality below the minimum)
+// from one it sees too differently.
+func whyMissed(copySigs, orig []events.Signal) string {
+	best := -1
+	for _, q := range copySigs {
+		if q.Type != events.SignalPDQ {
+			continue
+		}
+		for _, o := range orig {
+			if o.Type != events.SignalPDQ {
+				continue
+			}
+			if d, err := hexDistance(q.Value, o.Value); err == nil && (best < 0 || d < best) {
+				best = d
+			}
+		}
+	}
+	return fmt.Sprintf("closest pdq %d, quality %d", best, wholeQuality(copySigs))
+}
+
+func hexDistance(a, b string) (int, error) {
+	x, err := hex.DecodeString(a)
+	if err != nil {
+		return 0, err
+	}
+	y, err := hex.DecodeString(b)
+	if err != nil || len(x) != len(y) {
+		return 0, fmt.Errorf("hashes of different lengths")
+	}
+	d := 0
+	for i := range x {
+		d += bits.OnesCount8(x[i] ^ y[i])
+	}
+	return d, nil
 }
 
 // load decodes the pictures and makes their banked form.
@@ -236,13 +276,14 @@ func load(ctx context.Context, cfg Config) ([]picture, []string) {
 }
 
 // evaluate applies one alteration to every picture and matches the copies.
-func evaluate(ctx context.Context, cfg Config, banks *bank.Banks, pics []picture, alt demo.Alteration, k int) (Row, error) {
+func evaluate(ctx context.Context, cfg Config, banks *bank.Banks, pics []picture, banked [][]events.Signal, alt demo.Alteration, k int) (Row, error) {
 	row := Row{Alteration: alt.Name, Description: alt.Description, Copies: len(pics), Pairs: len(pics) * (len(pics) - 1)}
 	type result struct {
 		i       int
 		matched bool
 		removed bool
 		wrong   []string
+		why     string
 		err     error
 	}
 	results := make([]result, len(pics))
@@ -278,6 +319,9 @@ func evaluate(ctx context.Context, cfg Config, banks *bank.Banks, pics []picture
 					}
 				}
 				r.matched = len(ownMatches) > 0
+				if !r.matched {
+					r.why = whyMissed(sigs, banked[i])
+				}
 				d := cfg.Policy.Decide(ownMatches)
 				r.removed = d.Action == policy.ActionRemove
 				for n, m := range others {
@@ -308,7 +352,7 @@ func evaluate(ctx context.Context, cfg Config, banks *bank.Banks, pics []picture
 		if r.matched {
 			row.Matched++
 		} else {
-			row.Missed = append(row.Missed, pics[r.i].name)
+			row.Missed = append(row.Missed, pics[r.i].name+" ("+r.why+")")
 		}
 		if r.removed {
 			row.Removed++
