@@ -12,11 +12,15 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${1:-$HOME/.cache/takedown/robustness-corpus}"
-if [[ -f "$dir/.complete" ]]; then
+# The marker names the corpus version: a changed source list rebuilds it.
+marker="$dir/.complete-v2"
+if [[ -f "$marker" ]]; then
 	echo "$dir"
 	exit 0
 fi
 mkdir -p "$dir"
+# Only what an earlier version of this script put there.
+rm -f "$dir"/shared-* "$dir"/debian-* "$dir"/plasma-* "$dir"/skimage-* "$dir"/.complete*
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
@@ -29,8 +33,8 @@ if [[ -d "$shared" ]]; then
 	done
 fi
 
-(cd "$work" && apt-get download mate-backgrounds lomiri-wallpapers-20.04 ukui-wallpapers \
-	plasma-workspace-wallpapers gnome-backgrounds >/dev/null 2>&1) || echo "warning: apt-get download failed; corpus without Debian wallpapers" >&2
+(cd "$work" && apt-get download mate-backgrounds lomiri-wallpapers-20.04 lomiri-wallpapers-16.04 ukui-wallpapers \
+	plasma-workspace-wallpapers gnome-backgrounds sway-backgrounds >/dev/null 2>&1) || echo "warning: apt-get download failed; corpus without Debian wallpapers" >&2
 for deb in "$work"/*.deb; do
 	[[ -f "$deb" ]] || continue
 	dpkg-deb -x "$deb" "$work/x"
@@ -42,6 +46,8 @@ if [[ -d "$work/x" ]]; then
 		"$bg"/*.jpg "$bg"/*.png "$bg"/gnome/*-l.webp; do
 		[[ -f "$f" ]] && cp "$f" "$dir/debian-$(basename "$f")"
 	done
+	# Sway ships one picture in many sizes and orientations: keep one.
+	[[ -f "$bg"/sway/Sway_Wallpaper_Blue_2048x1536.png ]] && cp "$bg"/sway/Sway_Wallpaper_Blue_2048x1536.png "$dir/debian-sway-blue.png"
 	# Plasma ships each wallpaper in many sizes: keep the largest of each.
 	for d in "$work"/x/usr/share/wallpapers/*/; do
 		f="$(ls -S "$d"contents/images/* 2>/dev/null | head -1 || true)"
@@ -61,5 +67,5 @@ if command -v pip >/dev/null && pip download --no-deps --only-binary=:all: -d "$
 else
 	echo "warning: could not fetch scikit-image; corpus without its sample photographs" >&2
 fi
-touch "$dir/.complete"
+touch "$marker"
 echo "$dir"

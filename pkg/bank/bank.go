@@ -31,9 +31,11 @@
 //
 // Query signals are matched as they are, except: a malformed or unsupported
 // signal and an all-zero perceptual hash (what a flat image hashes to; see
-// ErrBlankHash) match nothing, and so does a pdq signal whose quality is set
-// and below Options.MinPDQQuality (50 by default, the reference practice:
-// PDQ hashes of near-featureless images are unreliable). A signal's Variant
+// ErrBlankHash) match nothing. A pdq signal whose quality is set and below
+// Options.MinPDQQuality (50 by default, the reference practice: PDQ hashes
+// of near-featureless images are unreliable) matches only within
+// Options.LowPDQThreshold (24) if its quality is at least
+// Options.LowPDQQuality (30), and not at all below that. A signal's Variant
 // (rot90, flipx, center80...) is carried into its matches.
 //
 // # Allow-lists
@@ -98,8 +100,16 @@ const (
 	DefaultThresholdPHash = 10
 	DefaultThresholdDHash = 10
 	// DefaultMinPDQQuality is the lowest quality of a query PDQ hash that is
-	// matched at all.
+	// matched at the bank's threshold.
 	DefaultMinPDQQuality = 50
+	// DefaultLowPDQQuality and DefaultLowPDQThreshold: a query PDQ hash of
+	// quality 30 to 49 still matches, within 24 bits at most. Brightening,
+	// cropping or mirroring a smooth picture (a gradient wallpaper, a hazy
+	// sky) can drop its copy's quality below 50 while the hash stays 2-24
+	// bits from the original's; the robustness evaluation lost four such
+	// copies to the plain minimum and found no false match with the tier.
+	DefaultLowPDQQuality   = 30
+	DefaultLowPDQThreshold = 24
 )
 
 // DefaultThresholds returns the thresholds used when none are configured.
@@ -199,6 +209,15 @@ type Options struct {
 	// Enabled says which signal types banks that do not configure them
 	// match; types left out keep DefaultEnabled.
 	Enabled map[string]bool
+	// LowPDQQuality: a query pdq signal whose quality is at least this but
+	// below MinPDQQuality matches only within LowPDQThreshold (or the
+	// bank's threshold, if smaller); below LowPDQQuality it matches
+	// nothing. 0 means DefaultLowPDQQuality; a negative value, or one not
+	// below MinPDQQuality, leaves no such tier.
+	LowPDQQuality int
+	// LowPDQThreshold: see LowPDQQuality. 0 means DefaultLowPDQThreshold; a
+	// negative value means 0 (identical hashes only).
+	LowPDQThreshold int
 }
 
 // Banks is the set of all banks. It is safe for concurrent use: matching takes
@@ -208,6 +227,8 @@ type Banks struct {
 	defaults   [numTypes]int
 	defaultOn  [numTypes]bool
 	minQuality int // -1: none
+	lowQuality int // -1: no reduced tier
+	lowThr     int
 
 	entries []entry // never shrinks: a disabled entry stays, as on the topic
 	// byKey finds an entry by a 64-bit hash of its bank and id (12-byte map
@@ -255,6 +276,12 @@ func New(opts Options) (*Banks, error) {
 		if _, ok := events.SignalBits(typ); !ok {
 			errs = append(errs, fmt.Errorf("enabled flag for unknown signal type %q", typ))
 		}
+	}
+	if opts.LowPDQThreshold > 256 {
+		errs = append(errs, fmt.Errorf("low-quality pdq threshold %d: want at most 256", opts.LowPDQThreshold))
+	}
+	if opts.LowPDQQuality > 100 {
+		errs = append(errs, fmt.Errorf("low pdq quality %d: want at most 100", opts.LowPDQQuality))
 	}
 	if opts.MinPDQQuality > 100 {
 		errs = append(errs, fmt.Errorf("minimum pdq quality %d: want at most 100", opts.MinPDQQuality))
@@ -320,7 +347,26 @@ func newBanks(opts Options) *Banks {
 		b.minQuality = q
 	}
 	b.updateRadius()
-	b.version = optionsFingerprint(b.defaults, b.defaultOn, b.minQuality)
+	switch q := opts.LowPDQQuality; {
+	case q == 0:
+		b.lowQuality = DefaultLowPDQQuality
+	case q < 0:
+		b.lowQuality = -1
+	default:
+		b.lowQuality = q
+	}
+	if b.minQuality < 0 || b.lowQuality >= b.minQuality {
+		b.lowQuality = -1
+	}
+	switch t := opts.LowPDQThreshold; {
+	case t == 0:
+		b.lowThr = DefaultLowPDQThreshold
+	case t < 0:
+		b.lowThr = 0
+	default:
+		b.lowThr = t
+	}
+	b.version = optionsFingerprint(b.defaults, b.defaultOn, b.minQuality, b.lowQuality, b.lowThr)
 	return b
 }
 
@@ -366,7 +412,16 @@ func (b *Banks) Options() Options {
 	for t, v := range b.defaultOn {
 		on[typeNames[t]] = v
 	}
-	return Options{Thresholds: b.Thresholds(), MinPDQQuality: b.minQuality, Enabled: on}
+	low := b.lowQuality
+	if low < 0 {
+		low = -1 // negative: no tier (0 would read as the default)
+	}
+	thr := b.lowThr
+	if thr == 0 {
+		thr = -1 // identical hashes only (0 would read as the default)
+	}
+	return Options{Thresholds: b.Thresholds(), MinPDQQuality: b.minQuality, Enabled: on,
+		LowPDQQuality: low, LowPDQThreshold: thr}
 }
 
 // Apply adds, replaces or disables one entry, or configures a bank. An update

@@ -22,11 +22,13 @@ type model struct {
 	configs  map[string]events.BankConfig
 	defaults map[string]int
 	minQ     int
+	lowQ     int
+	lowThr   int
 }
 
 func newModel() *model {
 	return &model{entries: map[string]events.BankUpdate{}, disabled: map[string]bool{}, configs: map[string]events.BankConfig{},
-		defaults: map[string]int{"pdq": 31, "phash": 10, "dhash": 10, "md5": 0, "sha256": 0}, minQ: 50}
+		defaults: map[string]int{"pdq": 31, "phash": 10, "dhash": 10, "md5": 0, "sha256": 0}, minQ: 50, lowQ: 30, lowThr: 24}
 }
 
 func (m *model) apply(u events.BankUpdate) {
@@ -59,7 +61,16 @@ func (m *model) usable(q events.Signal) bool {
 	if q.Type != "md5" && q.Type != "sha256" && strings.Trim(q.Value, "0") == "" {
 		return false
 	}
-	return !(q.Type == "pdq" && q.Quality != nil && *q.Quality < m.minQ)
+	return !(q.Type == "pdq" && q.Quality != nil && *q.Quality < m.lowQ)
+}
+
+// limit is the largest distance any bank may accept for a usable query:
+// the reduced tier's threshold for a pdq hash of quality below the minimum.
+func (m *model) limit(q events.Signal) int {
+	if q.Type == "pdq" && q.Quality != nil && *q.Quality < m.minQ {
+		return m.lowThr
+	}
+	return 1 << 30
 }
 
 // decoded caches hex decoding: the model decodes the same bank hashes for
@@ -128,6 +139,7 @@ func (m *model) verdict(query []events.Signal) Verdict {
 					continue
 				}
 				on, thr := m.setting(u.Bank, s.Type)
+				thr = min(thr, m.limit(q))
 				d := hamming(s.Value, qv)
 				if !on || d > thr {
 					continue
@@ -311,7 +323,7 @@ func (g *gen) query() []events.Signal {
 		s := g.signal()
 		s.Variant = g.variant[g.r.IntN(len(g.variant))]
 		if s.Type == "pdq" && g.r.IntN(3) == 0 {
-			s.Quality = quality(30 + g.r.IntN(71))
+			s.Quality = quality(g.r.IntN(101))
 		}
 		if g.r.IntN(4) == 0 {
 			s.Value = strings.ToUpper(s.Value)

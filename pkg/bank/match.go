@@ -121,8 +121,12 @@ type candidate struct {
 // read lock.
 func (b *Banks) lookupLocked(sig events.Signal, h *Hits) {
 	t, _ := typeOf(sig.Type)
+	limit := 1 << 30 // the most any bank may accept for this signal
 	if t == tPDQ && sig.Quality != nil && b.minQuality >= 0 && *sig.Quality < b.minQuality {
-		return
+		if b.lowQuality < 0 || *sig.Quality < b.lowQuality {
+			return
+		}
+		limit = b.lowThr
 	}
 	p := parse(sig)
 	var cands []candidate
@@ -133,7 +137,7 @@ func (b *Banks) lookupLocked(sig events.Signal, h *Hits) {
 			return true
 		}
 	}
-	switch r := b.radius[t]; t {
+	switch r := min(b.radius[t], limit); t {
 	case tSHA256:
 		b.sha256.each(p.b32, exact)
 	case tMD5:
@@ -165,14 +169,15 @@ func (b *Banks) lookupLocked(sig events.Signal, h *Hits) {
 		}
 		e := &b.entries[c.entry]
 		bs := b.banks[e.bank]
-		if !bs.enabled || !bs.on[t] || c.dist > bs.thr[t] {
+		thr := min(bs.thr[t], limit)
+		if !bs.enabled || !bs.on[t] || c.dist > thr {
 			continue
 		}
 		m := events.Match{
 			Bank: bs.name, EntryID: e.id,
 			Labels:     mergeLabels(b.labels.get(e.labels), bs.labels),
 			SignalType: sig.Type, Signal: sig.Value, Variant: sig.Variant,
-			Distance: c.dist, Threshold: bs.thr[t],
+			Distance: c.dist, Threshold: thr,
 			Incident: bs.cfg.Incident, Severity: bs.cfg.Severity,
 		}
 		if bs.allow {

@@ -67,7 +67,10 @@ func TestPDQ(t *testing.T) {
 		{"far", sig("pdq", pdqOther(7)), []hit{}},
 		{"all-zero query", sig("pdq", strings.Repeat("0", 64)), []hit{}},
 		{"63 digits", sig("pdq", pdqBase[:63]), []hit{}},
-		{"quality 49 is not trusted", events.Signal{Type: "pdq", Value: pdqBase, Quality: quality(49)}, []hit{}},
+		{"quality 49: within 24", events.Signal{Type: "pdq", Value: pdqFlip(24), Quality: quality(49)}, []hit{{"b", "e", 24}}},
+		{"quality 49: not within 25", events.Signal{Type: "pdq", Value: pdqFlip(25), Quality: quality(49)}, []hit{}},
+		{"quality 30: within 24", events.Signal{Type: "pdq", Value: pdqFlip(10), Quality: quality(30)}, []hit{{"b", "e", 10}}},
+		{"quality 29 is not trusted", events.Signal{Type: "pdq", Value: pdqBase, Quality: quality(29)}, []hit{}},
 		{"quality 50", events.Signal{Type: "pdq", Value: pdqBase, Quality: quality(50)}, []hit{{"b", "e", 0}}},
 		{"quality 0", events.Signal{Type: "pdq", Value: pdqBase, Quality: quality(0)}, []hit{}},
 		{"sha256 of the same digits", sig("sha256", pdqBase), []hit{}},
@@ -84,24 +87,36 @@ func TestPDQ(t *testing.T) {
 }
 
 func TestMinPDQQuality(t *testing.T) {
+	// Each case queries the bank's hash moved by dist bits.
 	cases := []struct {
-		min     int
-		quality int
-		match   bool
+		min, low, lowThr int
+		quality, dist    int
+		match            bool
 	}{
-		{0, 49, false}, {0, 50, true}, // 0: the default, 50
-		{-1, 0, true}, {-1, 49, true},
-		{80, 79, false}, {80, 80, true},
+		{0, 0, 0, 50, 31, true}, {0, 0, 0, 49, 24, true}, {0, 0, 0, 49, 25, false}, // defaults: 50, 30, 24
+		{0, 0, 0, 30, 0, true}, {0, 0, 0, 29, 0, false},
+		{0, -1, 0, 49, 0, false}, {0, -1, 0, 50, 31, true}, // no reduced tier
+		{-1, 0, 0, 0, 31, true}, {-1, 0, 0, 49, 31, true}, // no minimum at all
+		{80, 0, 0, 79, 24, true}, {80, 0, 0, 79, 25, false}, {80, 0, 0, 80, 31, true},
+		{80, 60, 10, 60, 10, true}, {80, 60, 10, 60, 11, false}, {80, 60, 10, 59, 0, false},
+		{50, 60, 10, 55, 31, true},                            // a tier above the minimum is none
+		{50, 30, -1, 40, 0, true}, {50, 30, -1, 40, 1, false}, // negative: identical only
 	}
 	for _, tc := range cases {
-		b, err := New(Options{MinPDQQuality: tc.min, Enabled: allOn()})
+		b, err := New(Options{MinPDQQuality: tc.min, LowPDQQuality: tc.low, LowPDQThreshold: tc.lowThr, Enabled: allOn()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		mustApply(t, b, add("b", "e", nil, sig("pdq", pdqBase)))
-		got := b.Match([]events.Signal{{Type: "pdq", Value: pdqBase, Quality: quality(tc.quality)}})
+		got := b.Match([]events.Signal{{Type: "pdq", Value: pdqFlip(tc.dist), Quality: quality(tc.quality)}})
 		if (len(got) == 1) != tc.match {
-			t.Errorf("minimum %d, quality %d: matches %+v, want match=%v", tc.min, tc.quality, got, tc.match)
+			t.Errorf("minimum %d, low %d within %d; quality %d at distance %d: matches %+v, want match=%v",
+				tc.min, tc.low, tc.lowThr, tc.quality, tc.dist, got, tc.match)
+		}
+		// Options round-trip through New.
+		again, err := New(b.Options())
+		if err != nil || !reflect.DeepEqual(again.Options(), b.Options()) || again.Version() != newBanks(b.Options()).Version() {
+			t.Errorf("options %+v do not round-trip: %v", b.Options(), err)
 		}
 	}
 	// Quality only gates pdq: a phash with a low quality still matches.
@@ -124,6 +139,8 @@ func TestNewRefusesBadOptions(t *testing.T) {
 		{"exact", Options{Thresholds: Thresholds{"md5": 3}}, "md5 threshold 3"},
 		{"unknown", Options{Thresholds: Thresholds{"tmk": 3}}, `"tmk"`},
 		{"quality", Options{MinPDQQuality: 101}, "quality 101"},
+		{"low quality", Options{LowPDQQuality: 101}, "quality 101"},
+		{"low threshold", Options{LowPDQThreshold: 257}, "threshold 257"},
 	}
 	for _, tc := range cases {
 		if _, err := New(tc.opts); err == nil || !strings.Contains(err.Error(), tc.mention) {

@@ -269,6 +269,8 @@ func (b *Banks) encode(e *encoder) {
 		e.bool(on)
 	}
 	e.int(b.minQuality)
+	e.int(b.lowQuality)
+	e.int(b.lowThr)
 	e.uint(b.generation)
 	e.uint(b.version)
 
@@ -489,6 +491,14 @@ func (d *decoder) banks() *Banks {
 		opts.Enabled[typeNames[t]] = d.bool()
 	}
 	opts.MinPDQQuality = d.int()
+	opts.LowPDQQuality = d.int()
+	if opts.LowPDQQuality < 0 {
+		opts.LowPDQQuality = -1
+	}
+	opts.LowPDQThreshold = d.int()
+	if opts.LowPDQThreshold == 0 {
+		opts.LowPDQThreshold = -1
+	}
 	if d.err != nil {
 		return nil
 	}

@@ -71,12 +71,14 @@ func configFingerprint(bank string, c *events.BankConfig) uint64 {
 	return f.sum()
 }
 
-func optionsFingerprint(defaults [numTypes]int, on [numTypes]bool, minQuality int) uint64 {
+func optionsFingerprint(defaults [numTypes]int, on [numTypes]bool, minQuality, lowQuality, lowThr int) uint64 {
 	f := newFingerprinter("options")
 	for t, v := range defaults {
 		f.put(typeNames[t] + "=" + strconv.Itoa(v))
 		f.put(typeNames[t] + " on=" + strconv.FormatBool(on[t]))
 	}
 	f.put("min-pdq-quality=" + strconv.Itoa(minQuality))
+	f.put("low-pdq-quality=" + strconv.Itoa(lowQuality))
+	f.put("low-pdq-threshold=" + strconv.Itoa(lowThr))
 	return f.sum()
 }

@@ -368,17 +368,18 @@ func TestHashScale(t *testing.T) {
 	tests := []struct {
 		w, h, scale, sw, sh int
 	}{
-		{4032, 3024, 2, 1008, 756}, // 1/8 would be 504 wide
-		{3024, 4032, 2, 756, 1008},
+		{4032, 3024, 1, 504, 378}, // 1/8 keeps the longer side at 504
+		{3024, 4032, 1, 378, 504},
 		{4096, 3072, 1, 512, 384},
-		{1280, 800, 4, 640, 400},
-		{1024, 768, 4, 512, 384},
-		{1000, 1000, 5, 625, 625},
+		{1280, 800, 3, 480, 300},
+		{1024, 768, 4, 512, 384}, // 3/8 would be 384 wide
+		{1000, 1000, 4, 500, 500},
 		{1600, 1004, 3, 600, 377}, // 376.5 rounded up, as libjpeg does
-		{585, 100, 7, 512, 88},    // 511.875 rounded up
-		{600, 10, 7, 525, 9},
-		{512, 512, 8, 512, 512},
-		{511, 300, 8, 511, 300},
+		{585, 100, 7, 512, 88},    // 511.875 rounded up; 6/8 would be 439
+		{600, 10, 6, 450, 8},
+		{512, 512, 7, 448, 448},
+		{511, 300, 7, 448, 263}, // 447.125 rounded up
+		{447, 300, 8, 447, 300},
 		{1, 1, 8, 1, 1},
 		{50_000_000, 1, 1, 6_250_000, 1},
 	}
@@ -558,10 +559,10 @@ func TestDecodeForHashingMatchesFullDecode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if pic.Width != 1000 || pic.Height != 700 || pic.Image.Bounds() != image.Rect(0, 0, 625, 438) {
-				t.Fatalf("picture %dx%d, image %v; want 1000x700 reduced to 625x438 (5/8)", pic.Width, pic.Height, pic.Image.Bounds())
+			if pic.Width != 1000 || pic.Height != 700 || pic.Image.Bounds() != image.Rect(0, 0, 500, 350) {
+				t.Fatalf("picture %dx%d, image %v; want 1000x700 reduced to 500x350 (4/8)", pic.Width, pic.Height, pic.Image.Bounds())
 			}
-			want := boxReduce(full, 625, 438)
+			want := boxReduce(full, 500, 350)
 			d := meanPixelDiff(t, pic.Image, want)
 			t.Logf("mean difference %.2f (%s)", d, JPEGDecoder)
 			if d > tt.maxDiff {

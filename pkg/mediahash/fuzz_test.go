@@ -22,6 +22,9 @@ import (
 )
 
 // isLowerHex reports whether s is n lower-case hex digits.
+// framedVariants are the upload variants that only some pictures have.
+var framedVariants = []string{"trim", "trim-tb", "trim-lr", "embedded", "upscaled"}
+
 func isLowerHex(s string, n int) bool {
 	if len(s) != n || strings.ToLower(s) != s {
 		return false
@@ -49,7 +52,7 @@ func checkSignals(sigs []events.Signal) error {
 				return fmt.Errorf("pdq %q: quality %v", s.Variant, s.Quality)
 			}
 			if !slices.Contains(pdq.DihedralVariants[:], s.Variant) && !slices.ContainsFunc(symmetricRegions, func(r region) bool { return r.variant == s.Variant }) &&
-				s.Variant != "trim" && s.Variant != "embedded" && s.Variant != "upscaled" {
+				!slices.Contains(framedVariants, s.Variant) {
 				return fmt.Errorf("pdq variant %q", s.Variant)
 			}
 		} else if s.Quality != nil || s.Variant != "" {
@@ -65,7 +68,7 @@ func checkSignals(sigs []events.Signal) error {
 		want["pdq/"+r.variant] = 1
 	}
 	// Parts of the frame that only some pictures have.
-	for _, v := range []string{"trim", "embedded", "upscaled"} {
+	for _, v := range framedVariants {
 		if seen["pdq/"+v] == 1 {
 			want["pdq/"+v] = 1
 		}

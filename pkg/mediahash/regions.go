@@ -88,13 +88,27 @@ func framedSignals(img image.Image, upload bool) []events.Signal {
 		return nil
 	}
 	var out []events.Signal
-	if b := img.Bounds(); max(b.Dx(), b.Dy()) < 512 {
+	if b := img.Bounds(); max(b.Dx(), b.Dy()) < hashMinSide {
 		// A thumbnail or a shrunk copy, hashed as if it had the size the
 		// original was hashed at (see atHashSize).
 		out = append(out, pdqSignal(pdq.Image(atHashSize(img)), "upscaled"))
 	}
-	if r := framing.Trim(img); r != img.Bounds() {
-		out = append(out, pdqSignal(pdq.Image(sub.SubImage(r)), "trim"))
+	if r, b := framing.Trim(img), img.Bounds(); r != b {
+		// Hashed at the working size: a small picture trimmed one line
+		// more or less than its original (JPEG blurs the bars' edges)
+		// would otherwise straddle a step of PDQ's blur window (128
+		// pixels) and land 50 bits away.
+		out = append(out, pdqSignal(pdq.Image(atHashSize(sub.SubImage(r))), "trim"))
+		// Letterbox bars are above and below only, pillarbox bars beside
+		// only; a dark or plain edge of the picture itself can pass for a
+		// bar on the other sides (a night sky), so each axis is also
+		// trimmed alone.
+		if tb := image.Rect(b.Min.X, r.Min.Y, b.Max.X, r.Max.Y); tb != r && tb != b {
+			out = append(out, pdqSignal(pdq.Image(atHashSize(sub.SubImage(tb))), "trim-tb"))
+		}
+		if lr := image.Rect(r.Min.X, b.Min.Y, r.Max.X, b.Max.Y); lr != r && lr != b {
+			out = append(out, pdqSignal(pdq.Image(atHashSize(sub.SubImage(lr))), "trim-lr"))
+		}
 	}
 	if upload {
 		if r, ok := framing.Embedded(img); ok {
@@ -121,10 +135,31 @@ func atHashSize(img image.Image) image.Image {
 	return dst
 }
 
+// smallSide is the longer side of the "small" copy a bank entry also hashes.
+// Pictures with fine detail (text, brickwork, stripes) hash differently once
+// a platform has shrunk them to a thumbnail or preview: the detail turns to
+// grey, or aliases, and PDQ's bits near the median flip. A hash of the entry
+// at thumbnail size is close to such copies where the full-size hash is
+// 32-40 bits away (README, "Robustness").
+const smallSide = 192
+
+// smallCopy shrinks img to fit smallSide by area averaging, as thumbnailers
+// do; false when img is not larger than that.
+func smallCopy(img image.Image) (image.Image, bool) {
+	b := img.Bounds()
+	long := max(b.Dx(), b.Dy())
+	if long <= smallSide {
+		return nil, false
+	}
+	w := max(1, (b.Dx()*smallSide+long/2)/long)
+	h := max(1, (b.Dy()*smallSide+long/2)/long)
+	return reduce(img, image.Pt(w, h)), true
+}
+
 // BankPictureSignals computes the perceptual signals a bank entry made from a
 // decoded picture holds: pdq of the whole picture, of the picture without
-// its uniform borders, of the symmetric regions and of the crop grid; phash
-// and dhash. Dihedral variants are left to uploads: one side suffices.
+// its uniform borders, of the symmetric regions and of the crop grid, of a
+// thumbnail-sized copy; phash and dhash. Dihedral variants are left to uploads: one side suffices.
 func BankPictureSignals(img image.Image) ([]events.Signal, error) {
 	rs := append(append([]region{}, symmetricRegions...), cropGrid...)
 	whole, parts := pdq.ImageDihedralRegions(img, boxes(rs))
@@ -135,6 +170,9 @@ func BankPictureSignals(img image.Image) ([]events.Signal, error) {
 	sigs := make([]events.Signal, 0, len(parts)+4)
 	sigs = append(sigs, pdqSignal(whole[0], ""))
 	sigs = append(sigs, framedSignals(img, false)...)
+	if s, ok := smallCopy(img); ok {
+		sigs = append(sigs, pdqSignal(pdq.Image(s), "small"))
+	}
 	for i, r := range parts {
 		sigs = append(sigs, pdqSignal(r, rs[i].variant))
 	}

@@ -36,10 +36,11 @@ func (h *Hasher) ImageRegions(img image.Image, boxes []Box) []Result {
 // actually turned or mirrored, not the reference's flip of the DCT: along a
 // side whose blur window is even (4 pixels on a side of 512) the window is
 // off centre, so the flipped DCT is 16-20 bits from the mirrored picture's
-// hash, enough to lose mirrored copies at the match threshold. Such an axis
-// is mirrored in the luma and blurred again (one more blur for a typical
-// photo); flips along odd-window axes and transposes stay DCT operations,
-// which are exact there. [0] is Image(img) either way.
+// hash, enough to lose mirrored copies at the match threshold; so is an axis
+// whose 64 sample points are not symmetric (see flipExact). Such an axis is
+// mirrored in the luma and blurred again (one more blur for a typical
+// photo); other flips and the transposes stay DCT operations, which are
+// exact there. [0] is Image(img) either way.
 func (h *Hasher) ImageDihedralRegions(img image.Image, boxes []Box) (whole [8]Result, regions []Result) {
 	out := make([]Result, len(boxes))
 	rows, cols, shrunk := h.prepare(img)
@@ -84,10 +85,10 @@ func (h *Hasher) ImageDihedralRegions(img image.Image, boxes []Box) (whole [8]Re
 		have [2][2]bool
 		q    int
 	)
-	evenX, evenY := wr%2 == 0, wc%2 == 0
+	inexactX, inexactY := !flipExact(cols, wr), !flipExact(rows, wc)
 	for d := range whole {
 		dh := dihedrals[d]
-		ax, ay := dh.negOddCols && evenX, dh.negOddRows && evenY
+		ax, ay := dh.negOddCols && inexactX, dh.negOddRows && inexactY
 		ix, iy := b2i(ax), b2i(ay)
 		if !have[ix][iy] {
 			h.luma = grow(h.luma, n)
@@ -104,6 +105,25 @@ func (h *Hasher) ImageDihedralRegions(img image.Image, boxes []Box) (whole [8]Re
 		whole[d] = Result{Hash: toBits(&h.aux, &h.sel), Quality: q}
 	}
 	return whole, out
+}
+
+// flipExact reports whether flipping the DCT along an axis of n pixels,
+// blurred with window w, gives the hash of the mirrored picture: the window
+// must be odd (centred) and the 64 sample points symmetric about the middle.
+// At n = 64k they are symmetric only for odd k: the text of a 384-pixel-wide
+// page, mirrored, came out 40 bits from the flipped DCT.
+func flipExact(n, w int) bool {
+	if w%2 == 0 {
+		return false
+	}
+	var pts [65]int
+	p := samplePoints(n, &pts)
+	for i := range 64 {
+		if n-1-p[i] != p[63-i] {
+			return false
+		}
+	}
+	return true
 }
 
 func b2i(b bool) int {

@@ -2,6 +2,8 @@ package pdq_test
 
 import (
 	"image"
+	"image/color"
+	"math/rand/v2"
 	"testing"
 
 	"golang.org/x/image/draw"
@@ -100,4 +102,35 @@ func BenchmarkImageRegions(b *testing.B) {
 	for b.Loop() {
 		pdq.ImageRegions(img, boxes)
 	}
+}
+
+// Fine detail (text, brickwork) shows a one-pixel shift of the 64 sample
+// points: the dihedral hashes of such pictures must still be those of the
+// picture mirrored and turned, at sizes whose sample points are not
+// symmetric (384 = 64*6) as well as at those that are.
+func TestDihedralOfFineDetail(t *testing.T) {
+	for _, size := range []image.Point{{384, 191}, {512, 384}, {320, 200}, {450, 333}} {
+		img := textLike(uint64(size.X*size.Y), size.X, size.Y)
+		whole, _ := pdq.ImageDihedralRegions(img, nil)
+		for k, v := range pdq.DihedralVariants {
+			if d := pdq.Distance(whole[k].Hash, pdq.Image(transform(img, v)).Hash); d > 4 {
+				t.Errorf("%v: %s hash is %d bits from the hash of the %s picture, want <= 4", size, v, d, v)
+			}
+		}
+	}
+}
+
+// textLike draws dark word-sized blocks in lines on a light page.
+func textLike(seed uint64, w, h int) *image.RGBA {
+	r := rand.New(rand.NewPCG(seed, 7))
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(img, img.Rect, image.NewUniform(color.RGBA{240, 240, 235, 255}), image.Point{}, draw.Src)
+	for y := 4; y+6 < h; y += 9 {
+		for x := 3; x < w-3; {
+			n := 2 + r.IntN(12)
+			draw.Draw(img, image.Rect(x, y, min(x+n, w-3), y+6), image.NewUniform(color.RGBA{20, 20, 30, 255}), image.Point{}, draw.Src)
+			x += n + 2 + r.IntN(3)
+		}
+	}
+	return img
 }

@@ -17,8 +17,13 @@ type Config struct {
 	ThresholdPDQ   int
 	ThresholdPHash int
 	ThresholdDHash int
-	// MinPDQQuality: query pdq hashes of lower quality match nothing.
+	// MinPDQQuality: query pdq hashes of lower quality match only under
+	// the reduced tier below.
 	MinPDQQuality int
+	// LowPDQQuality and LowPDQThreshold: query pdq hashes of quality from
+	// LowPDQQuality up to MinPDQQuality match only within LowPDQThreshold;
+	// lower ones match nothing (see pkg/bank).
+	LowPDQQuality, LowPDQThreshold int
 	// EnablePHash and EnableDHash turn the 64-bit hashes on for banks that
 	// do not configure them; off by default (see pkg/bank: they put
 	// unrelated pictures within a few bits of each other).
@@ -48,7 +53,9 @@ func (c *Config) Bind(s *config.Set) {
 	s.Int(&c.ThresholdDHash, "threshold-dhash", d[events.SignalDHash], "largest dHash Hamming distance (of 64 bits) that counts as a match, for banks that do not set their own")
 	s.Bool(&c.EnablePHash, "enable-phash", false, "match pHash for banks that do not configure it (off: pHash collides on unrelated pictures)")
 	s.Bool(&c.EnableDHash, "enable-dhash", false, "match dHash for banks that do not configure it (off: dHash collides on unrelated pictures)")
-	s.Int(&c.MinPDQQuality, "min-pdq-quality", bank.DefaultMinPDQQuality, "lowest quality (0-100) of an upload's PDQ hash that is matched at all")
+	s.Int(&c.MinPDQQuality, "min-pdq-quality", bank.DefaultMinPDQQuality, "lowest quality (0-100) of an upload's PDQ hash that is matched at the bank's threshold")
+	s.Int(&c.LowPDQQuality, "low-pdq-quality", bank.DefaultLowPDQQuality, "lowest quality (0-100) of an upload's PDQ hash that is matched at all; from it up to min-pdq-quality only within low-pdq-threshold (0: no such tier)")
+	s.Int(&c.LowPDQThreshold, "low-pdq-threshold", bank.DefaultLowPDQThreshold, "largest PDQ distance at which a hash of quality between low-pdq-quality and min-pdq-quality matches")
 	s.Duration(&c.CacheTTL, "cache-ttl", 10*time.Minute, "lifetime of a cached verdict in Redis")
 	s.Duration(&c.RedisTimeout, "redis-timeout", 200*time.Millisecond, "longest wait for Redis before matching from memory")
 	s.Bool(&c.CacheEnabled, "cache", true, "cache verdicts in Redis (off: always match from memory)")
@@ -67,6 +74,14 @@ func (c *Config) BankOptions() bank.Options {
 	if q == 0 {
 		q = -1 // bank.Options reads 0 as "the default"; the setting 0 means "any quality"
 	}
-	return bank.Options{Thresholds: c.Thresholds(), MinPDQQuality: q,
+	// bank.Options reads 0 as "the default" in these too.
+	low, lowThr := c.LowPDQQuality, c.LowPDQThreshold
+	if low <= 0 {
+		low = -1
+	}
+	if lowThr <= 0 {
+		lowThr = -1
+	}
+	return bank.Options{Thresholds: c.Thresholds(), MinPDQQuality: q, LowPDQQuality: low, LowPDQThreshold: lowThr,
 		Enabled: map[string]bool{events.SignalPHash: c.EnablePHash, events.SignalDHash: c.EnableDHash}}
 }

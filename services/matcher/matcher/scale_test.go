@@ -61,6 +61,7 @@ func TestAllowListAcrossSignals(t *testing.T) {
 	cfg := testConfig(t, brokers, testenv.RedisAddr(t))
 	cfg.ThresholdPDQ = 20
 	cfg.MinPDQQuality = 70
+	cfg.LowPDQQuality, cfg.LowPDQThreshold = 50, 10
 	pub := publisher(t, brokers)
 
 	ph := rand.Uint64() | 1
@@ -88,9 +89,11 @@ func TestAllowListAcrossSignals(t *testing.T) {
 			[]events.Signal{sha(shaB), phash(ph), pdqSig(allowed, "top80", 90)},
 			[]string{"blk/b1/sha256"}, []string{"blk/b1/phash"}},
 		{"pdq beyond threshold-pdq", []events.Signal{pdqSig(flip(q, 25), "", 90)}, nil, nil},
-		{"pdq below min-pdq-quality", []events.Signal{pdqSig(q, "", 60)}, nil, nil},
+		{"pdq below min-pdq-quality, within low-pdq-threshold", []events.Signal{pdqSig(flip(q, 10), "", 60)}, []string{"blk/b1/pdq"}, nil},
+		{"pdq below min-pdq-quality, beyond low-pdq-threshold", []events.Signal{pdqSig(flip(q, 11), "", 60)}, nil, nil},
+		{"pdq below low-pdq-quality", []events.Signal{pdqSig(q, "", 49)}, nil, nil},
 		{"low-quality allow hash does not suppress",
-			[]events.Signal{phash(ph), pdqSig(allowed, events.VariantFlipX, 60)}, []string{"blk/b1/phash"}, nil},
+			[]events.Signal{phash(ph), pdqSig(allowed, events.VariantFlipX, 40)}, []string{"blk/b1/phash"}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
