@@ -447,6 +447,7 @@ func cmdBankConfigure(ctx context.Context, args []string, out, errOut io.Writer)
 		labels, thresholds          []string
 		disableSig, enableSig, rsig []string
 		clearLabels, reset, dryRun  bool
+		incident, severity          string
 	)
 	s := config.New("takedownctl bank configure")
 	ts.bind(s, true)
@@ -461,6 +462,8 @@ func cmdBankConfigure(ctx context.Context, args []string, out, errOut io.Writer)
 	s.List(&rsig, "reset-signal", "", "signal types back to the matcher's default threshold, enabled")
 	s.Bool(&reset, "reset", false, "start from the default configuration instead of the bank's current one")
 	s.Bool(&dryRun, "dry-run", false, "print the new configuration without publishing it")
+	s.String(&incident, "incident", "", "true or false: an incident bank (an attack in progress) has its matches removed without review at a wider distance, and reviewed first")
+	s.String(&severity, "severity", "", "critical, high, medium or low: orders the bank's items in the review queue")
 	if err := s.Parse(args); err != nil {
 		return err
 	}
@@ -468,6 +471,9 @@ func cmdBankConfigure(ctx context.Context, args []string, out, errOut io.Writer)
 		return usageError{"bank configure needs --bank NAME and takes no arguments"}
 	}
 	change := func(cfg *events.BankConfig) error {
+		if err := changeIncident(cfg, incident, severity); err != nil {
+			return err
+		}
 		return changeConfig(cfg, kind, enabled, labels, clearLabels, thresholds, disableSig, enableSig, rsig)
 	}
 	// Bad flags are refused before the topic is read.
@@ -505,6 +511,24 @@ func cmdBankConfigure(ctx context.Context, args []string, out, errOut io.Writer)
 	}
 	enc := json.NewEncoder(out)
 	return enc.Encode(map[string]any{"bank": bankName, "config": cfg, "published": !dryRun})
+}
+
+// changeIncident applies configure's --incident and --severity to cfg.
+func changeIncident(cfg *events.BankConfig, incident, severity string) error {
+	if incident != "" {
+		v, err := strconv.ParseBool(incident)
+		if err != nil {
+			return fmt.Errorf("--incident %q: want true or false", incident)
+		}
+		cfg.Incident = v
+	}
+	if severity != "" {
+		if !events.ValidSeverity(severity) {
+			return fmt.Errorf("--severity %q: want critical, high, medium or low", severity)
+		}
+		cfg.Severity = severity
+	}
+	return nil
 }
 
 // changeConfig applies configure's flags to cfg.

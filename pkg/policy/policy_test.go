@@ -1,9 +1,12 @@
 package policy
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 )
 
@@ -11,6 +14,8 @@ func m(signal string, dist int, entry string, labels ...string) events.Match {
 	return events.Match{Bank: "demo", EntryID: entry, Labels: labels, SignalType: signal,
 		Signal: "00", Distance: dist, Threshold: 10}
 }
+
+func inc(x events.Match) events.Match { x.Incident = true; return x }
 
 func TestDefault(t *testing.T) {
 	want := map[string]int{"sha256": 0, "md5": 0, "phash": 4, "dhash": 4, "pdq": 16}
@@ -23,6 +28,15 @@ func TestDefault(t *testing.T) {
 			t.Errorf("AutoDistance[%q] = %d (present %v), want %d", k, d, ok, v)
 		}
 	}
+	// The incident distances are the matcher's default thresholds: an
+	// incident bank's every default match is removed.
+	wantIncident := map[string]int{}
+	for _, typ := range []string{"phash", "dhash", "pdq"} {
+		wantIncident[typ] = bank.DefaultThresholds()[typ]
+	}
+	if got := Default().IncidentDistance; !maps.Equal(got, wantIncident) {
+		t.Errorf("Default().IncidentDistance = %v, want the matcher's default thresholds %v", got, wantIncident)
+	}
 }
 
 func TestDecide(t *testing.T) {
@@ -33,6 +47,8 @@ func TestDecide(t *testing.T) {
 		action    string
 		bestEntry string
 		reason    []string // substrings the reason must contain
+		incident  bool
+		removable []string // entry ids; nil: not checked unless the action is not remove
 	}{
 		{name: "no matches", matches: nil, action: ActionNone},
 		{name: "empty matches", matches: []events.Match{}, action: ActionNone},
@@ -101,6 +117,45 @@ func TestDecide(t *testing.T) {
 			action:  ActionReview, bestEntry: "e1",
 		},
 		{
+			name:    "incident bank removes up to the incident distance",
+			matches: []events.Match{inc(m("pdq", 31, "cip", "attack"))},
+			action:  ActionRemove, bestEntry: "cip", incident: true, removable: []string{"cip"},
+			reason: []string{"incident bank", "pdq distance 31 <= incident distance 31", "entry cip"},
+		},
+		{
+			name:    "incident bank beyond the incident distance goes to review",
+			matches: []events.Match{inc(m("phash", 11, "cip"))},
+			action:  ActionReview, bestEntry: "cip",
+			reason: []string{"above the auto-removal distance 4 and the incident distance 10"},
+		},
+		{
+			name:    "the same distance outside an incident bank goes to review",
+			matches: []events.Match{m("pdq", 31, "plain")},
+			action:  ActionReview, bestEntry: "plain",
+		},
+		{
+			name:    "an ordinary auto match is not an incident removal",
+			matches: []events.Match{inc(m("pdq", 20, "cip")), m("pdq", 3, "plain")},
+			action:  ActionRemove, bestEntry: "plain", removable: []string{"plain", "cip"},
+			reason: []string{"pdq distance 3 <= 16"},
+		},
+		{
+			name:    "an incident match within the ordinary distance is an ordinary removal",
+			matches: []events.Match{inc(m("pdq", 10, "cip"))},
+			action:  ActionRemove, bestEntry: "cip", removable: []string{"cip"},
+		},
+		{
+			name:    "removable lists every match within its distance, closest first",
+			matches: []events.Match{m("phash", 8, "far"), m("dhash", 3, "mid"), m("phash", 1, "near")},
+			action:  ActionRemove, bestEntry: "near", removable: []string{"near", "mid"},
+		},
+		{
+			name:    "a policy without incident distances treats incident banks like others",
+			policy:  &Policy{AutoDistance: map[string]int{"pdq": 16}},
+			matches: []events.Match{inc(m("pdq", 20, "cip"))},
+			action:  ActionReview, bestEntry: "cip",
+		},
+		{
 			name:    "stricter policy sends a default-removable match to review",
 			policy:  &Policy{AutoDistance: map[string]int{"phash": 1}},
 			matches: []events.Match{m("phash", 2, "e1")},
@@ -123,6 +178,16 @@ func TestDecide(t *testing.T) {
 			}
 			if d.Reason == "" {
 				t.Error("Reason is empty")
+			}
+			if d.Incident != tt.incident {
+				t.Errorf("Incident = %v, want %v", d.Incident, tt.incident)
+			}
+			var removable []string
+			for _, r := range d.Removable {
+				removable = append(removable, r.EntryID)
+			}
+			if (tt.removable != nil || d.Action != ActionRemove) && !slices.Equal(removable, tt.removable) {
+				t.Errorf("Removable = %v, want %v", removable, tt.removable)
 			}
 			for _, s := range tt.reason {
 				if !strings.Contains(d.Reason, s) {

@@ -45,6 +45,12 @@ type Client struct {
 	// MinBackoff and MaxBackoff bound the exponential wait between
 	// attempts; MaxBackoff also caps a server's Retry-After.
 	MinBackoff, MaxBackoff time.Duration
+	// OnRetry, if set, is called after each failed attempt that will be
+	// tried again, before the wait, with the attempt's number (1 for the
+	// first) and its error: a caller records every retry this way. An
+	// error from it stops Send, which returns it wrapped, so that attempts
+	// a caller cannot account for are not made.
+	OnRetry func(attempt int, err error) error
 }
 
 // StatusError is a non-2xx answer from the webhook.
@@ -122,6 +128,11 @@ func (c *Client) Send(ctx context.Context, td Takedown) (attempts int, err error
 		}
 		if attempts >= maxAttempts {
 			return attempts, fmt.Errorf("webhook: failed after %d attempts: %w", attempts, err)
+		}
+		if c.OnRetry != nil {
+			if herr := c.OnRetry(attempts, err); herr != nil {
+				return attempts, fmt.Errorf("webhook: stopped after %d attempt(s): %w (last error: %v)", attempts, herr, err)
+			}
 		}
 		// Equal jitter: retries from many enforcers spread out without ever
 		// waiting less than half the nominal backoff.

@@ -39,7 +39,8 @@ const DefaultTolerance = 5 * time.Minute
 
 // Takedown is the body of a takedown request.
 type Takedown struct {
-	// Action is what the platform is asked to do, e.g. events.ActionRemove.
+	// Action is what the platform is asked to do: events.ActionRemove,
+	// events.ActionRestrict or events.ActionRestore.
 	Action    string `json:"action"`
 	ContentID string `json:"content_id"`
 	// Reason is a human-readable justification for the platform's records.
@@ -51,7 +52,8 @@ type Takedown struct {
 	Evidence       []events.Match `json:"evidence"`
 	IdempotencyKey string         `json:"idempotency_key"`
 	CorrelationID  string         `json:"correlation_id"`
-	// Trigger is events.TriggerAuto or events.TriggerReview.
+	// Trigger is events.TriggerAuto, events.TriggerIncident,
+	// events.TriggerReview or events.TriggerOverturn.
 	Trigger     string    `json:"trigger"`
 	RequestedAt time.Time `json:"requested_at"`
 }

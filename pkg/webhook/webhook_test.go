@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -224,6 +225,61 @@ func TestClientNetworkErrorRetried(t *testing.T) {
 	}
 	if attempts != 2 {
 		t.Fatalf("attempts = %d, want 2", attempts)
+	}
+}
+
+// OnRetry sees every failed attempt that is tried again, and only those: not
+// the last one, not a success.
+func TestClientOnRetry(t *testing.T) {
+	tests := []struct {
+		name        string
+		statuses    []int // answers in turn; the last repeats
+		maxAttempts int
+		hookErrAt   int // the retry whose hook fails; 0: none
+		wantRetries []int
+		wantCalls   int64
+		wantErr     bool
+	}{
+		{name: "success at once", statuses: []int{200}, maxAttempts: 5, wantCalls: 1},
+		{name: "two failures then success", statuses: []int{503, 500, 200}, maxAttempts: 5, wantRetries: []int{1, 2}, wantCalls: 3},
+		{name: "all fail: the last attempt is no retry", statuses: []int{503}, maxAttempts: 3, wantRetries: []int{1, 2}, wantCalls: 3, wantErr: true},
+		{name: "permanent failure is no retry", statuses: []int{400}, maxAttempts: 3, wantCalls: 1, wantErr: true},
+		{name: "a failing hook stops sending", statuses: []int{503}, maxAttempts: 5, hookErrAt: 2, wantRetries: []int{1, 2}, wantCalls: 2, wantErr: true},
+	}
+	hookErr := errors.New("cannot record")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := int(calls.Add(1))
+				w.WriteHeader(tt.statuses[min(n, len(tt.statuses))-1])
+			}))
+			defer srv.Close()
+			c := fastClient(srv.URL)
+			c.MaxAttempts = tt.maxAttempts
+			var retries []int
+			c.OnRetry = func(attempt int, err error) error {
+				var se *StatusError
+				if !errors.As(err, &se) {
+					t.Errorf("retry %d: error %v, want the attempt's *StatusError", attempt, err)
+				}
+				retries = append(retries, attempt)
+				if attempt == tt.hookErrAt {
+					return hookErr
+				}
+				return nil
+			}
+			attempts, err := c.Send(context.Background(), takedown("c1"))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Send error %v, want error %v", err, tt.wantErr)
+			}
+			if tt.hookErrAt != 0 && !errors.Is(err, hookErr) {
+				t.Errorf("Send error %v does not wrap the hook's error", err)
+			}
+			if !slices.Equal(retries, tt.wantRetries) || calls.Load() != tt.wantCalls || attempts != int(tt.wantCalls) {
+				t.Errorf("retries %v, calls %d, attempts %d; want %v, %d, %d", retries, calls.Load(), attempts, tt.wantRetries, tt.wantCalls, tt.wantCalls)
+			}
+		})
 	}
 }
 

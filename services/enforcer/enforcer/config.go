@@ -40,6 +40,14 @@ type Config struct {
 	// AutoDistancePDQ is the largest PDQ distance (of 256 bits) removed
 	// without review.
 	AutoDistancePDQ int
+	// IncidentDistancePDQ, IncidentDistancePHash and IncidentDistanceDHash
+	// are the auto-removal distances of incident banks' matches.
+	IncidentDistancePDQ, IncidentDistancePHash, IncidentDistanceDHash int
+	// ActionRules choose remove or restrict by bank and label, in
+	// policy.ParseRules' syntax.
+	ActionRules []string
+
+	rules policy.Rules // parsed by validate
 }
 
 // Bind registers the settings: the common ones, then
@@ -54,9 +62,13 @@ type Config struct {
 //	auto-distance-phash  TAKEDOWN_AUTO_DISTANCE_PHASH  4
 //	auto-distance-dhash  TAKEDOWN_AUTO_DISTANCE_DHASH  4
 //	auto-distance-pdq    TAKEDOWN_AUTO_DISTANCE_PDQ    16
+//	incident-auto-distance-pdq    TAKEDOWN_INCIDENT_AUTO_DISTANCE_PDQ    31
+//	incident-auto-distance-phash  TAKEDOWN_INCIDENT_AUTO_DISTANCE_PHASH  10
+//	incident-auto-distance-dhash  TAKEDOWN_INCIDENT_AUTO_DISTANCE_DHASH  10
+//	action-rules         TAKEDOWN_ACTION_RULES         default=remove
 func (c *Config) Bind(s *config.Set) {
 	c.Common.Bind(s, "enforcer", DefaultHTTPAddr)
-	d := policy.Default().AutoDistance
+	d, inc := policy.Default().AutoDistance, policy.Default().IncidentDistance
 	s.String(&c.Group, "group", "takedown-enforcer", "Kafka consumer group of the enforcer")
 	s.String(&c.WebhookURL, "webhook-url", "", "the platform's takedown webhook URL (required)")
 	s.String(&c.WebhookSecret, "webhook-secret", "", "HMAC secret shared with the platform to sign takedown requests (required)")
@@ -71,6 +83,14 @@ func (c *Config) Bind(s *config.Set) {
 		"largest dhash distance removed without human review (larger matches go to review)")
 	s.Int(&c.AutoDistancePDQ, "auto-distance-pdq", d[events.SignalPDQ],
 		"largest PDQ distance (of 256 bits) removed without human review (larger matches go to review)")
+	s.Int(&c.IncidentDistancePDQ, "incident-auto-distance-pdq", inc[events.SignalPDQ],
+		"largest PDQ distance removed without review for matches of incident banks (default: the whole default match radius)")
+	s.Int(&c.IncidentDistancePHash, "incident-auto-distance-phash", inc[events.SignalPHash],
+		"largest phash distance removed without review for matches of incident banks")
+	s.Int(&c.IncidentDistanceDHash, "incident-auto-distance-dhash", inc[events.SignalDHash],
+		"largest dhash distance removed without review for matches of incident banks")
+	s.List(&c.ActionRules, "action-rules", policy.DefaultRules().String(),
+		"remove or restrict, by bank and label: bank=NAME:ACTION, label=LABEL:ACTION, default=ACTION; a label rule beats a bank rule beats the default, remove beats restrict")
 }
 
 // Policy is the removal policy the settings describe.
@@ -79,7 +99,20 @@ func (c *Config) Policy() policy.Policy {
 	p.AutoDistance[events.SignalPHash] = c.AutoDistancePHash
 	p.AutoDistance[events.SignalDHash] = c.AutoDistanceDHash
 	p.AutoDistance[events.SignalPDQ] = c.AutoDistancePDQ
+	p.IncidentDistance[events.SignalPDQ] = c.IncidentDistancePDQ
+	p.IncidentDistance[events.SignalPHash] = c.IncidentDistancePHash
+	p.IncidentDistance[events.SignalDHash] = c.IncidentDistanceDHash
 	return p
+}
+
+// Rules are the action rules the settings describe (valid once New
+// accepted the settings).
+func (c *Config) Rules() (policy.Rules, error) {
+	r, err := policy.ParseRules(c.ActionRules)
+	if err != nil {
+		return policy.Rules{}, fmt.Errorf("action-rules: %w", err)
+	}
+	return r, nil
 }
 
 func (c *Config) validate() error {
@@ -103,6 +136,23 @@ func (c *Config) validate() error {
 	}
 	if c.AutoDistancePHash < 0 || c.AutoDistanceDHash < 0 || c.AutoDistancePDQ < 0 {
 		errs = append(errs, errors.New("auto-distance-phash, auto-distance-dhash and auto-distance-pdq must not be negative"))
+	}
+	for _, d := range []struct {
+		name       string
+		v, maxBits int
+	}{
+		{"incident-auto-distance-pdq", c.IncidentDistancePDQ, 256},
+		{"incident-auto-distance-phash", c.IncidentDistancePHash, 64},
+		{"incident-auto-distance-dhash", c.IncidentDistanceDHash, 64},
+	} {
+		if d.v < 0 || d.v > d.maxBits {
+			errs = append(errs, fmt.Errorf("%s %d: want 0..%d (bits of the hash)", d.name, d.v, d.maxBits))
+		}
+	}
+	if r, err := c.Rules(); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.rules = r
 	}
 	if len(c.Brokers) == 0 {
 		errs = append(errs, errors.New("kafka-brokers is empty"))

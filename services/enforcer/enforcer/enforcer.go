@@ -1,14 +1,23 @@
 // Package enforcer holds the enforcer service: it reads match verdicts and
-// review decisions, decides with pkg/policy, sends signed takedown requests to
-// the platform's webhook, routes uncertain matches to human review, and writes
-// an audit record of every action to the actions topic.
+// review decisions, decides with pkg/policy (auto-removal distances, wider
+// ones for incident banks, remove or restrict by bank and label), sends
+// signed requests to the platform's webhook (remove, restrict, and restore
+// when a decision is overturned), routes uncertain matches to human review,
+// and writes an audit record of every action, retry and failure to the
+// actions topic.
 //
 // Delivery is at least once; effects are once. Every action has an
-// idempotency key (content id + action). Before acting the enforcer looks for
-// a Redis "done" key; after acting it publishes the audit record and only
-// then sets the done key. A crash in between repeats the action on
-// redelivery, but with the same webhook idempotency key (the platform acts
-// once) and the same audit event id (consumers see one record).
+// idempotency key (content id + action; an action caused by an overturn
+// also names the decision it overturns, so that a chain of overturns can
+// remove, restore and remove again). Before acting the enforcer looks for a
+// Redis "done" key; once the platform accepted the action it marks the key
+// "sent", publishes the audit record and only then marks it done. A crash
+// before "sent" repeats the webhook call on redelivery, with the same
+// idempotency key (the platform acts once); a crash after it records the
+// action without calling the platform again, with the same audit event id
+// (consumers see one record). Beside the keys, Redis holds what is in effect
+// on each content (removed, restricted, restored), which an overturn
+// consults.
 package enforcer
 
 import (
@@ -31,24 +40,34 @@ type Service struct {
 	cfg    Config
 	log    *slog.Logger
 	policy policy.Policy
+	rules  policy.Rules
 	hook   *webhook.Client
 	rdb    *redis.Client
 	pub    messaging.Publisher
 	health *service.Health
 
-	sent, queued, duplicates, failures atomic.Int64
+	sent, restores, queued, duplicates, failures, retries, noops atomic.Int64
 }
 
 // Stats counts what the enforcer did since it started.
 type Stats struct {
-	// TakedownsSent is takedowns the platform accepted.
+	// TakedownsSent is takedowns (removals and restrictions) the platform
+	// accepted.
 	TakedownsSent int64 `json:"takedowns_sent"`
+	// RestoresSent is restorations after an overturn the platform accepted.
+	RestoresSent int64 `json:"restores_sent"`
 	// ReviewsQueued is uncertain matches sent to human review.
 	ReviewsQueued int64 `json:"reviews_queued"`
 	// DuplicatesSkipped is redelivered events whose action was already done.
 	DuplicatesSkipped int64 `json:"duplicates_skipped"`
-	// Failures is takedowns that failed after every retry (dead-lettered).
+	// Failures is actions that failed after every retry (dead-lettered).
 	Failures int64 `json:"failures"`
+	// Retries is failed webhook attempts that were tried again (each one
+	// recorded with outcome retrying).
+	Retries int64 `json:"retries"`
+	// NothingToDo is overturns and decisions that found their action
+	// already in effect or nothing to undo.
+	NothingToDo int64 `json:"nothing_to_do"`
 }
 
 // New checks cfg and creates the clients; nothing connects until Run.
@@ -64,6 +83,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		cfg:    cfg,
 		log:    log,
 		policy: cfg.Policy(),
+		rules:  cfg.rules,
 		hook: &webhook.Client{
 			URL:         cfg.WebhookURL,
 			Secret:      []byte(cfg.WebhookSecret),
@@ -90,9 +110,12 @@ func (s *Service) Ready() bool { return s.health.Ready() }
 func (s *Service) Stats() Stats {
 	return Stats{
 		TakedownsSent:     s.sent.Load(),
+		RestoresSent:      s.restores.Load(),
 		ReviewsQueued:     s.queued.Load(),
 		DuplicatesSkipped: s.duplicates.Load(),
 		Failures:          s.failures.Load(),
+		Retries:           s.retries.Load(),
+		NothingToDo:       s.noops.Load(),
 	}
 }
 
@@ -134,8 +157,9 @@ func (s *Service) Run(ctx context.Context) error {
 		// parks one.
 		Handle: messaging.Chain(s.handle,
 			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...),
-		Close:    []func() error{service.Closing("publisher", s.pub.Close), service.Closing("redis", s.rdb.Close)},
-		ReadyLog: []any{"webhook", s.cfg.webhookHost(), "auto_distance", s.policy.AutoDistance},
+		Close: []func() error{service.Closing("publisher", s.pub.Close), service.Closing("redis", s.rdb.Close)},
+		ReadyLog: []any{"webhook", s.cfg.webhookHost(), "auto_distance", s.policy.AutoDistance,
+			"incident_distance", s.policy.IncidentDistance, "action_rules", s.rules.String()},
 	}
 	return w.Run(ctx)
 }

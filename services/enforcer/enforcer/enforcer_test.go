@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -35,8 +36,9 @@ const (
 // that reaches it, then either answers a fixed status or hands the request to
 // a webhook.Receiver (which verifies and dedupes).
 type platform struct {
-	rc     *webhook.Receiver
-	status int // non-zero: answer this, always
+	rc        *webhook.Receiver
+	status    int // non-zero: answer this, always
+	failFirst int // answer 503 to this many requests first
 
 	mu   sync.Mutex
 	reqs []platformRequest
@@ -55,9 +57,14 @@ func (p *platform) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		key:       r.Header.Get(webhook.HeaderIdempotencyKey),
 		body:      body,
 	})
+	n := len(p.reqs)
 	p.mu.Unlock()
 	if p.status != 0 {
 		http.Error(w, "platform is broken", p.status)
+		return
+	}
+	if n <= p.failFirst {
+		http.Error(w, "platform is busy", http.StatusServiceUnavailable)
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -68,6 +75,35 @@ func (p *platform) requests() []platformRequest {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]platformRequest(nil), p.reqs...)
+}
+
+// calls counts the requests that reached the platform (retries included) by
+// content id and action, from their signed bodies.
+func (p *platform) calls(t *testing.T) map[[2]string]int {
+	t.Helper()
+	out := map[[2]string]int{}
+	for _, r := range p.requests() {
+		var td webhook.Takedown
+		if err := json.Unmarshal(r.body, &td); err != nil {
+			t.Fatalf("platform got a bad body: %v", err)
+		}
+		out[[2]string{td.ContentID, td.Action}]++
+	}
+	return out
+}
+
+// takedowns decodes the requests that reached the platform, in order.
+func (p *platform) takedowns(t *testing.T) []webhook.Takedown {
+	t.Helper()
+	var out []webhook.Takedown
+	for _, r := range p.requests() {
+		var td webhook.Takedown
+		if err := json.Unmarshal(r.body, &td); err != nil {
+			t.Fatalf("platform got a bad body: %v", err)
+		}
+		out = append(out, td)
+	}
+	return out
 }
 
 type harness struct {
@@ -109,10 +145,18 @@ func testConfig(t *testing.T) Config {
 // answering status (0: a webhook.Receiver).
 func start(t *testing.T, status int, tweak func(*Config)) *harness {
 	t.Helper()
+	p := &platform{rc: &webhook.Receiver{Secret: []byte(testSecret)}, status: status}
+	h := newHarness(t, p, tweak)
+	h.run(nil)
+	return h
+}
+
+// newHarness sets up the platform, configuration and clients without
+// starting an enforcer.
+func newHarness(t *testing.T, p *platform, tweak func(*Config)) *harness {
+	t.Helper()
 	brokers := testenv.KafkaBrokers(t)
 	redisAddr := testenv.RedisAddr(t)
-
-	p := &platform{rc: &webhook.Receiver{Secret: []byte(testSecret)}, status: status}
 	srv := httptest.NewServer(p)
 	t.Cleanup(srv.Close)
 
@@ -123,18 +167,28 @@ func start(t *testing.T, status int, tweak func(*Config)) *harness {
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	svc, err := New(cfg, log)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	testenv.Run(t, "enforcer", svc.Run, svc.Ready)
-
 	pub := messaging.NewKafkaPublisher(brokers)
 	t.Cleanup(func() { _ = pub.Close() })
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
 	t.Cleanup(func() { _ = rdb.Close() })
-	return &harness{t: t, cfg: cfg, svc: svc, platform: p, pub: pub, rdb: rdb}
+	return &harness{t: t, cfg: cfg, platform: p, pub: pub, rdb: rdb}
+}
+
+// run starts an enforcer with the harness's configuration (the same group
+// and Redis prefix each time, as a restarted replica) and returns its stop.
+// wrap, if set, replaces the service's publisher.
+func (h *harness) run(wrap func(messaging.Publisher) messaging.Publisher) (stop func()) {
+	h.t.Helper()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	svc, err := New(h.cfg, log)
+	if err != nil {
+		h.t.Fatalf("New: %v", err)
+	}
+	if wrap != nil {
+		svc.pub = wrap(svc.pub)
+	}
+	h.svc = svc
+	return testenv.Run(h.t, "enforcer", svc.Run, svc.Ready)
 }
 
 func (h *harness) publish(topic string, ev events.Event) messaging.Message {
@@ -380,6 +434,7 @@ func TestUncertainMatchGoesToReview(t *testing.T) {
 	t.Parallel()
 	h := start(t, 0, nil)
 	ev := matched(match(events.SignalPHash, 7, "e1"), match(events.SignalDHash, 9, "e2"))
+	ev.Signals = []events.Signal{{Type: events.SignalPHash, Value: "8f0f0f0f0f0f0f0f"}, {Type: events.SignalSHA256, Value: strings.Repeat("ab", 32)}}
 	h.publish(h.cfg.Topics.Matched, ev)
 
 	recs := h.read(h.cfg.Topics.ReviewRequested, 1)
@@ -390,6 +445,9 @@ func TestUncertainMatchGoesToReview(t *testing.T) {
 	if rr.ContentID != ev.ContentID || rr.CorrelationID != ev.CorrelationID || rr.MediaURL != ev.MediaURL ||
 		rr.ContentType != ev.ContentType || !rr.UploadedAt.Equal(uploadedAt) || len(rr.Matches) != 2 {
 		t.Errorf("review request %+v does not carry the upload", rr)
+	}
+	if !reflect.DeepEqual(rr.Signals, ev.Signals) {
+		t.Errorf("review request signals %+v, want the upload's %+v (for feedback into banks)", rr.Signals, ev.Signals)
 	}
 	if !strings.Contains(rr.Reason, "phash distance 7") || !strings.Contains(rr.Reason, "auto-removal distance 4") {
 		t.Errorf("review reason %q does not say why it is uncertain", rr.Reason)
@@ -454,8 +512,19 @@ func TestWebhookFailureIsRecordedAndDeadLettered(t *testing.T) {
 	ev := matched(match(events.SignalMD5, 0, "e1"))
 	msg := h.publish(h.cfg.Topics.Matched, ev)
 
-	act := h.actions(1)[0]
+	// Two attempts failed and were retried, the third failed for good.
+	acts := h.actions(3)
 	key := webhook.IdempotencyKey(ev.ContentID, events.ActionRemove)
+	for i, a := range acts[:2] {
+		if a.Action != events.ActionRemove || a.Outcome != events.OutcomeRetrying || a.Attempts != i+1 ||
+			!strings.Contains(a.Error, "500") || a.IdempotencyKey != key || a.Trigger != events.TriggerAuto {
+			t.Errorf("record %d: %+v, want attempt %d of the remove recorded as retrying", i, a, i+1)
+		}
+	}
+	if acts[0].EventID == acts[1].EventID {
+		t.Error("two retry records share an event id: consumers would drop one")
+	}
+	act := acts[2]
 	if act.Action != events.ActionRemove || act.Outcome != events.OutcomeFailed || act.Attempts != 3 ||
 		!strings.Contains(act.Error, "500") || act.EventID == "" || act.EventID == ActionEventID(key, events.OutcomeSucceeded) {
 		t.Fatalf("action %+v, want a failed remove after 3 attempts naming the 500", act)
@@ -477,8 +546,8 @@ func TestWebhookFailureIsRecordedAndDeadLettered(t *testing.T) {
 	if _, ok := h.doneKey(key); ok {
 		t.Error("done key set for a failed takedown: a replay of the dead letter would be skipped")
 	}
-	if st := h.stats(); st.Failures != 1 || st.TakedownsSent != 0 {
-		t.Errorf("stats %+v, want 1 failure", st)
+	if st := h.stats(); st.Failures != 1 || st.TakedownsSent != 0 || st.Retries != 2 {
+		t.Errorf("stats %+v, want 1 failure after 2 retries", st)
 	}
 }
 
@@ -553,11 +622,13 @@ func TestRedisDownIsTransient(t *testing.T) {
 func TestConfig(t *testing.T) {
 	t.Run("settings from the environment", func(t *testing.T) {
 		env := map[string]string{
-			"TAKEDOWN_WEBHOOK_URL":         "https://platform.example/takedown",
-			"TAKEDOWN_WEBHOOK_SECRET":      "s",
-			"TAKEDOWN_WEBHOOK_ATTEMPTS":    "7",
-			"TAKEDOWN_WEBHOOK_TIMEOUT":     "3s",
-			"TAKEDOWN_AUTO_DISTANCE_PHASH": "2",
+			"TAKEDOWN_WEBHOOK_URL":                  "https://platform.example/takedown",
+			"TAKEDOWN_WEBHOOK_SECRET":               "s",
+			"TAKEDOWN_WEBHOOK_ATTEMPTS":             "7",
+			"TAKEDOWN_WEBHOOK_TIMEOUT":              "3s",
+			"TAKEDOWN_AUTO_DISTANCE_PHASH":          "2",
+			"TAKEDOWN_ACTION_RULES":                 "bank=memes:restrict, label=category:borderline:restrict",
+			"TAKEDOWN_INCIDENT_AUTO_DISTANCE_PHASH": "8",
 		}
 		var cfg Config
 		set := config.New("enforcer").WithEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
@@ -574,8 +645,16 @@ func TestConfig(t *testing.T) {
 		if p[events.SignalPHash] != 2 || p[events.SignalDHash] != 6 || p[events.SignalSHA256] != 0 || p[events.SignalMD5] != 0 {
 			t.Errorf("policy %v, want phash 2, dhash 6, exact hashes 0", p)
 		}
-		if _, err := New(cfg, nil); err != nil {
-			t.Errorf("New with a complete config: %v", err)
+		inc := cfg.Policy().IncidentDistance
+		if inc[events.SignalPHash] != 8 || inc[events.SignalDHash] != 10 || inc[events.SignalPDQ] != 31 {
+			t.Errorf("incident distances %v, want phash 8 and the defaults dhash 10, pdq 31", inc)
+		}
+		svc, err := New(cfg, nil)
+		if err != nil {
+			t.Fatalf("New with a complete config: %v", err)
+		}
+		if got, want := svc.rules.String(), "default=remove,bank=memes:restrict,label=category:borderline:restrict"; got != want {
+			t.Errorf("rules %s, want %s", got, want)
 		}
 	})
 
@@ -591,6 +670,10 @@ func TestConfig(t *testing.T) {
 		{"no attempts", func(c *Config) { c.WebhookAttempts = 0 }, "webhook-attempts"},
 		{"negative distance", func(c *Config) { c.AutoDistancePHash = -1 }, "auto-distance"},
 		{"same topic twice", func(c *Config) { c.Topics.ReviewDecided = c.Topics.Matched }, "tells the events apart"},
+		{"unknown rule action", func(c *Config) { c.ActionRules = []string{"bank=tve:delete"} }, `action-rules: bad action rule "bank=tve:delete"`},
+		{"rule without action", func(c *Config) { c.ActionRules = []string{"label=category:x"} }, `bad action rule "label=category:x"`},
+		{"incident distance past the bits", func(c *Config) { c.IncidentDistancePDQ = 257 }, "incident-auto-distance-pdq 257: want 0..256"},
+		{"negative incident distance", func(c *Config) { c.IncidentDistanceDHash = -1 }, "incident-auto-distance-dhash -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -351,6 +351,10 @@ func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
 		UploaderID:  in.UploaderID,
 		UploadedAt:  in.UploadedAt,
 		Matches:     v.Matches,
+		// The usable signals, normalised: what a reviewer's decision feeds
+		// back into a bank must be accepted there, and a bank refuses blank
+		// and malformed hashes.
+		Signals: sigs,
 	}
 	if len(v.Suppressed) > 0 {
 		out.Suppressed = v.Suppressed

@@ -558,3 +558,61 @@ func TestConfig(t *testing.T) {
 		t.Fatalf("New with defaults: %v", err)
 	}
 }
+
+// TestIncidentBankAndSignals checks the verdict's plumbing for the enforcer
+// and review: each match carries its bank's incident flag and severity, and
+// the verdict carries the upload's usable signals, normalised.
+func TestIncidentBankAndSignals(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	cfg := testConfig(t, brokers, testenv.RedisAddr(t))
+	pub := publisher(t, brokers)
+
+	shaCIP, shaPlain := randHex(64), randHex(64)
+	cip := events.DefaultBankConfig()
+	cip.Incident, cip.Severity = true, events.SeverityCritical
+	cipConf := events.NewBankConfigure("cip", cip)
+	high := events.DefaultBankConfig()
+	high.Severity = events.SeverityHigh
+	highConf := events.NewBankConfigure("graphic", high)
+	publishBank(t, pub, cfg.Topics.BankUpdates, &cipConf, &highConf,
+		addEntry("cip", "attack", []string{"incident:2019"}, sha(shaCIP)),
+		addEntry("graphic", "g1", nil, sha(shaCIP)),
+		addEntry("plain", "p1", nil, sha(shaPlain)))
+	out := collect(t, brokers, cfg.Topics.Matched)
+	start(t, cfg)
+
+	upper := strings.ToUpper(shaCIP)
+	md5 := randHex(32)
+	in := publishHashed(t, pub, cfg.Topics.Hashed,
+		events.Signal{Type: events.SignalSHA256, Value: upper},
+		events.Signal{Type: events.SignalMD5, Value: md5},
+		// Blank (a flat picture) and malformed: not usable, not carried.
+		events.Signal{Type: events.SignalPDQ, Value: strings.Repeat("0", 64)},
+		events.Signal{Type: events.SignalPHash, Value: "xyz"})
+	v := out.verdict(t, in)
+	byBank := map[string]events.Match{}
+	for _, m := range v.Matches {
+		byBank[m.Bank] = m
+	}
+	if m := byBank["cip"]; !m.Incident || m.Severity != events.SeverityCritical || m.EntryID != "attack" {
+		t.Errorf("incident bank's match %+v, want incident and severity critical", m)
+	}
+	if m := byBank["graphic"]; m.Incident || m.Severity != events.SeverityHigh {
+		t.Errorf("graphic bank's match %+v, want severity high, not incident", m)
+	}
+	if len(v.Matches) != 2 {
+		t.Errorf("matches %+v, want the cip and graphic entries", v.Matches)
+	}
+	wantSigs := []events.Signal{{Type: events.SignalSHA256, Value: shaCIP}, {Type: events.SignalMD5, Value: md5}}
+	if !reflect.DeepEqual(v.Signals, wantSigs) {
+		t.Errorf("verdict signals %+v, want the usable ones normalised %+v", v.Signals, wantSigs)
+	}
+
+	plain := out.verdict(t, publishHashed(t, pub, cfg.Topics.Hashed, sha(shaPlain)))
+	if len(plain.Matches) != 1 || plain.Matches[0].Incident || plain.Matches[0].Severity != "" {
+		t.Errorf("unconfigured bank's matches %+v, want one without incident or severity", plain.Matches)
+	}
+	if raw := string(out.wait(t, plain.ContentID).Value); strings.Contains(raw, `"incident"`) || strings.Contains(raw, `"severity"`) {
+		t.Errorf("a plain match should leave incident and severity out of the JSON: %s", raw)
+	}
+}
