@@ -48,6 +48,7 @@ type devConfig struct {
 	demo          bool
 	allowlist     string
 	seed          int64
+	reviewToken   string // a lead's token for the review service
 }
 
 func cmdDev(ctx context.Context, args []string) error {
@@ -115,7 +116,11 @@ func cmdDev(ctx context.Context, args []string) error {
 		return fmt.Errorf("TAKEDOWN_WEBHOOK_SECRET is required with TAKEDOWN_WEBHOOK_URL")
 	}
 
+	// The review service needs a key for reviewers' tokens: a fresh secret
+	// each run, and a lead's token printed below.
+	reviewSecret := events.NewID() + events.NewID()
 	env := []string{
+		"TAKEDOWN_JWT_HS256_SECRETS=dev=" + reviewSecret,
 		"TAKEDOWN_KAFKA_BROKERS=" + strings.Join(brokers, ","),
 		"TAKEDOWN_REDIS_ADDR=" + c.redisAddr,
 		"TAKEDOWN_WEBHOOK_URL=" + c.webhookURL,
@@ -149,6 +154,11 @@ func cmdDev(ctx context.Context, args []string) error {
 	}
 	cancel()
 	say("all five services are ready")
+	if c.reviewToken, err = devToken(reviewSecret, "dev", "dev-lead", []string{"lead"}, 24*time.Hour, "", ""); err != nil {
+		return err
+	}
+	say("review UI: http://%s/ui/ — sign in with this lead token (valid 24 h; API: Authorization: Bearer TOKEN):\n%s",
+		c.addrs[devReview], c.reviewToken)
 
 	if c.demo {
 		if err := runDemo(ctx, c, brokers, platform, say); err != nil {
@@ -316,14 +326,16 @@ func runDemo(ctx context.Context, c devConfig, brokers []string, platform *demoP
 	mu.Unlock()
 	say(`
 Where to look:
-  review queue:        curl -s %[1]s/v1/items?state=pending
-  claim and decide:    curl -s -XPOST %[1]s/v1/items/ID/claim -d '{"reviewer":"you"}'
-                       curl -s -XPOST %[1]s/v1/items/ID/decision -d '{"reviewer":"you","decision":"violating","reason":"matches known attack footage"}'
+  review UI:           %[1]s/ui/ (sign in with the lead token printed above)
+  review queue:        TOKEN=%[5]s
+                       curl -s -H "Authorization: Bearer $TOKEN" %[1]s/v1/items?state=pending
+  claim and decide:    curl -s -H "Authorization: Bearer $TOKEN" -XPOST %[1]s/v1/items/ID/claim
+                       curl -s -H "Authorization: Bearer $TOKEN" -XPOST %[1]s/v1/items/ID/decision -d '{"decision":"violating","reason":"matches known attack footage"}'
   matcher banks/cache: curl -s http://%[2]s/v1/stats
   enforcer stats:      curl -s http://%[3]s/v1/stats
   audit trail:         topic enforcement.actions on %[4]s
   submit your own:     bin/takedownctl submit FILE      bin/takedownctl bank add --bank NAME --label LABEL FILE`,
-		"http://"+c.addrs[devReview], c.addrs[devMatcher], c.addrs[devEnforcer], strings.Join(brokers, ","))
+		"http://"+c.addrs[devReview], c.addrs[devMatcher], c.addrs[devEnforcer], strings.Join(brokers, ","), c.reviewToken)
 	return nil
 }
 

@@ -30,10 +30,14 @@ Usage:
   takedownctl bank disable --bank NAME ENTRY_ID...           disable entries
   takedownctl bank configure --bank NAME [--kind block|allow] [--enabled=true|false] [--label L,...]
                       [--threshold pdq=31,phash=10] [--disable-signal TYPE] [--enable-signal TYPE]
+                      [--incident=true|false] [--severity critical|high|medium|low]
                                                              change a bank's settings
   takedownctl match-hashes --bank FILE --queries FILE [--type pdq]
                                                              match hashes against a bank file (JSON lines)
   takedownctl submit [--content-id ID] FILE|URL              send an upload to the pipeline
+  takedownctl report [--from TIME] [--to TIME] [--json]      transparency report of enforcement.actions
+  takedownctl token --sub NAME [--roles reviewer|lead|admin] --secret S [--kid KID] [--ttl 12h]
+                                                             print a review service token (HS256)
   takedownctl dev                                            run the whole pipeline on this machine (make run)
 
 Settings come from flags or TAKEDOWN_* environment variables, the same ones
@@ -80,6 +84,10 @@ func run(ctx context.Context, args []string) error {
 		return cmdRobustness(ctx, args[1:], os.Stdout)
 	case "submit":
 		return cmdSubmit(ctx, args[1:], os.Stdout)
+	case "report":
+		return cmdReport(ctx, args[1:], os.Stdout, os.Stderr)
+	case "token":
+		return cmdToken(ctx, args[1:], os.Stdout)
 	case "dev":
 		return cmdDev(ctx, args[1:])
 	case "help", "-h", "--help":

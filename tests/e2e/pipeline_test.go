@@ -26,10 +26,11 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/bank"
+	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/demo"
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/jwt"
 	"github.com/takedown-pipeline/takedown/pkg/mediahash"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/policy"
@@ -174,6 +175,7 @@ func startPipeline(t *testing.T, p *platform, secret string) *pipeline {
 	bind(t, &rc)
 	rc.Common = common(t, "review", topics, prefix)
 	rc.Group = prefix + "-review"
+	rc.JWTHS256Secrets = []string{"e2e=" + reviewSecret}
 
 	var ec enforcer.Config
 	bind(t, &ec)
@@ -216,10 +218,19 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func postJSON(t *testing.T, url string, body any) (int, map[string]any) {
+// postJSON posts body as JSON, with a bearer token when one is given.
+func postJSON(t *testing.T, url string, body any, token ...string) (int, map[string]any) {
 	t.Helper()
 	raw, _ := json.Marshal(body)
-	resp, err := http.Post(url, "application/json", bytes.NewReader(raw))
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if len(token) > 0 {
+		req.Header.Set("Authorization", "Bearer "+token[0])
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,6 +238,23 @@ func postJSON(t *testing.T, url string, body any) (int, map[string]any) {
 	var out map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out
+}
+
+// reviewSecret is the review service's token key in these tests.
+const reviewSecret = "e2e-review-secret-0123456789abcdef"
+
+// reviewToken is a reviewer's token for the review service.
+func reviewToken(t *testing.T, sub string) string {
+	t.Helper()
+	s, err := jwt.NewHMACSigner("e2e", []byte(reviewSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := s.Sign(jwt.Claims{Subject: sub, Roles: []string{"reviewer"}, ExpiresAt: jwt.NewTime(time.Now().Add(time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 func (pl *pipeline) upload(t *testing.T, contentID, url string) {
@@ -335,7 +363,9 @@ func TestUploadToTakedown(t *testing.T) {
 	pl.upload(t, reviewID, plat.host(reviewID, weaker.Data))
 	reviewURL := "http://" + pl.review.Addr() + "/v1/items/" + reviewID
 	testenv.WaitFor(t, 60*time.Second, "the review item", func() bool {
-		resp, err := http.Get(reviewURL)
+		req, _ := http.NewRequest(http.MethodGet, reviewURL, nil)
+		req.Header.Set("Authorization", "Bearer "+reviewToken(t, "rita"))
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false
 		}
@@ -345,10 +375,10 @@ func TestUploadToTakedown(t *testing.T) {
 	if n := plat.count(reviewID); n != 0 {
 		t.Fatalf("a weaker match was taken down before review (%d requests)", n)
 	}
-	if code, out := postJSON(t, reviewURL+"/claim", map[string]any{"reviewer": "rita"}); code != http.StatusOK {
+	if code, out := postJSON(t, reviewURL+"/claim", map[string]any{"reviewer": "rita"}, reviewToken(t, "rita")); code != http.StatusOK {
 		t.Fatalf("claim: %d %v", code, out)
 	}
-	if code, out := postJSON(t, reviewURL+"/decision", map[string]any{"reviewer": "rita", "decision": "violating", "reason": "known attack footage"}); code != http.StatusOK {
+	if code, out := postJSON(t, reviewURL+"/decision", map[string]any{"reviewer": "rita", "decision": "violating", "reason": "known attack footage"}, reviewToken(t, "rita")); code != http.StatusOK {
 		t.Fatalf("decision: %d %v", code, out)
 	}
 	select {

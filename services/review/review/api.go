@@ -46,8 +46,9 @@ func (s *Service) unavailable(w http.ResponseWriter, r *http.Request, err error)
 }
 
 // decodeBody reads one JSON object into v, refusing unknown fields, trailing
-// data and bodies over maxBody. It answers the request itself on failure.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+// data and bodies over maxBody. An empty body is an empty object when
+// optional. It answers the request itself on failure.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -56,7 +57,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 			err = errors.New("body must hold a single JSON object")
 		}
 	}
-	if err == nil {
+	if err == nil || optional && errors.Is(err, io.EOF) {
 		return true
 	}
 	var tooBig *http.MaxBytesError
@@ -82,6 +83,20 @@ func validReviewer(name string) error {
 		if unicode.IsControl(r) {
 			return errors.New("reviewer contains control characters")
 		}
+	}
+	return nil
+}
+
+// validDecision checks a decision and its reason: a decision must say why.
+func validDecision(decision, reason string) error {
+	if decision != events.DecisionViolating && decision != events.DecisionBenign {
+		return fmt.Errorf("decision %q: want %q or %q", decision, events.DecisionViolating, events.DecisionBenign)
+	}
+	if strings.TrimSpace(reason) == "" {
+		return errors.New("reason is required: say why")
+	}
+	if len(reason) > maxReasonLen {
+		return fmt.Errorf("reason longer than %d bytes", maxReasonLen)
 	}
 	return nil
 }
@@ -139,108 +154,177 @@ func (s *Service) getStats(w http.ResponseWriter, r *http.Request) {
 	service.WriteJSON(w, http.StatusOK, st)
 }
 
+// outcome is the result of an action on an item: the item and 200, or a
+// status and message for the client. An error with code 0 is a Redis or
+// Kafka failure (503).
+type outcome struct {
+	item *Item
+	code int
+	msg  string
+	err  error
+}
+
+func ok(it *Item) outcome { return outcome{item: it, code: http.StatusOK} }
+
+func refusal(code int, format string, args ...any) outcome {
+	return outcome{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+func failure(err error) outcome { return outcome{err: err} }
+
+// answer writes an outcome as JSON.
+func (s *Service) answer(w http.ResponseWriter, r *http.Request, o outcome) {
+	switch {
+	case o.err != nil && o.code == 0:
+		s.unavailable(w, r, o.err)
+	case o.err != nil:
+		s.log.Error("review action failed", "method", r.Method, "path", r.URL.Path, "err", o.err)
+		writeError(w, o.code, "%s", o.msg)
+	case o.item == nil:
+		writeError(w, o.code, "%s", o.msg)
+	default:
+		service.WriteJSON(w, o.code, o.item)
+	}
+}
+
 type claimRequest struct {
+	// Reviewer may be left out; if given it must be the token's subject.
 	Reviewer string `json:"reviewer"`
 }
 
 func (s *Service) claimItem(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	p := principalOf(r)
 	var req claimRequest
-	if !decodeBody(w, r, &req) {
+	if !decodeBody(w, r, &req, true) {
+		return
+	}
+	if err := checkNamedReviewer(p, req.Reviewer); err != nil {
+		s.refuse(w, r, err)
+		return
+	}
+	s.answer(w, r, s.claim(r.Context(), r.PathValue("id"), p))
+}
+
+// claim leases the item to p.
+func (s *Service) claim(ctx context.Context, id string, p *principal) outcome {
+	res, err := s.store.claim(ctx, id, p.Subject, s.cfg.LeaseDuration)
+	if err != nil {
+		return failure(err)
+	}
+	switch res.status {
+	case "ok":
+		if res.extra == "1" {
+			s.metrics.leaseExpiries.Inc()
+		}
+		s.metrics.claims.Inc()
+		s.log.Info("review item claimed", "content_id", id, "reviewer", p.Subject, "lease_until", res.item.LeaseUntil)
+		return ok(res.item)
+	case "missing":
+		return refusal(http.StatusNotFound, "no review item %q", id)
+	case "held":
+		return refusal(http.StatusConflict, "claimed by %s until %s", res.item.ClaimedBy, heldUntil(res.item))
+	case "decided":
+		return refusal(http.StatusConflict, "already decided (%s by %s)", res.item.Decision, res.item.DecidedBy)
+	case "committed":
+		return s.finishStuck(ctx, id, res.item)
+	}
+	return failure(fmt.Errorf("claim script status %q", res.status))
+}
+
+// finishStuck publishes a decision that was being published when its
+// reviewer went away, so the item does not stay stuck, and refuses the
+// action that found it.
+func (s *Service) finishStuck(ctx context.Context, id string, it *Item) outcome {
+	done, _, err := s.publishDraft(context.WithoutCancel(ctx), id, it)
+	if err != nil {
+		return failure(err)
+	}
+	return refusal(http.StatusConflict, "already decided (%s by %s)", done.Decision, done.DecidedBy)
+}
+
+type assignRequest struct {
+	Reviewer string `json:"reviewer"`
+}
+
+// assignItem is a lead's reassignment: the item is leased to the named
+// reviewer, whoever held it.
+func (s *Service) assignItem(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	id := r.PathValue("id")
+	var req assignRequest
+	if !decodeBody(w, r, &req, false) {
 		return
 	}
 	if err := validReviewer(req.Reviewer); err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	res, err := s.store.claim(r.Context(), id, req.Reviewer, s.cfg.LeaseDuration)
+	s.answer(w, r, s.assign(r.Context(), id, req.Reviewer, p))
+}
+
+func (s *Service) assign(ctx context.Context, id, reviewer string, lead *principal) outcome {
+	res, err := s.store.assign(ctx, id, reviewer, lead.Subject, s.cfg.LeaseDuration)
 	if err != nil {
-		s.unavailable(w, r, err)
-		return
+		return failure(err)
 	}
 	switch res.status {
 	case "ok":
-		s.log.Info("review item claimed", "content_id", id, "reviewer", req.Reviewer, "lease_until", res.item.LeaseUntil)
-		service.WriteJSON(w, http.StatusOK, res.item)
+		s.metrics.assignments.Inc()
+		s.log.Info("review item assigned", "content_id", id, "reviewer", reviewer, "by", lead.Subject,
+			"previous_holder", res.extra, "lease_until", res.item.LeaseUntil)
+		return ok(res.item)
 	case "missing":
-		writeError(w, http.StatusNotFound, "no review item %q", id)
-	case "held":
-		writeError(w, http.StatusConflict, "claimed by %s until %s", res.item.ClaimedBy, heldUntil(res.item))
+		return refusal(http.StatusNotFound, "no review item %q", id)
 	case "decided":
-		writeError(w, http.StatusConflict, "already decided (%s by %s)", res.item.Decision, res.item.DecidedBy)
+		return refusal(http.StatusConflict, "already decided (%s by %s): overturn it instead", res.item.Decision, res.item.DecidedBy)
 	case "committed":
-		// A decision was being published when its reviewer went away:
-		// finish it, so the item does not stay stuck.
-		it, _, err := s.publishDraft(context.WithoutCancel(r.Context()), id, res.item)
-		if err != nil {
-			s.unavailable(w, r, err)
-			return
-		}
-		writeError(w, http.StatusConflict, "already decided (%s by %s)", it.Decision, it.DecidedBy)
-	default:
-		s.unavailable(w, r, fmt.Errorf("claim script status %q", res.status))
+		return s.finishStuck(ctx, id, res.item)
 	}
+	return failure(fmt.Errorf("assign script status %q", res.status))
 }
 
 type decisionRequest struct {
+	// Reviewer may be left out; if given it must be the token's subject.
 	Reviewer string `json:"reviewer"`
 	Decision string `json:"decision"`
 	Reason   string `json:"reason"`
 }
 
 func (s *Service) decideItem(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	p := principalOf(r)
 	var req decisionRequest
-	if !decodeBody(w, r, &req) {
+	if !decodeBody(w, r, &req, false) {
 		return
 	}
-	if err := validReviewer(req.Reviewer); err != nil {
+	if err := checkNamedReviewer(p, req.Reviewer); err != nil {
+		s.refuse(w, r, err)
+		return
+	}
+	if err := validDecision(req.Decision, req.Reason); err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	if req.Decision != events.DecisionViolating && req.Decision != events.DecisionBenign {
-		writeError(w, http.StatusBadRequest, "decision %q: want %q or %q",
-			req.Decision, events.DecisionViolating, events.DecisionBenign)
-		return
-	}
-	if len(req.Reason) > maxReasonLen {
-		writeError(w, http.StatusBadRequest, "reason longer than %d bytes", maxReasonLen)
-		return
-	}
-	// Once the event may be out, the item must be marked decided even if the
-	// client goes away, or it would sit claimed with its decision published.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), decisionTimeout)
-	defer cancel()
-	it, code, msg, err := s.decide(ctx, id, req)
-	switch {
-	case err != nil && code == 0:
-		s.unavailable(w, r, err)
-	case err != nil:
-		s.log.Error("decision not published", "content_id", id, "reviewer", req.Reviewer, "err", err)
-		writeError(w, code, "%s", msg)
-	case it == nil:
-		writeError(w, code, "%s", msg)
-	default:
-		service.WriteJSON(w, code, it)
-	}
+	s.answer(w, r, s.decide(r.Context(), r.PathValue("id"), p.Subject, req.Decision, req.Reason))
 }
 
-// decide carries out one decision request. It returns the item and 200, or
-// a status and message for the client; an error with code 0 is a Redis
-// failure.
-func (s *Service) decide(ctx context.Context, id string, req decisionRequest) (*Item, int, string, error) {
+// decide carries out one decision by reviewer, who must hold the lease.
+func (s *Service) decide(ctx context.Context, id, reviewer, decision, reason string) outcome {
+	// Once the event may be out, the item must be marked decided even if the
+	// client goes away, or it would sit claimed with its decision published.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), decisionTimeout)
+	defer cancel()
 	parent, err := s.store.request(ctx, id)
 	if err != nil {
-		return nil, 0, "", err
+		return failure(err)
 	}
 	if parent == nil {
-		return nil, http.StatusNotFound, fmt.Sprintf("no review item %q", id), nil
+		return refusal(http.StatusNotFound, "no review item %q", id)
 	}
 	ev := &events.ReviewDecided{
 		Meta:        events.Follow(events.TypeReviewDecided, &parent.Meta),
-		Decision:    req.Decision,
-		Reviewer:    req.Reviewer,
-		Reason:      req.Reason,
+		Decision:    decision,
+		Reviewer:    reviewer,
+		Reason:      reason,
 		MediaURL:    parent.MediaURL,
 		ContentType: parent.ContentType,
 		UploadedAt:  parent.UploadedAt,
@@ -252,60 +336,56 @@ func (s *Service) decide(ctx context.Context, id string, req decisionRequest) (*
 	}
 	draft, err := json.Marshal(ev)
 	if err != nil {
-		return nil, 0, "", fmt.Errorf("encode decision: %w", err)
+		return failure(fmt.Errorf("encode decision: %w", err))
 	}
-	draftKey := req.Decision + "\x00" + req.Reviewer + "\x00" + req.Reason
-	res, err := s.store.prepare(ctx, id, req.Reviewer, draftKey, draft)
+	draftKey := decision + "\x00" + reviewer + "\x00" + reason
+	res, err := s.store.prepare(ctx, id, reviewer, draftKey, draft)
 	if err != nil {
-		return nil, 0, "", err
+		return failure(err)
 	}
 	switch res.status {
 	case "ok":
 	case "missing":
-		return nil, http.StatusNotFound, fmt.Sprintf("no review item %q", id), nil
+		return refusal(http.StatusNotFound, "no review item %q", id)
 	case "decided":
-		return s.alreadyDecided(res.item, req)
+		return alreadyDecided(res.item, decision, reviewer)
 	case "committed":
 		it, _, err := s.publishDraft(ctx, id, res.item)
 		if err != nil {
-			return nil, 0, "", err
+			return failure(err)
 		}
-		return s.alreadyDecided(it, req)
+		return alreadyDecided(it, decision, reviewer)
 	case "held":
-		return nil, http.StatusConflict, fmt.Sprintf("claimed by %s until %s; %s cannot decide it",
-			res.item.ClaimedBy, heldUntil(res.item), req.Reviewer), nil
+		return refusal(http.StatusConflict, "claimed by %s until %s; %s cannot decide it",
+			res.item.ClaimedBy, heldUntil(res.item), reviewer)
 	case "unclaimed":
-		return nil, http.StatusForbidden, fmt.Sprintf(
-			"%s does not hold a lease on this item (never claimed, or the lease expired); claim it first", req.Reviewer), nil
+		return refusal(http.StatusForbidden,
+			"%s does not hold a lease on this item (never claimed, or the lease expired); claim it first", reviewer)
 	default:
-		return nil, 0, "", fmt.Errorf("prepare script status %q", res.status)
+		return failure(fmt.Errorf("prepare script status %q", res.status))
 	}
 
 	it, published, err := s.publishDraft(ctx, id, res.item)
 	if err != nil {
 		if !published {
-			return nil, http.StatusServiceUnavailable,
-				"could not publish the decision; the item stays claimed, try again", err
+			return outcome{code: http.StatusServiceUnavailable, err: err,
+				msg: "could not publish the decision; the item stays claimed, try again"}
 		}
-		return nil, 0, "", err
+		return failure(err)
 	}
-	return s.alreadyDecided(it, req)
+	return alreadyDecided(it, decision, reviewer)
 }
 
-// publishDraft publishes the decision the item is committed to and records
-// it. A retry reuses the stored draft, so a republish carries the same event
-// id. published says whether the event went out.
+// publishDraft publishes the decision the item is committed to, with the
+// bank updates it feeds back, and records it. A retry reuses the stored
+// draft, so a republish carries the same event id. published says whether
+// the event went out.
 func (s *Service) publishDraft(ctx context.Context, id string, it *Item) (_ *Item, published bool, _ error) {
 	var out events.ReviewDecided
 	if err := json.Unmarshal([]byte(it.draft), &out); err != nil {
 		return nil, false, fmt.Errorf("stored decision draft of %s: %w", id, err)
 	}
-	pubCtx, span, err := s.decisionSpan(ctx, id)
-	if err != nil {
-		return nil, false, err
-	}
-	defer span.End()
-	if err := messaging.PublishEvent(pubCtx, s.pub, s.cfg.Topics.ReviewDecided, &out); err != nil {
+	if err := s.publishDecision(ctx, id, &out, &it.request, ""); err != nil {
 		return nil, false, err
 	}
 	fin, err := s.store.finalize(ctx, id, &out, it.draftKey)
@@ -316,8 +396,9 @@ func (s *Service) publishDraft(ctx context.Context, id string, it *Item) (_ *Ite
 	}
 	switch fin.status {
 	case "ok":
+		s.metrics.decisions.With(out.Decision, "decision").Inc()
 		s.log.Info("review decided", "content_id", id, "reviewer", out.Reviewer, "decision", out.Decision,
-			"event_id", out.EventID, "correlation_id", out.CorrelationID)
+			"reason", out.Reason, "event_id", out.EventID, "correlation_id", out.CorrelationID)
 		return fin.item, true, nil
 	case "decided":
 		return fin.item, true, nil // a concurrent retry of the same draft finished first
@@ -326,14 +407,148 @@ func (s *Service) publishDraft(ctx context.Context, id string, it *Item) (_ *Ite
 	}
 }
 
+// publishDecision publishes ev and the bank updates it feeds back (previous
+// is the decision it overturns, "" for none), in one produce call, under the
+// span of the upload's trace.
+func (s *Service) publishDecision(ctx context.Context, id string, ev *events.ReviewDecided, req *events.ReviewRequested, previous string) error {
+	msg, err := messaging.EventMessage(s.cfg.Topics.ReviewDecided, ev)
+	if err != nil {
+		return err
+	}
+	updates := s.feedbackUpdates(req, ev.Decision, ev.Reviewer, previous)
+	fb, err := s.feedbackMessages(ctx, updates)
+	if err != nil {
+		return fmt.Errorf("feedback of the decision on %s: %w", id, err)
+	}
+	pubCtx, span, err := s.decisionSpan(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer span.End()
+	if err := s.pub.Publish(pubCtx, append([]messaging.Message{msg}, fb...)...); err != nil {
+		return err
+	}
+	for _, u := range updates {
+		s.metrics.feedback.With(u.Bank, u.Op).Inc()
+	}
+	return nil
+}
+
 // alreadyDecided answers a decision on a decided item: the same decision by
 // the same reviewer is a repeat and gets the original; anything else is a
 // conflict.
-func (s *Service) alreadyDecided(it *Item, req decisionRequest) (*Item, int, string, error) {
-	if it.Decision == req.Decision && it.DecidedBy == req.Reviewer {
-		return it, http.StatusOK, "", nil
+func alreadyDecided(it *Item, decision, reviewer string) outcome {
+	if it.Decision == decision && it.DecidedBy == reviewer {
+		return ok(it)
 	}
-	return nil, http.StatusConflict, fmt.Sprintf("already decided (%s by %s)", it.Decision, it.DecidedBy), nil
+	return refusal(http.StatusConflict, "already decided (%s by %s)", it.Decision, it.DecidedBy)
+}
+
+type overturnRequest struct {
+	Decision string `json:"decision"`
+	Reason   string `json:"reason"`
+}
+
+// overturnItem is a lead's new decision on a decided item.
+func (s *Service) overturnItem(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r)
+	var req overturnRequest
+	if !decodeBody(w, r, &req, false) {
+		return
+	}
+	if err := validDecision(req.Decision, req.Reason); err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	s.answer(w, r, s.overturn(r.Context(), r.PathValue("id"), p, req.Decision, req.Reason))
+}
+
+// overturn publishes a review.decided that replaces the item's decision
+// (Overturns names it) and records it, the overturned decision kept in the
+// item's history. Like a decision it is committed before it is published,
+// so a retry republishes the same event.
+func (s *Service) overturn(ctx context.Context, id string, lead *principal, decision, reason string) outcome {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), decisionTimeout)
+	defer cancel()
+	it, err := s.store.get(ctx, id)
+	if err != nil {
+		return failure(err)
+	}
+	if it == nil {
+		return refusal(http.StatusNotFound, "no review item %q", id)
+	}
+	if it.State != StateDecided {
+		return refusal(http.StatusConflict, "the item is %s: only a decided item can be overturned", it.State)
+	}
+	if it.overturnKey == "" && it.Decision == decision {
+		if it.Overturns != "" && it.DecidedBy == lead.Subject {
+			return ok(it) // a repeat of this overturn
+		}
+		return refusal(http.StatusConflict, "already %s (by %s): an overturn must change the decision", it.Decision, it.DecidedBy)
+	}
+	ev := &events.ReviewDecided{
+		Meta:     events.Follow(events.TypeReviewDecided, &it.request.Meta),
+		Decision: decision, Reviewer: lead.Subject, Reason: reason,
+		MediaURL: it.MediaURL, ContentType: it.ContentType, UploadedAt: it.UploadedAt,
+		Matches: it.Matches, DecidedAt: time.Now().UTC(), Overturns: it.DecidedEventID,
+	}
+	draft, err := json.Marshal(ev)
+	if err != nil {
+		return failure(fmt.Errorf("encode overturn: %w", err))
+	}
+	key := it.DecidedEventID + "\x00" + decision + "\x00" + lead.Subject + "\x00" + reason
+	res, err := s.store.prepareOverturn(ctx, id, it.DecidedEventID, key, draft)
+	if err != nil {
+		return failure(err)
+	}
+	switch res.status {
+	case "ok":
+		done, err := s.publishOverturn(ctx, res.item)
+		if err != nil {
+			return outcome{code: http.StatusServiceUnavailable, err: err,
+				msg: "could not publish the overturn; it is kept and goes out on the next try (by anyone)"}
+		}
+		return ok(done)
+	case "missing":
+		return refusal(http.StatusNotFound, "no review item %q", id)
+	case "committed":
+		done, err := s.publishOverturn(ctx, res.item)
+		if err != nil {
+			return failure(err)
+		}
+		return refusal(http.StatusConflict, "another overturn was in flight and is now recorded (%s by %s)", done.Decision, done.DecidedBy)
+	case "changed", "undecided":
+		return refusal(http.StatusConflict, "the decision changed meanwhile (now %s by %s); look again", res.item.Decision, res.item.DecidedBy)
+	}
+	return failure(fmt.Errorf("prepare overturn script status %q", res.status))
+}
+
+// publishOverturn publishes the overturn the item is committed to and
+// records it. it is the item as prepared: its decision is the one
+// overturned.
+func (s *Service) publishOverturn(ctx context.Context, it *Item) (*Item, error) {
+	var out events.ReviewDecided
+	if err := json.Unmarshal([]byte(it.overturnDraft), &out); err != nil {
+		return nil, fmt.Errorf("stored overturn draft of %s: %w", it.ID, err)
+	}
+	if err := s.publishDecision(ctx, it.ID, &out, &it.request, it.Decision); err != nil {
+		return nil, err
+	}
+	fin, err := s.store.finalizeOverturn(ctx, it, &out, it.overturnKey)
+	if err != nil {
+		return nil, err
+	}
+	switch fin.status {
+	case "ok":
+		s.metrics.decisions.With(out.Decision, "overturn").Inc()
+		s.log.Info("review decision overturned", "content_id", it.ID, "lead", out.Reviewer, "decision", out.Decision,
+			"overturned", it.Decision, "overturned_by", it.DecidedBy, "reason", out.Reason,
+			"event_id", out.EventID, "overturns", out.Overturns)
+		return fin.item, nil
+	case "done":
+		return fin.item, nil
+	}
+	return nil, fmt.Errorf("finalize overturn script status %q", fin.status)
 }
 
 // decisionSpan starts the span under which a decision is published. Its

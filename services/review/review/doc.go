@@ -1,29 +1,60 @@
 // Package review holds the human review queue: it consumes review.requested
-// events, keeps one queue item per piece of content in Redis, lets reviewers
-// claim items under a time-limited lease and decide them, and publishes each
-// decision as a review.decided event for the enforcer.
+// events, keeps one queue item per piece of content in Redis, lets
+// authenticated reviewers claim items under a time-limited lease and decide
+// them (through a JSON API and a server-rendered web UI), publishes each
+// decision as a review.decided event for the enforcer, and feeds decided
+// content back into the hash banks.
 //
 // # Queue
 //
 // The item id is the content id, so a redelivered or repeated request for the
 // same content never opens a second item (the first request wins; later ones
-// are logged and dropped, even after the item was decided). Every key lives
-// under PREFIX:review: (PREFIX is the redis-prefix setting):
+// are logged and dropped, even after the item was decided). Pending items are
+// served by priority, then age (see Priority: incident banks first, then the
+// bank's severity, then match confidence). Every key lives under
+// PREFIX:review: (PREFIX is the redis-prefix setting):
 //
 //	PREFIX:review:item:<id>   hash: request (the review.requested JSON), state
-//	                          (pending|claimed|decided), enqueued_at,
-//	                          claimed_by, lease_until, decision, decided_by,
-//	                          reason (the reviewer's), decided_at,
-//	                          decided_event_id; times are Unix microseconds
-//	PREFIX:review:pending     sorted set of pending ids by enqueue time (FIFO)
+//	                          (pending|claimed|decided), enqueued_at, prio
+//	                          (the rank), trace, claimed_by, assigned_by,
+//	                          lease_until, decision, decided_by, reason (the
+//	                          reviewer's), decided_at, decided_event_id,
+//	                          overturns, history (JSON of the overturned
+//	                          decisions), and the drafts of a decision or an
+//	                          overturn being published; times are Unix
+//	                          microseconds
+//	PREFIX:review:pending     sorted set of pending ids by rank*1e13 +
+//	                          enqueue time in Unix milliseconds
 //	PREFIX:review:claimed     sorted set of claimed ids by lease expiry
 //	PREFIX:review:decided     sorted set of decided ids by decision time
+//	PREFIX:review:state       set once Redis holds the queue (see Durability)
+//	PREFIX:review:rebuild-lock, PREFIX:review:allow-bank:<bank>
 //
-// Claim and decide run as Lua scripts, and every lease is measured against
-// the Redis server's clock, so several review replicas agree on who holds an
-// item whatever their own clocks say. A claimed item whose lease has expired
-// is pending again: it is listed and counted as pending and anyone may claim
-// it.
+// Claim, assign, decide and overturn run as Lua scripts, and every lease is
+// measured against the Redis server's clock, so several review replicas agree
+// on who holds an item whatever their own clocks say. A claimed item whose
+// lease has expired is pending again: it is listed and counted as pending,
+// anyone may claim it, and a maintenance loop (every second) returns it to
+// the pending set and counts the expiry.
+//
+// A decision (and an overturn) is committed in Redis before it is
+// published, then recorded as decided: a crash in between can only cause a
+// republish of the same event id, and once committed no other decision can
+// follow, whatever happens to the lease; the next reviewer to touch a stuck
+// item finishes publishing it.
+//
+// # Access
+//
+// Every API and UI request needs a JWT bearer token (pkg/jwt): HS256 with a
+// secret of jwt-hs256-secrets, RS256 or EdDSA with a public key of
+// jwt-public-keys, chosen by the token's kid; exp is required; iss and aud
+// are checked when jwt-issuer and jwt-audience are set. The sub claim is the
+// reviewer; the roles claim grants reviewer (list, claim, decide), lead
+// (also assign and overturn) or admin (what a lead may). Without a valid
+// token the answer is 401 with a WWW-Authenticate challenge, with a token
+// that does not allow the request 403, both as a JSON error. A body that
+// names a reviewer other than the token's subject is refused (403).
+// /healthz, /readyz and /metrics are open to probes and scrapers.
 //
 // # HTTP API
 //
@@ -32,36 +63,64 @@
 //
 //	GET  /v1/items?state=pending|claimed|decided&limit=N
 //	     -> 200 {"items": [item...]}. state defaults to pending, limit to 50
-//	     (at most 500). Pending items come oldest first, claimed ones by
-//	     lease expiry, decided ones newest first.
+//	     (at most 500). Pending items come by priority then oldest first,
+//	     claimed ones by lease expiry, decided ones newest first.
 //	GET  /v1/items/{id}
 //	     -> 200 item, or 404.
-//	POST /v1/items/{id}/claim      {"reviewer": "alice"}
+//	POST /v1/items/{id}/claim      {} (or {"reviewer": <the token's sub>}, or no body)
 //	     -> 200 item (with claimed_by and lease_until). The same reviewer
 //	     claiming again extends the lease. 409 if another reviewer holds an
 //	     unexpired lease or the item is decided; 404 if there is no such item.
-//	POST /v1/items/{id}/decision   {"reviewer": "alice", "decision": "violating"|"benign", "reason": "..."}
-//	     -> 200 item (state decided, decided_event_id). The reviewer must hold
-//	     the lease: 403 if they hold none (never claimed, or it expired), 409
-//	     if someone else holds it. The review.decided event is published
-//	     first and the item marked decided after, so a crash in between can
-//	     only cause a republish; if Kafka fails the answer is 503 and the item
-//	     stays claimed. Repeating the same decision by the same reviewer
-//	     returns 200 with the original decided_event_id and publishes nothing;
-//	     any other decision on a decided item is 409.
+//	POST /v1/items/{id}/decision   {"decision": "violating"|"benign", "reason": "..."}
+//	     -> 200 item (state decided, decided_event_id). The reason is
+//	     required. The reviewer must hold the lease: 403 if they hold none
+//	     (never claimed, or it expired), 409 if someone else holds it. If
+//	     Kafka fails the answer is 503 and the item stays claimed. Repeating
+//	     the same decision by the same reviewer returns 200 with the original
+//	     decided_event_id and publishes nothing; any other decision on a
+//	     decided item is 409.
+//	POST /v1/items/{id}/assign     {"reviewer": "bob"}                  (lead, admin)
+//	     -> 200 item leased to bob (assigned_by the lead), whoever held it.
+//	     409 if the item is decided.
+//	POST /v1/items/{id}/overturn   {"decision": ..., "reason": "..."}   (lead, admin)
+//	     -> 200 item with the new decision; a new review.decided is
+//	     published whose overturns is the earlier decided_event_id, and the
+//	     earlier decision moves to the item's history. 409 if the item is
+//	     not decided or already has that decision (the same overturn
+//	     repeated by the same lead is a 200 repeat).
 //	GET  /v1/stats
 //	     -> 200 {"pending": n, "claimed": n, "decided": n}
-//	GET  /healthz, /readyz (readiness includes a Redis ping)
+//	GET  /healthz, /readyz (Redis ping, and not while rebuilding), /metrics
 //
 // An item is:
 //
 //	{"id", "content_id", "correlation_id", "request_event_id", "state",
 //	 "media_url", "content_type", "uploaded_at", "reason" (why review was
-//	 requested), "matches", "enqueued_at", "claimed_by", "lease_until",
-//	 "decision", "decided_by", "decision_reason", "decided_at",
-//	 "decided_event_id"}
+//	 requested), "matches", "priority" {"rank", "incident", "severity",
+//	 "confidence"}, "enqueued_at", "claimed_by", "assigned_by",
+//	 "lease_until", "decision", "decided_by", "decision_reason",
+//	 "decided_at", "decided_event_id", "overturns", "history"}
 //
 // with the claim and decision fields left out while they do not apply.
 // Validation errors are 400, an oversized body 413, and an unreachable Redis
-// 503.
+// (or a queue being rebuilt) 503.
+//
+// # Web UI
+//
+// /ui/ serves the same operations as pages (ui.go): a login page for the
+// token, the queue, and an item page with the media blurred and greyscale
+// until revealed, the match evidence beside it, decision buttons and
+// keyboard shortcuts.
+//
+// # Durability
+//
+// When Redis lacks the state key (at start, or noticed while running) the
+// queue is rebuilt by replaying review.requested and review.decided from the
+// beginning (rebuild.go); leases are dropped.
+//
+// # Feedback
+//
+// A violating decision adds the upload's whole-picture signals to the
+// confirmed bank, a benign one to the benign (allow) bank; an overturn moves
+// the entry (feedback.go).
 package review

@@ -21,6 +21,7 @@ import (
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/jwt"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
@@ -49,7 +50,9 @@ func testConfig(t *testing.T) Config {
 	cfg.Topics.ReviewRequested = testenv.Name("review.requested")
 	cfg.Topics.ReviewDecided = testenv.Name("review.decided")
 	cfg.DLQTopic = testenv.Name("review.dlq")
+	cfg.Topics.BankUpdates = testenv.Name("bank.updates")
 	cfg.Group = testenv.Name("takedown-review")
+	cfg.JWTHS256Secrets = []string{testKID + "=" + testSecret}
 	t.Cleanup(func() { dropKeys(t, redisAddr, cfg.RedisPrefix) })
 	return cfg
 }
@@ -66,6 +69,34 @@ func dropKeys(t *testing.T, addr, prefix string) {
 		t.Logf("cleaning up %s keys: %v", prefix, err)
 	}
 }
+
+// The tests' token key.
+const (
+	testKID    = "test"
+	testSecret = "review-test-secret-0123456789abcdef"
+)
+
+// tokenFor signs a token for sub with roles (reviewer when none), valid for
+// an hour.
+func tokenFor(t testing.TB, sub string, roles ...string) string {
+	t.Helper()
+	if len(roles) == 0 {
+		roles = []string{RoleReviewer}
+	}
+	s, err := jwt.NewHMACSigner(testKID, []byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tok, err := s.Sign(jwt.Claims{Subject: sub, Roles: roles, IssuedAt: jwt.NewTime(now), ExpiresAt: jwt.NewTime(now.Add(time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// viewer is the reviewer whose token the tests' reads use.
+const viewer = "viewer"
 
 // running is one Service under test.
 type running struct {
@@ -122,9 +153,15 @@ func requestMsg(t *testing.T, cfg Config, ev *events.ReviewRequested) messaging.
 	return m
 }
 
-// call sends a JSON request (body may be a string of raw JSON) and returns
-// the status and body.
+// call sends a JSON request without a token (body may be a string of raw
+// JSON) and returns the status and body.
 func call(t *testing.T, method, url string, body any) (int, []byte) {
+	t.Helper()
+	return callAs(t, "", method, url, body)
+}
+
+// callAs is call with a bearer token ("" for none).
+func callAs(t *testing.T, token, method, url string, body any) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -143,6 +180,9 @@ func call(t *testing.T, method, url string, body any) (int, []byte) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -166,20 +206,21 @@ func decode[T any](t *testing.T, data []byte) T {
 
 func (r *running) itemURL(id string) string { return r.base + "/v1/items/" + url.PathEscape(id) }
 
+// claim claims as reviewer, with an empty body: the token says who.
 func (r *running) claim(t *testing.T, id, reviewer string) (int, []byte) {
 	t.Helper()
-	return call(t, http.MethodPost, r.itemURL(id)+"/claim", map[string]string{"reviewer": reviewer})
+	return callAs(t, tokenFor(t, reviewer), http.MethodPost, r.itemURL(id)+"/claim", nil)
 }
 
 func (r *running) decide(t *testing.T, id, reviewer, decision, reason string) (int, []byte) {
 	t.Helper()
-	return call(t, http.MethodPost, r.itemURL(id)+"/decision",
-		map[string]string{"reviewer": reviewer, "decision": decision, "reason": reason})
+	return callAs(t, tokenFor(t, reviewer), http.MethodPost, r.itemURL(id)+"/decision",
+		map[string]string{"decision": decision, "reason": reason})
 }
 
 func (r *running) get(t *testing.T, id string) (int, Item) {
 	t.Helper()
-	code, body := call(t, http.MethodGet, r.itemURL(id), nil)
+	code, body := callAs(t, tokenFor(t, viewer), http.MethodGet, r.itemURL(id), nil)
 	if code != http.StatusOK {
 		return code, Item{}
 	}
@@ -188,7 +229,7 @@ func (r *running) get(t *testing.T, id string) (int, Item) {
 
 func (r *running) list(t *testing.T, state string) []Item {
 	t.Helper()
-	code, body := call(t, http.MethodGet, r.base+"/v1/items?state="+state, nil)
+	code, body := callAs(t, tokenFor(t, viewer), http.MethodGet, r.base+"/v1/items?state="+state, nil)
 	if code != http.StatusOK {
 		t.Fatalf("list %s: %d %s", state, code, body)
 	}
@@ -197,7 +238,7 @@ func (r *running) list(t *testing.T, state string) []Item {
 
 func (r *running) stats(t *testing.T) Stats {
 	t.Helper()
-	code, body := call(t, http.MethodGet, r.base+"/v1/stats", nil)
+	code, body := callAs(t, tokenFor(t, viewer), http.MethodGet, r.base+"/v1/stats", nil)
 	if code != http.StatusOK {
 		t.Fatalf("stats: %d %s", code, body)
 	}
@@ -292,6 +333,65 @@ func TestConfigBind(t *testing.T) {
 	}
 }
 
+// The new settings bind from the environment, and New refuses what cannot
+// work: no token key, a bank name with a slash, one bank for both kinds.
+func TestConfigValidation(t *testing.T) {
+	env := map[string]string{
+		"TAKEDOWN_JWT_HS256_SECRETS": "a=" + strings.Repeat("a", 32) + ",b=@/run/secrets/b",
+		"TAKEDOWN_JWT_PUBLIC_KEYS":   "idp=/etc/idp.pem",
+		"TAKEDOWN_JWT_ISSUER":        "https://idp.example", "TAKEDOWN_JWT_AUDIENCE": "review",
+		"TAKEDOWN_JWT_LEEWAY": "5s", "TAKEDOWN_FEEDBACK": "false",
+		"TAKEDOWN_CONFIRMED_BANK": "mine", "TAKEDOWN_BENIGN_BANK": "ok-list",
+	}
+	var cfg Config
+	set := config.New("review").WithEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg.Bind(set)
+	if err := set.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.JWTHS256Secrets) != 2 || cfg.JWTHS256Secrets[1] != "b=@/run/secrets/b" || cfg.JWTPublicKeys[0] != "idp=/etc/idp.pem" ||
+		cfg.JWTIssuer != "https://idp.example" || cfg.JWTAudience != "review" || cfg.JWTLeeway != 5*time.Second ||
+		cfg.Feedback || cfg.ConfirmedBank != "mine" || cfg.BenignBank != "ok-list" {
+		t.Errorf("bound %+v", cfg)
+	}
+
+	base := func() Config {
+		var c Config
+		set := config.New("review").WithEnv(func(string) (string, bool) { return "", false })
+		c.Bind(set)
+		if err := set.Parse(nil); err != nil {
+			t.Fatal(err)
+		}
+		c.JWTHS256Secrets = []string{"k=" + strings.Repeat("k", 32)}
+		return c
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{"no keys", func(c *Config) { c.JWTHS256Secrets = nil }, "no token keys"},
+		{"slash in bank", func(c *Config) { c.ConfirmedBank = "a/b" }, "confirmed-bank"},
+		{"one bank for both", func(c *Config) { c.BenignBank = c.ConfirmedBank }, "both"},
+		{"leeway too long", func(c *Config) { c.JWTLeeway = time.Hour }, "jwt-leeway"},
+		{"short secret", func(c *Config) { c.JWTHS256Secrets = []string{"k=short"} }, "at least 32"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := base()
+			tc.change(&c)
+			if _, err := New(c, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New: %v, want an error about %q", err, tc.want)
+			}
+		})
+	}
+	c := base()
+	c.Feedback = false
+	c.BenignBank = c.ConfirmedBank // irrelevant without feedback
+	if _, err := New(c, nil); err != nil {
+		t.Errorf("New without feedback: %v", err)
+	}
+}
+
 func TestRequestBecomesPendingItem(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
@@ -323,7 +423,7 @@ func TestRequestBecomesPendingItem(t *testing.T) {
 	if code, one := r.get(t, req.ContentID); code != http.StatusOK || one.ID != req.ContentID {
 		t.Errorf("GET item: %d %+v", code, one)
 	}
-	if code, body := call(t, http.MethodGet, r.itemURL("no-such-content"), nil); code != http.StatusNotFound {
+	if code, body := callAs(t, tokenFor(t, viewer), http.MethodGet, r.itemURL("no-such-content"), nil); code != http.StatusNotFound {
 		t.Errorf("GET unknown item: %d %s", code, body)
 	}
 	if st := r.stats(t); st != (Stats{Pending: 1}) {
@@ -338,7 +438,7 @@ func TestRequestBecomesPendingItem(t *testing.T) {
 		}
 	}
 	for _, q := range []string{"state=open", "limit=0", "limit=x", "limit=501"} {
-		code, body := call(t, http.MethodGet, r.base+"/v1/items?"+q, nil)
+		code, body := callAs(t, tokenFor(t, viewer), http.MethodGet, r.base+"/v1/items?"+q, nil)
 		if code != http.StatusBadRequest {
 			t.Errorf("list ?%s: %d %s, want 400", q, code, body)
 		} else {
@@ -439,20 +539,22 @@ func TestConcurrentClaimHasOneWinner(t *testing.T) {
 		t.Errorf("stats %+v, want 1 claimed", st)
 	}
 
+	// Zed's attempts: the identity is the token's, the body may only
+	// confirm it.
 	for _, tc := range []struct {
 		name, id, body string
 		want           int
 	}{
-		{"no reviewer", req.ContentID, `{}`, http.StatusBadRequest},
-		{"blank reviewer", req.ContentID, `{"reviewer":"  "}`, http.StatusBadRequest},
+		{"body names the winner", req.ContentID, `{"reviewer":"` + winner + `"}`, http.StatusForbidden},
 		{"unknown field", req.ContentID, `{"reviewer":"zed","priority":1}`, http.StatusBadRequest},
 		{"not json", req.ContentID, `reviewer=zed`, http.StatusBadRequest},
 		{"two objects", req.ContentID, `{"reviewer":"zed"}{"reviewer":"zed"}`, http.StatusBadRequest},
-		{"empty body", req.ContentID, ``, http.StatusBadRequest},
 		{"too big", req.ContentID, `{"reviewer":"` + strings.Repeat("z", maxBody) + `"}`, http.StatusRequestEntityTooLarge},
 		{"unknown item", "no-such-content", `{"reviewer":"zed"}`, http.StatusNotFound},
+		{"held by the winner", req.ContentID, `{"reviewer":"zed"}`, http.StatusConflict},
+		{"held, empty body", req.ContentID, ``, http.StatusConflict},
 	} {
-		code, body := call(t, http.MethodPost, r.itemURL(tc.id)+"/claim", tc.body)
+		code, body := callAs(t, tokenFor(t, "zed"), http.MethodPost, r.itemURL(tc.id)+"/claim", tc.body)
 		if code != tc.want {
 			t.Errorf("%s: %d %s, want %d", tc.name, code, body, tc.want)
 		} else {
@@ -504,7 +606,7 @@ func TestExpiredLeaseLetsAnotherReviewerClaim(t *testing.T) {
 	}
 	// Alice lost the item: whether bob's short lease still runs (409) or
 	// not (403), her decision is refused and nothing is published.
-	code, body = r.decide(t, req.ContentID, "alice", events.DecisionViolating, "")
+	code, body = r.decide(t, req.ContentID, "alice", events.DecisionViolating, "too late")
 	if code != http.StatusForbidden && code != http.StatusConflict {
 		t.Errorf("alice decision after losing the lease: %d %s", code, body)
 	}
@@ -521,14 +623,14 @@ func TestDecisionNeedsTheLease(t *testing.T) {
 	publish(t, cfg, requestMsg(t, cfg, req))
 	r.waitItem(t, req.ContentID)
 
-	code, body := r.decide(t, req.ContentID, "alice", events.DecisionViolating, "")
+	code, body := r.decide(t, req.ContentID, "alice", events.DecisionViolating, "unclaimed")
 	if code != http.StatusForbidden || !strings.Contains(errorOf(t, body), "claim it first") {
 		t.Errorf("decision without a claim: %d %s, want 403 telling to claim", code, body)
 	}
 	if code, body := r.claim(t, req.ContentID, "bob"); code != http.StatusOK {
 		t.Fatalf("bob claim: %d %s", code, body)
 	}
-	code, body = r.decide(t, req.ContentID, "alice", events.DecisionViolating, "")
+	code, body = r.decide(t, req.ContentID, "alice", events.DecisionViolating, "not mine")
 	if code != http.StatusConflict || !strings.Contains(errorOf(t, body), "claimed by bob") {
 		t.Errorf("decision on bob's item: %d %s, want 409 naming bob", code, body)
 	}
@@ -536,14 +638,17 @@ func TestDecisionNeedsTheLease(t *testing.T) {
 		name, id, body string
 		want           int
 	}{
-		{"bad decision", req.ContentID, `{"reviewer":"bob","decision":"maybe"}`, http.StatusBadRequest},
-		{"no decision", req.ContentID, `{"reviewer":"bob"}`, http.StatusBadRequest},
-		{"no reviewer", req.ContentID, `{"decision":"benign"}`, http.StatusBadRequest},
-		{"unknown field", req.ContentID, `{"reviewer":"bob","decision":"benign","severity":3}`, http.StatusBadRequest},
-		{"long reason", req.ContentID, `{"reviewer":"bob","decision":"benign","reason":"` + strings.Repeat("r", maxReasonLen+1) + `"}`, http.StatusBadRequest},
-		{"unknown item", "no-such-content", `{"reviewer":"bob","decision":"benign"}`, http.StatusNotFound},
+		{"bad decision", req.ContentID, `{"decision":"maybe","reason":"r"}`, http.StatusBadRequest},
+		{"no decision", req.ContentID, `{"reason":"r"}`, http.StatusBadRequest},
+		{"no reason", req.ContentID, `{"decision":"benign"}`, http.StatusBadRequest},
+		{"blank reason", req.ContentID, `{"decision":"benign","reason":" \n "}`, http.StatusBadRequest},
+		{"body names alice", req.ContentID, `{"reviewer":"alice","decision":"benign","reason":"r"}`, http.StatusForbidden},
+		{"unknown field", req.ContentID, `{"reviewer":"bob","decision":"benign","reason":"r","severity":3}`, http.StatusBadRequest},
+		{"long reason", req.ContentID, `{"decision":"benign","reason":"` + strings.Repeat("r", maxReasonLen+1) + `"}`, http.StatusBadRequest},
+		{"empty body", req.ContentID, ``, http.StatusBadRequest},
+		{"unknown item", "no-such-content", `{"decision":"benign","reason":"r"}`, http.StatusNotFound},
 	} {
-		code, body := call(t, http.MethodPost, r.itemURL(tc.id)+"/decision", tc.body)
+		code, body := callAs(t, tokenFor(t, "bob"), http.MethodPost, r.itemURL(tc.id)+"/decision", tc.body)
 		if code != tc.want {
 			t.Errorf("%s: %d %s, want %d", tc.name, code, body, tc.want)
 		} else {
@@ -613,7 +718,7 @@ func TestDecisionPublishesOnce(t *testing.T) {
 		{"alice", events.DecisionBenign},
 		{"bob", events.DecisionViolating},
 	} {
-		code, body := r.decide(t, req.ContentID, tc.reviewer, tc.decision, "")
+		code, body := r.decide(t, req.ContentID, tc.reviewer, tc.decision, "a second opinion")
 		if code != http.StatusConflict || !strings.Contains(errorOf(t, body), "already decided") {
 			t.Errorf("%s deciding %s on a decided item: %d %s, want 409", tc.reviewer, tc.decision, code, body)
 		}
@@ -646,7 +751,7 @@ func TestDecisionKafkaFailureKeepsClaim(t *testing.T) {
 	if code, body := r.claim(t, req.ContentID, "alice"); code != http.StatusOK {
 		t.Fatalf("claim: %d %s", code, body)
 	}
-	code, body := r.decide(t, req.ContentID, "alice", events.DecisionViolating, "")
+	code, body := r.decide(t, req.ContentID, "alice", events.DecisionViolating, "Kafka is down")
 	if code != http.StatusServiceUnavailable || !strings.Contains(errorOf(t, body), "stays claimed") {
 		t.Errorf("decision with Kafka down: %d %s, want 503", code, body)
 	}
@@ -787,7 +892,7 @@ func TestConflictingDecisionsPublishOneOutcome(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			codes[i], _ = r.decide(t, req.ContentID, "alice", d, "")
+			codes[i], _ = r.decide(t, req.ContentID, "alice", d, "racing myself")
 		}()
 	}
 	wg.Wait()
@@ -838,7 +943,7 @@ func TestStuckDecisionIsFinishedNotReplaced(t *testing.T) {
 	if code, body := broken.claim(t, req.ContentID, "alice"); code != http.StatusOK {
 		t.Fatalf("claim: %d %s", code, body)
 	}
-	if code, body := broken.decide(t, req.ContentID, "alice", events.DecisionViolating, ""); code != http.StatusServiceUnavailable {
+	if code, body := broken.decide(t, req.ContentID, "alice", events.DecisionViolating, "flag of a listed group"); code != http.StatusServiceUnavailable {
 		t.Fatalf("decision with Kafka down: %d %s, want 503", code, body)
 	}
 	time.Sleep(2 * cfg.LeaseDuration) // alice's lease is gone
@@ -848,7 +953,7 @@ func TestStuckDecisionIsFinishedNotReplaced(t *testing.T) {
 	if code != http.StatusConflict || !strings.Contains(errorOf(t, body), "violating by alice") {
 		t.Fatalf("bob's claim of an item with a decision in flight: %d %s, want 409 naming alice's decision", code, body)
 	}
-	if code, _ := healthy.decide(t, req.ContentID, "bob", events.DecisionBenign, ""); code != http.StatusConflict {
+	if code, _ := healthy.decide(t, req.ContentID, "bob", events.DecisionBenign, "looks fine"); code != http.StatusConflict {
 		t.Fatalf("bob's contrary decision: %d, want 409", code)
 	}
 	msgs := readTopic(t, cfg, cfg.Topics.ReviewDecided, 1)

@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/jwt"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/service"
 	"github.com/takedown-pipeline/takedown/pkg/telemetry"
@@ -24,19 +28,43 @@ type Config struct {
 	Group string
 	// LeaseDuration is how long a claim keeps other reviewers off an item.
 	LeaseDuration time.Duration
+
+	// JWTHS256Secrets are KID=SECRET (or KID=@FILE) HS256 keys.
+	JWTHS256Secrets []string
+	// JWTPublicKeys are KID=PEM-FILE RS256 or EdDSA keys.
+	JWTPublicKeys []string
+	// JWTIssuer and JWTAudience, when set, must match the token's iss and
+	// be among its aud.
+	JWTIssuer, JWTAudience string
+	// JWTLeeway is the clock skew allowed on exp, nbf and iat.
+	JWTLeeway time.Duration
+
+	// Feedback turns decisions into bank entries: violating ones into
+	// ConfirmedBank, benign ones into BenignBank (an allow bank).
+	Feedback                  bool
+	ConfirmedBank, BenignBank string
 }
 
 // DefaultHTTPAddr is where the API listens unless told otherwise.
 const DefaultHTTPAddr = "127.0.0.1:8083"
 
-// Bind registers the settings: the common ones, then
-// group (TAKEDOWN_GROUP, default takedown-review) and
-// lease-duration (TAKEDOWN_LEASE_DURATION, default 15m).
+// Bind registers the settings: the common ones, then the queue's, the
+// token verification's and the feedback's (see the README's settings table).
 func (c *Config) Bind(s *config.Set) {
 	c.Common.Bind(s, "review", DefaultHTTPAddr)
 	s.String(&c.Group, "group", "takedown-review", "Kafka consumer group of the review service")
 	s.Duration(&c.LeaseDuration, "lease-duration", 15*time.Minute,
 		"how long a reviewer's claim on an item lasts before others may take it")
+	s.List(&c.JWTHS256Secrets, "jwt-hs256-secrets", "",
+		"HS256 keys of reviewers' tokens as KID=SECRET (at least 32 bytes) or KID=@FILE")
+	s.List(&c.JWTPublicKeys, "jwt-public-keys", "",
+		"RS256 or EdDSA keys of reviewers' tokens as KID=PEM-FILE (public key or certificate)")
+	s.String(&c.JWTIssuer, "jwt-issuer", "", "required iss of reviewers' tokens (empty: not checked)")
+	s.String(&c.JWTAudience, "jwt-audience", "", "audience reviewers' tokens must name in aud (empty: not checked)")
+	s.Duration(&c.JWTLeeway, "jwt-leeway", 30*time.Second, "clock skew allowed on a token's exp, nbf and iat")
+	s.Bool(&c.Feedback, "feedback", true, "add the hashes of decided items to the confirmed or the benign bank")
+	s.String(&c.ConfirmedBank, "confirmed-bank", "confirmed", "block bank that items decided violating are added to")
+	s.String(&c.BenignBank, "benign-bank", "reviewed-benign", "allow bank that items decided benign are added to (configured as kind allow)")
 }
 
 func (c *Config) validate() error {
@@ -59,21 +87,48 @@ func (c *Config) validate() error {
 	if c.LeaseDuration < time.Millisecond {
 		errs = append(errs, fmt.Errorf("lease-duration %v: must be at least 1ms", c.LeaseDuration))
 	}
+	if len(c.JWTHS256Secrets) == 0 && len(c.JWTPublicKeys) == 0 {
+		errs = append(errs, errors.New("no token keys: set jwt-hs256-secrets or jwt-public-keys (every request needs a signed token)"))
+	}
+	if c.JWTLeeway < 0 || c.JWTLeeway > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("jwt-leeway %v: want 0 to 10m", c.JWTLeeway))
+	}
+	if c.Feedback {
+		if c.Topics.BankUpdates == "" {
+			errs = append(errs, errors.New("topic-bank-updates must be set when feedback is on"))
+		}
+		for _, b := range []struct{ name, v string }{{"confirmed-bank", c.ConfirmedBank}, {"benign-bank", c.BenignBank}} {
+			if b.v == "" || strings.Contains(b.v, "/") {
+				errs = append(errs, fmt.Errorf("%s %q: want a bank name without '/'", b.name, b.v))
+			}
+		}
+		if c.ConfirmedBank == c.BenignBank {
+			errs = append(errs, fmt.Errorf("confirmed-bank and benign-bank are both %q: a bank is either block or allow", c.ConfirmedBank))
+		}
+	}
 	return errors.Join(errs...)
 }
 
 // Service is the review queue: a Kafka consumer that fills it and an HTTP
-// API that works it.
+// API and web UI that work it.
 type Service struct {
-	cfg    Config
-	log    *slog.Logger
-	rdb    *redis.Client
-	store  *store
-	pub    messaging.Publisher
-	health *service.Health
+	cfg      Config
+	log      *slog.Logger
+	rdb      *redis.Client
+	store    *store
+	pub      messaging.Publisher
+	health   *service.Health
+	verifier *jwt.Verifier
+	metrics  *reviewMetrics
+	ui       *ui
+	allow    allowBank
+	// rebuilding is true while this replica rebuilds the queue from Kafka.
+	rebuilding atomic.Bool
+	background sync.WaitGroup
 }
 
-// New checks cfg and connects nothing yet beyond creating the clients.
+// New checks cfg, reads the token keys and connects nothing yet beyond
+// creating the clients.
 func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("review config: %w", err)
@@ -81,16 +136,31 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	verifier, err := newVerifier(&cfg)
+	if err != nil {
+		return nil, fmt.Errorf("review config: %w", err)
+	}
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
 	s := &Service{
-		cfg:    cfg,
-		log:    log,
-		rdb:    rdb,
-		store:  newStore(rdb, cfg.RedisPrefix),
-		pub:    messaging.NewKafkaPublisher(cfg.Brokers),
-		health: service.NewHealth(),
+		cfg:      cfg,
+		log:      log,
+		rdb:      rdb,
+		store:    newStore(rdb, cfg.RedisPrefix),
+		pub:      messaging.NewKafkaPublisher(cfg.Brokers),
+		health:   service.NewHealth(),
+		verifier: verifier,
+	}
+	s.metrics = newReviewMetrics(s)
+	if s.ui, err = newUI(s); err != nil {
+		return nil, err
 	}
 	s.health.AddCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	s.health.AddCheck("queue", func(context.Context) error {
+		if s.rebuilding.Load() {
+			return errors.New("rebuilding the queue from Kafka")
+		}
+		return nil
+	})
 	return s, nil
 }
 
@@ -104,20 +174,52 @@ func (s *Service) Ready() bool { return s.health.Ready() }
 // shuts down in the order service.Worker describes.
 func (s *Service) Run(ctx context.Context) error {
 	t := s.cfg.Topics
+	topics := service.Topics(s.cfg.Partitions, s.cfg.Replication, t.ReviewRequested, t.ReviewDecided, s.cfg.DLQTopic)
+	if s.cfg.Feedback {
+		// Created compacted, as the matcher would, if the review service
+		// happens to be the first to need it.
+		topics = append(topics, messaging.TopicSpec{Name: t.BankUpdates, Partitions: s.cfg.Partitions,
+			Replication: s.cfg.Replication, Compact: true})
+	}
+	bg, stopBackground := context.WithCancel(ctx)
+	defer func() {
+		stopBackground()
+		s.background.Wait()
+	}()
 	w := service.Worker{
 		Name: "review", Log: s.log, Health: s.health,
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
 		Brokers: s.cfg.Brokers,
-		Topics:  service.Topics(s.cfg.Partitions, s.cfg.Replication, t.ReviewRequested, t.ReviewDecided, s.cfg.DLQTopic),
+		Topics:  topics,
 		Preflight: []func(context.Context) error{service.Reachable("redis at "+s.cfg.RedisAddr,
 			func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() })},
+		Prepare: func(ctx context.Context) error {
+			// A Redis that lost the queue is refilled before the service
+			// is ready, so no reviewer sees a queue with holes.
+			if err := s.ensureQueue(ctx); err != nil {
+				return err
+			}
+			s.background.Go(func() { s.maintain(bg) })
+			if s.cfg.Feedback {
+				s.background.Go(func() {
+					if err := s.allow.ensure(bg, s); err != nil && bg.Err() == nil {
+						s.log.Warn("benign bank not checked yet; the first benign decision will try again", "err", err)
+					}
+				})
+			}
+			return nil
+		},
 		Consumer: messaging.ConsumerConfig{Brokers: s.cfg.Brokers, Group: s.cfg.Group, Topics: []string{t.ReviewRequested}, Logger: s.log},
 		Handle: messaging.Chain(s.handleRequested,
 			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...),
 		// The publisher serves the dead-letter middleware and the API's
-		// decisions: it closes after both have stopped.
-		Close:    []func() error{service.Closing("publisher", s.pub.Close), service.Closing("redis", s.rdb.Close)},
-		ReadyLog: []any{"lease", s.cfg.LeaseDuration},
+		// decisions: it closes after both have stopped, and after the
+		// background work that may publish (Close runs before the deferred
+		// wait above, so that wait is stopped first).
+		Close: []func() error{
+			func() error { stopBackground(); s.background.Wait(); return nil },
+			service.Closing("publisher", s.pub.Close), service.Closing("redis", s.rdb.Close)},
+		ReadyLog: []any{"lease", s.cfg.LeaseDuration, "feedback", s.cfg.Feedback},
 	}
 	return w.Run(ctx)
 }
@@ -133,27 +235,36 @@ func (s *Service) handleRequested(ctx context.Context, msg *messaging.Message) e
 		// Nothing a reviewer could look at.
 		return messaging.Permanentf("%w: review.requested %s has no media_url", events.ErrInvalid, req.EventID)
 	}
-	added, err := s.store.enqueue(ctx, &req, msg.Header("traceparent"))
+	added, err := s.store.enqueue(ctx, &req, msg.Header("traceparent"), time.Time{})
 	if err != nil {
 		return err
 	}
 	log := messaging.Log(ctx).With("content_id", req.ContentID, "event_id", req.EventID)
 	if added {
-		log.Info("review item queued", "reason", req.Reason, "matches", len(req.Matches))
+		s.metrics.requests.With("queued").Inc()
+		p := priorityOf(req.Matches)
+		log.Info("review item queued", "reason", req.Reason, "matches", len(req.Matches),
+			"rank", p.Rank, "incident", p.Incident, "severity", p.Severity)
 	} else {
+		s.metrics.requests.With("duplicate").Inc()
 		log.Info("review already queued for this content; request ignored")
 	}
 	return nil
 }
 
-// Handler is the HTTP API (see the package comment), health included.
+// Handler is the HTTP API and the web UI (see the package comment), health
+// and metrics included. Every API and UI route needs a valid token.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.health.Register(mux)
-	mux.HandleFunc("GET /v1/items", s.listItems)
-	mux.HandleFunc("GET /v1/items/{id}", s.getItem)
-	mux.HandleFunc("POST /v1/items/{id}/claim", s.claimItem)
-	mux.HandleFunc("POST /v1/items/{id}/decision", s.decideItem)
-	mux.HandleFunc("GET /v1/stats", s.getStats)
+	mux.Handle("GET /metrics", s.metrics.reg.Handler())
+	mux.HandleFunc("GET /v1/items", s.api(accessReviewer, s.listItems))
+	mux.HandleFunc("GET /v1/items/{id}", s.api(accessReviewer, s.getItem))
+	mux.HandleFunc("POST /v1/items/{id}/claim", s.api(accessReviewer, s.claimItem))
+	mux.HandleFunc("POST /v1/items/{id}/decision", s.api(accessReviewer, s.decideItem))
+	mux.HandleFunc("POST /v1/items/{id}/assign", s.api(accessLead, s.assignItem))
+	mux.HandleFunc("POST /v1/items/{id}/overturn", s.api(accessLead, s.overturnItem))
+	mux.HandleFunc("GET /v1/stats", s.api(accessReviewer, s.getStats))
+	s.ui.register(mux)
 	return telemetry.HTTP(mux)
 }

@@ -33,19 +33,37 @@ type Item struct {
 	UploadedAt     time.Time      `json:"uploaded_at"`
 	Reason         string         `json:"reason"`
 	Matches        []events.Match `json:"matches"`
+	Priority       Priority       `json:"priority"`
 	EnqueuedAt     time.Time      `json:"enqueued_at"`
 	ClaimedBy      string         `json:"claimed_by,omitempty"`
+	AssignedBy     string         `json:"assigned_by,omitempty"`
 	LeaseUntil     *time.Time     `json:"lease_until,omitempty"`
 	Decision       string         `json:"decision,omitempty"`
 	DecidedBy      string         `json:"decided_by,omitempty"`
 	DecisionReason string         `json:"decision_reason,omitempty"`
 	DecidedAt      *time.Time     `json:"decided_at,omitempty"`
 	DecidedEventID string         `json:"decided_event_id,omitempty"`
+	// Overturns is the event id of the decision the current one replaced.
+	Overturns string `json:"overturns,omitempty"`
+	// History holds the decisions overturned so far, oldest first.
+	History []PastDecision `json:"history,omitempty"`
 
 	request events.ReviewRequested
 	// draft is the review.decided event the item is committed to, and
-	// draftKey which decision it is (decision, reviewer and reason).
-	draft, draftKey string
+	// draftKey which decision it is (decision, reviewer and reason);
+	// overturnDraft and overturnKey the same for an overturn in flight.
+	draft, draftKey            string
+	overturnDraft, overturnKey string
+	rawHistory                 string
+}
+
+// PastDecision is a decision that a later one overturned.
+type PastDecision struct {
+	Decision  string    `json:"decision"`
+	DecidedBy string    `json:"decided_by"`
+	Reason    string    `json:"reason,omitempty"`
+	DecidedAt time.Time `json:"decided_at"`
+	EventID   string    `json:"event_id"`
 }
 
 // Stats counts items by effective state.
@@ -60,43 +78,62 @@ const (
 	fRequest        = "request"
 	fState          = "state"
 	fEnqueuedAt     = "enqueued_at"
+	fPrio           = "prio"
+	fTrace          = "trace"
 	fClaimedBy      = "claimed_by"
+	fAssignedBy     = "assigned_by"
 	fLeaseUntil     = "lease_until"
 	fDecision       = "decision"
 	fDecidedBy      = "decided_by"
 	fReason         = "reason"
 	fDecidedAt      = "decided_at"
 	fDecidedEventID = "decided_event_id"
+	fOverturns      = "overturns"
+	fHistory        = "history"
 	// The draft is the review.decided event of a decision that is being
 	// published; draft_key says which decision it is. Reusing it on a retry
 	// republishes the same event id, so consumers can drop the duplicate.
 	fDraftKey   = "draft_key"
 	fDraftEvent = "draft_event"
+	// The same for an overturn of a decided item.
+	fOvKey   = "ov_key"
+	fOvEvent = "ov_event"
 )
+
+// defaultRank is the rank of an item stored without one.
+var defaultRank = priorityOf(nil).Rank
 
 // Every script reads the time from Redis so that all replicas share one clock.
 // Times are Unix microseconds, exact in a Lua double; '%.0f' keeps Lua from
-// writing them in exponent notation.
-const luaPrelude = `
+// writing them in exponent notation. pscore is the pending set's score
+// (pendingScore in Go).
+var luaPrelude = fmt.Sprintf(`
 local function now_us()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
-local function us(n) return string.format('%.0f', n) end
-`
+local function us(n) return string.format('%%.0f', n) end
+local function pscore(prio, at)
+  return string.format('%%.0f', (tonumber(prio) or %d) * %.0f + math.floor(tonumber(at) / 1000))
+end
+`, defaultRank, float64(rankScale))
 
-// KEYS: item, pending. ARGV: id, request JSON. Returns 1 if enqueued, 0 if
-// the item already exists (in any state).
+// KEYS: item, pending. ARGV: id, request JSON, traceparent, rank, enqueue
+// time ("" for now). Returns 1 if enqueued, 0 if the item already exists (in
+// any state).
 var enqueueScript = redis.NewScript(luaPrelude + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local now = now_us()
-redis.call('HSET', KEYS[1], 'request', ARGV[2], 'state', 'pending', 'enqueued_at', us(now), 'trace', ARGV[3])
-redis.call('ZADD', KEYS[2], us(now), ARGV[1])
+local at = ARGV[5]
+if at == '' then at = us(now_us()) end
+redis.call('HSET', KEYS[1], 'request', ARGV[2], 'state', 'pending', 'enqueued_at', at, 'trace', ARGV[3], 'prio', ARGV[4])
+redis.call('ZADD', KEYS[2], pscore(ARGV[4], at), ARGV[1])
 return 1
 `)
 
 // KEYS: item, pending, claimed. ARGV: id, reviewer, lease in microseconds.
-// Returns {status, HGETALL, now}; status is ok, missing, decided or held.
+// Returns {status, HGETALL, now, expired}; status is ok, missing, decided,
+// committed or held; expired is 1 when the claim took over a lease that had
+// run out.
 var claimScript = redis.NewScript(luaPrelude + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
 local now = now_us()
@@ -105,14 +142,56 @@ if f[1] == 'decided' then return {'decided', redis.call('HGETALL', KEYS[1]), us(
 if redis.call('HEXISTS', KEYS[1], 'draft_key') == 1 then
   return {'committed', redis.call('HGETALL', KEYS[1]), us(now)}
 end
-if f[1] == 'claimed' and f[2] ~= ARGV[2] and tonumber(f[3] or '0') > now then
+local live = f[1] == 'claimed' and tonumber(f[3] or '0') > now
+if live and f[2] ~= ARGV[2] then
   return {'held', redis.call('HGETALL', KEYS[1]), us(now)}
 end
+local expired = '0'
+if f[1] == 'claimed' and not live then expired = '1' end
 local lease = now + tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'state', 'claimed', 'claimed_by', ARGV[2], 'lease_until', us(lease))
+redis.call('HDEL', KEYS[1], 'assigned_by')
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], us(lease), ARGV[1])
-return {'ok', redis.call('HGETALL', KEYS[1]), us(now)}
+return {'ok', redis.call('HGETALL', KEYS[1]), us(now), expired}
+`)
+
+// KEYS: item, pending, claimed. ARGV: id, reviewer, lease in microseconds,
+// lead. Leases a pending or claimed item to reviewer on a lead's word.
+// Returns {status, HGETALL, now, previous holder}; status is ok, missing,
+// decided or committed.
+var assignScript = redis.NewScript(luaPrelude + `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+local now = now_us()
+local f = redis.call('HMGET', KEYS[1], 'state', 'claimed_by', 'lease_until')
+if f[1] == 'decided' then return {'decided', redis.call('HGETALL', KEYS[1]), us(now)} end
+if redis.call('HEXISTS', KEYS[1], 'draft_key') == 1 then
+  return {'committed', redis.call('HGETALL', KEYS[1]), us(now)}
+end
+local prev = ''
+if f[1] == 'claimed' and tonumber(f[3] or '0') > now then prev = f[2] end
+local lease = now + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], 'state', 'claimed', 'claimed_by', ARGV[2], 'lease_until', us(lease), 'assigned_by', ARGV[4])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], us(lease), ARGV[1])
+return {'ok', redis.call('HGETALL', KEYS[1]), us(now), prev}
+`)
+
+// KEYS: item, pending, claimed. ARGV: id. Returns a claimed item whose lease
+// ran out to the pending set; 1 if it did. An id the claimed set holds for
+// an item no longer claimed is dropped from it.
+var requeueScript = redis.NewScript(luaPrelude + `
+local f = redis.call('HMGET', KEYS[1], 'state', 'lease_until', 'prio', 'enqueued_at')
+if f[1] ~= 'claimed' then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return 0
+end
+if tonumber(f[2] or '0') > now_us() then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'pending')
+redis.call('HDEL', KEYS[1], 'claimed_by', 'lease_until', 'assigned_by')
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[2], pscore(f[3], f[4] or '0'), ARGV[1])
+return 1
 `)
 
 // KEYS: item. ARGV: reviewer, draft key, draft event JSON.
@@ -155,11 +234,76 @@ if redis.call('HGET', KEYS[1], 'draft_key') ~= ARGV[7] then
 end
 redis.call('HSET', KEYS[1], 'state', 'decided', 'decision', ARGV[2], 'decided_by', ARGV[3],
   'reason', ARGV[4], 'decided_event_id', ARGV[5], 'decided_at', ARGV[6])
-redis.call('HDEL', KEYS[1], 'lease_until', 'draft_key', 'draft_event')
+redis.call('HDEL', KEYS[1], 'lease_until', 'draft_key', 'draft_event', 'assigned_by')
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
 return {'ok', redis.call('HGETALL', KEYS[1]), us(now)}
+`)
+
+// KEYS: item. ARGV: the decided event id the overturn replaces, overturn
+// key, overturn event JSON. Commits a decided item to an overturn, as
+// prepareScript does to a decision. Returns {status, HGETALL, now}; status
+// is ok, missing, undecided, committed (another overturn is being
+// published) or changed (the item's decision is no longer the one the
+// overturn was meant for).
+var prepareOverturnScript = redis.NewScript(luaPrelude + `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+local now = now_us()
+local f = redis.call('HMGET', KEYS[1], 'state', 'decided_event_id', 'ov_key')
+if f[1] ~= 'decided' then return {'undecided', redis.call('HGETALL', KEYS[1]), us(now)} end
+if f[3] then
+  if f[3] == ARGV[2] then return {'ok', redis.call('HGETALL', KEYS[1]), us(now)} end
+  return {'committed', redis.call('HGETALL', KEYS[1]), us(now)}
+end
+if f[2] ~= ARGV[1] then return {'changed', redis.call('HGETALL', KEYS[1]), us(now)} end
+redis.call('HSET', KEYS[1], 'ov_key', ARGV[2], 'ov_event', ARGV[3])
+return {'ok', redis.call('HGETALL', KEYS[1]), us(now)}
+`)
+
+// KEYS: item, decided. ARGV: id, overturn key, decision, reviewer, reason,
+// event id, decided_at, the event id overturned, history JSON. Records the
+// overturn the item is committed to. Returns {status, HGETALL, now}; status
+// is ok, done (already recorded), missing or conflict.
+var finalizeOverturnScript = redis.NewScript(luaPrelude + `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+local now = now_us()
+local f = redis.call('HMGET', KEYS[1], 'decided_event_id', 'ov_key')
+if f[1] == ARGV[6] then return {'done', redis.call('HGETALL', KEYS[1]), us(now)} end
+if f[1] ~= ARGV[8] or f[2] ~= ARGV[2] then return {'conflict', redis.call('HGETALL', KEYS[1]), us(now)} end
+redis.call('HSET', KEYS[1], 'decision', ARGV[3], 'decided_by', ARGV[4], 'reason', ARGV[5],
+  'decided_event_id', ARGV[6], 'decided_at', ARGV[7], 'overturns', ARGV[8], 'history', ARGV[9])
+redis.call('HDEL', KEYS[1], 'ov_key', 'ov_event')
+redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
+return {'ok', redis.call('HGETALL', KEYS[1]), us(now)}
+`)
+
+// KEYS: item, pending, claimed, decided. ARGV: id, request JSON, traceparent,
+// rank, enqueued_at, decision, reviewer, reason, event id, decided_at,
+// overturns, history JSON, expected current event id ("" for none).
+// Restores a decision replayed from Kafka: creates the item if it is
+// missing, else records the decision if the item's current decision is the
+// expected one. Returns created, ok, same (already recorded) or changed.
+var restoreDecisionScript = redis.NewScript(luaPrelude + `
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'request', ARGV[2], 'trace', ARGV[3], 'prio', ARGV[4], 'enqueued_at', ARGV[5],
+    'state', 'decided', 'decision', ARGV[6], 'decided_by', ARGV[7], 'reason', ARGV[8],
+    'decided_event_id', ARGV[9], 'decided_at', ARGV[10], 'overturns', ARGV[11], 'history', ARGV[12])
+  redis.call('ZADD', KEYS[4], ARGV[10], ARGV[1])
+  return 'created'
+end
+local f = redis.call('HMGET', KEYS[1], 'state', 'decided_event_id')
+local cur = ''
+if f[1] == 'decided' then cur = f[2] or '' end
+if cur == ARGV[9] then return 'same' end
+if cur ~= ARGV[13] then return 'changed' end
+redis.call('HSET', KEYS[1], 'state', 'decided', 'decision', ARGV[6], 'decided_by', ARGV[7], 'reason', ARGV[8],
+  'decided_event_id', ARGV[9], 'decided_at', ARGV[10], 'overturns', ARGV[11], 'history', ARGV[12])
+redis.call('HDEL', KEYS[1], 'lease_until', 'claimed_by', 'assigned_by', 'draft_key', 'draft_event', 'ov_key', 'ov_event')
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[10], ARGV[1])
+return 'ok'
 `)
 
 // store is the Redis side of the queue.
@@ -177,16 +321,33 @@ func (s *store) pendingKey() string       { return s.prefix + "pending" }
 func (s *store) claimedKey() string       { return s.prefix + "claimed" }
 func (s *store) decidedKey() string       { return s.prefix + "decided" }
 
+// stateKey marks that Redis holds the queue: it is written once the queue
+// was rebuilt from Kafka (or found empty with nothing to rebuild), and its
+// absence means Redis lost its data (see rebuild.go).
+func (s *store) stateKey() string { return s.prefix + "state" }
+
+// rebuildLockKey keeps replicas from rebuilding at the same time (which
+// would be correct, only wasteful).
+func (s *store) rebuildLockKey() string { return s.prefix + "rebuild-lock" }
+
+// allowBankKey records that the benign bank was found or made an allow bank.
+func (s *store) allowBankKey(bank string) string { return s.prefix + "allow-bank:" + bank }
+
 // enqueue adds the request's content as a pending item unless it is queued
 // already; it reports whether it added it. traceparent is the request's W3C
 // trace context, kept so that the decision continues the upload's trace.
-func (s *store) enqueue(ctx context.Context, req *events.ReviewRequested, traceparent string) (bool, error) {
+// at is the enqueue time, zero for Redis's now.
+func (s *store) enqueue(ctx context.Context, req *events.ReviewRequested, traceparent string, at time.Time) (bool, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return false, fmt.Errorf("encode request: %w", err)
 	}
+	atArg := ""
+	if !at.IsZero() {
+		atArg = strconv.FormatInt(at.UnixMicro(), 10)
+	}
 	n, err := enqueueScript.Run(ctx, s.rdb, []string{s.itemKey(req.ContentID), s.pendingKey()},
-		req.ContentID, body, traceparent).Int()
+		req.ContentID, body, traceparent, priorityOf(req.Matches).Rank, atArg).Int()
 	if err != nil {
 		return false, fmt.Errorf("enqueue %s: %w", req.ContentID, err)
 	}
@@ -195,17 +356,18 @@ func (s *store) enqueue(ctx context.Context, req *events.ReviewRequested, tracep
 
 // traceparent returns the trace context stored with the item, or "".
 func (s *store) traceparent(ctx context.Context, id string) (string, error) {
-	v, err := s.rdb.HGet(ctx, s.itemKey(id), "trace").Result()
+	v, err := s.rdb.HGet(ctx, s.itemKey(id), fTrace).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}
 	return v, err
 }
 
-// scriptResult is the {status, HGETALL, now} answer of a script.
+// scriptResult is the {status, HGETALL, now, extra} answer of a script.
 type scriptResult struct {
 	status string
 	item   *Item // nil when status is missing
+	extra  string
 }
 
 func (s *store) run(ctx context.Context, sc *redis.Script, id string, keys []string, args ...any) (scriptResult, error) {
@@ -232,6 +394,9 @@ func (s *store) run(ctx context.Context, sc *redis.Script, id string, keys []str
 	if err != nil {
 		return scriptResult{}, fmt.Errorf("script clock %v: %w", v[2], err)
 	}
+	if len(v) > 3 {
+		res.extra = fmt.Sprint(v[3])
+	}
 	res.item, err = itemFromHash(id, h, time.UnixMicro(now))
 	return res, err
 }
@@ -243,6 +408,43 @@ func (s *store) claim(ctx context.Context, id, reviewer string, lease time.Durat
 		return res, fmt.Errorf("claim %s: %w", id, err)
 	}
 	return res, nil
+}
+
+func (s *store) assign(ctx context.Context, id, reviewer, lead string, lease time.Duration) (scriptResult, error) {
+	res, err := s.run(ctx, assignScript, id, []string{s.itemKey(id), s.pendingKey(), s.claimedKey()},
+		id, reviewer, max(lease.Microseconds(), 1), lead)
+	if err != nil {
+		return res, fmt.Errorf("assign %s: %w", id, err)
+	}
+	return res, nil
+}
+
+// reapBatch bounds the expired leases one requeue pass looks at.
+const reapBatch = 200
+
+// requeueExpired returns items whose lease ran out to the pending set and
+// reports how many it returned. Several replicas may run it at once: each
+// item is returned, and counted, once.
+func (s *store) requeueExpired(ctx context.Context) (int, error) {
+	now, err := s.now(ctx)
+	if err != nil {
+		return 0, err
+	}
+	ids, err := s.rdb.ZRangeByScore(ctx, s.claimedKey(), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(now.UnixMicro(), 10), Count: reapBatch}).Result()
+	if err != nil {
+		return 0, fmt.Errorf("list expired leases: %w", err)
+	}
+	// Expired leases are few (abandoned claims), so one script call each.
+	n := 0
+	for _, id := range ids {
+		v, err := requeueScript.Run(ctx, s.rdb, []string{s.itemKey(id), s.pendingKey(), s.claimedKey()}, id).Int()
+		if err != nil {
+			return n, fmt.Errorf("requeue %s: %w", id, err)
+		}
+		n += v
+	}
+	return n, nil
 }
 
 func (s *store) prepare(ctx context.Context, id, reviewer, draftKey string, draft []byte) (scriptResult, error) {
@@ -261,6 +463,50 @@ func (s *store) finalize(ctx context.Context, id string, ev *events.ReviewDecide
 		return res, fmt.Errorf("record decision on %s: %w", id, err)
 	}
 	return res, nil
+}
+
+func (s *store) prepareOverturn(ctx context.Context, id, replaces, key string, draft []byte) (scriptResult, error) {
+	res, err := s.run(ctx, prepareOverturnScript, id, []string{s.itemKey(id)}, replaces, key, draft)
+	if err != nil {
+		return res, fmt.Errorf("prepare overturn of %s: %w", id, err)
+	}
+	return res, nil
+}
+
+// finalizeOverturn records ev, which overturns the item's decision it (as
+// read when the overturn was prepared), and moves that decision to the
+// history.
+func (s *store) finalizeOverturn(ctx context.Context, it *Item, ev *events.ReviewDecided, key string) (scriptResult, error) {
+	history, err := historyWith(it)
+	if err != nil {
+		return scriptResult{}, err
+	}
+	res, err := s.run(ctx, finalizeOverturnScript, it.ID, []string{s.itemKey(it.ID), s.decidedKey()},
+		it.ID, key, ev.Decision, ev.Reviewer, ev.Reason, ev.EventID, ev.DecidedAt.UnixMicro(), ev.Overturns, history)
+	if err != nil {
+		return res, fmt.Errorf("record overturn of %s: %w", it.ID, err)
+	}
+	return res, nil
+}
+
+// historyWith is the JSON history of it with its current decision added.
+func historyWith(it *Item) (string, error) {
+	h := append([]PastDecision{}, it.History...)
+	if it.DecidedEventID != "" {
+		p := PastDecision{Decision: it.Decision, DecidedBy: it.DecidedBy, Reason: it.DecisionReason, EventID: it.DecidedEventID}
+		if it.DecidedAt != nil {
+			p.DecidedAt = *it.DecidedAt
+		}
+		h = append(h, p)
+	}
+	if len(h) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return "", fmt.Errorf("encode history of %s: %w", it.ID, err)
+	}
+	return string(b), nil
 }
 
 // now is the Redis server's clock, the one leases are measured by.
@@ -304,7 +550,8 @@ func (s *store) request(ctx context.Context, id string) (*events.ReviewRequested
 }
 
 // expiredScan bounds how many expired leases one pending listing looks at;
-// there are at most as many as there were abandoned claims.
+// there are at most as many as there were abandoned claims since the last
+// requeue pass.
 const expiredScan = 1000
 
 // list returns up to limit items whose effective state is state.
@@ -317,7 +564,8 @@ func (s *store) list(ctx context.Context, state string, limit int) ([]*Item, err
 	var ids []string
 	switch state {
 	case StatePending:
-		// Pending means queued, or claimed with an expired lease.
+		// Pending means queued, or claimed with an expired lease that the
+		// requeue pass has not returned yet.
 		queued, err := s.rdb.ZRange(ctx, s.pendingKey(), 0, int64(limit)-1).Result()
 		if err != nil {
 			return nil, fmt.Errorf("list pending: %w", err)
@@ -354,12 +602,20 @@ func (s *store) list(ctx context.Context, state string, limit int) ([]*Item, err
 		}
 	}
 	if state == StatePending {
-		sort.SliceStable(out, func(i, j int) bool { return out[i].EnqueuedAt.Before(out[j].EnqueuedAt) })
+		sort.SliceStable(out, func(i, j int) bool { return queuedBefore(out[i], out[j]) })
 	}
 	if len(out) > limit {
 		out = out[:limit]
 	}
 	return out, nil
+}
+
+// queuedBefore is the pending queue's order: rank, then age.
+func queuedBefore(a, b *Item) bool {
+	if a.Priority.Rank != b.Priority.Rank {
+		return a.Priority.Rank < b.Priority.Rank
+	}
+	return a.EnqueuedAt.Before(b.EnqueuedAt)
 }
 
 func (s *store) getMany(ctx context.Context, ids []string, now time.Time) ([]*Item, error) {
@@ -409,9 +665,40 @@ func (s *store) stats(ctx context.Context) (Stats, error) {
 	}, nil
 }
 
+// oldestPending returns the enqueue time of the oldest item in the pending
+// set (zero if it is empty) and Redis's now. The set is ordered by rank
+// first, so the oldest is the earliest of each rank's first member: one
+// bounded lookup per rank.
+func (s *store) oldestPending(ctx context.Context) (oldest, now time.Time, _ error) {
+	pipe := s.rdb.Pipeline()
+	tc := pipe.Time(ctx)
+	cmds := make([]*redis.ZSliceCmd, numRanks)
+	for r := range numRanks {
+		cmds[r] = pipe.ZRangeByScoreWithScores(ctx, s.pendingKey(), &redis.ZRangeBy{
+			Min: strconv.FormatFloat(float64(r)*rankScale, 'f', 0, 64),
+			Max: "(" + strconv.FormatFloat(float64(r+1)*rankScale, 'f', 0, 64), Count: 1})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("oldest pending: %w", err)
+	}
+	minMS := -1.0
+	for r, c := range cmds {
+		for _, z := range c.Val() {
+			if ms := z.Score - float64(r)*rankScale; minMS < 0 || ms < minMS {
+				minMS = ms
+			}
+		}
+	}
+	if minMS < 0 {
+		return time.Time{}, tc.Val(), nil
+	}
+	return time.UnixMilli(int64(minMS)), tc.Val(), nil
+}
+
 // itemFromHash builds the API view of an item hash as of now (Redis time).
 func itemFromHash(id string, h map[string]string, now time.Time) (*Item, error) {
-	it := &Item{ID: id, State: h[fState], draft: h[fDraftEvent], draftKey: h[fDraftKey]}
+	it := &Item{ID: id, State: h[fState], draft: h[fDraftEvent], draftKey: h[fDraftKey],
+		overturnDraft: h[fOvEvent], overturnKey: h[fOvKey], rawHistory: h[fHistory]}
 	if err := json.Unmarshal([]byte(h[fRequest]), &it.request); err != nil {
 		return nil, fmt.Errorf("stored request of %s: %w", id, err)
 	}
@@ -422,6 +709,7 @@ func itemFromHash(id string, h map[string]string, now time.Time) (*Item, error) 
 	if it.Matches == nil {
 		it.Matches = []events.Match{}
 	}
+	it.Priority = priorityOf(it.Matches)
 	var err error
 	if it.EnqueuedAt, err = microTime(h[fEnqueuedAt]); err != nil {
 		return nil, fmt.Errorf("item %s enqueued_at: %w", id, err)
@@ -436,7 +724,7 @@ func itemFromHash(id string, h map[string]string, now time.Time) (*Item, error) 
 			it.State = StatePending // the lease ran out: anyone may take it
 			break
 		}
-		it.ClaimedBy, it.LeaseUntil = h[fClaimedBy], &lease
+		it.ClaimedBy, it.LeaseUntil, it.AssignedBy = h[fClaimedBy], &lease, h[fAssignedBy]
 	case StateDecided:
 		at, err := microTime(h[fDecidedAt])
 		if err != nil {
@@ -444,7 +732,12 @@ func itemFromHash(id string, h map[string]string, now time.Time) (*Item, error) 
 		}
 		it.DecidedAt = &at
 		it.Decision, it.DecidedBy, it.DecisionReason = h[fDecision], h[fDecidedBy], h[fReason]
-		it.DecidedEventID = h[fDecidedEventID]
+		it.DecidedEventID, it.Overturns = h[fDecidedEventID], h[fOverturns]
+		if it.rawHistory != "" {
+			if err := json.Unmarshal([]byte(it.rawHistory), &it.History); err != nil {
+				return nil, fmt.Errorf("item %s history: %w", id, err)
+			}
+		}
 	}
 	return it, nil
 }

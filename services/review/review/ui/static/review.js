@@ -1,0 +1,56 @@
+// Keyboard shortcuts and the reveal toggle of the review UI. No framework:
+// the pages work without this file; it only adds shortcuts.
+"use strict";
+(function () {
+  function byId(id) { return document.getElementById(id); }
+
+  function toggleReveal() {
+    var media = byId("media");
+    var button = byId("reveal");
+    if (!media) { return; }
+    var hidden = media.classList.toggle("blurred");
+    if (button) { button.textContent = hidden ? "Reveal (r)" : "Hide (r)"; }
+  }
+
+  function decide(decision) {
+    var reason = byId("reason");
+    var button = byId(decision);
+    if (!reason || !button) { return; }
+    if (!reason.value.trim()) {
+      // A decision needs a reason: ask for it instead of submitting.
+      reason.focus();
+      reason.setAttribute("placeholder", "Say why before deciding, then press Esc and " + decision.charAt(0));
+      return;
+    }
+    button.click();
+  }
+
+  function click(id) {
+    var el = byId(id);
+    if (el) { el.click(); }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var reveal = byId("reveal");
+    if (reveal) { reveal.addEventListener("click", toggleReveal); }
+  });
+
+  document.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) { return; }
+    var t = e.target;
+    var typing = t && (t.tagName === "TEXTAREA" || t.tagName === "INPUT" || t.tagName === "SELECT" || t.isContentEditable);
+    if (typing) {
+      if (e.key === "Escape") { t.blur(); }
+      return;
+    }
+    switch (e.key) {
+      case "c": click("claim-button"); break;
+      case "r": toggleReveal(); break;
+      case "v": decide("violating"); break;
+      case "b": decide("benign"); break;
+      case "n": window.location.href = "/ui/next"; break;
+      default: return;
+    }
+    e.preventDefault();
+  });
+})();
