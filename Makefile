@@ -23,7 +23,9 @@ run: build
 ## test: every test, against a real Kafka broker and a real redis-server
 test:
 	@eval "$$(scripts/test-env.sh up)" && \
-	TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test $(TEST_FLAGS) $(PKGS)
+	TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test $(TEST_FLAGS) $(PKGS) && \
+	echo "vPDQ conformance, every frame at full size (under -race only every 8th is):" && \
+	cd pkg && TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test -count=1 -run 'Conformance' ./video/
 
 ## test-env / test-env-down: start or stop the test Kafka and Redis
 test-env:
@@ -48,6 +50,16 @@ bench-hash:
 ## pdq-compare: hash reference and generated images with package pdq and with Meta's C++ (PyPI pdqhash) and print the distances
 pdq-compare:
 	scripts/pdq-compare.sh
+
+## vpdq-compare: hash the sample videos and generated ones with package video and with Meta's vPDQ (PyPI vpdq) and print frame agreement and distances
+.PHONY: vpdq-compare
+vpdq-compare:
+	scripts/vpdq-compare.sh
+
+## bench-video: vPDQ of a generated 720p 30 fps clip (20 s) at 1 frame per second and every frame: frames/s and times real time, per CPU-second
+.PHONY: bench-video
+bench-video:
+	cd pkg && $(GO) test -run '^$$' -bench 'Video' -benchtime 3x -count 3 ./video/
 
 ## bench-match: PDQ match structures on 1M and 10M generated hashes vs a linear scan and FAISS (TAKEDOWN_BENCH_QUICK=1: 1M only)
 bench-match:

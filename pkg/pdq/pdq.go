@@ -63,10 +63,13 @@ type Hasher struct {
 	keepRows [65]int
 
 	regionRaw, regionPlane, regionTmp, regionSums []float32 // ImageRegions' whole blurred picture
+
+	fullSize bool // ImageFullSize: no shrink to 512x512
 }
 
 // NewHasher returns a Hasher with no buffers yet; they grow to fit the
-// largest picture it hashes (at most 512x512 luma after shrinking).
+// largest picture it hashes (at most 512x512 luma after shrinking, except
+// for ImageFullSize).
 func NewHasher() *Hasher { return &Hasher{} }
 
 var pool = sync.Pool{New: func() any { return NewHasher() }}
@@ -110,6 +113,16 @@ func (h *Hasher) Image(img image.Image) Result {
 		return Result{}
 	}
 	return Result{Hash: toBits(&h.b, &h.sel), Quality: q}
+}
+
+// ImageFullSize is Image without the shrink to fit 512x512: the picture is
+// hashed at its own size, as the reference vPDQ hashes each video frame (its
+// C++ takes the decoded frame's luma as it is; package video). The buffers
+// grow to the picture's size, 8 bytes a pixel.
+func (h *Hasher) ImageFullSize(img image.Image) Result {
+	h.fullSize = true
+	defer func() { h.fullSize = false }()
+	return h.Image(img)
 }
 
 // ImageDihedral is the package's ImageDihedral using h's buffers.
