@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,7 +78,13 @@ type cdpMessage struct {
 func startChromium(t *testing.T, width, height int) *browserPage {
 	t.Helper()
 	bin := chromiumPath(t)
-	profile := t.TempDir()
+	// Not t.TempDir: chromium's helper processes may still write to the
+	// profile for a moment after the browser exits, which fails the
+	// testing package's own cleanup.
+	profile, err := os.MkdirTemp("", "takedown-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin,
 		"--headless", "--disable-gpu", "--no-first-run", "--no-default-browser-check", "--disable-extensions",
@@ -88,6 +95,10 @@ func startChromium(t *testing.T, width, height int) *browserPage {
 		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
 		"--remote-allow-origins=http://127.0.0.1",
 		"--user-data-dir="+profile, fmt.Sprintf("--window-size=%d,%d", width, height), "about:blank")
+	// Its own process group, killed whole: the renderer and GPU helpers go
+	// with the browser.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +115,13 @@ func startChromium(t *testing.T, width, height int) *browserPage {
 		case <-time.After(10 * time.Second):
 			t.Errorf("chromium did not exit")
 		}
+		for range 50 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("could not remove chromium's profile %s", profile)
 	})
 	// The browser announces its websocket on stderr.
 	found := make(chan string, 1)
