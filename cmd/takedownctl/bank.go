@@ -448,6 +448,7 @@ func cmdBankConfigure(ctx context.Context, args []string, out, errOut io.Writer)
 		disableSig, enableSig, rsig []string
 		clearLabels, reset, dryRun  bool
 		incident, severity          string
+		videoQuery, videoReference  string
 	)
 	s := config.New("takedownctl bank configure")
 	ts.bind(s, true)
@@ -464,6 +465,8 @@ func cmdBankConfigure(ctx context.Context, args []string, out, errOut io.Writer)
 	s.Bool(&dryRun, "dry-run", false, "print the new configuration without publishing it")
 	s.String(&incident, "incident", "", "true or false: an incident bank (an attack in progress) has its matches removed without review at a wider distance, and reviewed first")
 	s.String(&severity, "severity", "", "critical, high, medium or low: orders the bank's items in the review queue")
+	s.String(&videoQuery, "video-query-percent", "", "share (1-100) of an uploaded video's frames that must be in one of the bank's videos (0: the matcher's default)")
+	s.String(&videoReference, "video-reference-percent", "", "share (1-100) of a bank video's frames an upload must hold (0: the matcher's default)")
 	if err := s.Parse(args); err != nil {
 		return err
 	}
@@ -472,6 +475,9 @@ func cmdBankConfigure(ctx context.Context, args []string, out, errOut io.Writer)
 	}
 	change := func(cfg *events.BankConfig) error {
 		if err := changeIncident(cfg, incident, severity); err != nil {
+			return err
+		}
+		if err := changeVideo(cfg, videoQuery, videoReference); err != nil {
 			return err
 		}
 		return changeConfig(cfg, kind, enabled, labels, clearLabels, thresholds, disableSig, enableSig, rsig)

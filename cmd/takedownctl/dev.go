@@ -164,6 +164,9 @@ func cmdDev(ctx context.Context, args []string) error {
 		if err := runDemo(ctx, c, brokers, platform, say); err != nil {
 			say("demo failed: %v", err)
 		}
+		if err := runVideoDemo(ctx, c, brokers, platform, say); err != nil {
+			say("video demo failed: %v", err)
+		}
 	}
 	say("\nRunning until Ctrl-C.")
 	select {

@@ -17,8 +17,8 @@ import (
 
 // TestDevDemo runs what `make run` runs — the built binaries on the embedded
 // Kafka and Redis — and checks that every demo upload takes its path, that
-// the demo platform receives the two takedowns, and that Ctrl-C stops every
-// service cleanly.
+// the demo platform receives the two takedowns (four with the video demo,
+// which needs ffmpeg), and that Ctrl-C stops every service cleanly.
 func TestDevDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the whole pipeline")
@@ -100,8 +100,27 @@ func TestDevDemo(t *testing.T) {
 	if t.Failed() {
 		t.Logf("demo output:\n%s", all)
 	}
-	if n := strings.Count(all, "[platform] TAKEDOWN received"); n != 2 {
-		t.Errorf("the demo platform logged %d takedowns, want 2", n)
+	want := 2
+	if _, err := exec.LookPath("ffmpeg"); err == nil {
+		// The video demo: an altered copy removed, the live stream stopped
+		// before its end.
+		want = 4
+		if !strings.Contains(all, "video-copy.mp4  -> remove: ") {
+			t.Errorf("demo output lacks the video copy's removal")
+		}
+		// 6 s (stream-match) of the known video are in after segment 4 (the
+		// 5th of 12): two segments of other footage come first.
+		var n, of int
+		if i := strings.Index(all, "live stream      -> stop_stream after "); i < 0 {
+			t.Errorf("demo output lacks the live stream's stop")
+		} else if _, err := fmt.Sscanf(all[i:], "live stream      -> stop_stream after %d of %d segments", &n, &of); err != nil || n < 5 || n >= of {
+			t.Errorf("the live stream was stopped after %d of %d segments (%v), want from 5 on, before the end", n, of, err)
+		}
+	} else if os.Getenv("TAKEDOWN_TEST_REQUIRE_SERVICES") == "1" {
+		t.Errorf("ffmpeg missing: the video demo did not run")
+	}
+	if n := strings.Count(all, "[platform] TAKEDOWN received"); n != want {
+		t.Errorf("the demo platform logged %d takedowns, want %d", n, want)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {

@@ -47,23 +47,43 @@ func hashFile(ctx context.Context, path string, l limits) (mediahash.Result, err
 // hashFileWith is hashFile with the hash function given: mediahash.Hash for
 // an upload, mediahash.HashForBank for a bank entry.
 func hashFileWith(ctx context.Context, path string, l limits, hash func(context.Context, []byte, string, mediahash.Limits) (mediahash.Result, error)) (mediahash.Result, error) {
-	f, err := os.Open(path)
+	data, err := readLimited(path, l.maxBytes)
 	if err != nil {
 		return mediahash.Result{}, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, l.maxBytes+1))
-	if err != nil {
-		return mediahash.Result{}, fmt.Errorf("%s: %w", path, err)
-	}
-	if int64(len(data)) > l.maxBytes {
-		return mediahash.Result{}, fmt.Errorf("%s: larger than %d bytes (TAKEDOWN_MAX_MEDIA_BYTES)", path, l.maxBytes)
 	}
 	res, err := hash(ctx, data, contentTypeOf(path), mediahash.Limits{MaxPixels: l.maxPixels, MaxBytes: l.maxBytes, Timeout: 30 * time.Second})
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", path, err)
 	}
 	return res, nil
+}
+
+// readLimited reads a file of at most maxBytes.
+func readLimited(path string, maxBytes int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(data)) > maxBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes (TAKEDOWN_MAX_MEDIA_BYTES)", path, maxBytes)
+	}
+	return data, nil
+}
+
+// videoFrames counts the video frame hashes among sigs.
+func videoFrames(sigs []events.Signal) int {
+	n := 0
+	for _, s := range sigs {
+		if _, ok := events.ParseFrameVariant(s.Variant); ok {
+			n++
+		}
+	}
+	return n
 }
 
 func cmdHash(ctx context.Context, args []string, out io.Writer) error {
@@ -119,6 +139,7 @@ func cmdBankAdd(ctx context.Context, args []string, out io.Writer) error {
 		topic    string
 		bankName string
 		labels   []string
+		videoFPS int
 	)
 	s := config.New("takedownctl bank add")
 	l.bind(s)
@@ -126,6 +147,7 @@ func cmdBankAdd(ctx context.Context, args []string, out io.Writer) error {
 	s.String(&topic, "topic-bank-updates", events.TypeBankUpdate, "compacted topic of bank entries")
 	s.String(&bankName, "bank", "", "bank to add the entries to")
 	s.List(&labels, "label", "", "labels of the entries, e.g. category:terrorism,source:gifct")
+	s.Int(&videoFPS, "video-fps", 0, "frames of a video hashed per second (0: every frame, so that uploads sampled at any phase find theirs)")
 	if err := s.Parse(args); err != nil {
 		return err
 	}
@@ -135,22 +157,46 @@ func cmdBankAdd(ctx context.Context, args []string, out io.Writer) error {
 	if len(s.Args()) == 0 {
 		return usageError{"bank add needs at least one FILE"}
 	}
+	if videoFPS < 0 {
+		return usageError{fmt.Sprintf("--video-fps %d: want 0 (every frame) or more", videoFPS)}
+	}
 	var updates []events.BankUpdate
+	var files []string // the file of each update
 	for _, path := range s.Args() {
+		if contentTypeOf(path) == events.ContentVideo {
+			data, err := readLimited(path, l.maxBytes)
+			if err != nil {
+				return err
+			}
+			us, _, err := videoBankUpdates(ctx, data, bankName, labels, videoBankOptions(videoFPS))
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			updates = append(updates, us...)
+			for range us {
+				files = append(files, path)
+			}
+			continue
+		}
 		res, err := hashFileWith(ctx, path, l, mediahash.HashForBank)
 		if err != nil {
 			return err // all or nothing: a half-added batch is harder to reason about
 		}
 		updates = append(updates, events.NewBankAdd(bankName, labels, bank.Bankable(res.Signals)))
+		files = append(files, path)
 	}
 	pub := messaging.NewKafkaPublisher(brokers)
 	defer pub.Close()
 	enc := json.NewEncoder(out)
 	for i, u := range updates {
 		if err := messaging.PublishEvent(ctx, pub, topic, &u); err != nil {
-			return fmt.Errorf("publishing %s: %w", s.Args()[i], err)
+			return fmt.Errorf("publishing %s: %w", files[i], err)
 		}
-		if err := enc.Encode(map[string]any{"file": s.Args()[i], "bank": u.Bank, "entry_id": u.EntryID, "labels": u.Labels, "signals": len(u.Signals)}); err != nil {
+		line := map[string]any{"file": files[i], "bank": u.Bank, "entry_id": u.EntryID, "labels": u.Labels, "signals": len(u.Signals)}
+		if frames := videoFrames(u.Signals); frames > 0 {
+			line["video_frame_hashes"] = frames
+		}
+		if err := enc.Encode(line); err != nil {
 			return err
 		}
 	}

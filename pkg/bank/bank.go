@@ -38,6 +38,48 @@
 // Options.LowPDQQuality (30), and not at all below that. A signal's Variant
 // (rot90, flipx, center80...) is carried into its matches.
 //
+// # Videos
+//
+// A bank video is an entry whose pdq signals carry the variant
+// "frame@<ms>": the unique PDQ hashes (quality 50 or more) of its frames,
+// each with the time it first appears. `takedownctl bank add` hashes a
+// video's every frame (fewer for long videos, see package videohash), so
+// that an upload sampled at one frame a second finds, for each of its
+// frames, the same frame in the bank, whatever the sampling phase. The
+// entry's other signals (its file's sha256 and md5) match as usual, and a
+// picture (a still taken from the video) matches the entry when it is close
+// to one of its frames.
+//
+// An upload's video is its sampled frames (events.VideoFrame: a PDQ hash,
+// and a second one of the frame without letterbox or pillarbox bars when it
+// has some). MatchVideo looks each frame of quality 50 or more up in the pdq
+// index (at each bank's pdq threshold, 31 by default) and collects, per bank
+// video, the matched pairs of upload frame and bank frame; upload frames
+// that only match pictures are ignored. For each bank video it then builds
+// the matched ranges: stretches of the upload whose matched frames follow
+// one another (with at most two unmatched frames between) at a steady
+// offset into the bank video (within two frame intervals); a range of a
+// single matched frame is reported but counts for nothing below, since one
+// frame cannot show that the footage runs in step. From the pairs and the
+// ranges come three rules; a bank video matches when one holds:
+//
+//   - copy: at least QueryPercent (80) of the upload's unique frames match a
+//     frame of the bank video, the reference vPDQ rule (a re-upload,
+//     re-encode, crop of the bank video, or a clip cut from it);
+//   - contains: at least ReferencePercent (80) of the bank video's unique
+//     frames lie inside the matched ranges, which together last at least
+//     MinContains (3 s): the upload holds the bank video with other footage
+//     before or after it;
+//   - excerpt: one matched range lasts at least Excerpt (10 s): the upload
+//     shows a long enough stretch of a bank video that is itself longer,
+//     e.g. a minute of a 17-minute livestream inside a news report.
+//
+// QueryPercent and ReferencePercent can be set per bank
+// (events.BankConfig.VideoQueryPercent, VideoReferencePercent).
+// MatchVideoFrames, for live stream segments, applies no rule: it reports
+// every bank video with a matched frame (rule frames), and the enforcer adds
+// the matched time up per stream.
+//
 // # Allow-lists
 //
 // The entries of an allow bank are known benign content whose hashes collide
@@ -248,6 +290,10 @@ type Banks struct {
 	md5          *exactTable[[16]byte]
 	phash, dhash near64
 	pdq          near256
+	// frameMs holds the time of each pdq slot that is a bank video's frame
+	// hash (variant frame@<ms>, see video.go). A map, not a slice beside
+	// the slots, so that banks of pictures pay nothing for it.
+	frameMs map[uint32]uint32
 	// radius is the search radius of each perceptual index: the largest
 	// threshold an enabled bank uses for the type, -1 when none does.
 	radius [numTypes]int
@@ -319,6 +365,7 @@ func newBanks(opts Options) *Banks {
 		bankIdx:     map[string]uint16{},
 		sha256:      newExactTable[[32]byte](),
 		md5:         newExactTable[[16]byte](),
+		frameMs:     map[uint32]uint32{},
 	}
 	for typ, v := range DefaultThresholds() {
 		t, _ := typeOf(typ)
@@ -496,19 +543,33 @@ func normalizeEntrySignals(u events.BankUpdate) ([]events.Signal, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bank entry %s: signal %d: %w", u.Key(), i, err)
 		}
-		// A bank hash's quality and variant play no part in matching.
-		sigs = append(sigs, events.Signal{Type: n.Type, Value: n.Value})
+		// A bank hash's quality and variant play no part in matching, but
+		// a video frame's time does (video.go).
+		variant, err := frameVariant(n)
+		if err != nil {
+			return nil, fmt.Errorf("bank entry %s: signal %d: %w", u.Key(), i, err)
+		}
+		sigs = append(sigs, events.Signal{Type: n.Type, Value: n.Value, Variant: variant})
 	}
 	sortSignals(sigs)
+	// A hash seen at several times of a video keeps its first.
 	return slices.CompactFunc(sigs, func(a, b events.Signal) bool { return a.Type == b.Type && a.Value == b.Value }), nil
 }
 
+// sortSignals sorts by type and value, then a video frame's time (earliest
+// first; frameVariant made the variants canonical).
 func sortSignals(sigs []events.Signal) {
 	slices.SortFunc(sigs, func(a, b events.Signal) int {
 		if c := strings.Compare(a.Type, b.Type); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Value, b.Value)
+		if c := strings.Compare(a.Value, b.Value); c != 0 {
+			return c
+		}
+		if c := len(a.Variant) - len(b.Variant); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Variant, b.Variant)
 	})
 }
 
@@ -655,6 +716,9 @@ func (b *Banks) index(slot uint32, sigs []events.Signal) {
 	var extra []sigRef
 	for i, s := range sigs {
 		r := b.insertSignal(parse(s), slot)
+		if ms, ok := events.ParseFrameVariant(s.Variant); ok && r.typ() == tPDQ {
+			b.frameMs[r.slot()] = uint32(ms)
+		}
 		if i < len(e.sig) {
 			e.sig[i] = r
 		} else {
@@ -717,7 +781,11 @@ func (b *Banks) signal(r sigRef) events.Signal {
 	case tPDQ:
 		p.b32, _ = b.pdq.idx.Get(s)
 	}
-	return events.Signal{Type: p.t.String(), Value: p.value()}
+	out := events.Signal{Type: p.t.String(), Value: p.value()}
+	if ms, ok := b.frameMs[s]; ok && p.t == tPDQ {
+		out.Variant = events.FrameVariant(int64(ms))
+	}
+	return out
 }
 
 // signalsOf returns an enabled entry's signals, sorted.
@@ -754,6 +822,7 @@ func (b *Banks) unindex(slot uint32) []events.Signal {
 		case tPDQ:
 			b.pdq.idx.Delete(s)
 			b.pdq.release(s)
+			delete(b.frameMs, s)
 		}
 	}
 	delete(b.more, slot)

@@ -44,7 +44,8 @@ func (bs *bankState) set(cfg events.BankConfig, explicit bool, b *Banks) {
 // settings compare and fingerprint alike.
 func normConfig(c events.BankConfig) events.BankConfig {
 	out := events.BankConfig{Enabled: c.Enabled, Kind: c.Kind, Labels: normLabels(c.Labels),
-		Incident: c.Incident, Severity: c.Severity}
+		Incident: c.Incident, Severity: c.Severity,
+		VideoQueryPercent: c.VideoQueryPercent, VideoReferencePercent: c.VideoReferencePercent}
 	out.Signals = slices.Clone(c.Signals)
 	if out.Signals == nil {
 		out.Signals = []events.BankSignalConfig{}
@@ -55,7 +56,7 @@ func normConfig(c events.BankConfig) events.BankConfig {
 
 func isDefaultConfig(c *events.BankConfig) bool {
 	return c.Enabled && c.Kind == events.BankKindBlock && len(c.Labels) == 0 && len(c.Signals) == 0 &&
-		!c.Incident && c.Severity == ""
+		!c.Incident && c.Severity == "" && c.VideoQueryPercent == 0 && c.VideoReferencePercent == 0
 }
 
 // configure sets a bank's configuration; explicit is false when a tombstone

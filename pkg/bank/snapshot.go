@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"slices"
 	"strings"
 
@@ -14,8 +15,10 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/index"
 )
 
-// Snapshot format, version 2 (version 1 lacked the default enabled flags and
-// the banks' incident flag and severity).
+// Snapshot format, version 3 (version 1 lacked the default enabled flags and
+// the banks' incident flag and severity; version 2, which is still read,
+// the banks' video percentages, the variants of parked signals and the
+// times of video frame hashes).
 //
 //	magic    "TKDNBANK" then the format version, uint32 little-endian
 //	frames   the body, cut into frames of at most 1 MiB: length uint32,
@@ -32,7 +35,7 @@ import (
 // frames and the end frame a truncated file.
 const (
 	snapMagic    = "TKDNBANK"
-	snapVersion  = 2
+	snapVersion  = 3
 	maxFrame     = 1 << 20
 	maxPrealloc  = 1 << 20 // slices grow past this with the data actually read
 	maxStringLen = 1 << 20
@@ -283,6 +286,8 @@ func (b *Banks) encode(e *encoder) {
 		e.strings(bs.cfg.Labels)
 		e.bool(bs.cfg.Incident)
 		e.string(bs.cfg.Severity)
+		e.int(bs.cfg.VideoQueryPercent)
+		e.int(bs.cfg.VideoReferencePercent)
 		e.uint(uint64(len(bs.cfg.Signals)))
 		for _, s := range bs.cfg.Signals {
 			e.string(s.Type)
@@ -323,6 +328,7 @@ func (b *Banks) encode(e *encoder) {
 			for _, s := range parked {
 				e.string(s.Type)
 				e.string(s.Value)
+				e.string(s.Variant)
 			}
 			continue
 		}
@@ -342,6 +348,17 @@ func (b *Banks) encode(e *encoder) {
 	e.u32s(b.phash.owner)
 	e.u32s(b.dhash.owner)
 	e.u32s(b.pdq.owner)
+	// Video frame times, by pdq slot in increasing order.
+	slots := make([]uint32, 0, len(b.frameMs))
+	for s := range b.frameMs {
+		slots = append(slots, s)
+	}
+	slices.Sort(slots)
+	e.uint(uint64(len(slots)))
+	for _, s := range slots {
+		e.uint(uint64(s))
+		e.uint(uint64(b.frameMs[s]))
+	}
 }
 
 // ReadSnapshot loads banks written by WriteSnapshot. A snapshot that is
@@ -356,10 +373,11 @@ func ReadSnapshot(r io.Reader) (*Banks, error) {
 	if string(head[:8]) != snapMagic {
 		return nil, corrupt("not a bank snapshot (magic %q)", head[:8])
 	}
-	if v := binary.LittleEndian.Uint32(head[8:]); v != snapVersion {
-		return nil, fmt.Errorf("%w: version %d, this code reads %d", ErrSnapshotVersion, v, snapVersion)
+	v := binary.LittleEndian.Uint32(head[8:])
+	if v != snapVersion && v != 2 {
+		return nil, fmt.Errorf("%w: version %d, this code reads 2 and %d", ErrSnapshotVersion, v, snapVersion)
 	}
-	d := &decoder{r: bufio.NewReaderSize(&frameReader{r: r}, 64<<10)}
+	d := &decoder{r: bufio.NewReaderSize(&frameReader{r: r}, 64<<10), version: v}
 	b := d.banks()
 	if d.err == nil {
 		for _, x := range []func() io.ReaderFrom{
@@ -393,8 +411,9 @@ func ReadSnapshot(r io.Reader) (*Banks, error) {
 }
 
 type decoder struct {
-	r   *bufio.Reader
-	err error
+	r       *bufio.Reader
+	err     error
+	version uint32
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -519,6 +538,9 @@ func (d *decoder) banks() *Banks {
 		name := d.string()
 		explicit := d.bool()
 		cfg := events.BankConfig{Enabled: d.bool(), Kind: d.string(), Labels: d.strings(), Incident: d.bool(), Severity: d.string()}
+		if d.version >= 3 {
+			cfg.VideoQueryPercent, cfg.VideoReferencePercent = d.int(), d.int()
+		}
 		ns := d.count(uint64(numTypes), "bank signal settings")
 		cfg.Signals = make([]events.BankSignalConfig, 0, ns)
 		for j := 0; j < ns && d.err == nil; j++ {
@@ -589,7 +611,14 @@ func (d *decoder) banks() *Banks {
 			np := d.count(maxEntrySignals, "parked signals")
 			var parked []events.Signal
 			for j := 0; j < np && d.err == nil; j++ {
-				s, err := Normalize(events.Signal{Type: d.string(), Value: d.string()})
+				s := events.Signal{Type: d.string(), Value: d.string()}
+				if d.version >= 3 {
+					s.Variant = d.string()
+				}
+				s, err := Normalize(s)
+				if err == nil {
+					_, err = frameVariant(s)
+				}
 				if err != nil && d.err == nil {
 					d.fail("entry %q: parked signal: %v", id, err)
 				}
@@ -650,6 +679,21 @@ func (d *decoder) banks() *Banks {
 	b.phash.owner = d.u32s(maxSlots, "phash slots")
 	b.dhash.owner = d.u32s(maxSlots, "dhash slots")
 	b.pdq.owner = d.u32s(maxSlots, "pdq slots")
+	if d.version >= 3 {
+		nf := d.count(uint64(len(b.pdq.owner)), "video frame times")
+		prev := -1
+		for i := 0; i < nf && d.err == nil; i++ {
+			s, ms := d.uint(), d.uint()
+			switch {
+			case int(s) <= prev || s >= uint64(len(b.pdq.owner)) || b.pdq.owner[s] == noEntry:
+				d.fail("video frame time of pdq slot %d: out of order, or not a live slot", s)
+			case ms > math.MaxUint32:
+				d.fail("video frame time %d ms: at most 2^32-1", ms)
+			}
+			prev = int(s)
+			b.frameMs[uint32(s)] = uint32(ms)
+		}
+	}
 	if d.err != nil {
 		return nil
 	}

@@ -46,6 +46,12 @@ func entryFingerprint(bank, id string, labels []string, sigs []events.Signal) ui
 	for _, s := range sigs {
 		f.put(s.Type)
 		f.put(s.Value)
+		if s.Variant != "" {
+			// Only a video frame's time is kept (frameVariant); it shows in
+			// a video match's ranges. Entries without one fingerprint as
+			// before video entries existed.
+			f.put("variant=" + s.Variant)
+		}
 	}
 	return f.sum()
 }
@@ -68,6 +74,11 @@ func configFingerprint(bank string, c *events.BankConfig) uint64 {
 	// Matches carry these, so a change must change the version too.
 	f.put("incident=" + strconv.FormatBool(c.Incident))
 	f.put("severity=" + c.Severity)
+	if c.VideoQueryPercent != 0 || c.VideoReferencePercent != 0 {
+		// Written only when set, so the fingerprints of banks configured
+		// before video matching existed do not move.
+		f.put("video=" + strconv.Itoa(c.VideoQueryPercent) + "/" + strconv.Itoa(c.VideoReferencePercent))
+	}
 	return f.sum()
 }
 

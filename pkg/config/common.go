@@ -12,6 +12,7 @@ type Topics struct {
 	ReviewDecided   string
 	Actions         string
 	BankUpdates     string
+	StreamSegments  string
 }
 
 // DefaultTopics are the topic names used when nothing else is configured.
@@ -25,6 +26,7 @@ func DefaultTopics() Topics {
 		ReviewDecided:   events.TypeReviewDecided,
 		Actions:         events.TypeEnforcementAction,
 		BankUpdates:     events.TypeBankUpdate,
+		StreamSegments:  events.TypeStreamSegment,
 	}
 }
 
@@ -39,6 +41,7 @@ func (t *Topics) Bind(s *Set) {
 	s.String(&t.ReviewDecided, "topic-review-decided", d.ReviewDecided, "topic of review decisions")
 	s.String(&t.Actions, "topic-actions", d.Actions, "topic of enforcement audit records")
 	s.String(&t.BankUpdates, "topic-bank-updates", d.BankUpdates, "compacted topic of bank entries")
+	s.String(&t.StreamSegments, "topic-stream-segments", d.StreamSegments, "topic of live stream segments")
 }
 
 // Common holds the settings every service reads.

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,6 +25,9 @@ const (
 	TypeReviewDecided     = "review.decided"
 	TypeEnforcementAction = "enforcement.actions"
 	TypeBankUpdate        = "bank.updates"
+	// TypeStreamSegment is one segment of a live stream, sent as the
+	// platform produces it; its content id is the stream's id.
+	TypeStreamSegment = "stream.segments"
 )
 
 // SchemaVersion is the version of every event schema this package writes.
@@ -136,6 +140,32 @@ const (
 	VariantFlipMinus = "flipminus"
 )
 
+// VariantVideo is the variant of a match that rests on a video's frames
+// (Match.Video says how) rather than on one hash.
+const VariantVideo = "video"
+
+// FrameVariantPrefix starts the variant of a bank entry's video frame hash:
+// "frame@<ms>", the frame's time in milliseconds from the start of the
+// video (see FrameVariant). A bank entry holding such hashes is a video.
+const FrameVariantPrefix = "frame@"
+
+// FrameVariant is the variant of a bank video's frame hash at ms.
+func FrameVariant(ms int64) string { return FrameVariantPrefix + strconv.FormatInt(ms, 10) }
+
+// ParseFrameVariant returns the time of a frame variant; false when v is
+// not one (or its time is negative or not a decimal number).
+func ParseFrameVariant(v string) (int64, bool) {
+	rest, ok := strings.CutPrefix(v, FrameVariantPrefix)
+	if !ok || rest == "" || len(rest) > 12 {
+		return 0, false
+	}
+	ms, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || ms < 0 || strconv.FormatInt(ms, 10) != rest {
+		return 0, false
+	}
+	return ms, true
+}
+
 // Signal is one hash of a piece of media.
 type Signal struct {
 	// Type is the hash kind, e.g. "sha256", "md5", "phash", "dhash".
@@ -166,6 +196,75 @@ type MediaHashed struct {
 	UploadedAt  time.Time `json:"uploaded_at"`
 	Media       MediaInfo `json:"media"`
 	Signals     []Signal  `json:"signals"`
+	// DurationMs is a video's duration in milliseconds (a stream
+	// segment's own length).
+	DurationMs int64 `json:"duration_ms,omitempty"`
+	// FrameIntervalMs is the time between a video's sampled frames (1000
+	// at one frame a second).
+	FrameIntervalMs int64 `json:"frame_interval_ms,omitempty"`
+	// Frames are a video's sampled frames in time order, without a frame
+	// whose hashes equal the previous one's: each stands for the time up to
+	// the next one (the last, up to DurationMs).
+	Frames []VideoFrame `json:"frames,omitempty"`
+	// Stream is set when the media is one segment of a live stream (the
+	// content id is the stream's); frame times are then times in the
+	// stream, not in the segment.
+	Stream *StreamSegmentRef `json:"stream,omitempty"`
+}
+
+// VideoFrame is one sampled frame of a video. The short field names keep a
+// two-hour video at one frame a second well under Kafka's 1 MB message
+// limit (about 100 bytes a frame).
+type VideoFrame struct {
+	// Ms is the frame's time in milliseconds.
+	Ms int64 `json:"ms"`
+	// PDQ is the frame's PDQ hash, 64 hex digits.
+	PDQ string `json:"pdq"`
+	// Quality is the PDQ hash's quality, 0-100.
+	Quality int `json:"q"`
+	// Trim is the PDQ hash of the frame without its letterbox or
+	// pillarbox bars, when it has some (see package framing).
+	Trim string `json:"trim,omitempty"`
+}
+
+// StreamSegmentRef places media in a live stream.
+type StreamSegmentRef struct {
+	// Sequence numbers the stream's segments from 0.
+	Sequence int64 `json:"sequence"`
+	// OffsetMs is where the segment starts in the stream.
+	OffsetMs int64 `json:"offset_ms"`
+	// DurationMs is the segment's length.
+	DurationMs int64 `json:"duration_ms"`
+	// ReceivedAt is when the pipeline received the segment.
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// StreamSegment is one segment of a live stream, sent by the platform as
+// soon as it is produced (every few seconds), so that a stream showing known
+// footage is cut while it is live. Its content id is the stream's id, which
+// keys every event about the stream, the stop_stream takedown included.
+type StreamSegment struct {
+	Meta
+	// Sequence numbers the stream's segments from 0.
+	Sequence int64 `json:"sequence"`
+	// MediaURL is where the segment's media (e.g. an MPEG-TS or MP4 file)
+	// is fetched from.
+	MediaURL string `json:"media_url"`
+	// OffsetMs is where the segment starts in the stream.
+	OffsetMs int64 `json:"offset_ms"`
+	// DurationMs is the segment's length.
+	DurationMs int64     `json:"duration_ms"`
+	UploaderID string    `json:"uploader_id"`
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// MaxSegmentDuration bounds a stream segment: a platform cuts segments of a
+// few seconds, and a long one would delay the stream's takedown anyway.
+const MaxSegmentDuration = 10 * time.Minute
+
+// Ref places the segment in its stream.
+func (e *StreamSegment) Ref() *StreamSegmentRef {
+	return &StreamSegmentRef{Sequence: e.Sequence, OffsetMs: e.OffsetMs, DurationMs: e.DurationMs, ReceivedAt: e.ReceivedAt}
 }
 
 // Match is one bank entry that an upload's signal matched.
@@ -188,6 +287,50 @@ type Match struct {
 	// Severity is copied from the bank's configuration (one of the Severity
 	// constants; empty means SeverityMedium).
 	Severity string `json:"severity,omitempty"`
+	// Video is set on a match of a video upload (or a stream segment) to a
+	// bank video: which rule matched and the matched time ranges. Distance
+	// is then the median distance of the matched frames and Signal the
+	// upload's closest matched frame hash.
+	Video *VideoMatch `json:"video,omitempty"`
+}
+
+// Video match rules (see pkg/bank): copy when most of the upload's frames
+// are in the bank video, contains when the upload holds most of the bank
+// video, excerpt when one matched stretch is long enough on its own, frames
+// for a stream segment's matched frames, which the enforcer adds up per
+// stream.
+const (
+	VideoRuleCopy     = "copy"
+	VideoRuleContains = "contains"
+	VideoRuleExcerpt  = "excerpt"
+	VideoRuleFrames   = "frames"
+)
+
+// VideoMatch says how a video matched a bank video.
+type VideoMatch struct {
+	// Rule is one of the VideoRule constants.
+	Rule string `json:"rule"`
+	// QueryPercent is the share of the upload's unique frames (of PDQ
+	// quality 50 or more) within the threshold of a frame of the bank video.
+	QueryPercent int `json:"query_percent"`
+	// ReferencePercent is the share of the bank video's unique frames that
+	// lie in the matched ranges.
+	ReferencePercent int `json:"reference_percent"`
+	// MatchedMs is the length of the matched ranges, in upload time.
+	MatchedMs int64 `json:"matched_ms"`
+	// Ranges are the matched stretches, in time order.
+	Ranges []VideoRange `json:"ranges"`
+}
+
+// VideoRange is one stretch of an upload that shows a stretch of a bank
+// video: the same footage, at a steady offset. Ends are exclusive.
+type VideoRange struct {
+	QueryStartMs int64 `json:"query_start_ms"`
+	QueryEndMs   int64 `json:"query_end_ms"`
+	RefStartMs   int64 `json:"ref_start_ms"`
+	RefEndMs     int64 `json:"ref_end_ms"`
+	// Frames counts the matched upload frames in the stretch.
+	Frames int `json:"frames"`
 }
 
 // MediaMatched is the matcher's verdict on one upload. Matches is empty when
@@ -206,6 +349,10 @@ type MediaMatched struct {
 	// Signals are the upload's signals, carried on so that a reviewer's
 	// decision can feed them back into a bank.
 	Signals []Signal `json:"signals,omitempty"`
+	// Stream is set on the verdict of a live stream segment; its matches
+	// are then the segment's frame matches (rule frames), which the
+	// enforcer adds up per stream.
+	Stream *StreamSegmentRef `json:"stream,omitempty"`
 }
 
 // ReviewRequested asks a person to look at an uncertain match.
@@ -343,6 +490,14 @@ type BankConfig struct {
 	// Severity orders review items (one of the Severity constants; empty
 	// means SeverityMedium).
 	Severity string `json:"severity,omitempty"`
+	// VideoQueryPercent is the share of an uploaded video's frames that
+	// must be in one of the bank's videos for a copy match, 1-100; 0 means
+	// the matcher's default (80).
+	VideoQueryPercent int `json:"video_query_percent,omitempty"`
+	// VideoReferencePercent is the share of a bank video's frames an
+	// upload must hold for a contains match, 1-100; 0 means the matcher's
+	// default (80).
+	VideoReferencePercent int `json:"video_reference_percent,omitempty"`
 }
 
 // BankSignalConfig is a bank's setting for one signal type.
@@ -409,6 +564,12 @@ func (c *BankConfig) Validate() error {
 	}
 	if !ValidSeverity(c.Severity) {
 		return invalid("bank config: severity %q: want critical, high, medium or low", c.Severity)
+	}
+	if c.VideoQueryPercent < 0 || c.VideoQueryPercent > 100 {
+		return invalid("bank config: video_query_percent %d: want 1..100 (0: the matcher's default)", c.VideoQueryPercent)
+	}
+	if c.VideoReferencePercent < 0 || c.VideoReferencePercent > 100 {
+		return invalid("bank config: video_reference_percent %d: want 1..100 (0: the matcher's default)", c.VideoReferencePercent)
 	}
 	return nil
 }
@@ -552,6 +713,31 @@ func (e *MediaIngested) validate() error {
 func (e *MediaHashed) validate() error {
 	if len(e.Signals) == 0 {
 		return invalid("no signals")
+	}
+	return nil
+}
+
+func (e *StreamSegment) validate() error {
+	var missing []string
+	if e.MediaURL == "" {
+		missing = append(missing, "media_url")
+	}
+	if e.UploaderID == "" {
+		missing = append(missing, "uploader_id")
+	}
+	if e.ReceivedAt.IsZero() {
+		missing = append(missing, "received_at")
+	}
+	if len(missing) > 0 {
+		return invalid("missing %s", strings.Join(missing, ", "))
+	}
+	switch {
+	case e.Sequence < 0:
+		return invalid("sequence %d: want 0 or more", e.Sequence)
+	case e.OffsetMs < 0:
+		return invalid("offset_ms %d: want 0 or more", e.OffsetMs)
+	case e.DurationMs <= 0 || e.DurationMs > MaxSegmentDuration.Milliseconds():
+		return invalid("duration_ms %d: want 1..%d", e.DurationMs, MaxSegmentDuration.Milliseconds())
 	}
 	return nil
 }

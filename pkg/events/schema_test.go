@@ -33,6 +33,7 @@ var schemaFiles = []struct {
 	{"review-decided.v1.json", reflect.TypeFor[ReviewDecided](), TypeReviewDecided},
 	{"enforcement-action.v1.json", reflect.TypeFor[EnforcementAction](), TypeEnforcementAction},
 	{"bank-update.v1.json", reflect.TypeFor[BankUpdate](), TypeBankUpdate},
+	{"stream-segment.v1.json", reflect.TypeFor[StreamSegment](), TypeStreamSegment},
 }
 
 type schema struct {
@@ -90,6 +91,7 @@ func TestSchemaEnumsMatchConstants(t *testing.T) {
 		{"bank-update.v1.json", "op", []any{BankOpAdd, BankOpDisable, BankOpConfigure}},
 		{"enforcement-action.v1.json", "outcome", []any{OutcomeSucceeded, OutcomeFailed, OutcomeRetrying}},
 		{"enforcement-action.v1.json", "trigger", []any{TriggerAuto, TriggerReview, TriggerOverturn, TriggerIncident}},
+		{"media-matched.v1.json", "matches[].video.rule", []any{VideoRuleCopy, VideoRuleContains, VideoRuleExcerpt, VideoRuleFrames}},
 	}
 	for _, c := range cases {
 		data, err := os.ReadFile(filepath.Join(schemaDir, c.file))
@@ -100,7 +102,7 @@ func TestSchemaEnumsMatchConstants(t *testing.T) {
 		if err := json.Unmarshal(data, &s); err != nil {
 			t.Fatal(err)
 		}
-		p := s.Properties[c.field]
+		p := property(&s, c.field)
 		if p == nil {
 			t.Errorf("%s: no property %s", c.file, c.field)
 			continue
@@ -109,6 +111,23 @@ func TestSchemaEnumsMatchConstants(t *testing.T) {
 			t.Errorf("%s: %s enum %v, want %v", c.file, c.field, p.Enum, c.want)
 		}
 	}
+}
+
+// property finds a nested property by a path such as "matches[].video.rule":
+// dots go into an object's properties, [] into an array's items.
+func property(s *schema, path string) *schema {
+	for _, name := range strings.Split(path, ".") {
+		name, array := strings.CutSuffix(name, "[]")
+		if s = s.Properties[name]; s == nil {
+			return nil
+		}
+		if array {
+			if s = s.Items; s == nil {
+				return nil
+			}
+		}
+	}
+	return s
 }
 
 // TestSampleEventsValidate encodes a filled-in event of every type and checks

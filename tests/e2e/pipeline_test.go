@@ -143,13 +143,16 @@ func bind(t *testing.T, b interface{ Bind(*config.Set) }) {
 	}
 }
 
-func startPipeline(t *testing.T, p *platform, secret string) *pipeline {
+// startPipeline starts the five services; tweak, if given, changes the
+// enforcer's settings.
+func startPipeline(t *testing.T, p *platform, secret string, tweak ...func(*enforcer.Config)) *pipeline {
 	prefix := testenv.Name("e2e")
 	d := config.DefaultTopics()
 	topics := config.Topics{
 		Uploaded: prefix + "." + d.Uploaded, Ingested: prefix + "." + d.Ingested, Hashed: prefix + "." + d.Hashed,
 		Matched: prefix + "." + d.Matched, ReviewRequested: prefix + "." + d.ReviewRequested,
 		ReviewDecided: prefix + "." + d.ReviewDecided, Actions: prefix + "." + d.Actions, BankUpdates: prefix + "." + d.BankUpdates,
+		StreamSegments: prefix + "." + d.StreamSegments,
 	}
 	allow := []string{"127.0.0.0/8", "::1/128"}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -183,6 +186,9 @@ func startPipeline(t *testing.T, p *platform, secret string) *pipeline {
 	ec.Group = prefix + "-enforcer"
 	ec.WebhookURL = p.srv.URL + "/webhook"
 	ec.WebhookSecret = secret
+	for _, f := range tweak {
+		f(&ec)
+	}
 
 	pl := &pipeline{topics: topics, brokers: ic.Brokers}
 	var err error

@@ -46,6 +46,12 @@ type Config struct {
 	// ActionRules choose remove or restrict by bank and label, in
 	// policy.ParseRules' syntax.
 	ActionRules []string
+	// StreamMatch is how much footage of one bank video a live stream may
+	// show before it is stopped.
+	StreamMatch time.Duration
+	// StreamStateTTL is how long a stream's matched footage is kept after
+	// its last matching segment.
+	StreamStateTTL time.Duration
 
 	rules policy.Rules // parsed by validate
 }
@@ -66,6 +72,8 @@ type Config struct {
 //	incident-auto-distance-phash  TAKEDOWN_INCIDENT_AUTO_DISTANCE_PHASH  10
 //	incident-auto-distance-dhash  TAKEDOWN_INCIDENT_AUTO_DISTANCE_DHASH  10
 //	action-rules         TAKEDOWN_ACTION_RULES         default=remove
+//	stream-match         TAKEDOWN_STREAM_MATCH         6s
+//	stream-state-ttl     TAKEDOWN_STREAM_STATE_TTL     24h0m0s
 func (c *Config) Bind(s *config.Set) {
 	c.Common.Bind(s, "enforcer", DefaultHTTPAddr)
 	d, inc := policy.Default().AutoDistance, policy.Default().IncidentDistance
@@ -91,7 +99,21 @@ func (c *Config) Bind(s *config.Set) {
 		"largest dhash distance removed without review for matches of incident banks")
 	s.List(&c.ActionRules, "action-rules", policy.DefaultRules().String(),
 		"remove or restrict, by bank and label: bank=NAME:ACTION, label=LABEL:ACTION, default=ACTION; a label rule beats a bank rule beats the default, remove beats restrict")
+	s.Duration(&c.StreamMatch, "stream-match", DefaultStreamMatch,
+		"footage of one bank video a live stream may show before it is stopped (stop_stream), added up over its segments")
+	s.Duration(&c.StreamStateTTL, "stream-state-ttl", DefaultStreamStateTTL,
+		"how long a live stream's matched footage is remembered after its last matching segment")
 }
+
+// Defaults of the live stream settings.
+const (
+	// DefaultStreamMatch: 6 s is three 2-second segments, six frames at
+	// one a second in step with the bank video, and keeps the delay from
+	// the first matching segment to the stop under 5 s (README, "Live
+	// streams"); 10 s took 8.2 s.
+	DefaultStreamMatch    = 6 * time.Second
+	DefaultStreamStateTTL = 24 * time.Hour
+)
 
 // Policy is the removal policy the settings describe.
 func (c *Config) Policy() policy.Policy {
@@ -148,6 +170,9 @@ func (c *Config) validate() error {
 		if d.v < 0 || d.v > d.maxBits {
 			errs = append(errs, fmt.Errorf("%s %d: want 0..%d (bits of the hash)", d.name, d.v, d.maxBits))
 		}
+	}
+	if c.StreamMatch <= 0 || c.StreamStateTTL <= 0 {
+		errs = append(errs, fmt.Errorf("stream-match %v and stream-state-ttl %v must be positive", c.StreamMatch, c.StreamStateTTL))
 	}
 	if r, err := c.Rules(); err != nil {
 		errs = append(errs, err)

@@ -18,6 +18,10 @@
 // (consumers see one record). Beside the keys, Redis holds what is in effect
 // on each content (removed, restricted, restored), which an overturn
 // consults.
+//
+// Live streams: the verdicts of a stream's segments are added up per bank
+// video in Redis, and the stream is stopped (action stop_stream) as soon as
+// one bank video's matched footage reaches StreamMatch; see stream.go.
 package enforcer
 
 import (
@@ -46,7 +50,7 @@ type Service struct {
 	pub    messaging.Publisher
 	health *service.Health
 
-	sent, restores, queued, duplicates, failures, retries, noops atomic.Int64
+	sent, restores, queued, duplicates, failures, retries, noops, streams atomic.Int64
 }
 
 // Stats counts what the enforcer did since it started.
@@ -68,6 +72,9 @@ type Stats struct {
 	// NothingToDo is overturns and decisions that found their action
 	// already in effect or nothing to undo.
 	NothingToDo int64 `json:"nothing_to_do"`
+	// StreamsStopped is live streams stopped (stop_stream accepted by the
+	// platform) on their matched footage.
+	StreamsStopped int64 `json:"streams_stopped"`
 }
 
 // New checks cfg and creates the clients; nothing connects until Run.
@@ -116,6 +123,7 @@ func (s *Service) Stats() Stats {
 		Failures:          s.failures.Load(),
 		Retries:           s.retries.Load(),
 		NothingToDo:       s.noops.Load(),
+		StreamsStopped:    s.streams.Load(),
 	}
 }
 
@@ -159,7 +167,7 @@ func (s *Service) Run(ctx context.Context) error {
 			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...),
 		Close: []func() error{service.Closing("publisher", s.pub.Close), service.Closing("redis", s.rdb.Close)},
 		ReadyLog: []any{"webhook", s.cfg.webhookHost(), "auto_distance", s.policy.AutoDistance,
-			"incident_distance", s.policy.IncidentDistance, "action_rules", s.rules.String()},
+			"incident_distance", s.policy.IncidentDistance, "action_rules", s.rules.String(), "stream_match", s.cfg.StreamMatch},
 	}
 	return w.Run(ctx)
 }

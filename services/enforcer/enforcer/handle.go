@@ -46,6 +46,9 @@ func (s *Service) handleMatched(ctx context.Context, msg *messaging.Message) err
 		return messaging.Permanent(err)
 	}
 	log := messaging.Log(ctx).With("content_id", ev.ContentID, "event_id", ev.EventID)
+	if ev.Stream != nil {
+		return s.handleStream(ctx, log, &ev)
+	}
 	d := s.policy.Decide(ev.Matches)
 	switch d.Action {
 	case policy.ActionRemove:
@@ -93,6 +96,14 @@ func (s *Service) handleDecided(ctx context.Context, msg *messaging.Message) err
 		return nil
 	}
 	choice := s.rules.Choose(ev.Matches)
+	if isStream(ev.Matches) {
+		// A live stream queued for review: violating stops it.
+		return s.enforce(ctx, log, actRequest{
+			parent: &ev.Meta, action: events.ActionStopStream, key: webhook.IdempotencyKey(ev.ContentID, events.ActionStopStream),
+			trigger: events.TriggerReview, reason: decisionReason(&ev), basis: choice.Basis,
+			evidence: ev.Matches, uploadedAt: ev.UploadedAt,
+		})
+	}
 	return s.enforce(ctx, log, actRequest{
 		parent: &ev.Meta, action: choice.Action, key: webhook.IdempotencyKey(ev.ContentID, choice.Action),
 		trigger: events.TriggerReview, reason: withRule(decisionReason(&ev), choice), basis: choice.Basis,

@@ -8,6 +8,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/mediahash"
+	"github.com/takedown-pipeline/takedown/pkg/video"
 )
 
 // Defaults of the hasher settings.
@@ -18,6 +19,9 @@ const (
 	DefaultFetchTimeout  = 30 * time.Second
 	DefaultFetchAttempts = 6
 	DefaultMaxPixels     = mediahash.DefaultMaxPixels
+	DefaultVideoFPS      = 1
+	DefaultVideoMaxDur   = video.DefaultMaxDuration
+	DefaultVideoTimeout  = video.DefaultTimeout
 )
 
 // Config holds the hasher settings.
@@ -38,16 +42,29 @@ type Config struct {
 	FetchAttempts int
 	// MaxPixels bounds the width*height of a decoded image.
 	MaxPixels int64
+	// VideoFPS is how many frames of a video (or a stream segment) are
+	// hashed per second. Bank videos hold every frame, so any rate finds
+	// their frames; more frames a second cost hashing time and event size
+	// (see package videohash).
+	VideoFPS int
+	// VideoMaxDuration refuses longer videos (read from the container
+	// before anything is decoded).
+	VideoMaxDuration time.Duration
+	// VideoTimeout bounds the hashing of one video.
+	VideoTimeout time.Duration
 }
 
 // Bind registers the settings: the common ones, then
 //
-//	group            TAKEDOWN_GROUP            takedown-hasher
-//	url-allowlist    TAKEDOWN_URL_ALLOWLIST    (empty: public addresses only)
-//	max-media-bytes  TAKEDOWN_MAX_MEDIA_BYTES  52428800
-//	fetch-timeout    TAKEDOWN_FETCH_TIMEOUT    30s
-//	fetch-attempts   TAKEDOWN_FETCH_ATTEMPTS   6
-//	max-pixels       TAKEDOWN_MAX_PIXELS       50000000
+//	group               TAKEDOWN_GROUP               takedown-hasher
+//	url-allowlist       TAKEDOWN_URL_ALLOWLIST       (empty: public addresses only)
+//	max-media-bytes     TAKEDOWN_MAX_MEDIA_BYTES     52428800
+//	fetch-timeout       TAKEDOWN_FETCH_TIMEOUT       30s
+//	fetch-attempts      TAKEDOWN_FETCH_ATTEMPTS      6
+//	max-pixels          TAKEDOWN_MAX_PIXELS          50000000
+//	video-fps           TAKEDOWN_VIDEO_FPS           1
+//	video-max-duration  TAKEDOWN_VIDEO_MAX_DURATION  2h0m0s
+//	video-timeout       TAKEDOWN_VIDEO_TIMEOUT       10m0s
 func (c *Config) Bind(s *config.Set) {
 	c.Common.Bind(s, "hasher", DefaultHTTPAddr)
 	s.String(&c.Group, "group", DefaultGroup, "Kafka consumer group of the hasher")
@@ -59,6 +76,9 @@ func (c *Config) Bind(s *config.Set) {
 		"attempts at a media host that fails transiently (5xx, timeout) before the upload is dead-lettered")
 	s.Int64(&c.MaxPixels, "max-pixels", DefaultMaxPixels,
 		"largest width*height of an image decoded; larger ones (decompression bombs) are dead-lettered")
+	s.Int(&c.VideoFPS, "video-fps", DefaultVideoFPS, "frames of a video (or a live stream segment) hashed per second")
+	s.Duration(&c.VideoMaxDuration, "video-max-duration", DefaultVideoMaxDur, "longest video hashed; longer ones are dead-lettered")
+	s.Duration(&c.VideoTimeout, "video-timeout", DefaultVideoTimeout, "time limit of hashing one video (ffmpeg included); slower ones are dead-lettered")
 }
 
 // withDefaults fills what a Config built in code (rather than by Bind) may
@@ -79,6 +99,15 @@ func (c Config) withDefaults() Config {
 	if c.MaxPixels == 0 {
 		c.MaxPixels = DefaultMaxPixels
 	}
+	if c.VideoFPS == 0 {
+		c.VideoFPS = DefaultVideoFPS
+	}
+	if c.VideoMaxDuration == 0 {
+		c.VideoMaxDuration = DefaultVideoMaxDur
+	}
+	if c.VideoTimeout == 0 {
+		c.VideoTimeout = DefaultVideoTimeout
+	}
 	if c.DLQTopic == "" {
 		c.DLQTopic = "hasher.dlq"
 	}
@@ -88,6 +117,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Topics.Hashed == "" {
 		c.Topics.Hashed = d.Hashed
+	}
+	if c.Topics.StreamSegments == "" {
+		c.Topics.StreamSegments = d.StreamSegments
 	}
 	return c
 }
@@ -108,6 +140,15 @@ func (c Config) validate() error {
 	}
 	if c.MaxPixels < 1 {
 		errs = append(errs, fmt.Errorf("TAKEDOWN_MAX_PIXELS=%d: must be positive", c.MaxPixels))
+	}
+	if c.VideoFPS < 1 || c.VideoFPS > 60 {
+		errs = append(errs, fmt.Errorf("TAKEDOWN_VIDEO_FPS=%d: want 1..60 frames a second", c.VideoFPS))
+	}
+	if c.VideoMaxDuration < 0 || c.VideoTimeout < 0 {
+		errs = append(errs, fmt.Errorf("TAKEDOWN_VIDEO_MAX_DURATION=%v, TAKEDOWN_VIDEO_TIMEOUT=%v: must be positive", c.VideoMaxDuration, c.VideoTimeout))
+	}
+	if c.Topics.StreamSegments == c.Topics.Ingested {
+		errs = append(errs, fmt.Errorf("TAKEDOWN_TOPIC_STREAM_SEGMENTS and TAKEDOWN_TOPIC_INGESTED are both %q: the hasher tells the events apart by topic", c.Topics.Ingested))
 	}
 	if _, err := fetch.ParseAllowlist(c.URLAllowlist); err != nil {
 		errs = append(errs, err)

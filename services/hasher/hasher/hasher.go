@@ -3,6 +3,13 @@
 // fetch), decodes and hashes it with package mediahash and publishes the
 // signals as media.hashed.
 //
+// A video (content type video) gets its file's sha256 and md5 and the PDQ
+// hashes of its frames sampled at VideoFPS (package videohash: ffmpeg as a
+// subprocess, under the duration and time limits). So does each segment of
+// a live stream, read from the stream segments topic as the platform
+// produces it; its frames are placed in stream time and its media.hashed,
+// keyed by the stream's id, says which segment it is.
+//
 // A URL that is refused, a 4xx answer, media over the size limit, an
 // undecodable file or a decompression bomb is bad input: the upload goes to
 // the dead-letter topic at once with the reason. Timeouts, 5xx answers and
@@ -37,7 +44,7 @@ type Service struct {
 	pub          messaging.Publisher
 	health       *service.Health
 
-	hashed atomic.Int64
+	hashed, videos, segments atomic.Int64
 }
 
 // New checks cfg and creates the clients; nothing connects until Run.
@@ -77,10 +84,15 @@ func (s *Service) Ready() bool { return s.health.Ready() }
 type Stats struct {
 	// Hashed is media.hashed events published.
 	Hashed int64 `json:"hashed"`
+	// Videos is video uploads hashed, Segments live stream segments.
+	Videos   int64 `json:"videos"`
+	Segments int64 `json:"segments"`
 }
 
 // Stats returns the counters.
-func (s *Service) Stats() Stats { return Stats{Hashed: s.hashed.Load()} }
+func (s *Service) Stats() Stats {
+	return Stats{Hashed: s.hashed.Load(), Videos: s.videos.Load(), Segments: s.segments.Load()}
+}
 
 // Handler serves /healthz, /readyz and GET /v1/stats.
 func (s *Service) Handler() http.Handler {
@@ -100,25 +112,34 @@ func (s *Service) Run(ctx context.Context) error {
 		Name: "hasher", Log: s.log, Health: s.health,
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
 		Brokers: s.cfg.Brokers,
-		Topics:  service.Topics(s.cfg.Partitions, s.cfg.Replication, t.Ingested, t.Hashed, s.cfg.DLQTopic),
+		Topics:  service.Topics(s.cfg.Partitions, s.cfg.Replication, t.Ingested, t.StreamSegments, t.Hashed, s.cfg.DLQTopic),
 		Consumer: messaging.ConsumerConfig{
 			Brokers: s.cfg.Brokers,
 			Group:   s.cfg.Group,
-			Topics:  []string{t.Ingested},
+			Topics:  []string{t.Ingested, t.StreamSegments},
 			Logger:  s.log,
 			// Room for every attempt at a slow host, the backoffs between
 			// them and the hashing after. Shutdown does not wait for all
 			// that: the backoffs end at once when it starts
 			// (messaging.Stopping).
-			HandlerTimeout: time.Duration(s.cfg.FetchAttempts)*(s.cfg.FetchTimeout+30*time.Second) + mediahash.DefaultTimeout + time.Minute,
+			HandlerTimeout: time.Duration(s.cfg.FetchAttempts)*(s.cfg.FetchTimeout+30*time.Second) + max(mediahash.DefaultTimeout, s.cfg.VideoTimeout) + time.Minute,
 		},
-		Handle: messaging.Chain(s.handleIngested,
+		Handle: messaging.Chain(s.handle,
 			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, s.retry)...),
 		Close: []func() error{service.Closing("publisher", s.pub.Close)},
 		ReadyLog: []any{"publishes", t.Hashed, "url_allowlist", s.cfg.URLAllowlist, "max_media_bytes", s.cfg.MaxMediaBytes,
 			"fetch_timeout", s.cfg.FetchTimeout, "fetch_attempts", s.cfg.FetchAttempts, "max_pixels", s.cfg.MaxPixels},
 	}
+	s.checkFFmpeg()
 	return w.Run(ctx)
+}
+
+// handle routes a message by its topic.
+func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
+	if msg.Topic == s.cfg.Topics.StreamSegments {
+		return s.handleSegment(ctx, msg)
+	}
+	return s.handleIngested(ctx, msg)
 }
 
 // handleIngested fetches, hashes and publishes one upload.
@@ -132,6 +153,9 @@ func (s *Service) handleIngested(ctx context.Context, msg *messaging.Message) er
 	media, err := s.fetch(ctx, in.MediaURL)
 	if err != nil {
 		return err
+	}
+	if in.ContentType == events.ContentVideo {
+		return s.handleVideo(ctx, &in, media)
 	}
 	res, err := mediahash.Hash(ctx, media.Data, in.ContentType, s.limits)
 	if err != nil {

@@ -73,6 +73,9 @@ func (c Config) withDefaults() Config {
 	if c.Topics.Ingested == "" {
 		c.Topics.Ingested = d.Ingested
 	}
+	if c.Topics.StreamSegments == "" {
+		c.Topics.StreamSegments = d.StreamSegments
+	}
 	return c
 }
 

@@ -4,6 +4,11 @@
 // media.uploaded; it validates them, applies the media URL policy, drops
 // duplicate uploads of a content id (remembered in Redis for DedupTTL) and
 // publishes each accepted upload once as media.ingested.
+//
+// Live streams come in segment by segment: POST /v1/streams/{id}/segments
+// checks a segment as it does an upload and publishes it on the stream
+// segments topic (keyed by the stream's id), which the hasher reads; a
+// platform may also produce there itself.
 package ingest
 
 import (
@@ -30,7 +35,7 @@ type Service struct {
 	pub    messaging.Publisher
 	health *service.Health
 
-	accepted, ingested, duplicates atomic.Int64
+	accepted, ingested, duplicates, segments atomic.Int64
 }
 
 // New checks cfg and creates the clients; nothing connects until Run.
@@ -70,11 +75,13 @@ type Stats struct {
 	Ingested int64 `json:"ingested"`
 	// Duplicates is uploads dropped because their content id was seen.
 	Duplicates int64 `json:"duplicates"`
+	// Segments is live stream segments accepted by the HTTP API.
+	Segments int64 `json:"segments"`
 }
 
 // Stats returns the counters.
 func (s *Service) Stats() Stats {
-	return Stats{Accepted: s.accepted.Load(), Ingested: s.ingested.Load(), Duplicates: s.duplicates.Load()}
+	return Stats{Accepted: s.accepted.Load(), Ingested: s.ingested.Load(), Duplicates: s.duplicates.Load(), Segments: s.segments.Load()}
 }
 
 // Handler serves the upload API, /healthz, /readyz (Redis ping) and
@@ -83,6 +90,7 @@ func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.health.Register(mux)
 	mux.HandleFunc("POST /v1/uploads", s.handleUpload)
+	mux.HandleFunc("POST /v1/streams/{id}/segments", s.handleSegment)
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
 		service.WriteJSON(w, http.StatusOK, s.Stats())
 	})
@@ -97,7 +105,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Name: "ingest", Log: s.log, Health: s.health,
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
 		Brokers: s.cfg.Brokers,
-		Topics:  service.Topics(s.cfg.Partitions, s.cfg.Replication, t.Uploaded, t.Ingested, s.cfg.DLQTopic),
+		Topics:  service.Topics(s.cfg.Partitions, s.cfg.Replication, t.Uploaded, t.Ingested, t.StreamSegments, s.cfg.DLQTopic),
 		// Without Redis no upload can be deduplicated: refuse to start
 		// rather than consume and fail every message.
 		Preflight: []func(context.Context) error{service.Reachable("redis at "+s.cfg.RedisAddr,

@@ -41,6 +41,11 @@ type Config struct {
 	// of replaying the whole topic.
 	SnapshotDir      string
 	SnapshotInterval time.Duration
+	// VideoQueryPercent, VideoReferencePercent, VideoMinContains and
+	// VideoExcerpt are the video match rules of banks that do not set
+	// their own percentages (see pkg/bank, "Videos").
+	VideoQueryPercent, VideoReferencePercent int
+	VideoMinContains, VideoExcerpt           time.Duration
 }
 
 // Bind registers the settings.
@@ -61,6 +66,19 @@ func (c *Config) Bind(s *config.Set) {
 	s.Bool(&c.CacheEnabled, "cache", true, "cache verdicts in Redis (off: always match from memory)")
 	s.String(&c.SnapshotDir, "snapshot-dir", "", "directory for a bank snapshot to start from instead of replaying bank.updates (empty: no snapshots)")
 	s.Duration(&c.SnapshotInterval, "snapshot-interval", 5*time.Minute, "how often to write the bank snapshot when the banks changed (with snapshot-dir)")
+	s.Int(&c.VideoQueryPercent, "video-query-percent", bank.DefaultVideoQueryPercent,
+		"share (1-100) of a video's frames that must match a bank video for a copy match, for banks that do not set their own")
+	s.Int(&c.VideoReferencePercent, "video-reference-percent", bank.DefaultVideoReferencePercent,
+		"share (1-100) of a bank video's frames a video must hold for a contains match, for banks that do not set their own")
+	s.Duration(&c.VideoMinContains, "video-min-contains", bank.DefaultVideoMinContains, "shortest matched time of a contains match")
+	s.Duration(&c.VideoExcerpt, "video-excerpt", bank.DefaultVideoExcerpt,
+		"one matched stretch of a bank video this long matches on its own (excerpt); negative: off")
+}
+
+// VideoRules are the video match rules the settings ask for.
+func (c *Config) VideoRules() bank.VideoRules {
+	return bank.VideoRules{QueryPercent: c.VideoQueryPercent, ReferencePercent: c.VideoReferencePercent,
+		MinContains: c.VideoMinContains, Excerpt: c.VideoExcerpt}
 }
 
 // Thresholds are the bank thresholds the settings ask for.

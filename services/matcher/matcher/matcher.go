@@ -4,6 +4,12 @@
 // against them (with per-signal hits cached in Redis, allow-lists resolved
 // across the whole upload), and publishes a media.matched verdict for every
 // upload, matched or not. It serves health, stats and Prometheus metrics.
+//
+// A video's frames (media.hashed frames) are matched from memory against
+// the bank videos (bank.Banks.MatchVideo: copy, contains and excerpt rules,
+// with the matched time ranges on each match); a live stream segment's
+// frames with MatchVideoFrames, every bank video with a matched frame, for
+// the enforcer to add up per stream.
 package matcher
 
 import (
@@ -73,6 +79,9 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	if cfg.SnapshotDir != "" && cfg.SnapshotInterval <= 0 {
 		errs = append(errs, fmt.Errorf("snapshot-interval %v: want > 0", cfg.SnapshotInterval))
+	}
+	if err := cfg.VideoRules().Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.CacheEnabled {
 		if cfg.RedisPrefix == "" {
@@ -338,11 +347,15 @@ func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
 		}
 		sigs = append(sigs, n)
 	}
-	if len(sigs) == 0 {
+	if len(sigs) == 0 && len(in.Frames) == 0 {
 		return messaging.Permanentf("media.hashed %s for content %s: none of its %d signals can be matched",
 			in.EventID, in.ContentID, len(in.Signals))
 	}
-	v := s.match(ctx, sigs)
+	var video []bank.Hits
+	if len(in.Frames) > 0 {
+		video = append(video, s.matchVideo(&in))
+	}
+	v := s.match(ctx, sigs, video...)
 
 	out := events.MediaMatched{
 		Meta:        events.Follow(events.TypeMediaMatched, &in.Meta),
@@ -355,6 +368,7 @@ func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
 		// back into a bank must be accepted there, and a bank refuses blank
 		// and malformed hashes.
 		Signals: sigs,
+		Stream:  in.Stream,
 	}
 	if len(v.Suppressed) > 0 {
 		out.Suppressed = v.Suppressed
@@ -376,8 +390,16 @@ func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
 	if len(v.Matches) > 0 {
 		s.matched.Add(1)
 		s.metrics.matched.Inc()
-		log.Info("upload matched", "content_id", in.ContentID, "matches", len(v.Matches),
-			"bank", v.Matches[0].Bank, "entry", v.Matches[0].EntryID, "distance", v.Matches[0].Distance)
+		attrs := []any{"content_id", in.ContentID, "matches", len(v.Matches),
+			"bank", v.Matches[0].Bank, "entry", v.Matches[0].EntryID, "distance", v.Matches[0].Distance}
+		if vm := v.Matches[0].Video; vm != nil {
+			attrs = append(attrs, "video_rule", vm.Rule, "matched_ms", vm.MatchedMs, "query_percent", vm.QueryPercent,
+				"reference_percent", vm.ReferencePercent, "ranges", len(vm.Ranges))
+		}
+		if in.Stream != nil {
+			attrs = append(attrs, "stream_sequence", in.Stream.Sequence)
+		}
+		log.Info("upload matched", attrs...)
 	} else {
 		log.Debug("upload did not match", "content_id", in.ContentID)
 	}
@@ -389,16 +411,44 @@ func derivedID(parent string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// matchVideo matches a video's frames from memory: the whole video by the
+// rules, or a live stream segment's frames one by one. The video's frames
+// are not cached: one lookup per frame would cost Redis more than the
+// index.
+func (s *Service) matchVideo(in *events.MediaHashed) bank.Hits {
+	q := bank.VideoQuery{Frames: in.Frames, IntervalMs: in.FrameIntervalMs, DurationMs: in.DurationMs}
+	if in.Stream != nil {
+		s.metrics.videos.With("segment").Inc()
+		// The frames are in stream time; the segment ends where it
+		// started plus its length.
+		q.DurationMs += in.Stream.OffsetMs
+		return s.Banks().MatchVideoFrames(q)
+	}
+	s.metrics.videos.With("upload").Inc()
+	return s.Banks().MatchVideo(q, s.cfg.VideoRules())
+}
+
 // match looks every signal's hits up, in Redis first when it can (one MGET
-// for the whole upload), and resolves the allow-lists across all of them.
-// Redis trouble never fails a message: the bank in memory is the truth and
-// the cache only saves work.
-func (s *Service) match(ctx context.Context, sigs []events.Signal) bank.Verdict {
+// for the whole upload), and resolves the allow-lists across all of them
+// and the extra hits (a video's). Redis trouble never fails a message: the
+// bank in memory is the truth and the cache only saves work.
+func (s *Service) match(ctx context.Context, sigs []events.Signal, extra ...bank.Hits) bank.Verdict {
 	start := time.Now()
 	defer func() { s.metrics.match.ObserveDuration(time.Since(start)) }()
 	banks := s.Banks()
-	if s.cache == nil {
-		return banks.MatchVerdict(sigs)
+	memory := func() bank.Verdict {
+		if len(extra) == 0 {
+			return banks.MatchVerdict(sigs)
+		}
+		hits := make([]bank.Hits, 0, len(sigs)+len(extra))
+		for _, sig := range sigs {
+			h, _ := banks.Lookup(sig)
+			hits = append(hits, h)
+		}
+		return bank.Resolve(append(hits, extra...)...)
+	}
+	if s.cache == nil || len(sigs) == 0 {
+		return memory()
 	}
 	version := banks.Version()
 	keys := make([]string, len(sigs))
@@ -409,7 +459,7 @@ func (s *Service) match(ctx context.Context, sigs []events.Signal) bank.Verdict 
 	if err != nil {
 		s.cache.bypasses.Add(int64(len(sigs)))
 		s.metrics.cacheBypassedUploads.Inc()
-		return banks.MatchVerdict(sigs)
+		return memory()
 	}
 	hits := make([]bank.Hits, len(sigs))
 	var missKeys []string
@@ -440,7 +490,7 @@ func (s *Service) match(ctx context.Context, sigs []events.Signal) bank.Verdict 
 	if !consistent {
 		// The bank changed while this upload was looked up: hits of two
 		// versions must not be mixed into one verdict.
-		return banks.MatchVerdict(sigs)
+		return memory()
 	}
-	return bank.Resolve(hits...)
+	return bank.Resolve(append(hits, extra...)...)
 }

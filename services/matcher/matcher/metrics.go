@@ -10,6 +10,7 @@ type matcherMetrics struct {
 
 	processed, matched, suppressed, invalidSignals *metrics.Counter
 	suppressedMatches                              *metrics.Counter
+	videos                                         *metrics.CounterVec
 
 	cacheHits, cacheMisses, cacheErrors, cacheBypassedUploads *metrics.Counter
 	cacheLookup                                               *metrics.Histogram
@@ -40,6 +41,8 @@ func newMatcherMetrics(s *Service) *matcherMetrics {
 		bankEntries:    r.NewGaugeVec("takedown_matcher_bank_entries", "Enabled entries per bank.", "bank"),
 		bankDisabled:   r.NewGaugeVec("takedown_matcher_bank_disabled_entries", "Disabled entries per bank.", "bank"),
 		snapshotWrites: r.NewCounterVec("takedown_matcher_snapshot_writes_total", "Bank snapshot writes by outcome.", "outcome"),
+		videos: r.NewCounterVec("takedown_matcher_videos_total",
+			"Videos matched by their frames, by kind (upload, or segment of a live stream).", "kind"),
 	}
 	cacheBypassed := func() float64 {
 		if s.cache != nil && s.cache.bypassed() {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package videohash
+
+const raceEnabled = false

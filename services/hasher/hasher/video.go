@@ -1,0 +1,137 @@
+package hasher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"time"
+
+	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/fetch"
+	"github.com/takedown-pipeline/takedown/pkg/mediahash"
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/video"
+	"github.com/takedown-pipeline/takedown/pkg/videohash"
+)
+
+// checkFFmpeg warns at start when ffmpeg or ffprobe cannot be found: the
+// hasher still hashes pictures, and videos are dead-lettered with the
+// reason, to be replayed once the tools are installed.
+func (s *Service) checkFFmpeg() {
+	for _, bin := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			s.log.Warn("video hashing unavailable: videos will be dead-lettered until it is installed", "binary", bin, "err", err)
+		}
+	}
+}
+
+func (s *Service) videoOptions() video.Options {
+	return video.Options{FPS: float64(s.cfg.VideoFPS), MaxDuration: s.cfg.VideoMaxDuration, Timeout: s.cfg.VideoTimeout}
+}
+
+// hashVideo returns the byte hashes and the sampled frames of a video. Every
+// failure of the media (not a video, corrupt, too long, too large, too slow
+// to decode) and a missing ffmpeg are permanent: dead-lettered with the
+// reason. A shutdown is not.
+func (s *Service) hashVideo(ctx context.Context, url string, media *fetch.Media) (mediahash.Result, videohash.Result, error) {
+	bytes, err := mediahash.Hash(ctx, media.Data, events.ContentVideo, s.limits)
+	if err != nil {
+		return bytes, videohash.Result{}, messaging.Permanentf("media from %s (%d bytes): %w", url, len(media.Data), err)
+	}
+	frames, err := videohash.UploadBytes(ctx, media.Data, s.videoOptions())
+	if err != nil {
+		if ctx.Err() != nil {
+			return bytes, frames, err // shutting down or out of time: not the media's fault
+		}
+		if errors.Is(err, video.ErrNoFFmpeg) {
+			return bytes, frames, messaging.Permanentf("video from %s cannot be hashed on this hasher (replay it once ffmpeg is installed): %w", url, err)
+		}
+		return bytes, frames, messaging.Permanentf("video from %s (%d bytes, served as %s): %w", url, len(media.Data), media.MimeType, err)
+	}
+	if halved := frames.Thin(0); halved > 0 {
+		messaging.Log(ctx).Info("video frames thinned to fit one event", "frames", len(frames.Frames),
+			"interval_ms", frames.IntervalMs, "sampled", frames.Sampled)
+	}
+	return bytes, frames, nil
+}
+
+// videoInfo is the media description of a hashed video.
+func videoInfo(b mediahash.Result, v videohash.Result, media *fetch.Media) events.MediaInfo {
+	info := b.Info
+	if info.MimeType == "" || info.MimeType == "application/octet-stream" {
+		info.MimeType = media.MimeType
+	}
+	info.Width, info.Height = v.Info.Width, v.Info.Height
+	return info
+}
+
+// handleVideo hashes and publishes one video upload.
+func (s *Service) handleVideo(ctx context.Context, in *events.MediaIngested, media *fetch.Media) error {
+	start := time.Now()
+	b, v, err := s.hashVideo(ctx, in.MediaURL, media)
+	if err != nil {
+		return err
+	}
+	out := events.MediaHashed{
+		Meta:            events.Follow(events.TypeMediaHashed, &in.Meta),
+		MediaURL:        in.MediaURL,
+		ContentType:     in.ContentType,
+		UploaderID:      in.UploaderID,
+		UploadedAt:      in.UploadedAt,
+		Media:           videoInfo(b, v, media),
+		Signals:         b.Signals,
+		DurationMs:      v.DurationMs,
+		FrameIntervalMs: v.IntervalMs,
+		Frames:          v.Frames,
+	}
+	if err := messaging.PublishEvent(ctx, s.pub, s.cfg.Topics.Hashed, &out); err != nil {
+		return fmt.Errorf("publish %s: %w", events.TypeMediaHashed, err)
+	}
+	s.hashed.Add(1)
+	s.videos.Add(1)
+	messaging.Log(ctx).Info("video hashed", "content_id", in.ContentID, "hashed_event_id", out.EventID,
+		"duration_ms", v.DurationMs, "frames", len(v.Frames), "sampled", v.Sampled, "width", out.Media.Width,
+		"height", out.Media.Height, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// handleSegment hashes one live stream segment as it arrives and publishes
+// its frames in stream time, keyed by the stream's id.
+func (s *Service) handleSegment(ctx context.Context, msg *messaging.Message) error {
+	var seg events.StreamSegment
+	if err := events.Decode(msg.Value, events.TypeStreamSegment, &seg); err != nil {
+		return messaging.Permanent(err)
+	}
+	log := messaging.Log(ctx).With("stream_id", seg.ContentID, "sequence", seg.Sequence, "event_id", seg.EventID)
+	media, err := s.fetch(ctx, seg.MediaURL)
+	if err != nil {
+		return err
+	}
+	b, v, err := s.hashVideo(ctx, seg.MediaURL, media)
+	if err != nil {
+		return err
+	}
+	v.Shift(seg.OffsetMs)
+	out := events.MediaHashed{
+		Meta:            events.Follow(events.TypeMediaHashed, &seg.Meta),
+		MediaURL:        seg.MediaURL,
+		ContentType:     events.ContentVideo,
+		UploaderID:      seg.UploaderID,
+		UploadedAt:      seg.ReceivedAt,
+		Media:           videoInfo(b, v, media),
+		Signals:         b.Signals,
+		DurationMs:      seg.DurationMs,
+		FrameIntervalMs: v.IntervalMs,
+		Frames:          v.Frames,
+		Stream:          seg.Ref(),
+	}
+	if err := messaging.PublishEvent(ctx, s.pub, s.cfg.Topics.Hashed, &out); err != nil {
+		return fmt.Errorf("publish %s: %w", events.TypeMediaHashed, err)
+	}
+	s.hashed.Add(1)
+	s.segments.Add(1)
+	log.Info("stream segment hashed", "hashed_event_id", out.EventID, "offset_ms", seg.OffsetMs,
+		"frames", len(v.Frames), "since_received", time.Since(seg.ReceivedAt).Round(time.Millisecond))
+	return nil
+}
