@@ -188,25 +188,7 @@ func TestFillPicksVideoStream(t *testing.T) {
 	var pj probeJSON
 	pj.Format.FormatName = "mov,mp4,m4a,3gp,3g2,mj2"
 	pj.Format.Duration = "10.5"
-	pj.Streams = make([]struct {
-		Index        int    `json:"index"`
-		CodecType    string `json:"codec_type"`
-		CodecName    string `json:"codec_name"`
-		Width        int    `json:"width"`
-		Height       int    `json:"height"`
-		AvgFrameRate string `json:"avg_frame_rate"`
-		RFrameRate   string `json:"r_frame_rate"`
-		Duration     string `json:"duration"`
-		Disposition  struct {
-			AttachedPic int `json:"attached_pic"`
-		} `json:"disposition"`
-		SideDataList []struct {
-			Rotation *float64 `json:"rotation"`
-		} `json:"side_data_list"`
-		Tags struct {
-			Rotate string `json:"rotate"`
-		} `json:"tags"`
-	}, 3)
+	pj.Streams = make([]probeStream, 3)
 	pj.Streams[0].Index, pj.Streams[0].CodecType = 0, "audio"
 	pj.Streams[1].Index, pj.Streams[1].CodecType, pj.Streams[1].CodecName = 1, "video", "mjpeg"
 	pj.Streams[1].Width, pj.Streams[1].Height, pj.Streams[1].Disposition.AttachedPic = 600, 600, 1

@@ -38,28 +38,31 @@ func Probe(ctx context.Context, path string, opts Options) (Info, error) {
 	return p.info, err
 }
 
-// ffprobe's JSON, the fields asked for.
+// probeStream is one stream of ffprobe's JSON, the fields asked for.
+type probeStream struct {
+	Index        int    `json:"index"`
+	CodecType    string `json:"codec_type"`
+	CodecName    string `json:"codec_name"`
+	Width        int    `json:"width"`
+	Height       int    `json:"height"`
+	AvgFrameRate string `json:"avg_frame_rate"`
+	RFrameRate   string `json:"r_frame_rate"`
+	Duration     string `json:"duration"`
+	Disposition  struct {
+		AttachedPic int `json:"attached_pic"`
+	} `json:"disposition"`
+	SideDataList []struct {
+		Rotation *float64 `json:"rotation"`
+	} `json:"side_data_list"`
+	Tags struct {
+		Rotate string `json:"rotate"`
+	} `json:"tags"`
+}
+
+// probeJSON is ffprobe's JSON, the fields asked for.
 type probeJSON struct {
-	Streams []struct {
-		Index        int    `json:"index"`
-		CodecType    string `json:"codec_type"`
-		CodecName    string `json:"codec_name"`
-		Width        int    `json:"width"`
-		Height       int    `json:"height"`
-		AvgFrameRate string `json:"avg_frame_rate"`
-		RFrameRate   string `json:"r_frame_rate"`
-		Duration     string `json:"duration"`
-		Disposition  struct {
-			AttachedPic int `json:"attached_pic"`
-		} `json:"disposition"`
-		SideDataList []struct {
-			Rotation *float64 `json:"rotation"`
-		} `json:"side_data_list"`
-		Tags struct {
-			Rotate string `json:"rotate"`
-		} `json:"tags"`
-	} `json:"streams"`
-	Format struct {
+	Streams []probeStream `json:"streams"`
+	Format  struct {
 		FormatName string `json:"format_name"`
 		Duration   string `json:"duration"`
 	} `json:"format"`
