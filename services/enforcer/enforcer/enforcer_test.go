@@ -205,8 +205,17 @@ func (h *harness) publishRaw(msg messaging.Message) {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	if err := h.pub.Publish(ctx, msg); err != nil {
-		h.t.Fatalf("publish to %s: %v", msg.Topic, err)
+	for {
+		err := h.pub.Publish(ctx, msg)
+		if err == nil {
+			return
+		}
+		// A topic just created (the service makes its topics as it starts)
+		// can take a moment to appear in the broker's metadata.
+		if unknown := errors.Is(err, kafka.UnknownTopicOrPartition) || strings.Contains(err.Error(), "Unknown Topic Or Partition"); !unknown || ctx.Err() != nil {
+			h.t.Fatalf("publish to %s: %v", msg.Topic, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
