@@ -6,6 +6,10 @@ MODULES := pkg $(addprefix services/,$(SERVICES)) cmd/takedownctl tests
 # Packages of every workspace module, by import path (go.work has no ./... across modules).
 PKGS = $(foreach m,$(MODULES),$(shell cd $(m) && $(GO) list -f '{{.ImportPath}}' ./... ))
 TEST_FLAGS ?= -race -count=1 -timeout 20m
+# Starts the test Kafka and Redis and exports their addresses. Not a bare
+# eval "$$(...)": eval of a failed substitution succeeds, and the tests would
+# then run, and fail one by one, without the services.
+TEST_ENV = env=$$(scripts/test-env.sh up) || { echo "make: scripts/test-env.sh up failed (its output is above): no Kafka or Redis for the tests" >&2; exit 1; }; eval "$$env"
 
 .PHONY: build run test test-env test-env-down lint fmt clean bench-match pdq-compare robustness bench-hash bench-startup
 
@@ -22,7 +26,7 @@ run: build
 
 ## test: every test, against a real Kafka broker and a real redis-server
 test:
-	@eval "$$(scripts/test-env.sh up)" && \
+	@$(TEST_ENV) && \
 	TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test $(TEST_FLAGS) $(PKGS) && \
 	echo "vPDQ conformance, every frame at full size (under -race only every 8th is):" && \
 	cd pkg && TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test -count=1 -run 'Conformance' ./video/
@@ -70,7 +74,7 @@ bench-match:
 
 ## bench-startup: matcher start-up from a 10M-entry bank snapshot vs replaying 1M updates from the real broker (TAKEDOWN_BENCH_SNAPSHOT_ENTRIES, TAKEDOWN_BENCH_REPLAY_UPDATES change the sizes)
 bench-startup:
-	@eval "$$(scripts/test-env.sh up)" && cd services/matcher && TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test -run '^$$' -bench 'Startup' -benchtime 1x -timeout 60m ./matcher/
+	@$(TEST_ENV) && cd services/matcher && TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test -run '^$$' -bench 'Startup' -benchtime 1x -timeout 60m ./matcher/
 
 fmt:
 	gofmt -w $(MODULES)

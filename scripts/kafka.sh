@@ -4,11 +4,13 @@
 # Usage: scripts/kafka.sh fetch|start|stop|status
 set -euo pipefail
 
-# 4.3.1 rather than 4.4.0: Central lists kafka_2.13 4.4.0, but not kafka-tools
-# 4.4.0 (TopicCommand, console clients), so 4.3.1 is the newest complete 4.x.
-KAFKA_VERSION="${TAKEDOWN_KAFKA_VERSION:-4.3.1}"
-CACHE="${TAKEDOWN_CACHE:-$HOME/.cache/takedown}/kafka-$KAFKA_VERSION"
-LIBS="$CACHE/libs"
+# 4.3.1 rather than 4.4.0: Central listed kafka_2.13 4.4.0 but not kafka-tools
+# 4.4.0 (TopicCommand, console clients). The others are fallbacks for a day the
+# registry refuses one of 4.3.1's artifacts: the tests need a broker, not a
+# particular patch release. TAKEDOWN_KAFKA_VERSION pins one version.
+KAFKA_VERSIONS="${TAKEDOWN_KAFKA_VERSION:-4.3.1 4.3.2 4.3.0}"
+CACHE_ROOT="${TAKEDOWN_CACHE:-${HOME:-/root}/.cache/takedown}"
+KAFKA_VERSION="" LIBS=""  # set by fetch
 PORT="${TAKEDOWN_TEST_KAFKA_PORT:-19092}"
 CPORT="${TAKEDOWN_TEST_KAFKA_CONTROLLER_PORT:-19093}"
 DIR="${TAKEDOWN_TEST_DATA:-/tmp/takedown-test}/kafka"
@@ -25,37 +27,64 @@ our_pid() { # pid from the pid file, only if it is still our broker
   grep -qa kafka.Kafka "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
 }
 
+use_version() { KAFKA_VERSION=$1; LIBS="$CACHE_ROOT/kafka-$1/libs"; }
+
+# mvn, tried again after a pause: a registry's refusal or timeout is often
+# transient, and a failed fetch fails the whole test run.
+mvn_retry() {
+  local i
+  for i in 1 2 3; do
+    mvn -q -B "$@" >&2 && return 0
+    [[ $i == 3 ]] || { say "mvn failed (try $i of 3); again in $((i * 10)) s"; sleep $((i * 10)); }
+  done
+  return 1
+}
+
 fetch() {
-  [[ -f "$CACHE/.complete" ]] && return 0
-  say "fetching Kafka $KAFKA_VERSION jars with mvn into $LIBS"
+  local v
+  for v in $KAFKA_VERSIONS; do
+    if [[ -f "$CACHE_ROOT/kafka-$v/.complete" ]]; then use_version "$v"; return 0; fi
+  done
+  for v in $KAFKA_VERSIONS; do
+    if fetch_version "$v"; then use_version "$v"; return 0; fi
+    say "could not fetch Kafka $v from the Maven registry"
+  done
+  say "no Kafka version of [$KAFKA_VERSIONS] could be fetched; is Maven Central reachable (mvn -v, ~/.m2/settings.xml)?"
+  return 1
+}
+
+fetch_version() {
+  local version=$1 cache="$CACHE_ROOT/kafka-$1" tmp
+  say "fetching Kafka $version jars with mvn into $cache/libs"
   tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
+  # shellcheck disable=SC2064 # expand now: $tmp is local
+  trap "rm -rf '$tmp'" RETURN
   cat >"$tmp/pom.xml" <<EOF
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>takedown</groupId><artifactId>kafka-libs</artifactId><version>1</version>
   <packaging>pom</packaging>
   <dependencies>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$version</version></dependency>
     <!-- the admin/console tools are not a dependency of the broker -->
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$version</version></dependency>
   </dependencies>
 </project>
 EOF
-  mvn -q -B -f "$tmp/pom.xml" "$DEP_PLUGIN:copy-dependencies" \
-    -DincludeScope=runtime -DoutputDirectory="$tmp/libs" >&2
+  mvn_retry -f "$tmp/pom.xml" "$DEP_PLUGIN:copy-dependencies" \
+    -DincludeScope=runtime -DoutputDirectory="$tmp/libs" || return 1
   # Kafka brings slf4j-api and log4j-core but no binding between them; pick the
   # one matching both versions, or slf4j drops every log line.
   local core log4j binding=log4j-slf4j-impl
-  core=$(ls "$tmp"/libs/log4j-core-*.jar)
+  core=$(ls "$tmp"/libs/log4j-core-*.jar) || return 1
   log4j=${core##*/log4j-core-}; log4j=${log4j%.jar}
   ls "$tmp"/libs/slf4j-api-2.*.jar >/dev/null 2>&1 && binding=log4j-slf4j2-impl
-  mvn -q -B -f "$tmp/pom.xml" "$DEP_PLUGIN:copy" \
-    -Dartifact="org.apache.logging.log4j:$binding:$log4j" -DoutputDirectory="$tmp/libs" >&2
-  mkdir -p "$CACHE"
-  rm -rf "$LIBS"
-  mv "$tmp/libs" "$LIBS"
-  touch "$CACHE/.complete"
+  mvn_retry -f "$tmp/pom.xml" "$DEP_PLUGIN:copy" \
+    -Dartifact="org.apache.logging.log4j:$binding:$log4j" -DoutputDirectory="$tmp/libs" || return 1
+  mkdir -p "$cache"
+  rm -rf "$cache/libs"
+  mv "$tmp/libs" "$cache/libs"
+  touch "$cache/.complete"
 }
 
 write_config() {
@@ -100,7 +129,8 @@ EOF
 
 wait_ready() {
   local pid=$1
-  for _ in $(seq 90); do
+  # 180 s: a cold JVM on a loaded two-core machine has taken over a minute.
+  for _ in $(seq 180); do
     if port_open && grep -q 'Kafka Server started' "$LOG" 2>/dev/null; then
       echo "127.0.0.1:$PORT"
       return 0
@@ -116,6 +146,24 @@ wait_ready() {
 # Serialises concurrent start/stop calls (e.g. parallel test packages).
 lock() { mkdir -p "$DIR"; exec 9>"$DIR/.lock"; flock 9; }
 
+format_storage() {
+  say "formatting storage in $DIR/data"
+  local id cp="$LIBS/*"
+  id=$(java -cp "$cp" kafka.tools.StorageTool random-uuid | tail -n 1)
+  java -cp "$cp" kafka.tools.StorageTool format -t "$id" -c "$DIR/server.properties" >&2
+}
+
+launch() {
+  say "starting Kafka $KAFKA_VERSION on 127.0.0.1:$PORT (logs: $LOG)"
+  # setsid: the broker must outlive this shell and its process group;
+  # 9>&-: it must not inherit (and so hold) our lock.
+  setsid nohup java -Xms256m -Xmx512m -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$DIR/log4j2.properties" \
+    -cp "$LIBS/*" kafka.Kafka "$DIR/server.properties" >"$DIR/stdout.log" 2>&1 </dev/null 9>&- &
+  echo $! >"$PIDFILE"
+  wait_ready "$!"
+}
+
 start() {
   lock
   local pid
@@ -128,21 +176,16 @@ start() {
   fi
   fetch
   write_config
-  local cp="$LIBS/*"
-  if [[ ! -f "$DIR/data/meta.properties" ]]; then
-    say "formatting storage in $DIR/data"
-    local id
-    id=$(java -cp "$cp" kafka.tools.StorageTool random-uuid | tail -n 1)
-    java -cp "$cp" kafka.tools.StorageTool format -t "$id" -c "$DIR/server.properties" >&2
-  fi
-  say "starting broker on 127.0.0.1:$PORT (logs: $LOG)"
-  # setsid: the broker must outlive this shell and its process group;
-  # 9>&-: it must not inherit (and so hold) our lock.
-  setsid nohup java -Xms256m -Xmx512m -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$DIR/log4j2.properties" \
-    -cp "$cp" kafka.Kafka "$DIR/server.properties" >"$DIR/stdout.log" 2>&1 </dev/null 9>&- &
-  echo $! >"$PIDFILE"
-  wait_ready "$!"
+  [[ -f "$DIR/data/meta.properties" ]] || format_storage
+  launch && return 0
+  # The data is throwaway: storage left by a killed broker, or formatted by
+  # another Kafka version, must not fail the run. Start once more from empty.
+  if pid=$(our_pid); then kill -KILL "$pid" 2>/dev/null || true; fi
+  say "starting again with empty storage"
+  rm -rf "$DIR/data"
+  write_config
+  format_storage
+  launch
 }
 
 stop() {
