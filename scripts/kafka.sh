@@ -57,8 +57,10 @@ fetch_version() {
   local version=$1 cache="$CACHE_ROOT/kafka-$1" tmp
   say "fetching Kafka $version jars with mvn into $cache/libs"
   tmp=$(mktemp -d)
-  # shellcheck disable=SC2064 # expand now: $tmp is local
-  trap "rm -rf '$tmp'" RETURN
+  # Expanded now ($tmp is local) and cleared when it runs, so it fires for
+  # this function's return only.
+  # shellcheck disable=SC2064
+  trap "rm -rf '$tmp'; trap - RETURN" RETURN
   cat >"$tmp/pom.xml" <<EOF
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -81,10 +83,10 @@ EOF
   ls "$tmp"/libs/slf4j-api-2.*.jar >/dev/null 2>&1 && binding=log4j-slf4j2-impl
   mvn_retry -f "$tmp/pom.xml" "$DEP_PLUGIN:copy" \
     -Dartifact="org.apache.logging.log4j:$binding:$log4j" -DoutputDirectory="$tmp/libs" || return 1
-  mkdir -p "$cache"
-  rm -rf "$cache/libs"
-  mv "$tmp/libs" "$cache/libs"
-  touch "$cache/.complete"
+  # Called as a condition, so set -e is off here: each step must succeed
+  # before the cache is marked complete.
+  mkdir -p "$cache" && rm -rf "$cache/libs" && mv "$tmp/libs" "$cache/libs" &&
+    touch "$cache/.complete"
 }
 
 write_config() {
@@ -183,7 +185,6 @@ start() {
   if pid=$(our_pid); then kill -KILL "$pid" 2>/dev/null || true; fi
   say "starting again with empty storage"
   rm -rf "$DIR/data"
-  write_config
   format_storage
   launch
 }
