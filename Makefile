@@ -1,6 +1,9 @@
 # takedown: build, run and test the pipeline.
 SHELL := /usr/bin/env bash
 GO ?= go
+# go.mod names go1.27.3 (go1.26.8's standard library and x/net v0.59 have reachable
+# vulnerabilities); machines whose Go is older fetch it from the module proxy.
+export GOTOOLCHAIN ?= go1.27.3
 SERVICES := ingest hasher matcher review enforcer
 MODULES := pkg $(addprefix services/,$(SERVICES)) cmd/takedownctl tests
 # Packages of every workspace module, by import path (go.work has no ./... across modules).

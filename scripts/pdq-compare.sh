@@ -5,6 +5,7 @@
 # distance distributions. The Python tools live in a venv under
 # ~/.cache/takedown/venv-pdq, made on first use (pdqhash builds C++ with g++).
 set -euo pipefail
+export GOTOOLCHAIN="${GOTOOLCHAIN:-go1.27.3}" # go.mod names go1.27.3
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"

@@ -8,6 +8,7 @@
 # cmake, g++, pkg-config and Debian's libav*-dev packages (installed here
 # when missing and running as root).
 set -euo pipefail
+export GOTOOLCHAIN="${GOTOOLCHAIN:-go1.27.3}" # go.mod names go1.27.3
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
