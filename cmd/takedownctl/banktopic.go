@@ -21,7 +21,7 @@ import (
 // topicSettings are the settings of every command that reads or writes the
 // bank topic.
 type topicSettings struct {
-	brokers     []string
+	kafka       config.Kafka
 	topic       string
 	partitions  int
 	replication int
@@ -30,7 +30,7 @@ type topicSettings struct {
 // bind registers the settings; creates adds those of creating the topic, for
 // commands that publish.
 func (t *topicSettings) bind(s *config.Set, creates bool) {
-	s.List(&t.brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers")
+	t.kafka.Bind(s)
 	s.String(&t.topic, "topic-bank-updates", events.TypeBankUpdate, "compacted topic of bank entries")
 	if creates {
 		s.Int(&t.partitions, "topic-partitions", 3, "partition count of the bank topic, if this command creates it")
@@ -71,10 +71,10 @@ func newBankPublisher(ctx context.Context, ts topicSettings, size int) (*bankPub
 	if size <= 0 {
 		return nil, fmt.Errorf("batch size %d: want > 0", size)
 	}
-	err := messaging.EnsureTopics(ctx, ts.brokers, messaging.TopicSpec{
+	err := messaging.EnsureTopics(ctx, ts.kafka, messaging.TopicSpec{
 		Name: ts.topic, Partitions: ts.partitions, Replication: ts.replication, Compact: true})
 	if err != nil {
-		return nil, fmt.Errorf("bank topic %s on %v: %w", ts.topic, ts.brokers, err)
+		return nil, fmt.Errorf("bank topic %s on %v: %w", ts.topic, ts.kafka.Brokers, err)
 	}
 	if err := waitForLeaders(ctx, ts, 30*time.Second); err != nil {
 		return nil, err
@@ -92,7 +92,7 @@ func newBankPublisher(ctx context.Context, ts topicSettings, size int) (*bankPub
 	p.transport = &kafka.Transport{}
 	p.w = &kafka.Writer{
 		Transport:    p.transport,
-		Addr:         kafka.TCP(ts.brokers...),
+		Addr:         kafka.TCP(ts.kafka.Brokers...),
 		Topic:        ts.topic,
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
@@ -132,7 +132,7 @@ func waitForLeaders(ctx context.Context, ts topicSettings, within time.Duration)
 
 func leadersKnown(ctx context.Context, ts topicSettings) error {
 	d := &kafka.Dialer{Timeout: 10 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", ts.brokers[0])
+	conn, err := d.DialContext(ctx, "tcp", ts.kafka.Brokers[0])
 	if err != nil {
 		return err
 	}
@@ -329,7 +329,7 @@ type partitionRange struct {
 func partitionRanges(ctx context.Context, ts topicSettings) ([]partitionRange, error) {
 	d := &kafka.Dialer{Timeout: 10 * time.Second}
 	var errs []error
-	for _, b := range ts.brokers {
+	for _, b := range ts.kafka.Brokers {
 		conn, err := d.DialContext(ctx, "tcp", b)
 		if err != nil {
 			errs = append(errs, err)
@@ -362,7 +362,7 @@ func partitionRanges(ctx context.Context, ts topicSettings) ([]partitionRange, e
 // high-water mark at the start.
 func readPartition(ctx context.Context, ts topicSettings, p partitionRange, fn func(kafka.Message)) error {
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   ts.brokers,
+		Brokers:   ts.kafka.Brokers,
 		Topic:     ts.topic,
 		Partition: p.id,
 		MinBytes:  1,

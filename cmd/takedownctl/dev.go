@@ -229,7 +229,7 @@ func runDemo(ctx context.Context, c devConfig, brokers []string, platform *demoP
 	if err != nil {
 		return err
 	}
-	pub := messaging.NewKafkaPublisher(brokers)
+	pub := messaging.NewKafkaPublisher(config.Kafka{Brokers: brokers})
 	defer pub.Close()
 	for _, m := range set.Bank {
 		sigs, err := bankData(ctx, m.Data)
@@ -247,7 +247,7 @@ func runDemo(ctx context.Context, c devConfig, brokers []string, platform *demoP
 	}
 
 	// Follow the verdicts from a group of our own, starting at the beginning.
-	watch := messaging.NewConsumer(messaging.ConsumerConfig{Brokers: brokers, Group: "takedownctl-dev-" + events.NewID()[:8],
+	watch := messaging.NewConsumer(messaging.ConsumerConfig{Kafka: config.Kafka{Brokers: brokers}, Group: "takedownctl-dev-" + events.NewID()[:8],
 		Topics: []string{events.TypeMediaMatched, events.TypeEnforcementAction},
 		Logger: slog.New(slog.DiscardHandler)})
 	wctx, stopWatch := context.WithCancel(ctx)

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/webhook"
@@ -69,7 +70,7 @@ func runVideoDemo(ctx context.Context, c devConfig, brokers []string, platform *
 	if err != nil {
 		return err
 	}
-	pub := messaging.NewKafkaPublisher(brokers)
+	pub := messaging.NewKafkaPublisher(config.Kafka{Brokers: brokers})
 	defer pub.Close()
 	matcherURL := "http://" + c.addrs[devMatcher]
 	had, err := bankEntries(ctx, matcherURL)

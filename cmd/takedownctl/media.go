@@ -135,7 +135,7 @@ func cmdHash(ctx context.Context, args []string, out io.Writer) error {
 func cmdBankAdd(ctx context.Context, args []string, out io.Writer) error {
 	var (
 		l        limits
-		brokers  []string
+		kafka    config.Kafka
 		topic    string
 		bankName string
 		labels   []string
@@ -143,7 +143,7 @@ func cmdBankAdd(ctx context.Context, args []string, out io.Writer) error {
 	)
 	s := config.New("takedownctl bank add")
 	l.bind(s)
-	s.List(&brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers")
+	kafka.Bind(s)
 	s.String(&topic, "topic-bank-updates", events.TypeBankUpdate, "compacted topic of bank entries")
 	s.String(&bankName, "bank", "", "bank to add the entries to")
 	s.List(&labels, "label", "", "labels of the entries, e.g. category:terrorism,source:gifct")
@@ -185,7 +185,7 @@ func cmdBankAdd(ctx context.Context, args []string, out io.Writer) error {
 		updates = append(updates, events.NewBankAdd(bankName, labels, bank.Bankable(res.Signals)))
 		files = append(files, path)
 	}
-	pub := messaging.NewKafkaPublisher(brokers)
+	pub := messaging.NewKafkaPublisher(kafka)
 	defer pub.Close()
 	enc := json.NewEncoder(out)
 	for i, u := range updates {

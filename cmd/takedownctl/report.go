@@ -207,12 +207,12 @@ func parseReportTime(flag, v string, end bool) (time.Time, error) {
 
 func cmdReport(ctx context.Context, args []string, out, errOut io.Writer) error {
 	var (
-		brokers           []string
+		kafkaCfg          config.Kafka
 		topic, fromS, toS string
 		asJSON            bool
 	)
 	s := config.New("takedownctl report")
-	s.List(&brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers")
+	kafkaCfg.Bind(s)
 	s.String(&topic, "topic-actions", events.TypeEnforcementAction, "topic of enforcement audit records")
 	s.String(&fromS, "from", "", "start of the window (acted_at), RFC 3339 or YYYY-MM-DD (default: the beginning of the topic)")
 	s.String(&toS, "to", "", "end of the window, exclusive, RFC 3339 or YYYY-MM-DD (that whole day included) (default: now)")
@@ -223,7 +223,7 @@ func cmdReport(ctx context.Context, args []string, out, errOut io.Writer) error 
 	if len(s.Args()) != 0 {
 		return usageError{"report takes no arguments: give the window with --from and --to"}
 	}
-	if len(brokers) == 0 || topic == "" {
+	if len(kafkaCfg.Brokers) == 0 || topic == "" {
 		return usageError{"report needs --kafka-brokers and --topic-actions"}
 	}
 	var from time.Time
@@ -242,7 +242,7 @@ func cmdReport(ctx context.Context, args []string, out, errOut io.Writer) error 
 	if !from.IsZero() && !to.After(from) {
 		return fmt.Errorf("--to %s is not after --from %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
-	acts, unreadable, err := readActions(ctx, brokers, topic, from)
+	acts, unreadable, err := readActions(ctx, kafkaCfg.Brokers, topic, from)
 	if err != nil {
 		return err
 	}

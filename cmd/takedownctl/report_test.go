@@ -12,6 +12,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
@@ -61,10 +62,10 @@ func publishReportSet(t *testing.T) (brokers []string, topic string) {
 	topic = testenv.Name("report-actions")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := messaging.EnsureTopics(ctx, brokers, messaging.TopicSpec{Name: topic, Partitions: 3, Replication: 1}); err != nil {
+	if err := messaging.EnsureTopics(ctx, config.Kafka{Brokers: brokers}, messaging.TopicSpec{Name: topic, Partitions: 3, Replication: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitForLeaders(ctx, topicSettings{brokers: brokers, topic: topic}, 30*time.Second); err != nil {
+	if err := waitForLeaders(ctx, topicSettings{kafka: config.Kafka{Brokers: brokers}, topic: topic}, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// First in its partition and stamped long before the window: only a

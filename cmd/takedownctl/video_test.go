@@ -50,7 +50,7 @@ func TestBankAddVideo(t *testing.T) {
 	}
 	// Read back as a matcher would (a CSV export has no frame times).
 	var entries []bank.Entry
-	banks, err := loadWithProgress(context.Background(), topicSettings{brokers: testenv.KafkaBrokers(t), topic: e.topic}, nil, io.Discard)
+	banks, err := loadWithProgress(context.Background(), topicSettings{kafka: testenv.Kafka(t), topic: e.topic}, nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

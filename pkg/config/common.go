@@ -46,7 +46,7 @@ func (t *Topics) Bind(s *Set) {
 
 // Common holds the settings every service reads.
 type Common struct {
-	Brokers     []string
+	Kafka       Kafka
 	Replication int
 	Partitions  int
 	RedisAddr   string
@@ -61,7 +61,7 @@ type Common struct {
 // Bind registers the common settings; service names the default dead-letter
 // topic and httpAddr is the service's default listen address.
 func (c *Common) Bind(s *Set, service, httpAddr string) {
-	s.List(&c.Brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka bootstrap brokers")
+	c.Kafka.Bind(s)
 	s.Int(&c.Replication, "topic-replication", 1, "replication factor of topics the service creates")
 	s.Int(&c.Partitions, "topic-partitions", 3, "partition count of topics the service creates")
 	s.String(&c.RedisAddr, "redis-addr", "127.0.0.1:6379", "Redis address (host:port)")

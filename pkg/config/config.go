@@ -29,6 +29,13 @@ type Set struct {
 	settings []Setting
 	errs     []error
 	lookup   func(string) (string, bool)
+	secrets  []secret
+}
+
+// secret is a setting whose value may live in a file.
+type secret struct {
+	p    *string
+	name string
 }
 
 // New returns an empty set for the named program.
@@ -65,6 +72,24 @@ func (s *Set) bad(name string, v string, err error) {
 // String binds a string setting.
 func (s *Set) String(p *string, name, def, usage string) {
 	s.fs.StringVar(p, name, s.env(name, def, usage), usage)
+}
+
+// Secret binds a setting that holds a secret. Besides the flag and
+// TAKEDOWN_NAME, the value can come from a file: TAKEDOWN_NAME_FILE=path, or
+// a value of the form @path (flag or environment). A trailing newline of the
+// file is dropped. Kubernetes mounts Secrets as files; files keep secrets out
+// of the process environment and of ps.
+func (s *Set) Secret(p *string, name, usage string) {
+	env := EnvName(name)
+	s.settings = append(s.settings, Setting{Flag: name, Env: env, Usage: usage + " (or " + env + "_FILE=path, or @path)"})
+	def := ""
+	if v, ok := s.lookup(env); ok {
+		def = v
+	} else if f, ok := s.lookup(env + "_FILE"); ok && f != "" {
+		def = "@" + f
+	}
+	s.fs.StringVar(p, name, def, usage+" (or @path)")
+	s.secrets = append(s.secrets, secret{p: p, name: name})
 }
 
 // List binds a comma-separated list setting.
@@ -125,6 +150,20 @@ func (s *Set) Duration(p *time.Duration, name string, def time.Duration, usage s
 func (s *Set) Parse(args []string) error {
 	if err := s.fs.Parse(args); err != nil {
 		return err
+	}
+	for _, sec := range s.secrets {
+		path, isFile := strings.CutPrefix(*sec.p, "@")
+		if !isFile {
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			// The path is the operator's own setting; the file's content never
+			// appears in an error.
+			s.errs = append(s.errs, fmt.Errorf("%s: %w: %v", EnvName(sec.name), ErrSecretFile, err))
+			continue
+		}
+		*sec.p = strings.TrimRight(string(b), "\r\n")
 	}
 	if len(s.errs) > 0 {
 		msgs := make([]string, len(s.errs))

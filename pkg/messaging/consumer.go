@@ -10,13 +10,15 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/takedown-pipeline/takedown/pkg/config"
 )
 
 // ConsumerConfig configures a consumer-group member.
 type ConsumerConfig struct {
-	Brokers []string
-	Group   string
-	Topics  []string
+	Kafka  config.Kafka
+	Group  string
+	Topics []string
 	// HandlerTimeout bounds one message's processing, retries included.
 	HandlerTimeout time.Duration
 	// SessionTimeout is how long the group waits for a silent member.
@@ -52,7 +54,8 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 	}
 	log = log.With("group", cfg.Group)
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           cfg.Brokers,
+		Brokers:           cfg.Kafka.Brokers,
+		Dialer:            newDialer(cfg.Kafka),
 		GroupID:           cfg.Group,
 		GroupTopics:       cfg.Topics,
 		StartOffset:       kafka.FirstOffset,

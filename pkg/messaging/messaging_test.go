@@ -17,6 +17,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
@@ -48,12 +49,12 @@ func newFixture(t *testing.T) *fixture {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := messaging.EnsureTopics(ctx, f.brokers,
+	if err := messaging.EnsureTopics(ctx, config.Kafka{Brokers: f.brokers},
 		messaging.TopicSpec{Name: f.topic, Partitions: 2},
 		messaging.TopicSpec{Name: f.dlq}); err != nil {
 		t.Fatal(err)
 	}
-	f.pub = messaging.NewKafkaPublisher(f.brokers)
+	f.pub = messaging.NewKafkaPublisher(config.Kafka{Brokers: f.brokers})
 	t.Cleanup(func() { f.pub.Close() })
 	return f
 }
@@ -80,8 +81,7 @@ func (f *fixture) run(t *testing.T, h messaging.Handler) (stop func()) {
 func (f *fixture) runWith(t *testing.T, retry messaging.RetryConfig, h messaging.Handler) (stop func()) {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	c := messaging.NewConsumer(messaging.ConsumerConfig{
-		Brokers: f.brokers, Group: f.group, Topics: []string{f.topic},
+	c := messaging.NewConsumer(messaging.ConsumerConfig{Kafka: config.Kafka{Brokers: f.brokers}, Group: f.group, Topics: []string{f.topic},
 		SessionTimeout: 6 * time.Second, Logger: log,
 	})
 	mw := messaging.Standard(log, "test-service", f.pub, f.dlq, retry)
@@ -301,10 +301,10 @@ func TestShutdownFinishesInFlightWork(t *testing.T) {
 func TestUnprocessedMessageIsRedeliveredAfterRestart(t *testing.T) {
 	f := newFixture(t)
 	f.publish(t, "stuck")
-	brokenDLQ := messaging.NewKafkaPublisher([]string{"127.0.0.1:1"}) // nothing listens there
+	brokenDLQ := messaging.NewKafkaPublisher(config.Kafka{Brokers: []string{"127.0.0.1:1"}}) // nothing listens there
 	defer brokenDLQ.Close()
 	log := slog.New(slog.DiscardHandler)
-	c := messaging.NewConsumer(messaging.ConsumerConfig{Brokers: f.brokers, Group: f.group,
+	c := messaging.NewConsumer(messaging.ConsumerConfig{Kafka: config.Kafka{Brokers: f.brokers}, Group: f.group,
 		Topics: []string{f.topic}, SessionTimeout: 6 * time.Second, Logger: log})
 	var tries atomic.Int32
 	h := messaging.Chain(func(ctx context.Context, m *messaging.Message) error {

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 )
 
@@ -29,9 +30,10 @@ type KafkaPublisher struct {
 // NewKafkaPublisher returns a publisher to the given brokers. Keys are
 // partitioned with murmur2, as the Java client does, so that a platform's own
 // producers and ours put one content id on the same partition.
-func NewKafkaPublisher(brokers []string) *KafkaPublisher {
+func NewKafkaPublisher(k config.Kafka) *KafkaPublisher {
 	return &KafkaPublisher{w: &kafka.Writer{
-		Addr:                   kafka.TCP(brokers...),
+		Addr:                   kafka.TCP(k.Brokers...),
+		Transport:              newTransport(k),
 		Balancer:               &kafka.Murmur2Balancer{},
 		RequiredAcks:           kafka.RequireAll,
 		BatchTimeout:           5 * time.Millisecond, // kafka-go's 1 s default would add a second per hop

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/takedown-pipeline/takedown/pkg/config"
 )
 
 // TopicSpec describes a topic a service needs.
@@ -23,18 +24,18 @@ type TopicSpec struct {
 
 // EnsureTopics creates the topics that do not exist yet. Existing topics are
 // left as they are.
-func EnsureTopics(ctx context.Context, brokers []string, specs ...TopicSpec) error {
+func EnsureTopics(ctx context.Context, k config.Kafka, specs ...TopicSpec) error {
 	var lastErr error
-	for _, b := range brokers {
-		if lastErr = ensureVia(ctx, b, specs); lastErr == nil {
+	d := newDialer(k)
+	for _, b := range k.Brokers {
+		if lastErr = ensureVia(ctx, d, b, specs); lastErr == nil {
 			return nil
 		}
 	}
 	return fmt.Errorf("ensure topics: %w", lastErr)
 }
 
-func ensureVia(ctx context.Context, broker string, specs []TopicSpec) error {
-	d := &kafka.Dialer{Timeout: 10 * time.Second}
+func ensureVia(ctx context.Context, d *kafka.Dialer, broker string, specs []TopicSpec) error {
 	conn, err := d.DialContext(ctx, "tcp", broker)
 	if err != nil {
 		return err

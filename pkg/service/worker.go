@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 )
 
@@ -28,8 +29,8 @@ type Worker struct {
 	HTTPAddr string
 	HTTP     http.Handler
 	// Topics are created, when missing, before anything else.
-	Brokers []string
-	Topics  []messaging.TopicSpec
+	Kafka  config.Kafka
+	Topics []messaging.TopicSpec
 	// Preflight checks must pass before the service starts: better to refuse
 	// to start than to consume and fail every message.
 	Preflight []func(context.Context) error
@@ -57,7 +58,7 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 		}
 	}()
 	if len(w.Topics) > 0 {
-		if err := messaging.EnsureTopics(ctx, w.Brokers, w.Topics...); err != nil {
+		if err := messaging.EnsureTopics(ctx, w.Kafka, w.Topics...); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
@@ -23,9 +24,9 @@ func worker(t *testing.T, closed *[]string) *Worker {
 	return &Worker{
 		Name: "test", Log: slog.New(slog.DiscardHandler), Health: h,
 		HTTPAddr: "127.0.0.1:0", HTTP: mux,
-		Brokers:  brokers,
+		Kafka:    config.Kafka{Brokers: brokers},
 		Topics:   Topics(1, 1, topic),
-		Consumer: messaging.ConsumerConfig{Brokers: brokers, Group: testenv.Name("g"), Topics: []string{topic}, SessionTimeout: 6 * time.Second},
+		Consumer: messaging.ConsumerConfig{Kafka: config.Kafka{Brokers: brokers}, Group: testenv.Name("g"), Topics: []string{topic}, SessionTimeout: 6 * time.Second},
 		Handle:   func(context.Context, *messaging.Message) error { return nil },
 		Close: []func() error{
 			func() error { *closed = append(*closed, "publisher"); return nil },

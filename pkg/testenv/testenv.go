@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 )
 
@@ -38,6 +39,13 @@ func need(t testing.TB, env, what string) string {
 func KafkaBrokers(t testing.TB) []string {
 	t.Helper()
 	return strings.Split(need(t, EnvKafka, "Kafka broker"), ",")
+}
+
+// Kafka returns the client configuration of the real broker's plaintext
+// listener, skipping the test when there is none.
+func Kafka(t testing.TB) config.Kafka {
+	t.Helper()
+	return config.Kafka{Brokers: KafkaBrokers(t)}
 }
 
 // RedisAddr returns the real Redis server's address.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
@@ -86,7 +87,7 @@ func TestEndOffset(t *testing.T) {
 	topic := testenv.Name("testenv-end")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := messaging.EnsureTopics(ctx, brokers, messaging.TopicSpec{Name: topic, Partitions: 3}); err != nil {
+	if err := messaging.EnsureTopics(ctx, config.Kafka{Brokers: brokers}, messaging.TopicSpec{Name: topic, Partitions: 3}); err != nil {
 		t.Fatal(err)
 	}
 	// p+1 records on partition p. Right after creation a partition may have

@@ -123,7 +123,7 @@ func common(t *testing.T, name string, topics config.Topics, prefix string) conf
 	if err := s.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	c.Brokers = testenv.KafkaBrokers(t)
+	c.Kafka.Brokers = testenv.KafkaBrokers(t)
 	c.RedisAddr = testenv.RedisAddr(t)
 	c.RedisPrefix = prefix
 	c.Topics = topics
@@ -190,7 +190,7 @@ func startPipeline(t *testing.T, p *platform, secret string, tweak ...func(*enfo
 		f(&ec)
 	}
 
-	pl := &pipeline{topics: topics, brokers: ic.Brokers}
+	pl := &pipeline{topics: topics, brokers: ic.Kafka.Brokers}
 	var err error
 	if pl.ingest, err = ingest.New(ic, log.With("service", "ingest")); err != nil {
 		t.Fatal(err)
@@ -325,7 +325,7 @@ func TestUploadToTakedown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := messaging.NewKafkaPublisher(pl.brokers)
+	pub := messaging.NewKafkaPublisher(config.Kafka{Brokers: pl.brokers})
 	defer pub.Close()
 	for _, m := range set.Bank {
 		u := events.NewBankAdd("e2e-bank", []string{"category:terrorism"}, hashes(t, m.Data))
@@ -427,7 +427,7 @@ func redeliver(t *testing.T, pl *pipeline, contentID string) {
 		if string(m.Key) != contentID {
 			continue
 		}
-		w := messaging.NewKafkaPublisher(pl.brokers)
+		w := messaging.NewKafkaPublisher(config.Kafka{Brokers: pl.brokers})
 		defer w.Close()
 		msg := messaging.Message{Topic: pl.topics.Matched, Key: m.Key, Value: m.Value}
 		for _, h := range m.Headers {
@@ -507,7 +507,7 @@ func TestBankAddToTakedown(t *testing.T) {
 	plat := newPlatform(t, []byte(secret))
 	pl := startPipeline(t, plat, secret)
 	ctx := context.Background()
-	pub := messaging.NewKafkaPublisher(pl.brokers)
+	pub := messaging.NewKafkaPublisher(config.Kafka{Brokers: pl.brokers})
 	defer pub.Close()
 
 	data := demo.JPEG(demo.Scene(4242, 640, 480), 90)

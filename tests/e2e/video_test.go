@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/mediahash"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
@@ -66,7 +67,7 @@ func bankVideo(t *testing.T, pl *pipeline, bankName, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := messaging.NewKafkaPublisher(pl.brokers)
+	pub := messaging.NewKafkaPublisher(config.Kafka{Brokers: pl.brokers})
 	defer pub.Close()
 	updates := videohash.BankUpdates(bankName, []string{"category:terrorism"}, res.Signals, parts)
 	for i := range updates {

@@ -229,7 +229,7 @@ func TestDecisionRedeliveryActsOnce(t *testing.T) {
 	if n := len(h.platform.requests()); n != 1 {
 		t.Fatalf("platform saw %d requests, want 1", n)
 	}
-	if n := testenv.EndOffset(t, h.cfg.Brokers, h.cfg.Topics.Actions); n != 1 {
+	if n := testenv.EndOffset(t, h.cfg.Kafka.Brokers, h.cfg.Topics.Actions); n != 1 {
 		t.Fatalf("%d action records, want 1", n)
 	}
 }
@@ -289,7 +289,7 @@ func TestRestartBetweenWebhookAndCommit(t *testing.T) {
 				return len(p.requests()) == 1 && v == "sent:1" && flaky.failed.Load() > 0
 			})
 			stop()
-			if n := testenv.EndOffset(t, h.cfg.Brokers, h.cfg.Topics.Actions); n != 0 {
+			if n := testenv.EndOffset(t, h.cfg.Kafka.Brokers, h.cfg.Topics.Actions); n != 0 {
 				t.Fatalf("%d action records before the restart, want 0", n)
 			}
 
@@ -306,7 +306,7 @@ func TestRestartBetweenWebhookAndCommit(t *testing.T) {
 			if v, _ := h.doneKey(key); v != act.EventID {
 				t.Errorf("done key %q, want the record's event id", v)
 			}
-			if n := testenv.EndOffset(t, h.cfg.Brokers, h.cfg.Topics.Actions); n != 1 {
+			if n := testenv.EndOffset(t, h.cfg.Kafka.Brokers, h.cfg.Topics.Actions); n != 1 {
 				t.Errorf("%d action records, want 1", n)
 			}
 		})
@@ -407,7 +407,7 @@ func TestOverturn(t *testing.T) {
 			t.Errorf("status of %s = %q, want %q", id, got, want)
 		}
 	}
-	if n := testenv.EndOffset(t, h.cfg.Brokers, h.cfg.Topics.Actions); n != 6 {
+	if n := testenv.EndOffset(t, h.cfg.Kafka.Brokers, h.cfg.Topics.Actions); n != 6 {
 		t.Errorf("%d action records, want 6", n)
 	}
 }

@@ -179,8 +179,8 @@ func (c *Config) validate() error {
 	} else {
 		c.rules = r
 	}
-	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("kafka-brokers is empty"))
+	if err := c.Kafka.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.RedisAddr == "" || c.RedisPrefix == "" {
 		errs = append(errs, errors.New("redis-addr and redis-prefix must be set"))

@@ -100,7 +100,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 			MaxBackoff:  cfg.WebhookBackoffMax,
 		},
 		rdb:    rdb,
-		pub:    messaging.NewKafkaPublisher(cfg.Brokers),
+		pub:    messaging.NewKafkaPublisher(cfg.Kafka),
 		health: service.NewHealth(),
 	}
 	s.health.AddCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
@@ -144,7 +144,7 @@ func (s *Service) Run(ctx context.Context) error {
 	w := service.Worker{
 		Name: "enforcer", Log: s.log, Health: s.health,
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
-		Brokers: s.cfg.Brokers,
+		Kafka: s.cfg.Kafka,
 		Topics: service.Topics(s.cfg.Partitions, s.cfg.Replication,
 			t.Matched, t.ReviewDecided, t.ReviewRequested, t.Actions, s.cfg.DLQTopic),
 		// Without Redis no action can be checked for "already done": better
@@ -152,10 +152,10 @@ func (s *Service) Run(ctx context.Context) error {
 		Preflight: []func(context.Context) error{service.Reachable("redis at "+s.cfg.RedisAddr,
 			func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() })},
 		Consumer: messaging.ConsumerConfig{
-			Brokers: s.cfg.Brokers,
-			Group:   s.cfg.Group,
-			Topics:  []string{t.Matched, t.ReviewDecided},
-			Logger:  s.log,
+			Kafka:  s.cfg.Kafka,
+			Group:  s.cfg.Group,
+			Topics: []string{t.Matched, t.ReviewDecided},
+			Logger: s.log,
 			// A takedown in hand is finished on shutdown, retries included.
 			HandlerTimeout: s.cfg.handlerTimeout(),
 		},

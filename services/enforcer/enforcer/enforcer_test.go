@@ -161,13 +161,13 @@ func newHarness(t *testing.T, p *platform, tweak func(*Config)) *harness {
 	t.Cleanup(srv.Close)
 
 	cfg := testConfig(t)
-	cfg.Brokers = brokers
+	cfg.Kafka.Brokers = brokers
 	cfg.RedisAddr = redisAddr
 	cfg.WebhookURL = srv.URL + "/takedown"
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	pub := messaging.NewKafkaPublisher(brokers)
+	pub := messaging.NewKafkaPublisher(config.Kafka{Brokers: brokers})
 	t.Cleanup(func() { _ = pub.Close() })
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -223,7 +223,7 @@ func (h *harness) publishRaw(msg messaging.Message) {
 func (h *harness) read(topic string, n int) []kafka.Message {
 	h.t.Helper()
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: h.cfg.Brokers, Topic: topic, Partition: 0, MaxWait: 200 * time.Millisecond,
+		Brokers: h.cfg.Kafka.Brokers, Topic: topic, Partition: 0, MaxWait: 200 * time.Millisecond,
 	})
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
@@ -409,7 +409,7 @@ func TestRedeliveryActsOnce(t *testing.T) {
 	}
 	// Both copies are handled (the skip is counted after the first was
 	// recorded), so the actions topic is complete: one record.
-	if n := testenv.EndOffset(t, h.cfg.Brokers, h.cfg.Topics.Actions); n != 1 {
+	if n := testenv.EndOffset(t, h.cfg.Kafka.Brokers, h.cfg.Topics.Actions); n != 1 {
 		t.Fatalf("%d action records, want 1", n)
 	}
 }
@@ -510,7 +510,7 @@ func TestReviewDecision(t *testing.T) {
 	if td.Trigger != events.TriggerReview || td.ContentID != violating.ContentID || !strings.Contains(td.Reason, "alice") {
 		t.Errorf("takedown %+v, want trigger review for %s naming the reviewer", td, violating.ContentID)
 	}
-	if n := testenv.EndOffset(t, h.cfg.Brokers, h.cfg.Topics.Actions); n != 1 {
+	if n := testenv.EndOffset(t, h.cfg.Kafka.Brokers, h.cfg.Topics.Actions); n != 1 {
 		t.Errorf("%d action records, want 1", n)
 	}
 }
@@ -573,13 +573,13 @@ func TestNoMatchesAndBadInput(t *testing.T) {
 	if act := h.actions(1)[0]; act.ContentID != marker.ContentID {
 		t.Fatalf("first action is for %s, want the marker %s", act.ContentID, marker.ContentID)
 	}
-	if n := testenv.EndOffset(t, h.cfg.Brokers, h.cfg.Topics.Actions); n != 1 {
+	if n := testenv.EndOffset(t, h.cfg.Kafka.Brokers, h.cfg.Topics.Actions); n != 1 {
 		t.Errorf("%d action records, want 1 (the marker's)", n)
 	}
 	if reqs := h.platform.requests(); len(reqs) != 1 {
 		t.Errorf("platform saw %d requests, want 1 (the marker's)", len(reqs))
 	}
-	if n := testenv.EndOffset(t, h.cfg.Brokers, h.cfg.Topics.ReviewRequested); n != 0 {
+	if n := testenv.EndOffset(t, h.cfg.Kafka.Brokers, h.cfg.Topics.ReviewRequested); n != 0 {
 		t.Errorf("%d review requests, want 0", n)
 	}
 	dl := h.read(h.cfg.DLQTopic, 1)[0]
@@ -603,7 +603,7 @@ func TestRedisDownIsTransient(t *testing.T) {
 	srv := httptest.NewServer(p)
 	defer srv.Close()
 	cfg := testConfig(t)
-	cfg.Brokers = []string{"127.0.0.1:1"} // never reached: Redis is checked first
+	cfg.Kafka.Brokers = []string{"127.0.0.1:1"} // never reached: Redis is checked first
 	cfg.RedisAddr = deadAddr
 	cfg.WebhookURL = srv.URL
 	svc, err := New(cfg, slog.New(slog.DiscardHandler))
@@ -687,7 +687,7 @@ func TestConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig(t)
-			cfg.Brokers = []string{"127.0.0.1:9092"}
+			cfg.Kafka.Brokers = []string{"127.0.0.1:9092"}
 			cfg.RedisAddr = "127.0.0.1:6379"
 			cfg.WebhookURL = "http://127.0.0.1:9/takedown"
 			tt.tweak(&cfg)

@@ -139,7 +139,7 @@ func TestUncertainStreamGoesToReview(t *testing.T) {
 
 func TestStreamSettingsAreChecked(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.Brokers, cfg.RedisAddr, cfg.WebhookURL = []string{"127.0.0.1:1"}, "127.0.0.1:1", "http://127.0.0.1:1/hook"
+	cfg.Kafka.Brokers, cfg.RedisAddr, cfg.WebhookURL = []string{"127.0.0.1:1"}, "127.0.0.1:1", "http://127.0.0.1:1/hook"
 	if cfg.StreamMatch != 6*time.Second || cfg.StreamStateTTL != 24*time.Hour {
 		t.Errorf("defaults %v, %v", cfg.StreamMatch, cfg.StreamStateTTL)
 	}

@@ -126,8 +126,8 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	var errs []error
-	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("TAKEDOWN_KAFKA_BROKERS is empty"))
+	if err := c.Kafka.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.MaxMediaBytes < 1 {
 		errs = append(errs, fmt.Errorf("TAKEDOWN_MAX_MEDIA_BYTES=%d: must be positive", c.MaxMediaBytes))

@@ -66,7 +66,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 			Timeout:  cfg.FetchTimeout,
 		}),
 		limits: mediahash.Limits{MaxPixels: cfg.MaxPixels, MaxBytes: cfg.MaxMediaBytes},
-		pub:    messaging.NewKafkaPublisher(cfg.Brokers),
+		pub:    messaging.NewKafkaPublisher(cfg.Kafka),
 		// 2+4+8+16+30 s between six attempts: about a minute for a media
 		// host to come back before its upload is parked.
 		fetchBackoff: 2 * time.Second,
@@ -111,13 +111,13 @@ func (s *Service) Run(ctx context.Context) error {
 	w := service.Worker{
 		Name: "hasher", Log: s.log, Health: s.health,
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
-		Brokers: s.cfg.Brokers,
-		Topics:  service.Topics(s.cfg.Partitions, s.cfg.Replication, t.Ingested, t.StreamSegments, t.Hashed, s.cfg.DLQTopic),
+		Kafka:  s.cfg.Kafka,
+		Topics: service.Topics(s.cfg.Partitions, s.cfg.Replication, t.Ingested, t.StreamSegments, t.Hashed, s.cfg.DLQTopic),
 		Consumer: messaging.ConsumerConfig{
-			Brokers: s.cfg.Brokers,
-			Group:   s.cfg.Group,
-			Topics:  []string{t.Ingested, t.StreamSegments},
-			Logger:  s.log,
+			Kafka:  s.cfg.Kafka,
+			Group:  s.cfg.Group,
+			Topics: []string{t.Ingested, t.StreamSegments},
+			Logger: s.log,
 			// Room for every attempt at a slow host, the backoffs between
 			// them and the hashing after. Shutdown does not wait for all
 			// that: the backoffs end at once when it starts

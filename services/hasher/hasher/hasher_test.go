@@ -91,8 +91,7 @@ func startCollector(t *testing.T, brokers []string, topics ...string) *collector
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &collector{}
-	cons := messaging.NewConsumer(messaging.ConsumerConfig{
-		Brokers: brokers, Group: testenv.Name("hasher-test-collector"), Topics: topics,
+	cons := messaging.NewConsumer(messaging.ConsumerConfig{Kafka: config.Kafka{Brokers: brokers}, Group: testenv.Name("hasher-test-collector"), Topics: topics,
 		SessionTimeout: 6 * time.Second, Logger: slog.New(slog.DiscardHandler),
 	})
 	done := make(chan struct{})
@@ -167,7 +166,7 @@ func TestHasher(t *testing.T) {
 	if err := set.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Brokers = brokers
+	cfg.Kafka.Brokers = brokers
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Group = testenv.Name("takedown-hasher")
 	cfg.Partitions = 1
@@ -187,7 +186,7 @@ func TestHasher(t *testing.T) {
 	testenv.Run(t, "hasher", svc.Run, svc.Ready)
 	coll := startCollector(t, brokers, cfg.Topics.Hashed, cfg.DLQTopic)
 
-	pub := messaging.NewKafkaPublisher(brokers)
+	pub := messaging.NewKafkaPublisher(config.Kafka{Brokers: brokers})
 	defer pub.Close()
 	uploadedAt := time.Date(2025, 2, 3, 4, 5, 6, 0, time.UTC)
 	ingest := func(t *testing.T, path, contentType string) events.MediaIngested {

@@ -71,7 +71,7 @@ func TestHasherVideo(t *testing.T) {
 	if cfg.VideoFPS != 1 || cfg.VideoMaxDuration != 2*time.Hour || cfg.VideoTimeout != 10*time.Minute {
 		t.Errorf("video defaults %d fps, %v, %v", cfg.VideoFPS, cfg.VideoMaxDuration, cfg.VideoTimeout)
 	}
-	cfg.Brokers = brokers
+	cfg.Kafka.Brokers = brokers
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Group = testenv.Name("takedown-hasher")
 	cfg.Partitions = 1
@@ -86,7 +86,7 @@ func TestHasherVideo(t *testing.T) {
 	}
 	testenv.Run(t, "hasher", svc.Run, svc.Ready)
 	coll := startCollector(t, brokers, cfg.Topics.Hashed, cfg.DLQTopic)
-	pub := messaging.NewKafkaPublisher(brokers)
+	pub := messaging.NewKafkaPublisher(config.Kafka{Brokers: brokers})
 	defer pub.Close()
 	decode := func(t *testing.T, m *messaging.Message) events.MediaHashed {
 		t.Helper()

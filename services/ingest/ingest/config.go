@@ -81,8 +81,8 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	var errs []error
-	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("TAKEDOWN_KAFKA_BROKERS is empty"))
+	if err := c.Kafka.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.DedupTTL < time.Second {
 		errs = append(errs, fmt.Errorf("TAKEDOWN_DEDUP_TTL=%s: must be at least 1s", c.DedupTTL))

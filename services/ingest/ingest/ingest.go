@@ -54,7 +54,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		log:    log,
 		policy: fetch.Policy{Allow: allow},
 		rdb:    rdb,
-		pub:    messaging.NewKafkaPublisher(cfg.Brokers),
+		pub:    messaging.NewKafkaPublisher(cfg.Kafka),
 		health: service.NewHealth(),
 	}
 	s.health.AddCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
@@ -104,13 +104,13 @@ func (s *Service) Run(ctx context.Context) error {
 	w := service.Worker{
 		Name: "ingest", Log: s.log, Health: s.health,
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
-		Brokers: s.cfg.Brokers,
-		Topics:  service.Topics(s.cfg.Partitions, s.cfg.Replication, t.Uploaded, t.Ingested, t.StreamSegments, s.cfg.DLQTopic),
+		Kafka:  s.cfg.Kafka,
+		Topics: service.Topics(s.cfg.Partitions, s.cfg.Replication, t.Uploaded, t.Ingested, t.StreamSegments, s.cfg.DLQTopic),
 		// Without Redis no upload can be deduplicated: refuse to start
 		// rather than consume and fail every message.
 		Preflight: []func(context.Context) error{service.Reachable("redis at "+s.cfg.RedisAddr,
 			func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() })},
-		Consumer: messaging.ConsumerConfig{Brokers: s.cfg.Brokers, Group: s.cfg.Group, Topics: []string{t.Uploaded}, Logger: s.log},
+		Consumer: messaging.ConsumerConfig{Kafka: s.cfg.Kafka, Group: s.cfg.Group, Topics: []string{t.Uploaded}, Logger: s.log},
 		Handle: messaging.Chain(s.handleUploaded,
 			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...),
 		// The API publishes too: the publisher closes after HTTP stopped.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
@@ -28,8 +29,7 @@ type collector struct {
 func startCollector(t *testing.T, ctx context.Context, brokers []string, topics ...string) *collector {
 	t.Helper()
 	c := &collector{}
-	cons := messaging.NewConsumer(messaging.ConsumerConfig{
-		Brokers: brokers, Group: testenv.Name("ingest-test-collector"), Topics: topics,
+	cons := messaging.NewConsumer(messaging.ConsumerConfig{Kafka: config.Kafka{Brokers: brokers}, Group: testenv.Name("ingest-test-collector"), Topics: topics,
 		SessionTimeout: 6 * time.Second,
 		Logger:         slog.New(slog.DiscardHandler),
 	})
@@ -105,7 +105,7 @@ type harness struct {
 func startService(t *testing.T) *harness {
 	t.Helper()
 	cfg := baseConfig(t)
-	cfg.Brokers = testenv.KafkaBrokers(t)
+	cfg.Kafka.Brokers = testenv.KafkaBrokers(t)
 	cfg.RedisAddr = testenv.RedisAddr(t)
 	cfg.RedisPrefix = testenv.Name("test")
 	cfg.Group = testenv.Name("takedown-ingest")
@@ -121,7 +121,7 @@ func startService(t *testing.T) *harness {
 	}
 	testenv.Run(t, "ingest", svc.Run, svc.Ready)
 	cctx, ccancel := context.WithCancel(context.Background())
-	coll := startCollector(t, cctx, cfg.Brokers, cfg.Topics.Ingested, cfg.DLQTopic)
+	coll := startCollector(t, cctx, cfg.Kafka.Brokers, cfg.Topics.Ingested, cfg.DLQTopic)
 	t.Cleanup(ccancel)
 	return &harness{svc: svc, cfg: svc.cfg, url: "http://" + svc.Addr(), coll: coll}
 }
@@ -204,7 +204,7 @@ func TestIngest(t *testing.T) {
 	})
 
 	t.Run("bad records are dead-lettered", func(t *testing.T) {
-		pub := messaging.NewKafkaPublisher(h.cfg.Brokers)
+		pub := messaging.NewKafkaPublisher(h.cfg.Kafka)
 		defer pub.Close()
 		ctx := context.Background()
 		// A platform producing directly: not JSON, then a valid event whose

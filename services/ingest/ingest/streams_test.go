@@ -71,7 +71,7 @@ func TestSegmentValidation(t *testing.T) {
 // in order, keyed by the stream.
 func TestSegmentsArePublished(t *testing.T) {
 	cfg := baseConfig(t)
-	cfg.Brokers = testenv.KafkaBrokers(t)
+	cfg.Kafka.Brokers = testenv.KafkaBrokers(t)
 	cfg.RedisAddr = testenv.RedisAddr(t)
 	cfg.RedisPrefix = testenv.Name("test")
 	cfg.Group = testenv.Name("takedown-ingest")
@@ -86,7 +86,7 @@ func TestSegmentsArePublished(t *testing.T) {
 	}
 	testenv.Run(t, "ingest", svc.Run, svc.Ready)
 	ctx, cancel := context.WithCancel(context.Background())
-	coll := startCollector(t, ctx, cfg.Brokers, cfg.Topics.StreamSegments)
+	coll := startCollector(t, ctx, cfg.Kafka.Brokers, cfg.Topics.StreamSegments)
 	t.Cleanup(cancel) // before the collector's cleanup, which waits for it to stop
 
 	stream := testenv.Name("live")

@@ -54,8 +54,8 @@ type Service struct {
 // New checks cfg and builds a service; nothing connects until Run.
 func New(cfg Config, log *slog.Logger) (*Service, error) {
 	var errs []error
-	if len(cfg.Brokers) == 0 {
-		errs = append(errs, errors.New("no Kafka brokers"))
+	if err := cfg.Kafka.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	for name, t := range map[string]string{"hashed": cfg.Topics.Hashed, "matched": cfg.Topics.Matched,
 		"bank updates": cfg.Topics.BankUpdates, "dead-letter": cfg.DLQTopic} {
@@ -110,9 +110,9 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	s := &Service{
 		cfg:    cfg,
 		log:    log,
-		follow: newFollower(cfg.Brokers, cfg.Topics.BankUpdates, log),
+		follow: newFollower(cfg.Kafka.Brokers, cfg.Topics.BankUpdates, log),
 		health: service.NewHealth(),
-		pub:    messaging.NewKafkaPublisher(cfg.Brokers),
+		pub:    messaging.NewKafkaPublisher(cfg.Kafka),
 	}
 	s.banks.Store(banks)
 	s.source.Store("topic")
@@ -169,7 +169,7 @@ func (s *Service) Run(ctx context.Context) error {
 	w := service.Worker{
 		Name: "matcher", Log: s.log, Health: s.health,
 		HTTPAddr: cfg.HTTPAddr, HTTP: mux,
-		Brokers: cfg.Brokers,
+		Kafka: cfg.Kafka,
 		Topics: append(service.Topics(cfg.Partitions, cfg.Replication, cfg.Topics.Hashed, cfg.Topics.Matched, cfg.DLQTopic),
 			messaging.TopicSpec{Name: cfg.Topics.BankUpdates, Partitions: cfg.Partitions, Replication: cfg.Replication, Compact: true}),
 		// Not ready before the whole bank is loaded: a half-loaded replica
@@ -204,7 +204,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}()
 			return nil
 		},
-		Consumer: messaging.ConsumerConfig{Brokers: cfg.Brokers, Group: cfg.Group, Topics: []string{cfg.Topics.Hashed}, Logger: s.log},
+		Consumer: messaging.ConsumerConfig{Kafka: cfg.Kafka, Group: cfg.Group, Topics: []string{cfg.Topics.Hashed}, Logger: s.log},
 		Handle:   messaging.Chain(s.handle, messaging.Standard(s.log, cfg.Group, s.pub, cfg.DLQTopic, messaging.RetryConfig{})...),
 		Close: []func() error{
 			func() error {

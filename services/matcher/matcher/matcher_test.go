@@ -43,7 +43,7 @@ func testConfig(t *testing.T, brokers []string, redisAddr string) matcher.Config
 	if err := set.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Brokers = brokers
+	cfg.Kafka.Brokers = brokers
 	cfg.RedisAddr = redisAddr
 	// The tests build hashes bit by bit, easiest with the 64-bit types,
 	// which are off by default.
@@ -57,7 +57,7 @@ func testConfig(t *testing.T, brokers []string, redisAddr string) matcher.Config
 	cfg.DLQTopic = testenv.Name("matcher-dlq")
 	// Outputs get one partition so the test can read them in order without
 	// a group; the bank topic keeps three so catch-up covers several.
-	err := messaging.EnsureTopics(context.Background(), brokers,
+	err := messaging.EnsureTopics(context.Background(), config.Kafka{Brokers: brokers},
 		messaging.TopicSpec{Name: cfg.Topics.Matched, Partitions: 1},
 		messaging.TopicSpec{Name: cfg.DLQTopic, Partitions: 1},
 		messaging.TopicSpec{Name: cfg.Topics.BankUpdates, Partitions: 3, Compact: true},
@@ -110,7 +110,7 @@ func start(t *testing.T, cfg matcher.Config) *matcher.Service {
 }
 
 func publisher(t *testing.T, brokers []string) messaging.Publisher {
-	pub := messaging.NewKafkaPublisher(brokers)
+	pub := messaging.NewKafkaPublisher(config.Kafka{Brokers: brokers})
 	t.Cleanup(func() { pub.Close() })
 	return pub
 }

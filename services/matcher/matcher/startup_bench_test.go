@@ -62,7 +62,7 @@ func benchConfig(b *testing.B, brokers []string) Config {
 	if err := set.Parse(nil); err != nil {
 		b.Fatal(err)
 	}
-	cfg.Brokers = brokers
+	cfg.Kafka.Brokers = brokers
 	cfg.CacheEnabled = false
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Group = testenv.Name("bench")
@@ -70,7 +70,7 @@ func benchConfig(b *testing.B, brokers []string) Config {
 	cfg.Topics.Matched = testenv.Name("bench-matched")
 	cfg.Topics.BankUpdates = testenv.Name("bench-bank")
 	cfg.DLQTopic = testenv.Name("bench-dlq")
-	if err := messaging.EnsureTopics(context.Background(), brokers,
+	if err := messaging.EnsureTopics(context.Background(), config.Kafka{Brokers: brokers},
 		messaging.TopicSpec{Name: cfg.Topics.BankUpdates, Partitions: 3, Compact: true}); err != nil {
 		b.Fatal(err)
 	}

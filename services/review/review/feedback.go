@@ -136,7 +136,7 @@ func (a *allowBank) ensure(ctx context.Context, s *Service) error {
 		a.ok = true
 		return nil
 	}
-	cfg, found, err := bankConfig(ctx, s.cfg.Brokers, s.cfg.Topics.BankUpdates, s.cfg.BenignBank)
+	cfg, found, err := bankConfig(ctx, s.cfg.Kafka.Brokers, s.cfg.Topics.BankUpdates, s.cfg.BenignBank)
 	if err != nil {
 		return fmt.Errorf("benign bank %s: %w", s.cfg.BenignBank, err)
 	}

@@ -61,7 +61,7 @@ func loadBanks(t *testing.T, cfg Config) *bank.Banks {
 	banks := bank.NewBanks(bank.DefaultThresholds())
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	_, err := replayTopic(ctx, cfg.Brokers, cfg.Topics.BankUpdates, func(_ context.Context, m kafka.Message) error {
+	_, err := replayTopic(ctx, cfg.Kafka.Brokers, cfg.Topics.BankUpdates, func(_ context.Context, m kafka.Message) error {
 		if m.Value == nil {
 			banks.DisableKey(string(m.Key))
 			return nil
@@ -181,7 +181,7 @@ func TestFeedbackIntoBanks(t *testing.T) {
 	if v := banks.MatchVerdict(reupload); hasMatch(v.Matches, cfg.ConfirmedBank, badID) || !hasMatch(v.Allowed, cfg.BenignBank, badID) {
 		t.Errorf("re-upload after the overturn: verdict %+v, want no block match and an allow match", v)
 	}
-	if n := testenv.EndOffset(t, cfg.Brokers, cfg.Topics.BankUpdates); n != 5 {
+	if n := testenv.EndOffset(t, cfg.Kafka.Brokers, cfg.Topics.BankUpdates); n != 5 {
 		// configure, two adds, disable and add.
 		t.Errorf("%d bank updates, want 5", n)
 	}
@@ -199,7 +199,7 @@ func TestBenignBankKeepsItsSettings(t *testing.T) {
 	u := events.NewBankConfigure(cfg.BenignBank, configured)
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	if err := messaging.EnsureTopics(ctx, cfg.Brokers, messaging.TopicSpec{Name: cfg.Topics.BankUpdates, Partitions: 1, Compact: true}); err != nil {
+	if err := messaging.EnsureTopics(ctx, cfg.Kafka, messaging.TopicSpec{Name: cfg.Topics.BankUpdates, Partitions: 1, Compact: true}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := messaging.EventMessage(cfg.Topics.BankUpdates, &u)
@@ -209,7 +209,7 @@ func TestBenignBankKeepsItsSettings(t *testing.T) {
 	publish(t, cfg, m)
 	r := start(t, cfg)
 	testenv.WaitFor(t, waitFor, "the benign bank to be made an allow bank", func() bool {
-		return testenv.EndOffset(t, cfg.Brokers, cfg.Topics.BankUpdates) == 2
+		return testenv.EndOffset(t, cfg.Kafka.Brokers, cfg.Topics.BankUpdates) == 2
 	})
 	info, ok := loadBanks(t, cfg).Bank(cfg.BenignBank)
 	if !ok || info.Config.Kind != events.BankKindAllow || !slices.Equal(info.Config.Labels, configured.Labels) ||
@@ -224,7 +224,7 @@ func TestBenignBankKeepsItsSettings(t *testing.T) {
 		defer again.svc.allow.mu.Unlock()
 		return again.svc.allow.ok
 	})
-	if n := testenv.EndOffset(t, cfg.Brokers, cfg.Topics.BankUpdates); n != 2 {
+	if n := testenv.EndOffset(t, cfg.Kafka.Brokers, cfg.Topics.BankUpdates); n != 2 {
 		t.Errorf("%d bank updates after a restart, want still 2", n)
 	}
 }

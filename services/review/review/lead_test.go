@@ -129,7 +129,7 @@ func TestLeadAssignsAndOverturns(t *testing.T) {
 			t.Errorf("review.decided %d: %+v, want %+v", i, ev, w)
 		}
 	}
-	if n := testenv.EndOffset(t, cfg.Brokers, cfg.Topics.ReviewDecided); n != 3 {
+	if n := testenv.EndOffset(t, cfg.Kafka.Brokers, cfg.Topics.ReviewDecided); n != 3 {
 		t.Errorf("%d decisions published, want 3", n)
 	}
 	if st := r.stats(t); st != (Stats{Decided: 1}) {

@@ -93,12 +93,12 @@ func (s *Service) rebuild(ctx context.Context) error {
 		"requests_topic", s.cfg.Topics.ReviewRequested, "decisions_topic", s.cfg.Topics.ReviewDecided)
 	info := stateInfo{By: me}
 	var err error
-	info.Requests, err = replayTopic(ctx, s.cfg.Brokers, s.cfg.Topics.ReviewRequested, s.restoreRequest)
+	info.Requests, err = replayTopic(ctx, s.cfg.Kafka.Brokers, s.cfg.Topics.ReviewRequested, s.restoreRequest)
 	if err == nil {
 		// After the requests, so that a decision finds its item; the
 		// decisions of one content share a partition, so an overturn comes
 		// after the decision it overturns.
-		info.Decisions, err = replayTopic(ctx, s.cfg.Brokers, s.cfg.Topics.ReviewDecided, s.restoreDecision)
+		info.Decisions, err = replayTopic(ctx, s.cfg.Kafka.Brokers, s.cfg.Topics.ReviewDecided, s.restoreDecision)
 	}
 	if err != nil {
 		s.metrics.rebuilds.With("error").Inc()

@@ -93,7 +93,7 @@ func (f *queueFixture) check(t *testing.T, cfg Config, r *running) {
 		t.Errorf("stats %+v, want 3 pending and 2 decided", st)
 	}
 	// The rebuild replays; it publishes nothing.
-	if n := testenv.EndOffset(t, cfg.Brokers, cfg.Topics.ReviewDecided); n != 3 {
+	if n := testenv.EndOffset(t, cfg.Kafka.Brokers, cfg.Topics.ReviewDecided); n != 3 {
 		t.Errorf("%d decisions on the topic, want the 3 made", n)
 	}
 	// The queue works on: the pending item can be decided.

@@ -42,7 +42,7 @@ func testConfig(t *testing.T) Config {
 	if err := set.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Brokers = brokers
+	cfg.Kafka.Brokers = brokers
 	cfg.RedisAddr = redisAddr
 	cfg.RedisPrefix = testenv.Name("test")
 	cfg.HTTPAddr = "127.0.0.1:0"
@@ -135,7 +135,7 @@ func newRequest(contentID string) *events.ReviewRequested {
 
 func publish(t *testing.T, cfg Config, msgs ...messaging.Message) {
 	t.Helper()
-	pub := messaging.NewKafkaPublisher(cfg.Brokers)
+	pub := messaging.NewKafkaPublisher(cfg.Kafka)
 	defer pub.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
@@ -280,7 +280,7 @@ func errorOf(t *testing.T, body []byte) string {
 // readTopic reads n messages from partition 0 of topic.
 func readTopic(t *testing.T, cfg Config, topic string, n int) []kafka.Message {
 	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: cfg.Brokers, Topic: topic, Partition: 0,
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: cfg.Kafka.Brokers, Topic: topic, Partition: 0,
 		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 200 * time.Millisecond})
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
@@ -610,7 +610,7 @@ func TestExpiredLeaseLetsAnotherReviewerClaim(t *testing.T) {
 	if code != http.StatusForbidden && code != http.StatusConflict {
 		t.Errorf("alice decision after losing the lease: %d %s", code, body)
 	}
-	if n := testenv.EndOffset(t, cfg.Brokers, cfg.Topics.ReviewDecided); n != 0 {
+	if n := testenv.EndOffset(t, cfg.Kafka.Brokers, cfg.Topics.ReviewDecided); n != 0 {
 		t.Errorf("%d decision(s) published, want none", n)
 	}
 }
@@ -658,7 +658,7 @@ func TestDecisionNeedsTheLease(t *testing.T) {
 	if _, it := r.get(t, req.ContentID); it.State != StateClaimed || it.ClaimedBy != "bob" {
 		t.Errorf("refused decisions changed the item: %+v", it)
 	}
-	if n := testenv.EndOffset(t, cfg.Brokers, cfg.Topics.ReviewDecided); n != 0 {
+	if n := testenv.EndOffset(t, cfg.Kafka.Brokers, cfg.Topics.ReviewDecided); n != 0 {
 		t.Errorf("%d decision(s) published, want none", n)
 	}
 }
@@ -727,7 +727,7 @@ func TestDecisionPublishesOnce(t *testing.T) {
 		t.Errorf("claim of a decided item: %d %s, want 409", code, body)
 	}
 	// Publishing is synchronous, so anything the calls above sent is counted.
-	if n := testenv.EndOffset(t, cfg.Brokers, cfg.Topics.ReviewDecided); n != 1 {
+	if n := testenv.EndOffset(t, cfg.Kafka.Brokers, cfg.Topics.ReviewDecided); n != 1 {
 		t.Errorf("%d decisions published, want exactly 1", n)
 	}
 	if st := r.stats(t); st != (Stats{Decided: 1}) {
@@ -743,7 +743,7 @@ func TestDecisionKafkaFailureKeepsClaim(t *testing.T) {
 	cfg := testConfig(t)
 	r := start(t, cfg, func(s *Service) {
 		// A real client with nowhere to write: publishing decisions fails.
-		s.pub = messaging.NewKafkaPublisher([]string{"127.0.0.1:1"})
+		s.pub = messaging.NewKafkaPublisher(config.Kafka{Brokers: []string{"127.0.0.1:1"}})
 	})
 	req := newRequest(testenv.Name("content"))
 	publish(t, cfg, requestMsg(t, cfg, req))
@@ -758,7 +758,7 @@ func TestDecisionKafkaFailureKeepsClaim(t *testing.T) {
 	if _, it := r.get(t, req.ContentID); it.State != StateClaimed || it.ClaimedBy != "alice" {
 		t.Errorf("after a failed publish: %+v, want still claimed by alice", it)
 	}
-	if n := testenv.EndOffset(t, cfg.Brokers, cfg.Topics.ReviewDecided); n != 0 {
+	if n := testenv.EndOffset(t, cfg.Kafka.Brokers, cfg.Topics.ReviewDecided); n != 0 {
 		t.Errorf("%d decision(s) on the real topic, want none", n)
 	}
 }
@@ -912,7 +912,7 @@ func TestConflictingDecisionsPublishOneOutcome(t *testing.T) {
 	if winner == "" {
 		t.Fatalf("no decision succeeded: %v", codes)
 	}
-	n := testenv.EndOffset(t, cfg.Brokers, cfg.Topics.ReviewDecided)
+	n := testenv.EndOffset(t, cfg.Kafka.Brokers, cfg.Topics.ReviewDecided)
 	ids := map[string]bool{}
 	for _, m := range readTopic(t, cfg, cfg.Topics.ReviewDecided, int(n)) {
 		var ev events.ReviewDecided
@@ -936,7 +936,7 @@ func TestStuckDecisionIsFinishedNotReplaced(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
 	cfg.LeaseDuration = 300 * time.Millisecond
-	broken := start(t, cfg, func(s *Service) { s.pub = messaging.NewKafkaPublisher([]string{"127.0.0.1:1"}) })
+	broken := start(t, cfg, func(s *Service) { s.pub = messaging.NewKafkaPublisher(config.Kafka{Brokers: []string{"127.0.0.1:1"}}) })
 	req := newRequest(testenv.Name("content"))
 	publish(t, cfg, requestMsg(t, cfg, req))
 	broken.waitItem(t, req.ContentID)
@@ -964,7 +964,7 @@ func TestStuckDecisionIsFinishedNotReplaced(t *testing.T) {
 	if ev.Decision != events.DecisionViolating || ev.Reviewer != "alice" {
 		t.Fatalf("published %s by %s, want alice's violating", ev.Decision, ev.Reviewer)
 	}
-	if n := testenv.EndOffset(t, cfg.Brokers, cfg.Topics.ReviewDecided); n != 1 {
+	if n := testenv.EndOffset(t, cfg.Kafka.Brokers, cfg.Topics.ReviewDecided); n != 1 {
 		t.Fatalf("%d decisions published, want 1", n)
 	}
 	if _, it := healthy.get(t, req.ContentID); it.State != StateDecided || it.DecidedBy != "alice" {

@@ -69,8 +69,8 @@ func (c *Config) Bind(s *config.Set) {
 
 func (c *Config) validate() error {
 	var errs []error
-	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("kafka-brokers is empty"))
+	if err := c.Kafka.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.RedisAddr == "" {
 		errs = append(errs, errors.New("redis-addr is empty"))
@@ -146,7 +146,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		log:      log,
 		rdb:      rdb,
 		store:    newStore(rdb, cfg.RedisPrefix),
-		pub:      messaging.NewKafkaPublisher(cfg.Brokers),
+		pub:      messaging.NewKafkaPublisher(cfg.Kafka),
 		health:   service.NewHealth(),
 		verifier: verifier,
 	}
@@ -189,8 +189,8 @@ func (s *Service) Run(ctx context.Context) error {
 	w := service.Worker{
 		Name: "review", Log: s.log, Health: s.health,
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
-		Brokers: s.cfg.Brokers,
-		Topics:  topics,
+		Kafka:  s.cfg.Kafka,
+		Topics: topics,
 		Preflight: []func(context.Context) error{service.Reachable("redis at "+s.cfg.RedisAddr,
 			func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() })},
 		Prepare: func(ctx context.Context) error {
@@ -209,7 +209,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			return nil
 		},
-		Consumer: messaging.ConsumerConfig{Brokers: s.cfg.Brokers, Group: s.cfg.Group, Topics: []string{t.ReviewRequested}, Logger: s.log},
+		Consumer: messaging.ConsumerConfig{Kafka: s.cfg.Kafka, Group: s.cfg.Group, Topics: []string{t.ReviewRequested}, Logger: s.log},
 		Handle: messaging.Chain(s.handleRequested,
 			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...),
 		// The publisher serves the dead-letter middleware and the API's

@@ -275,7 +275,7 @@ func TestUIWorksTheQueue(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/items/"+url.PathEscape(badURL.ContentID) {
 		t.Errorf("next: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	if n := testenv.EndOffset(t, cfg.Brokers, cfg.Topics.ReviewDecided); n != 2 {
+	if n := testenv.EndOffset(t, cfg.Kafka.Brokers, cfg.Topics.ReviewDecided); n != 2 {
 		t.Errorf("%d decisions published, want 2 (decision and overturn)", n)
 	}
 }
