@@ -9,6 +9,9 @@ MODULES := pkg $(addprefix services/,$(SERVICES)) cmd/takedownctl tests
 # Packages of every workspace module, by import path (go.work has no ./... across modules).
 PKGS = $(foreach m,$(MODULES),$(shell cd $(m) && $(GO) list -f '{{.ImportPath}}' ./... ))
 TEST_FLAGS ?= -race -count=1 -timeout 20m
+# make lint's govulncheck and its offline database (scripts/vulndb.sh builds and caches it).
+GOVULNCHECK_VERSION ?= v1.9.0
+VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
 # Starts the test Kafka and Redis and exports their addresses. Not a bare
 # eval "$$(...)": eval of a failed substitution succeeds, and the tests would
 # then run, and fail one by one, without the services.
@@ -40,11 +43,17 @@ test-env:
 test-env-down:
 	scripts/test-env.sh down
 
-## lint: gofmt, go vet and staticcheck over every module
+## lint: gofmt, go vet, staticcheck and govulncheck (offline vulnerability database) over every module
 lint:
 	@test -z "$$(gofmt -l $(MODULES))" || { gofmt -l $(MODULES); exit 1; }
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+	@db=$$(scripts/vulndb.sh $(VULNDB_VERSION)) || { echo "make: scripts/vulndb.sh failed (its output is above): no vulnerability database" >&2; exit 1; }; \
+	failed=; for m in $(MODULES); do \
+		echo "govulncheck $$m (database golang.org/x/vulndb@$(VULNDB_VERSION))"; \
+		( cd $$m && $(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) -db "file://$$db" ./... ) || failed="$$failed $$m"; \
+	done; \
+	test -z "$$failed" || { echo "make: govulncheck found reachable vulnerabilities (or failed) in:$$failed" >&2; exit 1; }
 
 ## robustness: the robustness table (README): altered copies of a corpus of distinct pictures, matched as the pipeline does
 robustness:
