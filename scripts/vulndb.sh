@@ -31,8 +31,9 @@ trap cleanup EXIT
 cd "$scratch"
 
 say "downloading golang.org/x/vulndb@$VERSION"
-info="$(go mod download -json "golang.org/x/vulndb@$VERSION")" || { say "go mod download failed"; exit 1; }
 field() { sed -n "s/^[[:space:]]*\"$1\": \"\(.*\)\",\{0,1\}$/\1/p" <<<"$info" | head -n1; }
+info="$(go mod download -json "golang.org/x/vulndb@$VERSION")" ||
+  { say "go mod download golang.org/x/vulndb@$VERSION failed: $(field Error)"; exit 1; }
 src="$(field Dir)"
 infofile="$(field Info)"
 [[ -d "$src/data/osv" ]] || { say "no data/osv in $src"; exit 1; }
