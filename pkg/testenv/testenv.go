@@ -19,6 +19,13 @@ const (
 	EnvKafka   = "TAKEDOWN_TEST_KAFKA_BROKERS"
 	EnvRedis   = "TAKEDOWN_TEST_REDIS_ADDR"
 	EnvRequire = "TAKEDOWN_TEST_REQUIRE_SERVICES"
+
+	// The broker's SASL_SSL listener (SCRAM-SHA-256 and SCRAM-SHA-512), the
+	// CA that signs its certificate and its SCRAM user.
+	EnvKafkaSASL         = "TAKEDOWN_TEST_KAFKA_SASL_BROKERS"
+	EnvKafkaCA           = "TAKEDOWN_TEST_KAFKA_CA"
+	EnvKafkaSASLUsername = "TAKEDOWN_TEST_KAFKA_SASL_USERNAME"
+	EnvKafkaSASLPassword = "TAKEDOWN_TEST_KAFKA_SASL_PASSWORD"
 )
 
 func need(t testing.TB, env, what string) string {
@@ -46,6 +53,23 @@ func KafkaBrokers(t testing.TB) []string {
 func Kafka(t testing.TB) config.Kafka {
 	t.Helper()
 	return config.Kafka{Brokers: KafkaBrokers(t)}
+}
+
+// KafkaSASL returns the client configuration of the real broker's SASL_SSL
+// listener: TLS verified against the test CA, SCRAM-SHA-512 login (the
+// listener takes SCRAM-SHA-256 too). It skips the test when there is no such
+// listener (failing it under `make test`).
+func KafkaSASL(t testing.TB) config.Kafka {
+	t.Helper()
+	const what = "Kafka SASL_SSL listener"
+	return config.Kafka{
+		Brokers:       strings.Split(need(t, EnvKafkaSASL, what), ","),
+		TLS:           true,
+		TLSCA:         need(t, EnvKafkaCA, what),
+		SASLMechanism: config.SASLScramSHA512,
+		SASLUsername:  need(t, EnvKafkaSASLUsername, what),
+		SASLPassword:  need(t, EnvKafkaSASLPassword, what),
+	}
 }
 
 // RedisAddr returns the real Redis server's address.
