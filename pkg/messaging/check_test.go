@@ -2,16 +2,8 @@ package messaging_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -80,7 +72,7 @@ func TestSASLSSLRoundTrip(t *testing.T) {
 func TestCheckFailsFastNamingTheSetting(t *testing.T) {
 	good := testenv.KafkaSASL(t)
 	plain := testenv.Kafka(t)
-	otherCA := writeThrowawayCA(t)
+	otherCA := testenv.UntrustedCA(t)
 	closed := closedPort(t)
 
 	cases := []struct {
@@ -188,34 +180,6 @@ func checkFails(t *testing.T, ctx context.Context, k config.Kafka, limit time.Du
 	if took > limit {
 		t.Errorf("Check took %s; want under %s", took, limit)
 	}
-}
-
-// writeThrowawayCA writes the PEM certificate of a CA that signed nothing
-// the broker has.
-func writeThrowawayCA(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "not the takedown test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "other-ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // closedPort returns a loopback address nothing listens on.
