@@ -340,7 +340,10 @@ case "${1:-}" in
   fetch) fetch ;;
   start) start ;;
   stop) stop ;;
-  status) if port_open; then say "up on 127.0.0.1:$PORT"; else say "down"; exit 1; fi ;;
+  status)
+    if ! port_open; then say "down"; exit 1; fi
+    if port_open "$SPORT"; then say "up on 127.0.0.1:$PORT, SASL_SSL on 127.0.0.1:$SPORT"
+    else say "up on 127.0.0.1:$PORT, but no SASL_SSL listener on 127.0.0.1:$SPORT (scripts/kafka.sh start restarts it)"; fi ;;
   env) env_lines ;;
   *) echo "usage: $0 fetch|start|stop|status|env" >&2; exit 2 ;;
 esac
