@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts/stops the real services the test suite needs.
 #   eval "$(scripts/test-env.sh up)"    # starts Kafka + Redis, exports their addresses
+#                                         (and Kafka's SASL_SSL listener, CA and user)
 #   scripts/test-env.sh down
 set -euo pipefail
 
@@ -11,7 +12,8 @@ case "${1:-}" in
     # Their own stdout (the addresses) goes to stderr: ours is only for eval.
     "$HERE/kafka.sh" start >&2
     "$HERE/redis.sh" start >&2
-    echo "export TAKEDOWN_TEST_KAFKA_BROKERS=127.0.0.1:${TAKEDOWN_TEST_KAFKA_PORT:-19092}"
+    # The plaintext and SASL_SSL listeners, the CA, the SCRAM user.
+    "$HERE/kafka.sh" env
     echo "export TAKEDOWN_TEST_REDIS_ADDR=127.0.0.1:${TAKEDOWN_TEST_REDIS_PORT:-16379}"
     ;;
   down)

@@ -160,6 +160,11 @@ func cmdBankAdd(ctx context.Context, args []string, out io.Writer) error {
 	if videoFPS < 0 {
 		return usageError{fmt.Sprintf("--video-fps %d: want 0 (every frame) or more", videoFPS)}
 	}
+	// Before the hashing, which can take minutes: a wrong password or CA
+	// fails now, naming the setting, instead of at the first publish.
+	if err := messaging.Check(ctx, kafka); err != nil {
+		return err
+	}
 	var updates []events.BankUpdate
 	var files []string // the file of each update
 	for _, path := range s.Args() {

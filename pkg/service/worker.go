@@ -11,9 +11,10 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 )
 
-// Worker is the life of a pipeline service that consumes a topic: create
-// its topics, check its dependencies, serve HTTP, get ready, consume until
-// ctx ends, then shut down in the order that loses nothing:
+// Worker is the life of a pipeline service that consumes a topic: check that
+// Kafka takes its settings, create its topics, check its dependencies, serve
+// HTTP, get ready, consume until ctx ends, then shut down in the order that
+// loses nothing:
 //
 //  1. readiness fails the moment shutdown starts, so no new traffic comes;
 //  2. the consumer stops fetching, finishes the message in hand, commits it
@@ -57,6 +58,15 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 			}
 		}
 	}()
+	// First, and within seconds: a wrong password or an untrusted
+	// certificate must stop the service with the setting to fix, not leave
+	// kafka-go's clients retrying the handshake for ever.
+	if err := messaging.Check(ctx, w.Kafka); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	if len(w.Topics) > 0 {
 		if err := messaging.EnsureTopics(ctx, w.Kafka, w.Topics...); err != nil {
 			if ctx.Err() != nil {
