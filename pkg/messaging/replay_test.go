@@ -215,7 +215,7 @@ func TestReplaySinceATime(t *testing.T) {
 	k := testenv.Kafka(t)
 	topic := newTopic(t, k, "replay-since", 3, false)
 	base := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
-	publishN(t, k, topic, 0, 12, base)                    // k0..k11: two days ago
+	publishN(t, k, topic, 0, 12, base)                   // k0..k11: two days ago
 	publishN(t, k, topic, 12, 9, base.Add(24*time.Hour)) // k12..k20: yesterday
 	rec := newRecorder(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
