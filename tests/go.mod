@@ -3,7 +3,6 @@ module github.com/takedown-pipeline/takedown/tests
 go 1.27.3
 
 require (
-	github.com/segmentio/kafka-go v0.4.51
 	github.com/takedown-pipeline/takedown/pkg v0.0.0
 	github.com/takedown-pipeline/takedown/services/enforcer v0.0.0
 	github.com/takedown-pipeline/takedown/services/hasher v0.0.0
@@ -26,6 +25,10 @@ require (
 	github.com/nfnt/resize v0.0.0-20180221191011-83c6a9932646 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/redis/go-redis/v9 v9.23.0 // indirect
+	github.com/segmentio/kafka-go v0.4.51 // indirect
+	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
+	github.com/xdg-go/scram v1.1.2 // indirect
+	github.com/xdg-go/stringprep v1.0.4 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.47.0 // indirect

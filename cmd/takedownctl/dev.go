@@ -229,6 +229,11 @@ func runDemo(ctx context.Context, c devConfig, brokers []string, platform *demoP
 	if err != nil {
 		return err
 	}
+	// The matcher made the topic; should it not have, a producer would
+	// not create it.
+	if err := ensureBankTopic(ctx, topicSettings{kafka: config.Kafka{Brokers: brokers}, topic: events.TypeBankUpdate, partitions: 3, replication: 1}); err != nil {
+		return err
+	}
 	pub := messaging.NewKafkaPublisher(config.Kafka{Brokers: brokers})
 	defer pub.Close()
 	for _, m := range set.Bank {

@@ -70,6 +70,11 @@ func runVideoDemo(ctx context.Context, c devConfig, brokers []string, platform *
 	if err != nil {
 		return err
 	}
+	// The matcher made the topic; should it not have, a producer would
+	// not create it.
+	if err := ensureBankTopic(ctx, topicSettings{kafka: config.Kafka{Brokers: brokers}, topic: events.TypeBankUpdate, partitions: 3, replication: 1}); err != nil {
+		return err
+	}
 	pub := messaging.NewKafkaPublisher(config.Kafka{Brokers: brokers})
 	defer pub.Close()
 	matcherURL := "http://" + c.addrs[devMatcher]

@@ -135,16 +135,14 @@ func cmdHash(ctx context.Context, args []string, out io.Writer) error {
 func cmdBankAdd(ctx context.Context, args []string, out io.Writer) error {
 	var (
 		l        limits
-		kafka    config.Kafka
-		topic    string
+		ts       topicSettings
 		bankName string
 		labels   []string
 		videoFPS int
 	)
 	s := config.New("takedownctl bank add")
 	l.bind(s)
-	kafka.Bind(s)
-	s.String(&topic, "topic-bank-updates", events.TypeBankUpdate, "compacted topic of bank entries")
+	ts.bind(s, true)
 	s.String(&bankName, "bank", "", "bank to add the entries to")
 	s.List(&labels, "label", "", "labels of the entries, e.g. category:terrorism,source:gifct")
 	s.Int(&videoFPS, "video-fps", 0, "frames of a video hashed per second (0: every frame, so that uploads sampled at any phase find theirs)")
@@ -190,11 +188,16 @@ func cmdBankAdd(ctx context.Context, args []string, out io.Writer) error {
 		updates = append(updates, events.NewBankAdd(bankName, labels, bank.Bankable(res.Signals)))
 		files = append(files, path)
 	}
-	pub := messaging.NewKafkaPublisher(kafka)
+	// Created compacted here, like import does: a producer never creates
+	// the topic, and one the broker made would expire bank entries.
+	if err := ensureBankTopic(ctx, ts); err != nil {
+		return err
+	}
+	pub := messaging.NewKafkaPublisher(ts.kafka)
 	defer pub.Close()
 	enc := json.NewEncoder(out)
 	for i, u := range updates {
-		if err := messaging.PublishEvent(ctx, pub, topic, &u); err != nil {
+		if err := messaging.PublishEvent(ctx, pub, ts.topic, &u); err != nil {
 			return fmt.Errorf("publishing %s: %w", files[i], err)
 		}
 		line := map[string]any{"file": files[i], "bank": u.Bank, "entry_id": u.EntryID, "labels": u.Labels, "signals": len(u.Signals)}

@@ -13,10 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
 )
 
 // seekSlack is how far before --from reading starts. Records are stamped by
@@ -242,7 +241,7 @@ func cmdReport(ctx context.Context, args []string, out, errOut io.Writer) error 
 	if !from.IsZero() && !to.After(from) {
 		return fmt.Errorf("--to %s is not after --from %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
-	acts, unreadable, err := readActions(ctx, kafkaCfg.Brokers, topic, from)
+	acts, unreadable, err := readActions(ctx, kafkaCfg, topic, from)
 	if err != nil {
 		return err
 	}
@@ -263,137 +262,44 @@ func cmdReport(ctx context.Context, args []string, out, errOut io.Writer) error 
 // readActions reads every partition of topic, from the offset of the first
 // record stamped at or after from minus seekSlack (the start without from) to
 // its end when the call started. Records that do not decode are counted, not
-// returned.
-func readActions(ctx context.Context, brokers []string, topic string, from time.Time) ([]events.EnforcementAction, int, error) {
-	parts, err := actionPartitions(ctx, brokers, topic, from)
-	if err != nil {
-		return nil, 0, err
-	}
+// returned. A missing topic is an error: the report cannot tell "no actions"
+// from a wrong topic name.
+func readActions(ctx context.Context, k config.Kafka, topic string, from time.Time) ([]events.EnforcementAction, int, error) {
 	var (
 		mu         sync.Mutex
-		wg         sync.WaitGroup
-		byPart     = make([][]events.EnforcementAction, len(parts))
+		byPart     = map[int][]events.EnforcementAction{}
 		unreadable int
-		errs       = make([]error, len(parts))
 	)
-	for i, p := range parts {
-		if p.start >= p.high {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = readRange(ctx, brokers, topic, p, func(m kafka.Message) {
-				var a events.EnforcementAction
-				if err := events.Decode(m.Value, events.TypeEnforcementAction, &a); err != nil {
-					mu.Lock()
-					unreadable++
-					mu.Unlock()
-					return
-				}
-				byPart[i] = append(byPart[i], a)
-			})
-		}()
+	rc := messaging.ReplayConfig{Kafka: k, Topic: topic}
+	if !from.IsZero() {
+		rc.Since = from.Add(-seekSlack)
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	_, err := messaging.Replay(ctx, rc, func(_ context.Context, m *messaging.Message) error {
+		var a events.EnforcementAction
+		err := events.Decode(m.Value, events.TypeEnforcementAction, &a)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			unreadable++
+			return nil
+		}
+		byPart[m.Partition] = append(byPart[m.Partition], a)
+		return nil
+	})
+	if errors.Is(err, messaging.ErrTopicNotFound) {
+		return nil, 0, fmt.Errorf("topic %s does not exist on %s: no enforcement actions recorded yet, or a wrong --topic-actions",
+			topic, strings.Join(k.Brokers, ","))
+	}
+	if err != nil {
 		return nil, 0, err
 	}
 	// Records of one content share a partition, so a republished record
 	// follows the one it repeats: partition order is all deduplication needs.
 	var all []events.EnforcementAction
-	for _, p := range byPart {
-		all = append(all, p...)
+	for _, p := range slices.Sorted(maps.Keys(byPart)) {
+		all = append(all, byPart[p]...)
 	}
 	return all, unreadable, nil
-}
-
-type actionPartition struct {
-	id          int
-	start, high int64
-}
-
-func actionPartitions(ctx context.Context, brokers []string, topic string, from time.Time) ([]actionPartition, error) {
-	d := &kafka.Dialer{Timeout: 10 * time.Second}
-	var dialErrs []error
-	for _, b := range brokers {
-		conn, err := d.DialContext(ctx, "tcp", b)
-		if err != nil {
-			dialErrs = append(dialErrs, err)
-			continue
-		}
-		ps, err := conn.ReadPartitions(topic)
-		conn.Close()
-		if errors.Is(err, kafka.UnknownTopicOrPartition) {
-			return nil, fmt.Errorf("topic %s does not exist on %s: no enforcement actions recorded yet, or a wrong --topic-actions", topic, b)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("partitions of %s: %w", topic, err)
-		}
-		out := make([]actionPartition, 0, len(ps))
-		for _, p := range ps {
-			ap, err := partitionStart(ctx, d, b, topic, p.ID, from)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, ap)
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("no Kafka broker reachable: %w", errors.Join(dialErrs...))
-}
-
-func partitionStart(ctx context.Context, d *kafka.Dialer, broker, topic string, id int, from time.Time) (actionPartition, error) {
-	lc, err := d.DialLeader(ctx, "tcp", broker, topic, id)
-	if err != nil {
-		return actionPartition{}, fmt.Errorf("leader of %s/%d: %w", topic, id, err)
-	}
-	defer lc.Close()
-	first, high, err := lc.ReadOffsets()
-	if err != nil {
-		return actionPartition{}, fmt.Errorf("offsets of %s/%d: %w", topic, id, err)
-	}
-	p := actionPartition{id: id, start: first, high: high}
-	if from.IsZero() {
-		return p, nil
-	}
-	off, err := lc.ReadOffset(from.Add(-seekSlack))
-	if err != nil {
-		return actionPartition{}, fmt.Errorf("offset of %s/%d at %s: %w", topic, id, from.Add(-seekSlack).Format(time.RFC3339), err)
-	}
-	switch {
-	case off < 0 || off > high:
-		// No record stamped that late: nothing in the window.
-		p.start = high
-	case off > first:
-		p.start = off
-	}
-	return p, nil
-}
-
-// readRange calls fn for the records of one partition in [p.start, p.high).
-func readRange(ctx context.Context, brokers []string, topic string, p actionPartition, fn func(kafka.Message)) error {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: brokers, Topic: topic, Partition: p.id,
-		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond,
-	})
-	defer r.Close()
-	if err := r.SetOffset(p.start); err != nil {
-		return fmt.Errorf("seek %s/%d to %d: %w", topic, p.id, p.start, err)
-	}
-	for {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return fmt.Errorf("reading %s/%d: %w", topic, p.id, err)
-		}
-		fn(m)
-		if m.Offset+1 >= p.high {
-			return nil
-		}
-	}
 }
 
 // printReport writes the report as aligned tables.

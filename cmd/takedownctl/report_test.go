@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
@@ -65,12 +63,12 @@ func publishReportSet(t *testing.T) (brokers []string, topic string) {
 	if err := messaging.EnsureTopics(ctx, config.Kafka{Brokers: brokers}, messaging.TopicSpec{Name: topic, Partitions: 3, Replication: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitForLeaders(ctx, topicSettings{kafka: config.Kafka{Brokers: brokers}, topic: topic}, 30*time.Second); err != nil {
+	if err := messaging.WaitForTopic(ctx, config.Kafka{Brokers: brokers}, topic, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	// First in its partition and stamped long before the window: only a
 	// report from the start of the topic reads it.
-	msgs := []kafka.Message{{Key: []byte("old-junk"), Value: []byte("not an action either"), Time: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)}}
+	msgs := []messaging.Message{{Topic: topic, Key: []byte("old-junk"), Value: []byte("not an action either"), Time: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)}}
 	ids := make([]string, len(reportSet))
 	for i, r := range reportSet {
 		a := events.EnforcementAction{
@@ -91,14 +89,10 @@ func publishReportSet(t *testing.T) (brokers []string, topic string) {
 		if stamp.IsZero() {
 			stamp = r.acted
 		}
-		msgs = append(msgs, kafka.Message{Key: []byte(r.content), Value: body, Time: stamp})
+		msgs = append(msgs, messaging.Message{Topic: topic, Key: []byte(r.content), Value: body, Time: stamp})
 	}
-	msgs = append(msgs, kafka.Message{Key: []byte("junk"), Value: []byte("not an action"), Time: novAt(3, 0, 0)})
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll}
-	defer w.Close()
-	if err := w.WriteMessages(ctx, msgs...); err != nil {
-		t.Fatal(err)
-	}
+	msgs = append(msgs, messaging.Message{Topic: topic, Key: []byte("junk"), Value: []byte("not an action"), Time: novAt(3, 0, 0)})
+	testenv.Publish(t, config.Kafka{Brokers: brokers}, msgs...)
 	return brokers, topic
 }
 

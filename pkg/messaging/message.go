@@ -25,7 +25,11 @@ type Message struct {
 	Key       []byte
 	Value     []byte
 	Headers   []Header
-	Time      time.Time
+	// Time is the record's timestamp. On publish, zero means now.
+	Time time.Time
+	// HighWaterMark is, for a record read, the end of its partition as of
+	// the fetch that returned it: HighWaterMark-Offset-1 records follow it.
+	HighWaterMark int64
 }
 
 // Header returns the value of the header key, or "" when it is absent.

@@ -3,6 +3,7 @@ package messaging
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -24,25 +25,38 @@ type Publisher interface {
 
 // KafkaPublisher publishes with kafka-go.
 type KafkaPublisher struct {
-	w *kafka.Writer
+	w  *kafka.Writer
+	tr *kafka.Transport
 }
 
 // NewKafkaPublisher returns a publisher to the given brokers. Keys are
 // partitioned with murmur2, as the Java client does, so that a platform's own
 // producers and ours put one content id on the same partition.
+//
+// It never creates a topic: one the broker auto-created would have its
+// defaults (one partition, no compaction, a week's retention), which for
+// bank.updates silently drops bank entries. Whoever writes a topic creates
+// it first (EnsureTopics); a publish to a missing topic fails with
+// ErrTopicNotFound.
 func NewKafkaPublisher(k config.Kafka) *KafkaPublisher {
-	return &KafkaPublisher{w: &kafka.Writer{
-		Addr:                   kafka.TCP(k.Brokers...),
-		Transport:              newTransport(k),
-		Balancer:               &kafka.Murmur2Balancer{},
-		RequiredAcks:           kafka.RequireAll,
-		BatchTimeout:           5 * time.Millisecond, // kafka-go's 1 s default would add a second per hop
-		AllowAutoTopicCreation: true,
-		MaxAttempts:            5,
-		WriteBackoffMin:        100 * time.Millisecond,
-		WriteBackoffMax:        2 * time.Second,
+	tr := newTransport(k)
+	return &KafkaPublisher{tr: tr, w: &kafka.Writer{
+		Addr:            kafka.TCP(k.Brokers...),
+		Transport:       tr,
+		Balancer:        &kafka.Murmur2Balancer{},
+		RequiredAcks:    kafka.RequireAll,
+		BatchTimeout:    5 * time.Millisecond, // kafka-go's 1 s default would add a second per hop
+		MaxAttempts:     5,
+		WriteBackoffMin: 100 * time.Millisecond,
+		WriteBackoffMax: 2 * time.Second,
 	}}
 }
+
+// unknownTopicRetry is how long a publish to a topic the transport does not
+// know keeps looking for it: the transport caches metadata, so a topic
+// created after its first request (by another process, or just now by
+// EnsureTopics) is unknown to it until the cache is refreshed.
+const unknownTopicRetry = 5 * time.Second
 
 // Publish sends msgs, each inside a PRODUCER span whose context travels in
 // the message headers.
@@ -55,7 +69,7 @@ func (p *KafkaPublisher) Publish(ctx context.Context, msgs ...Message) error {
 		_, spans[i] = startSendSpan(ctx, &m)
 		out[i] = toKafka(&m)
 	}
-	err := p.w.WriteMessages(ctx, out...)
+	err := p.write(ctx, out)
 	for _, s := range spans {
 		if err != nil {
 			s.RecordError(err)
@@ -67,6 +81,26 @@ func (p *KafkaPublisher) Publish(ctx context.Context, msgs ...Message) error {
 		return fmt.Errorf("publish %d message(s) to %s: %w", len(msgs), msgs[0].Topic, err)
 	}
 	return nil
+}
+
+// write writes msgs, refreshing the transport's metadata while a topic is
+// unknown to it.
+func (p *KafkaPublisher) write(ctx context.Context, msgs []kafka.Message) error {
+	deadline := time.Now().Add(unknownTopicRetry)
+	for {
+		err := p.w.WriteMessages(ctx, msgs...)
+		if !errors.Is(err, kafka.UnknownTopicOrPartition) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w (producers do not create topics: create it with its settings first)", ErrTopicNotFound)
+		}
+		// Dropping the idle connections drops the cached metadata too.
+		p.tr.CloseIdleConnections()
+		if !sleep(ctx, 200*time.Millisecond) {
+			return err
+		}
+	}
 }
 
 // Close flushes pending writes and closes connections.
@@ -107,7 +141,7 @@ func toKafka(m *Message) kafka.Message {
 	for i, h := range m.Headers {
 		hs[i] = kafka.Header{Key: h.Key, Value: h.Value}
 	}
-	return kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: hs}
+	return kafka.Message{Topic: m.Topic, Key: m.Key, Value: m.Value, Headers: hs, Time: m.Time}
 }
 
 func fromKafka(k kafka.Message) *Message {
@@ -118,5 +152,6 @@ func fromKafka(k kafka.Message) *Message {
 	return &Message{
 		Topic: k.Topic, Partition: k.Partition, Offset: k.Offset,
 		Key: k.Key, Value: k.Value, Headers: hs, Time: k.Time,
+		HighWaterMark: k.HighWaterMark,
 	}
 }

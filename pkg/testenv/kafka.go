@@ -2,51 +2,135 @@ package testenv
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
 )
 
-// EndOffset is the sum over every partition of topic of its last offset:
+// readWithin bounds ReadTopic's wait for its records.
+const readWithin = 60 * time.Second
+
+// EndOffset is the sum over every partition of topic of its end offset:
 // the number of records ever written to it.
 func EndOffset(t testing.TB, brokers []string, topic string) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	deadline, _ := ctx.Deadline()
-	conn, err := kafka.DialContext(ctx, "tcp", brokers[0])
-	if err != nil {
-		t.Fatalf("dial %s: %v", brokers[0], err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(deadline)
-	parts, err := conn.ReadPartitions(topic)
+	parts, err := messaging.TopicPartitions(ctx, config.Kafka{Brokers: brokers}, topic)
 	if err != nil {
 		t.Fatalf("partitions of %s: %v", topic, err)
 	}
-	if len(parts) == 0 {
-		t.Fatalf("topic %s has no partitions", topic)
-	}
 	var sum int64
 	for _, p := range parts {
-		sum += lastOffset(ctx, t, brokers[0], topic, p.ID)
+		sum += p.End
 	}
 	return sum
 }
 
-func lastOffset(ctx context.Context, t testing.TB, broker, topic string, partition int) int64 {
+// WaitTopics waits until every partition of each topic has a leader: a
+// topic just created has none for a moment.
+func WaitTopics(t testing.TB, k config.Kafka, topics ...string) {
 	t.Helper()
-	conn, err := kafka.DialLeader(ctx, "tcp", broker, topic, partition)
-	if err != nil {
-		t.Fatalf("dial leader of %s/%d: %v", topic, partition, err)
+	ctx, cancel := context.WithTimeout(context.Background(), readWithin)
+	defer cancel()
+	for _, topic := range topics {
+		if err := messaging.WaitForTopic(ctx, k, topic, readWithin); err != nil {
+			t.Fatal(err)
+		}
 	}
-	defer conn.Close()
-	deadline, _ := ctx.Deadline()
-	_ = conn.SetDeadline(deadline)
-	off, err := conn.ReadLastOffset()
-	if err != nil {
-		t.Fatalf("last offset of %s/%d: %v", topic, partition, err)
+}
+
+// Publish publishes msgs with a publisher of its own.
+func Publish(t testing.TB, k config.Kafka, msgs ...messaging.Message) {
+	t.Helper()
+	p := messaging.NewKafkaPublisher(k)
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), readWithin)
+	defer cancel()
+	if err := p.Publish(ctx, msgs...); err != nil {
+		t.Fatal(err)
 	}
-	return off
+}
+
+// ReadUntil reads every partition of topic from its start, following it,
+// and hands each record to fn (one call at a time, each partition in order)
+// until fn returns true. It fails the test if that takes longer than
+// within; what says what it was waiting for. A topic that does not exist
+// yet is waited for: the service that makes it may still be starting.
+func ReadUntil(t testing.TB, k config.Kafka, topic string, within time.Duration, what string, fn func(*messaging.Message) bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	var mu sync.Mutex
+	done := false
+	for {
+		_, err := messaging.Replay(ctx, messaging.ReplayConfig{Kafka: k, Topic: topic, Follow: true, MaxWait: 100 * time.Millisecond},
+			func(_ context.Context, m *messaging.Message) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if !done && fn(m) {
+					done = true
+					cancel()
+				}
+				return nil
+			})
+		mu.Lock()
+		ok := done
+		mu.Unlock()
+		switch {
+		case ok:
+			return
+		case errors.Is(err, messaging.ErrTopicNotFound) && ctx.Err() == nil:
+			time.Sleep(poll)
+			continue
+		case err != nil && ctx.Err() == nil:
+			t.Fatalf("reading %s for %s: %v", topic, what, err)
+		}
+		t.Fatalf("reading %s: no %s within %s (last error: %v)", topic, what, within, err)
+	}
+}
+
+// ReadTopic returns the first n records of topic (in partition order within
+// each partition), waiting up to a minute for them.
+func ReadTopic(t testing.TB, k config.Kafka, topic string, n int) []*messaging.Message {
+	t.Helper()
+	var out []*messaging.Message
+	ReadUntil(t, k, topic, readWithin, "records", func(m *messaging.Message) bool {
+		out = append(out, m)
+		return len(out) >= n
+	})
+	return out
+}
+
+// Follow hands every record of topic, from its start, to fn (one call at a
+// time) in the background until the test ends.
+func Follow(t testing.TB, k config.Kafka, topic string, fn func(*messaging.Message)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	var mu sync.Mutex
+	go func() {
+		defer close(stopped)
+		for ctx.Err() == nil {
+			_, err := messaging.Replay(ctx, messaging.ReplayConfig{Kafka: k, Topic: topic, Follow: true, MaxWait: 100 * time.Millisecond},
+				func(_ context.Context, m *messaging.Message) error {
+					mu.Lock()
+					defer mu.Unlock()
+					fn(m)
+					return nil
+				})
+			if err != nil && !errors.Is(err, messaging.ErrTopicNotFound) && ctx.Err() == nil {
+				t.Errorf("following %s: %v", topic, err)
+			}
+			if err == nil || !errors.Is(err, messaging.ErrTopicNotFound) {
+				return
+			}
+			time.Sleep(poll)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-stopped })
 }

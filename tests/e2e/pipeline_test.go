@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -278,24 +277,22 @@ func (pl *pipeline) upload(t *testing.T, contentID, url string) {
 // want of them were found.
 func (pl *pipeline) actions(t *testing.T, contentID string, want int) []events.EnforcementAction {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: pl.brokers, GroupID: testenv.Name("audit"),
-		GroupTopics: []string{pl.topics.Actions}, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
 	var out []events.EnforcementAction
-	for len(out) < want {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			t.Fatalf("found %d action records for %s, want %d: %v", len(out), contentID, want, err)
-		}
-		var a events.EnforcementAction
-		if err := events.Decode(m.Value, events.TypeEnforcementAction, &a); err != nil {
-			t.Fatalf("bad audit record: %v", err)
-		}
-		if a.ContentID == contentID {
-			out = append(out, a)
-		}
+	var bad error
+	testenv.ReadUntil(t, config.Kafka{Brokers: pl.brokers}, pl.topics.Actions, 30*time.Second,
+		fmt.Sprintf("%d action records for %s", want, contentID), func(m *messaging.Message) bool {
+			var a events.EnforcementAction
+			if err := events.Decode(m.Value, events.TypeEnforcementAction, &a); err != nil {
+				bad = err
+				return true
+			}
+			if a.ContentID == contentID {
+				out = append(out, a)
+			}
+			return len(out) >= want
+		})
+	if bad != nil {
+		t.Fatalf("bad audit record: %v", bad)
 	}
 	return out
 }
@@ -414,30 +411,16 @@ func TestUploadToTakedown(t *testing.T) {
 // redeliver publishes the media.matched record of contentID a second time.
 func redeliver(t *testing.T, pl *pipeline, contentID string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: pl.brokers, GroupID: testenv.Name("redeliver"),
-		Topic: pl.topics.Matched, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
-	defer r.Close()
-	for {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			t.Fatalf("finding the verdict of %s: %v", contentID, err)
-		}
+	k := config.Kafka{Brokers: pl.brokers}
+	var verdict *messaging.Message
+	testenv.ReadUntil(t, k, pl.topics.Matched, 30*time.Second, "the verdict of "+contentID, func(m *messaging.Message) bool {
 		if string(m.Key) != contentID {
-			continue
+			return false
 		}
-		w := messaging.NewKafkaPublisher(config.Kafka{Brokers: pl.brokers})
-		defer w.Close()
-		msg := messaging.Message{Topic: pl.topics.Matched, Key: m.Key, Value: m.Value}
-		for _, h := range m.Headers {
-			msg.Headers = append(msg.Headers, messaging.Header{Key: h.Key, Value: h.Value})
-		}
-		if err := w.Publish(ctx, msg); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
+		verdict = m
+		return true
+	})
+	testenv.Publish(t, k, messaging.Message{Topic: pl.topics.Matched, Key: verdict.Key, Value: verdict.Value, Headers: verdict.Headers})
 }
 
 // checkTrace checks that the upload of contentID is one trace: from the

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
@@ -212,7 +211,7 @@ func (h *harness) publishRaw(msg messaging.Message) {
 		}
 		// A topic just created (the service makes its topics as it starts)
 		// can take a moment to appear in the broker's metadata.
-		if unknown := errors.Is(err, kafka.UnknownTopicOrPartition) || strings.Contains(err.Error(), "Unknown Topic Or Partition"); !unknown || ctx.Err() != nil {
+		if unknown := errors.Is(err, messaging.ErrTopicNotFound); !unknown || ctx.Err() != nil {
 			h.t.Fatalf("publish to %s: %v", msg.Topic, err)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -220,23 +219,9 @@ func (h *harness) publishRaw(msg messaging.Message) {
 }
 
 // read returns the first n records of topic, waiting for them.
-func (h *harness) read(topic string, n int) []kafka.Message {
+func (h *harness) read(topic string, n int) []*messaging.Message {
 	h.t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: h.cfg.Kafka.Brokers, Topic: topic, Partition: 0, MaxWait: 200 * time.Millisecond,
-	})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	var out []kafka.Message
-	for len(out) < n {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			h.t.Fatalf("reading %s: got %d of %d records: %v", topic, len(out), n, err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return testenv.ReadTopic(h.t, h.cfg.Kafka, topic, n)
 }
 
 func (h *harness) actions(n int) []events.EnforcementAction {

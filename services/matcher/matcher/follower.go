@@ -2,7 +2,6 @@ package matcher
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -10,10 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/takedown-pipeline/takedown/pkg/bank"
+	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
 )
 
 // rediscoverEvery is how often the follower looks for partitions added to the
@@ -27,13 +26,13 @@ const rediscoverEvery = 30 * time.Second
 const fetchMaxWait = 250 * time.Millisecond
 
 // follower keeps the in-memory banks in step with every partition of the
-// compacted bank topic. It reads without a consumer group on purpose: a group
-// would split the partitions between replicas, and every replica must hold the
-// whole bank to give a complete verdict.
+// compacted bank topic. It reads without a consumer group on purpose
+// (messaging.Replay): a group would split the partitions between replicas,
+// and every replica must hold the whole bank to give a complete verdict.
 type follower struct {
-	brokers []string
-	topic   string
-	log     *slog.Logger
+	kafka config.Kafka
+	topic string
+	log   *slog.Logger
 
 	applied  atomic.Int64
 	rejected atomic.Int64
@@ -47,21 +46,17 @@ type follower struct {
 	lastApplied   time.Time
 }
 
-func newFollower(brokers []string, topic string, log *slog.Logger) *follower {
-	return &follower{brokers: brokers, topic: topic, log: log.With("topic", topic),
+func newFollower(k config.Kafka, topic string, log *slog.Logger) *follower {
+	return &follower{kafka: k, topic: topic, log: log.With("topic", topic),
 		next: map[int]int64{}, lag: map[int]int64{}}
 }
 
-// partitionStart is where a partition stood when the follower first saw it.
-type partitionStart struct {
-	id          int
-	first, high int64 // log start offset and high-water mark
-}
-
 // listPartitions retries until the topic's partitions are known or ctx ends.
-func (f *follower) listPartitions(ctx context.Context) ([]partitionStart, error) {
+// The matcher creates the topic before (compacted) and checks it is, so a
+// missing topic here is one deleted meanwhile: waited for like an outage.
+func (f *follower) listPartitions(ctx context.Context) ([]messaging.PartitionOffsets, error) {
 	for {
-		parts, err := f.partitions(ctx)
+		parts, err := messaging.TopicPartitions(ctx, f.kafka, f.topic)
 		if err == nil {
 			return parts, nil
 		}
@@ -77,105 +72,26 @@ func (f *follower) listPartitions(ctx context.Context) ([]partitionStart, error)
 // or from its start. It closes caughtUp once every partition has been read up
 // to the high-water mark it had at start-up, so the service never answers "no
 // match" from a half-loaded bank.
-func (f *follower) run(ctx context.Context, banks *bank.Banks, parts []partitionStart, from map[int]int64, caughtUp chan<- struct{}) {
+func (f *follower) run(ctx context.Context, banks *bank.Banks, parts []messaging.PartitionOffsets, from map[int]int64, caughtUp chan<- struct{}) {
 	f.mu.Lock()
 	f.banks = banks
 	maps.Copy(f.next, from)
 	f.mu.Unlock()
-	var pending, readers sync.WaitGroup
-	known := map[int]bool{}
-	for _, p := range parts {
-		known[p.id] = true
-		pending.Add(1)
-		start, ok := from[p.id]
-		if !ok {
-			start = p.first
-		}
-		f.start(ctx, p, start, sync.OnceFunc(pending.Done), &readers)
-	}
-	go func() {
-		pending.Wait()
-		// Readers also report done when they stop; only a real catch-up counts.
-		if ctx.Err() == nil {
+	_, err := messaging.Replay(ctx, messaging.ReplayConfig{
+		Kafka: f.kafka, Topic: f.topic, Partitions: parts, From: from,
+		Follow: true, MaxWait: fetchMaxWait, Rediscover: rediscoverEvery, Logger: f.log,
+		CaughtUp: func() {
 			f.caughtUp.Store(true)
 			close(caughtUp)
-		}
-	}()
-
-	t := time.NewTicker(rediscoverEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			readers.Wait()
-			return
-		case <-t.C:
-		}
-		now, err := f.partitions(ctx)
-		if err != nil {
-			f.log.Debug("cannot list bank partitions", "err", err)
-			continue
-		}
-		for _, p := range now {
-			if !known[p.id] {
-				known[p.id] = true
-				f.log.Info("following new bank partition", "partition", p.id)
-				f.start(ctx, p, p.first, func() {}, &readers)
-			}
-		}
-	}
-}
-
-// start reads one partition from offset in a goroutine; done is called once
-// it has reached the partition's start-up high-water mark.
-func (f *follower) start(ctx context.Context, p partitionStart, offset int64, done func(), readers *sync.WaitGroup) {
-	if p.high <= offset {
-		done() // nothing to load
-	}
-	readers.Add(1)
-	go func() {
-		defer readers.Done()
-		defer done()
-		f.follow(ctx, p, offset, done)
-	}()
-}
-
-func (f *follower) follow(ctx context.Context, p partitionStart, offset int64, done func()) {
-	log := f.log.With("partition", p.id)
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        f.brokers,
-		Topic:          f.topic,
-		Partition:      p.id,
-		MinBytes:       1,
-		MaxBytes:       10 << 20,
-		MaxWait:        fetchMaxWait,
-		ReadBackoffMin: 50 * time.Millisecond,
-		ReadBackoffMax: time.Second,
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			log.Debug("kafka reader: " + fmt.Sprintf(msg, args...))
-		}),
+		},
+	}, func(_ context.Context, m *messaging.Message) error {
+		f.apply(m)
+		return nil
 	})
-	defer r.Close()
-	if err := r.SetOffset(offset); err != nil {
-		log.Error("cannot seek bank partition", "offset", offset, "err", err)
-		return
-	}
-	for {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			log.Warn("reading bank updates failed; retrying", "err", err)
-			if !sleep(ctx, time.Second) {
-				return
-			}
-			continue
-		}
-		f.apply(log, m, r.Lag())
-		if m.Offset+1 >= p.high {
-			done()
-		}
+	if err != nil && ctx.Err() == nil {
+		// apply returns no error and the partitions are given, so this
+		// is not expected; the replica stops following, loudly.
+		f.log.Error("following the bank topic stopped", "err", err)
 	}
 }
 
@@ -187,7 +103,8 @@ func (f *follower) follow(ctx context.Context, p partitionStart, offset int64, d
 // a snapshot takes the offsets first, so the state it saves covers at least
 // the offsets it records (re-applying a few records on start is harmless,
 // missing one is not).
-func (f *follower) apply(log *slog.Logger, m kafka.Message, lag int64) {
+func (f *follower) apply(m *messaging.Message) {
+	lag := m.HighWaterMark - m.Offset - 1
 	defer func() {
 		f.mu.Lock()
 		f.next[m.Partition] = m.Offset + 1
@@ -214,13 +131,13 @@ func (f *follower) apply(log *slog.Logger, m kafka.Message, lag int64) {
 		f.mu.Lock()
 		f.lastRejection = msg
 		f.mu.Unlock()
-		log.Warn("bank update skipped", "offset", m.Offset, "key", string(m.Key), "err", err)
+		f.log.Warn("bank update skipped", "partition", m.Partition, "offset", m.Offset, "key", string(m.Key), "err", err)
 		return
 	}
 	if string(m.Key) != u.Key() {
 		// Compaction goes by the record key, so a mismatch means a later
 		// update of this entry may not supersede this one.
-		log.Warn("bank update key does not match its entry", "offset", m.Offset, "key", string(m.Key), "entry", u.Key())
+		f.log.Warn("bank update key does not match its entry", "partition", m.Partition, "offset", m.Offset, "key", string(m.Key), "entry", u.Key())
 	}
 	f.applied.Add(1)
 }
@@ -230,49 +147,6 @@ func (f *follower) offsets() map[int]int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return maps.Clone(f.next)
-}
-
-// partitions lists the topic's partitions with their offsets.
-func (f *follower) partitions(ctx context.Context) ([]partitionStart, error) {
-	d := &kafka.Dialer{Timeout: 10 * time.Second}
-	var errs []error
-	for _, b := range f.brokers {
-		parts, err := f.partitionsVia(ctx, d, b)
-		if err == nil {
-			return parts, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", b, err))
-	}
-	return nil, errors.Join(errs...)
-}
-
-func (f *follower) partitionsVia(ctx context.Context, d *kafka.Dialer, broker string) ([]partitionStart, error) {
-	conn, err := d.DialContext(ctx, "tcp", broker)
-	if err != nil {
-		return nil, err
-	}
-	ps, err := conn.ReadPartitions(f.topic)
-	conn.Close()
-	if err != nil {
-		return nil, err
-	}
-	if len(ps) == 0 {
-		return nil, fmt.Errorf("topic %s has no partitions", f.topic)
-	}
-	out := make([]partitionStart, 0, len(ps))
-	for _, p := range ps {
-		lc, err := d.DialLeader(ctx, "tcp", broker, f.topic, p.ID)
-		if err != nil {
-			return nil, fmt.Errorf("partition %d leader: %w", p.ID, err)
-		}
-		first, high, err := lc.ReadOffsets()
-		lc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("partition %d offsets: %w", p.ID, err)
-		}
-		out = append(out, partitionStart{id: p.ID, first: first, high: high})
-	}
-	return out, nil
 }
 
 // FollowerStatus is how far the replica has followed the bank topic.

@@ -110,7 +110,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	s := &Service{
 		cfg:    cfg,
 		log:    log,
-		follow: newFollower(cfg.Kafka.Brokers, cfg.Topics.BankUpdates, log),
+		follow: newFollower(cfg.Kafka, cfg.Topics.BankUpdates, log),
 		health: service.NewHealth(),
 		pub:    messaging.NewKafkaPublisher(cfg.Kafka),
 	}
@@ -172,6 +172,11 @@ func (s *Service) Run(ctx context.Context) error {
 		Kafka: cfg.Kafka,
 		Topics: append(service.Topics(cfg.Partitions, cfg.Replication, cfg.Topics.Hashed, cfg.Topics.Matched, cfg.DLQTopic),
 			messaging.TopicSpec{Name: cfg.Topics.BankUpdates, Partitions: cfg.Partitions, Replication: cfg.Replication, Compact: true}),
+		// After the topics are made: an existing bank topic is kept as it
+		// is, so one that would expire entries is refused here.
+		Preflight: []func(context.Context) error{func(ctx context.Context) error {
+			return checkBankTopic(ctx, cfg.Kafka, cfg.Topics.BankUpdates)
+		}},
 		// Not ready before the whole bank is loaded: a half-loaded replica
 		// would answer "no match" for content that is banned.
 		Prepare: func(ctx context.Context) error {
@@ -231,7 +236,7 @@ func (s *Service) Run(ctx context.Context) error {
 // a full replay into the empty banks New made. A snapshot that cannot be
 // used is logged and ignored: the topic is the truth, the snapshot a
 // shortcut.
-func (s *Service) loadSnapshot(parts []partitionStart) map[int]int64 {
+func (s *Service) loadSnapshot(parts []messaging.PartitionOffsets) map[int]int64 {
 	if s.cfg.SnapshotDir == "" {
 		return nil
 	}
@@ -246,21 +251,21 @@ func (s *Service) loadSnapshot(parts []partitionStart) map[int]int64 {
 		return nil
 	}
 	from, _ := h.partitionOffsets() // checked by readSnapshot
-	byID := map[int]partitionStart{}
+	byID := map[int]messaging.PartitionOffsets{}
 	for _, p := range parts {
-		byID[p.id] = p
+		byID[p.Partition] = p
 	}
 	for id, off := range from {
 		p, ok := byID[id]
 		switch {
 		case !ok:
 			err = fmt.Errorf("partition %d is not in the topic (recreated?)", id)
-		case off < p.first:
+		case off < p.First:
 			// Records the snapshot does not hold are gone from the log
 			// (retention or deleted records): only a replay is complete.
-			err = fmt.Errorf("partition %d: snapshot resumes at offset %d, the log now starts at %d", id, off, p.first)
-		case off > p.high:
-			err = fmt.Errorf("partition %d: snapshot resumes at offset %d, past the log's end %d (topic recreated?)", id, off, p.high)
+			err = fmt.Errorf("partition %d: snapshot resumes at offset %d, the log now starts at %d", id, off, p.First)
+		case off > p.End:
+			err = fmt.Errorf("partition %d: snapshot resumes at offset %d, past the log's end %d (topic recreated?)", id, off, p.End)
 		}
 		if err != nil {
 			s.log.Warn("bank snapshot does not fit the topic; replaying the bank topic", "err", err)

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
@@ -73,29 +72,7 @@ func testConfig(t *testing.T, brokers []string, redisAddr string) matcher.Config
 // before every partition has a leader.
 func waitTopics(t *testing.T, broker string, topics ...string) {
 	t.Helper()
-	end := time.Now().Add(deadline)
-	for _, topic := range topics {
-		for {
-			conn, err := kafka.Dial("tcp", broker)
-			if err == nil {
-				var ps []kafka.Partition
-				ps, err = conn.ReadPartitions(topic)
-				conn.Close()
-				for _, p := range ps {
-					if err == nil && p.Leader.Host == "" {
-						err = fmt.Errorf("partition %d has no leader", p.ID)
-					}
-				}
-				if err == nil && len(ps) > 0 {
-					break
-				}
-			}
-			if time.Now().After(end) {
-				t.Fatalf("topic %s not ready: %v", topic, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	testenv.WaitTopics(t, config.Kafka{Brokers: []string{broker}}, topics...)
 }
 
 // start runs a service until the test ends and waits for it to be ready.
@@ -156,44 +133,33 @@ func publishHashed(t *testing.T, pub messaging.Publisher, topic string, sigs ...
 	return ev
 }
 
-// collector reads partition 0 of a topic from the start, keyed by content id.
+// collector reads a topic from the start, keyed by content id.
 type collector struct {
 	mu   sync.Mutex
 	raw  map[string][]byte
-	msgs map[string]kafka.Message
+	msgs map[string]*messaging.Message
 }
 
 func collect(t *testing.T, brokers []string, topic string) *collector {
-	c := &collector{raw: map[string][]byte{}, msgs: map[string]kafka.Message{}}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: 0, MaxWait: 200 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				return
-			}
-			var meta events.Meta
-			_ = json.Unmarshal(m.Value, &meta)
-			key := meta.ContentID
-			if key == "" {
-				key = string(m.Key)
-			}
-			c.mu.Lock()
-			c.raw[key] = m.Value
-			c.msgs[key] = m
-			c.mu.Unlock()
+	c := &collector{raw: map[string][]byte{}, msgs: map[string]*messaging.Message{}}
+	testenv.Follow(t, config.Kafka{Brokers: brokers}, topic, func(m *messaging.Message) {
+		var meta events.Meta
+		_ = json.Unmarshal(m.Value, &meta)
+		key := meta.ContentID
+		if key == "" {
+			key = string(m.Key)
 		}
-	}()
-	t.Cleanup(func() { cancel(); <-done; r.Close() })
+		c.mu.Lock()
+		c.raw[key] = m.Value
+		c.msgs[key] = m
+		c.mu.Unlock()
+	})
 	return c
 }
 
-func (c *collector) wait(t *testing.T, key string) kafka.Message {
+func (c *collector) wait(t *testing.T, key string) *messaging.Message {
 	t.Helper()
-	var m kafka.Message
+	var m *messaging.Message
 	testenv.WaitFor(t, deadline, "a record for "+key, func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -433,14 +399,7 @@ func TestMatcher(t *testing.T) {
 	})
 }
 
-func headerOf(m kafka.Message, key string) string {
-	for _, h := range m.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
+func headerOf(m *messaging.Message, key string) string { return m.Header(key) }
 
 // TestRedisDown checks that a replica without Redis still matches, and says
 // so without calling itself unready.
@@ -614,5 +573,42 @@ func TestIncidentBankAndSignals(t *testing.T) {
 	}
 	if raw := string(out.wait(t, plain.ContentID).Value); strings.Contains(raw, `"incident"`) || strings.Contains(raw, `"severity"`) {
 		t.Errorf("a plain match should leave incident and severity out of the JSON: %s", raw)
+	}
+}
+
+// A bank topic that would expire entries (the broker's default policy, as a
+// topic auto-created by a producer has) stops the matcher at start-up, with
+// the setting to fix: it would otherwise stop matching known content a week
+// after it was banked.
+func TestMatcherRefusesAnExpiringBankTopic(t *testing.T) {
+	brokers := testenv.KafkaBrokers(t)
+	cfg := testConfig(t, brokers, testenv.RedisAddr(t))
+	cfg.CacheEnabled = false
+	cfg.Topics.BankUpdates = testenv.Name("bank-delete")
+	if err := messaging.EnsureTopics(context.Background(), config.Kafka{Brokers: brokers},
+		messaging.TopicSpec{Name: cfg.Topics.BankUpdates, Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := matcher.New(cfg, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = s.Run(ctx)
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("Run returned %v after %s; want a refusal", err, time.Since(start))
+	}
+	for _, want := range []string{cfg.Topics.BankUpdates, "cleanup.policy=delete", "retention.ms=", "cleanup.policy=compact", "TAKEDOWN_TOPIC_BANK_UPDATES"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("refusal took %s", took)
+	}
+	if s.Ready() {
+		t.Error("ready on a bank topic that expires entries")
 	}
 }

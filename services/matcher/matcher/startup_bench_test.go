@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
@@ -80,31 +78,27 @@ func benchConfig(b *testing.B, brokers []string) Config {
 // publishUpdates writes n generated updates, numbered from first, in
 // batches.
 func publishUpdates(b *testing.B, brokers []string, topic string, first, n int) {
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{},
-		BatchSize: 5000, BatchBytes: 16 << 20, BatchTimeout: 10 * time.Millisecond, RequiredAcks: kafka.RequireOne}
-	defer w.Close()
-	batch := make([]kafka.Message, 0, 5000)
+	ctx := context.Background()
+	k := config.Kafka{Brokers: brokers}
+	if err := messaging.WaitForTopic(ctx, k, topic, time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	p, err := messaging.NewBulkPublisher(k, topic, 5000)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for i := first; i < first+n; i++ {
 		u := benchUpdate(i)
 		v, err := json.Marshal(&u)
 		if err != nil {
 			b.Fatal(err)
 		}
-		batch = append(batch, kafka.Message{Key: []byte(u.Key()), Value: v})
-		if len(batch) == cap(batch) || i == first+n-1 {
-			// A new topic takes a moment to get leaders: retry briefly.
-			for try := 0; ; try++ {
-				err := w.WriteMessages(context.Background(), batch...)
-				if err == nil {
-					break
-				}
-				if try == 100 {
-					b.Fatal(err)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-			batch = batch[:0]
+		if err := p.Add(ctx, messaging.Message{Key: []byte(u.Key()), Value: v}); err != nil {
+			b.Fatal(err)
 		}
+	}
+	if err := p.Close(ctx); err != nil {
+		b.Fatal(err)
 	}
 }
 

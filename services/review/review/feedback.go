@@ -9,9 +9,8 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/takedown-pipeline/takedown/pkg/bank"
+	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 )
@@ -136,7 +135,7 @@ func (a *allowBank) ensure(ctx context.Context, s *Service) error {
 		a.ok = true
 		return nil
 	}
-	cfg, found, err := bankConfig(ctx, s.cfg.Kafka.Brokers, s.cfg.Topics.BankUpdates, s.cfg.BenignBank)
+	cfg, found, err := bankConfig(ctx, s.cfg.Kafka, s.cfg.Topics.BankUpdates, s.cfg.BenignBank)
 	if err != nil {
 		return fmt.Errorf("benign bank %s: %w", s.cfg.BenignBank, err)
 	}
@@ -162,11 +161,11 @@ func (a *allowBank) ensure(ctx context.Context, s *Service) error {
 // bankConfig reads the bank topic for the latest configuration of bankName
 // (the record keyed "<bank>/"); found is false if there is none or the last
 // one is a tombstone (the bank is back to the defaults).
-func bankConfig(ctx context.Context, brokers []string, topic, bankName string) (cfg events.BankConfig, found bool, _ error) {
+func bankConfig(ctx context.Context, k config.Kafka, topic, bankName string) (cfg events.BankConfig, found bool, _ error) {
 	key := bankName + "/"
 	var mu sync.Mutex
 	var lastOffset int64 = -1
-	_, err := replayTopic(ctx, brokers, topic, func(_ context.Context, m kafka.Message) error {
+	_, err := replayTopic(ctx, k, topic, func(_ context.Context, m *messaging.Message) error {
 		if string(m.Key) != key {
 			return nil
 		}

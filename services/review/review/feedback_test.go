@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/segmentio/kafka-go"
-
 	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
@@ -61,7 +59,7 @@ func loadBanks(t *testing.T, cfg Config) *bank.Banks {
 	banks := bank.NewBanks(bank.DefaultThresholds())
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	_, err := replayTopic(ctx, cfg.Kafka.Brokers, cfg.Topics.BankUpdates, func(_ context.Context, m kafka.Message) error {
+	_, err := replayTopic(ctx, cfg.Kafka, cfg.Topics.BankUpdates, func(_ context.Context, m *messaging.Message) error {
 		if m.Value == nil {
 			banks.DisableKey(string(m.Key))
 			return nil

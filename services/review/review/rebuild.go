@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
 )
 
 // Redis may lose the queue: a restart without persistence, a failover to an
@@ -93,12 +93,12 @@ func (s *Service) rebuild(ctx context.Context) error {
 		"requests_topic", s.cfg.Topics.ReviewRequested, "decisions_topic", s.cfg.Topics.ReviewDecided)
 	info := stateInfo{By: me}
 	var err error
-	info.Requests, err = replayTopic(ctx, s.cfg.Kafka.Brokers, s.cfg.Topics.ReviewRequested, s.restoreRequest)
+	info.Requests, err = replayTopic(ctx, s.cfg.Kafka, s.cfg.Topics.ReviewRequested, s.restoreRequest)
 	if err == nil {
 		// After the requests, so that a decision finds its item; the
 		// decisions of one content share a partition, so an overturn comes
 		// after the decision it overturns.
-		info.Decisions, err = replayTopic(ctx, s.cfg.Kafka.Brokers, s.cfg.Topics.ReviewDecided, s.restoreDecision)
+		info.Decisions, err = replayTopic(ctx, s.cfg.Kafka, s.cfg.Topics.ReviewDecided, s.restoreDecision)
 	}
 	if err != nil {
 		s.metrics.rebuilds.With("error").Inc()
@@ -119,19 +119,19 @@ func (s *Service) rebuild(ctx context.Context) error {
 
 // restoreRequest queues a replayed review request as handleRequested would;
 // one it would dead-letter is skipped.
-func (s *Service) restoreRequest(ctx context.Context, m kafka.Message) error {
+func (s *Service) restoreRequest(ctx context.Context, m *messaging.Message) error {
 	var req events.ReviewRequested
 	if err := events.Decode(m.Value, events.TypeReviewRequested, &req); err != nil || req.MediaURL == "" {
 		return nil
 	}
-	_, err := s.store.enqueue(ctx, &req, header(m, "traceparent"), req.OccurredAt)
+	_, err := s.store.enqueue(ctx, &req, m.Header("traceparent"), req.OccurredAt)
 	return err
 }
 
 // restoreDecision records a replayed decision: on an item without one, or
 // over the decision it overturns. Anything else is older than what the item
 // holds and is skipped.
-func (s *Service) restoreDecision(ctx context.Context, m kafka.Message) error {
+func (s *Service) restoreDecision(ctx context.Context, m *messaging.Message) error {
 	var ev events.ReviewDecided
 	if err := events.Decode(m.Value, events.TypeReviewDecided, &ev); err != nil {
 		return nil
@@ -164,7 +164,7 @@ func (s *Service) restoreDecision(ctx context.Context, m kafka.Message) error {
 		id := ev.ContentID
 		status, err := restoreDecisionScript.Run(ctx, s.rdb,
 			[]string{s.store.itemKey(id), s.store.pendingKey(), s.store.claimedKey(), s.store.decidedKey()},
-			id, body, header(m, "traceparent"), priorityOf(ev.Matches).Rank, strconv.FormatInt(ev.UploadedAt.UnixMicro(), 10),
+			id, body, m.Header("traceparent"), priorityOf(ev.Matches).Rank, strconv.FormatInt(ev.UploadedAt.UnixMicro(), 10),
 			ev.Decision, ev.Reviewer, ev.Reason, ev.EventID, ev.DecidedAt.UnixMicro(), ev.Overturns, history, expected).Text()
 		if err != nil {
 			return fmt.Errorf("restore decision %s on %s: %w", ev.EventID, id, err)

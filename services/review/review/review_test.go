@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/segmentio/kafka-go"
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
@@ -277,23 +276,10 @@ func errorOf(t *testing.T, body []byte) string {
 	return e.Error
 }
 
-// readTopic reads n messages from partition 0 of topic.
-func readTopic(t *testing.T, cfg Config, topic string, n int) []kafka.Message {
+// readTopic reads the first n messages of topic.
+func readTopic(t *testing.T, cfg Config, topic string, n int) []*messaging.Message {
 	t.Helper()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: cfg.Kafka.Brokers, Topic: topic, Partition: 0,
-		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 200 * time.Millisecond})
-	defer r.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	var out []kafka.Message
-	for len(out) < n {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			t.Fatalf("read %s after %d of %d messages: %v", topic, len(out), n, err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return testenv.ReadTopic(t, cfg.Kafka, topic, n)
 }
 
 func TestConfigBind(t *testing.T) {
