@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts/stops the real services the test suite needs.
-#   eval "$(scripts/test-env.sh up)"    # starts Kafka + Redis, exports their addresses
+#   eval "$(scripts/test-env.sh up)"    # starts Kafka + Redis, exports their addresses (and Redis's TLS port, CA and ACL user)
 #   scripts/test-env.sh down
 set -euo pipefail
 
@@ -12,7 +12,8 @@ case "${1:-}" in
     "$HERE/kafka.sh" start >&2
     "$HERE/redis.sh" start >&2
     echo "export TAKEDOWN_TEST_KAFKA_BROKERS=127.0.0.1:${TAKEDOWN_TEST_KAFKA_PORT:-19092}"
-    echo "export TAKEDOWN_TEST_REDIS_ADDR=127.0.0.1:${TAKEDOWN_TEST_REDIS_PORT:-16379}"
+    # The plaintext and TLS addresses, the test CA and the ACL user.
+    "$HERE/redis.sh" env
     ;;
   down)
     "$HERE/kafka.sh" stop
