@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts/stops the real services the test suite needs.
 #   eval "$(scripts/test-env.sh up)"    # starts Kafka + Redis, exports their addresses
-#                                         (and Kafka's SASL_SSL listener, CA and user)
+#                                         (and Kafka's SASL_SSL listener, Redis's TLS port, CAs and users)
 #   scripts/test-env.sh down
 set -euo pipefail
 
@@ -14,7 +14,8 @@ case "${1:-}" in
     "$HERE/redis.sh" start >&2
     # The plaintext and SASL_SSL listeners, the CA, the SCRAM user.
     "$HERE/kafka.sh" env
-    echo "export TAKEDOWN_TEST_REDIS_ADDR=127.0.0.1:${TAKEDOWN_TEST_REDIS_PORT:-16379}"
+    # The plaintext and TLS addresses, the test CA and the ACL user.
+    "$HERE/redis.sh" env
     ;;
   down)
     "$HERE/kafka.sh" stop

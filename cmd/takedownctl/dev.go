@@ -20,6 +20,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/policy"
+	"github.com/takedown-pipeline/takedown/pkg/redisconn"
 	"github.com/takedown-pipeline/takedown/pkg/service"
 	"github.com/takedown-pipeline/takedown/pkg/webhook"
 )
@@ -39,7 +40,7 @@ const (
 type devConfig struct {
 	kafkaPort     int
 	dataDir       string
-	redisAddr     string
+	redis         config.Redis
 	webhookURL    string
 	webhookSecret string
 	platformAddr  string
@@ -56,7 +57,10 @@ func cmdDev(ctx context.Context, args []string) error {
 	s := config.New("takedownctl dev")
 	s.Int(&c.kafkaPort, "dev-kafka-port", 9092, "port of the embedded Kafka (kfake) on 127.0.0.1")
 	s.String(&c.dataDir, "dev-data-dir", "", "keep the embedded Kafka's data here across runs (default: in memory)")
-	s.String(&c.redisAddr, "redis-addr", "", "a real Redis to use instead of the embedded one")
+	// The services' own Redis settings: any of redis-addr, redis-url or
+	// redis-sentinel-master set means a real Redis instead of the embedded
+	// one, and the services get the same settings.
+	c.redis.Bind(s)
 	s.String(&c.webhookURL, "webhook-url", "", "platform webhook for takedowns (default: the demo platform)")
 	s.String(&c.webhookSecret, "webhook-secret", "", "HMAC secret of the webhook (default: generated for the demo platform)")
 	s.String(&c.platformAddr, "demo-platform-addr", "127.0.0.1:8090", "where the demo platform serves media and receives takedowns")
@@ -86,16 +90,23 @@ func cmdDev(ctx context.Context, args []string) error {
 	brokers := cluster.ListenAddrs()
 	say("embedded Kafka (kfake, real Kafka protocol) on %s", strings.Join(brokers, ","))
 
-	if c.redisAddr == "" {
+	redisEnv := []string{}
+	if !s.IsSet("redis-addr") && !s.IsSet("redis-url") && !s.IsSet("redis-sentinel-master") {
 		mr, err := devstack.StartRedis("127.0.0.1:6379")
 		if err != nil {
 			return err
 		}
 		defer mr.Close()
-		c.redisAddr = mr.Addr()
-		say("embedded Redis-protocol server on %s (set TAKEDOWN_REDIS_ADDR to use a real one)", c.redisAddr)
+		redisEnv = append(redisEnv, "TAKEDOWN_REDIS_ADDR="+mr.Addr())
+		say("embedded Redis-protocol server on %s (set TAKEDOWN_REDIS_ADDR or TAKEDOWN_REDIS_URL to use a real one)", mr.Addr())
 	} else {
-		say("using Redis at %s", c.redisAddr)
+		// A wrong password or certificate stops here, once, rather than in
+		// every service.
+		if err := redisconn.Check(ctx, c.redis); err != nil {
+			return err
+		}
+		redisEnv = s.FlagEnv("redis-")
+		say("using Redis at %s", c.redis.Where())
 	}
 
 	var platform *demoPlatform
@@ -122,11 +133,11 @@ func cmdDev(ctx context.Context, args []string) error {
 	env := []string{
 		"TAKEDOWN_JWT_HS256_SECRETS=dev=" + reviewSecret,
 		"TAKEDOWN_KAFKA_BROKERS=" + strings.Join(brokers, ","),
-		"TAKEDOWN_REDIS_ADDR=" + c.redisAddr,
 		"TAKEDOWN_WEBHOOK_URL=" + c.webhookURL,
 		"TAKEDOWN_WEBHOOK_SECRET=" + c.webhookSecret,
 		"TAKEDOWN_URL_ALLOWLIST=" + c.allowlist,
 	}
+	env = append(env, redisEnv...)
 	var procs []*devstack.Process
 	defer func() {
 		say("stopping services...")

@@ -160,7 +160,7 @@ func cmdBankAdd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	// Before the hashing, which can take minutes: a wrong password or CA
 	// fails now, naming the setting, instead of at the first publish.
-	if err := messaging.Check(ctx, kafka); err != nil {
+	if err := messaging.Check(ctx, ts.kafka); err != nil {
 		return err
 	}
 	var updates []events.BankUpdate

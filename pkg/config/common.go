@@ -49,8 +49,7 @@ type Common struct {
 	Kafka       Kafka
 	Replication int
 	Partitions  int
-	RedisAddr   string
-	RedisPrefix string
+	Redis       Redis
 	HTTPAddr    string
 	LogLevel    string
 	LogFormat   string
@@ -64,8 +63,7 @@ func (c *Common) Bind(s *Set, service, httpAddr string) {
 	c.Kafka.Bind(s)
 	s.Int(&c.Replication, "topic-replication", 1, "replication factor of topics the service creates")
 	s.Int(&c.Partitions, "topic-partitions", 3, "partition count of topics the service creates")
-	s.String(&c.RedisAddr, "redis-addr", "127.0.0.1:6379", "Redis address (host:port)")
-	s.String(&c.RedisPrefix, "redis-prefix", "takedown", "prefix of every Redis key the service writes (keys are PREFIX:service:...)")
+	c.Redis.Bind(s)
 	s.String(&c.HTTPAddr, "http-addr", httpAddr, "listen address of the service's HTTP server (health, API)")
 	s.String(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	s.String(&c.LogFormat, "log-format", "text", "text or json")

@@ -175,6 +175,34 @@ func (s *Set) Parse(args []string) error {
 	return nil
 }
 
+// IsSet reports whether a setting was given: as a flag, in the
+// environment, or (a secret) as TAKEDOWN_NAME_FILE.
+func (s *Set) IsSet(name string) bool {
+	given := false
+	s.fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	if given {
+		return true
+	}
+	if _, ok := s.lookup(EnvName(name)); ok {
+		return true
+	}
+	_, ok := s.lookup(EnvName(name) + "_FILE")
+	return ok
+}
+
+// FlagEnv lists NAME=value for the settings whose flag starts with prefix
+// and that were given on the command line: a child process inherits the
+// environment, and with these it also sees the flags.
+func (s *Set) FlagEnv(prefix string) []string {
+	var out []string
+	s.fs.Visit(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Name, prefix) {
+			out = append(out, EnvName(f.Name)+"="+f.Value.String())
+		}
+	})
+	return out
+}
+
 // Args returns the arguments left after the flags.
 func (s *Set) Args() []string { return s.fs.Args() }
 

@@ -123,8 +123,8 @@ func common(t *testing.T, name string, topics config.Topics, prefix string) conf
 		t.Fatal(err)
 	}
 	c.Kafka.Brokers = testenv.KafkaBrokers(t)
-	c.RedisAddr = testenv.RedisAddr(t)
-	c.RedisPrefix = prefix
+	c.Redis.Addr = testenv.RedisAddr(t)
+	c.Redis.Prefix = prefix
 	c.Topics = topics
 	c.DLQTopic = prefix + "." + name + ".dlq"
 	c.HTTPAddr = "127.0.0.1:0"

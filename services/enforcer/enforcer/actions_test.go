@@ -319,7 +319,7 @@ func TestOverturn(t *testing.T) {
 	m := exact("tve", "e1", "category:terror")
 	calls := func() map[[2]string]int { return h.platform.calls(t) }
 	status := func(contentID string) string {
-		v, _ := h.rdb.Get(context.Background(), StatusKey(h.cfg.RedisPrefix, contentID)).Result()
+		v, _ := h.rdb.Get(context.Background(), StatusKey(h.cfg.Redis.Prefix, contentID)).Result()
 		return v
 	}
 

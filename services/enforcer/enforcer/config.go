@@ -182,8 +182,11 @@ func (c *Config) validate() error {
 	if err := c.Kafka.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.RedisAddr == "" || c.RedisPrefix == "" {
-		errs = append(errs, errors.New("redis-addr and redis-prefix must be set"))
+	if err := c.Redis.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Redis.Prefix == "" {
+		errs = append(errs, errors.New("redis-prefix must be set"))
 	}
 	if c.Group == "" {
 		errs = append(errs, errors.New("group is empty"))

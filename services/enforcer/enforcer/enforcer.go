@@ -35,6 +35,7 @@ import (
 
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/policy"
+	"github.com/takedown-pipeline/takedown/pkg/redisconn"
 	"github.com/takedown-pipeline/takedown/pkg/service"
 	"github.com/takedown-pipeline/takedown/pkg/webhook"
 )
@@ -85,7 +86,10 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+	rdb, err := redisconn.New(cfg.Redis)
+	if err != nil {
+		return nil, fmt.Errorf("enforcer config: %w", err)
+	}
 	s := &Service{
 		cfg:    cfg,
 		log:    log,
@@ -149,8 +153,7 @@ func (s *Service) Run(ctx context.Context) error {
 			t.Matched, t.ReviewDecided, t.ReviewRequested, t.Actions, s.cfg.DLQTopic),
 		// Without Redis no action can be checked for "already done": better
 		// to refuse to start than to consume and block on every message.
-		Preflight: []func(context.Context) error{service.Reachable("redis at "+s.cfg.RedisAddr,
-			func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() })},
+		Preflight: []func(context.Context) error{func(ctx context.Context) error { return redisconn.Check(ctx, s.cfg.Redis) }},
 		Consumer: messaging.ConsumerConfig{
 			Kafka:  s.cfg.Kafka,
 			Group:  s.cfg.Group,

@@ -126,7 +126,7 @@ func testConfig(t *testing.T) Config {
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Partitions = 1 // one partition: the order published is the order handled
 	cfg.Group = testenv.Name("takedown-enforcer")
-	cfg.RedisPrefix = testenv.Name("enforcer-test")
+	cfg.Redis.Prefix = testenv.Name("enforcer-test")
 	cfg.DLQTopic = testenv.Name("enforcer.dlq")
 	cfg.Topics = config.Topics{
 		Matched:         testenv.Name("media.matched"),
@@ -161,7 +161,7 @@ func newHarness(t *testing.T, p *platform, tweak func(*Config)) *harness {
 
 	cfg := testConfig(t)
 	cfg.Kafka.Brokers = brokers
-	cfg.RedisAddr = redisAddr
+	cfg.Redis.Addr = redisAddr
 	cfg.WebhookURL = srv.URL + "/takedown"
 	if tweak != nil {
 		tweak(&cfg)
@@ -272,7 +272,7 @@ func (h *harness) waitStats(what string, ok func(Stats) bool) Stats {
 
 func (h *harness) doneKey(key string) (string, bool) {
 	h.t.Helper()
-	v, err := h.rdb.Get(context.Background(), DoneKey(h.cfg.RedisPrefix, key)).Result()
+	v, err := h.rdb.Get(context.Background(), DoneKey(h.cfg.Redis.Prefix, key)).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", false
 	}
@@ -407,7 +407,7 @@ func TestAcceptedTakedownIsRecordedWithoutResending(t *testing.T) {
 	h := start(t, 0, nil)
 	ev := matched(match(events.SignalSHA256, 0, "e1"))
 	key := webhook.IdempotencyKey(ev.ContentID, events.ActionRemove)
-	if err := h.rdb.Set(context.Background(), DoneKey(h.cfg.RedisPrefix, key), "sent:2", 0).Err(); err != nil {
+	if err := h.rdb.Set(context.Background(), DoneKey(h.cfg.Redis.Prefix, key), "sent:2", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	h.publish(h.cfg.Topics.Matched, ev)
@@ -589,7 +589,7 @@ func TestRedisDownIsTransient(t *testing.T) {
 	defer srv.Close()
 	cfg := testConfig(t)
 	cfg.Kafka.Brokers = []string{"127.0.0.1:1"} // never reached: Redis is checked first
-	cfg.RedisAddr = deadAddr
+	cfg.Redis.Addr = deadAddr
 	cfg.WebhookURL = srv.URL
 	svc, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -673,7 +673,7 @@ func TestConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig(t)
 			cfg.Kafka.Brokers = []string{"127.0.0.1:9092"}
-			cfg.RedisAddr = "127.0.0.1:6379"
+			cfg.Redis.Addr = "127.0.0.1:6379"
 			cfg.WebhookURL = "http://127.0.0.1:9/takedown"
 			tt.tweak(&cfg)
 			_, err := New(cfg, nil)

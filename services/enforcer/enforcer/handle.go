@@ -410,7 +410,7 @@ const sentPrefix = "sent:"
 // actionState reads the done key; for a sent action it also returns the
 // webhook attempts it took.
 func (s *Service) actionState(ctx context.Context, key string) (state, attempts int, err error) {
-	v, err := s.rdb.Get(ctx, DoneKey(s.cfg.RedisPrefix, key)).Result()
+	v, err := s.rdb.Get(ctx, DoneKey(s.cfg.Redis.Prefix, key)).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return stateNone, 0, nil
@@ -437,7 +437,7 @@ func (s *Service) isDone(ctx context.Context, key string) (bool, error) {
 // restrict, restore, or "" for none. Content acted on before statuses were
 // kept has none: its plain remove and restrict keys tell.
 func (s *Service) contentStatus(ctx context.Context, contentID string) (string, error) {
-	p := s.cfg.RedisPrefix
+	p := s.cfg.Redis.Prefix
 	vals, err := s.rdb.MGet(ctx, StatusKey(p, contentID),
 		DoneKey(p, webhook.IdempotencyKey(contentID, events.ActionRemove)),
 		DoneKey(p, webhook.IdempotencyKey(contentID, events.ActionRestrict))).Result()
@@ -477,9 +477,9 @@ func (s *Service) markDone(ctx context.Context, key, eventID, contentID, action 
 
 func (s *Service) setKeys(ctx context.Context, key, value, contentID, status string) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, DoneKey(s.cfg.RedisPrefix, key), value, 0)
+		p.Set(ctx, DoneKey(s.cfg.Redis.Prefix, key), value, 0)
 		if status != "" {
-			p.Set(ctx, StatusKey(s.cfg.RedisPrefix, contentID), status, 0)
+			p.Set(ctx, StatusKey(s.cfg.Redis.Prefix, contentID), status, 0)
 		}
 		return nil
 	})

@@ -64,7 +64,7 @@ func (s *Service) handleStream(ctx context.Context, log *slog.Logger, ev *events
 		log.Debug("stream segment matched nothing")
 		return nil
 	}
-	key := StreamKey(s.cfg.RedisPrefix, ev.ContentID)
+	key := StreamKey(s.cfg.Redis.Prefix, ev.ContentID)
 	var all map[string]string
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for _, m := range segment {

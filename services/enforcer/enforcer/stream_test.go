@@ -47,7 +47,7 @@ func TestStreamStoppedOnMatchedFootage(t *testing.T) {
 	send(2, segmentMatch("other", 2, 2000, 4)) // another video: 2 s of its own
 	send(3, segmentMatch("clip", 3, 2000, 6))  // 4 s
 	testenv.WaitFor(t, waitFor, "segment 3's footage in Redis", func() bool {
-		n, _ := h.rdb.HLen(t.Context(), StreamKey(h.cfg.RedisPrefix, stream)).Result()
+		n, _ := h.rdb.HLen(t.Context(), StreamKey(h.cfg.Redis.Prefix, stream)).Result()
 		return n == 4 // clip#1, other#2, clip#3 and the first match's time
 	})
 	if n := len(h.platform.requests()); n != 0 {
@@ -63,7 +63,7 @@ func TestStreamStoppedOnMatchedFootage(t *testing.T) {
 		t.Fatalf("action %+v", act)
 	}
 	testenv.WaitFor(t, waitFor, "segment 5's footage in Redis", func() bool {
-		n, _ := h.rdb.HLen(t.Context(), StreamKey(h.cfg.RedisPrefix, stream)).Result()
+		n, _ := h.rdb.HLen(t.Context(), StreamKey(h.cfg.Redis.Prefix, stream)).Result()
 		return n == 7
 	})
 	if st := h.stats(); st.StreamsStopped != 1 {
@@ -90,7 +90,7 @@ func TestStreamRestartResumes(t *testing.T) {
 	h.publish(h.cfg.Topics.Matched, segment(stream, 0, segmentMatch("clip", 0, 2000, 3)))
 	h.publish(h.cfg.Topics.Matched, segment(stream, 1, segmentMatch("clip", 1, 2000, 3)))
 	testenv.WaitFor(t, waitFor, "the first segments' footage in Redis", func() bool {
-		n, _ := h.rdb.HLen(t.Context(), StreamKey(h.cfg.RedisPrefix, stream)).Result()
+		n, _ := h.rdb.HLen(t.Context(), StreamKey(h.cfg.Redis.Prefix, stream)).Result()
 		return n == 3 // two segments and the first match's time
 	})
 	stop()
@@ -139,7 +139,7 @@ func TestUncertainStreamGoesToReview(t *testing.T) {
 
 func TestStreamSettingsAreChecked(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.Kafka.Brokers, cfg.RedisAddr, cfg.WebhookURL = []string{"127.0.0.1:1"}, "127.0.0.1:1", "http://127.0.0.1:1/hook"
+	cfg.Kafka.Brokers, cfg.Redis.Addr, cfg.WebhookURL = []string{"127.0.0.1:1"}, "127.0.0.1:1", "http://127.0.0.1:1/hook"
 	if cfg.StreamMatch != 6*time.Second || cfg.StreamStateTTL != 24*time.Hour {
 		t.Errorf("defaults %v, %v", cfg.StreamMatch, cfg.StreamStateTTL)
 	}

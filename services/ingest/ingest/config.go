@@ -63,8 +63,8 @@ func (c Config) withDefaults() Config {
 	if c.DLQTopic == "" {
 		c.DLQTopic = "ingest.dlq"
 	}
-	if c.RedisPrefix == "" {
-		c.RedisPrefix = "takedown"
+	if c.Redis.Prefix == "" {
+		c.Redis.Prefix = "takedown"
 	}
 	d := config.DefaultTopics()
 	if c.Topics.Uploaded == "" {
@@ -81,6 +81,9 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	var errs []error
+	if err := c.Redis.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.Kafka.Validate(); err != nil {
 		errs = append(errs, err)
 	}

@@ -16,7 +16,7 @@ import (
 // seenKey is the Redis key remembering which upload event first claimed a
 // content id.
 func (s *Service) seenKey(contentID string) string {
-	return s.cfg.RedisPrefix + ":ingest:seen:" + contentID
+	return s.cfg.Redis.Prefix + ":ingest:seen:" + contentID
 }
 
 // handleUploaded turns one media.uploaded record into media.ingested.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/takedown-pipeline/takedown/pkg/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/redisconn"
 	"github.com/takedown-pipeline/takedown/pkg/service"
 	"github.com/takedown-pipeline/takedown/pkg/telemetry"
 )
@@ -48,7 +49,10 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+	rdb, err := redisconn.New(cfg.Redis)
+	if err != nil {
+		return nil, fmt.Errorf("ingest config: %w", err)
+	}
 	s := &Service{
 		cfg:    cfg,
 		log:    log,
@@ -108,9 +112,10 @@ func (s *Service) Run(ctx context.Context) error {
 		Topics: service.Topics(s.cfg.Partitions, s.cfg.Replication, t.Uploaded, t.Ingested, t.StreamSegments, s.cfg.DLQTopic),
 		// Without Redis no upload can be deduplicated: refuse to start
 		// rather than consume and fail every message.
-		Preflight: []func(context.Context) error{service.Reachable("redis at "+s.cfg.RedisAddr,
-			func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() })},
-		Consumer: messaging.ConsumerConfig{Kafka: s.cfg.Kafka, Group: s.cfg.Group, Topics: []string{t.Uploaded}, Logger: s.log},
+		// A wrong password or an untrusted certificate stops it too, naming
+		// the setting.
+		Preflight: []func(context.Context) error{func(ctx context.Context) error { return redisconn.Check(ctx, s.cfg.Redis) }},
+		Consumer:  messaging.ConsumerConfig{Kafka: s.cfg.Kafka, Group: s.cfg.Group, Topics: []string{t.Uploaded}, Logger: s.log},
 		Handle: messaging.Chain(s.handleUploaded,
 			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...),
 		// The API publishes too: the publisher closes after HTTP stopped.

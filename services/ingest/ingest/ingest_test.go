@@ -106,8 +106,8 @@ func startService(t *testing.T) *harness {
 	t.Helper()
 	cfg := baseConfig(t)
 	cfg.Kafka.Brokers = testenv.KafkaBrokers(t)
-	cfg.RedisAddr = testenv.RedisAddr(t)
-	cfg.RedisPrefix = testenv.Name("test")
+	cfg.Redis.Addr = testenv.RedisAddr(t)
+	cfg.Redis.Prefix = testenv.Name("test")
 	cfg.Group = testenv.Name("takedown-ingest")
 	// One partition keeps the test's records in order, so a later record
 	// coming out proves that earlier ones were handled.

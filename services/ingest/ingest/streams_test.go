@@ -72,8 +72,8 @@ func TestSegmentValidation(t *testing.T) {
 func TestSegmentsArePublished(t *testing.T) {
 	cfg := baseConfig(t)
 	cfg.Kafka.Brokers = testenv.KafkaBrokers(t)
-	cfg.RedisAddr = testenv.RedisAddr(t)
-	cfg.RedisPrefix = testenv.Name("test")
+	cfg.Redis.Addr = testenv.RedisAddr(t)
+	cfg.Redis.Prefix = testenv.Name("test")
 	cfg.Group = testenv.Name("takedown-ingest")
 	cfg.Partitions = 1
 	cfg.Topics.Uploaded = testenv.Name("media.uploaded")

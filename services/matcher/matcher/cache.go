@@ -2,6 +2,9 @@ package matcher
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,11 +15,12 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/takedown-pipeline/takedown/pkg/bank"
+	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/metrics"
+	"github.com/takedown-pipeline/takedown/pkg/redisconn"
 )
 
 // probeEvery is how long the cache stays bypassed after a Redis failure
@@ -29,40 +33,100 @@ var errCacheBypassed = errors.New("redis is bypassed after a recent failure")
 
 // verdictCache keeps per-signal verdicts in Redis. It is an optimisation only:
 // every failure is reported to the caller, which then matches from memory.
+//
+// Redis is not trusted with verdicts: whoever can write to it could
+// otherwise store "no match" for a banned picture. Every value carries an
+// HMAC-SHA256 of its key and its JSON under a key only the matchers hold;
+// a value without a valid MAC is a miss, recomputed and overwritten. The
+// key is in the MAC so that a genuine value copied to another key (a
+// "no match" onto a banned signal's key) does not verify either.
 type verdictCache struct {
 	rdb     *redis.Client
 	prefix  string
 	ttl     time.Duration
 	timeout time.Duration
 	log     *slog.Logger
+	signKey []byte
 
-	hits, misses, bypasses atomic.Int64
-	// errors and lookup are the Prometheus side; set by the service.
-	errors *metrics.Counter
-	lookup *metrics.Histogram
+	hits, misses, bypasses, forged atomic.Int64
+	// errors, lookup and rejected are the Prometheus side; set by the
+	// service.
+	rejected *metrics.Counter
+	// lastForgedLog rate-limits the warning about forged entries, which an
+	// attacker could otherwise turn into a log flood.
+	lastForgedLog atomic.Int64
+	errors        *metrics.Counter
+	lookup        *metrics.Histogram
 
 	mu      sync.Mutex
 	down    error // the error that put Redis in bypass, nil while healthy
 	retryAt time.Time
 }
 
-func newVerdictCache(addr, prefix string, ttl, timeout time.Duration, log *slog.Logger) *verdictCache {
-	rdb := redis.NewClient(&redis.Options{
-		Addr:         addr,
-		DialTimeout:  timeout,
-		ReadTimeout:  timeout,
-		WriteTimeout: timeout,
-		PoolTimeout:  timeout,
+func newVerdictCache(cfg config.Redis, signKey []byte, ttl, timeout time.Duration, log *slog.Logger) (*verdictCache, error) {
+	rdb, err := redisconn.New(cfg, func(o *redis.UniversalOptions) {
+		o.DialTimeout = timeout
+		o.ReadTimeout = timeout
+		o.WriteTimeout = timeout
+		o.PoolTimeout = timeout
 		// A retry cannot fit in the time budget; the fallback is to match
 		// from memory, which is always correct.
-		MaxRetries:            -1,
-		DialerRetries:         1,
-		ContextTimeoutEnabled: true,
-		MaintNotificationsConfig: &maintnotifications.Config{
-			Mode: maintnotifications.ModeDisabled,
-		},
+		o.MaxRetries = -1
+		o.DialerRetries = 1
+		o.ContextTimeoutEnabled = true
 	})
-	return &verdictCache{rdb: rdb, prefix: prefix, ttl: ttl, timeout: timeout, log: log}
+	if err != nil {
+		return nil, err
+	}
+	return &verdictCache{rdb: rdb, prefix: cfg.Prefix, ttl: ttl, timeout: timeout, log: log, signKey: signKey}, nil
+}
+
+// macSize is the length of the hex MAC that starts a value, before ".".
+const macSize = 2 * sha256.Size
+
+// seal is the stored value: hex(HMAC(key NUL json)) "." json.
+func (c *verdictCache) seal(key string, body []byte) []byte {
+	out := make([]byte, 0, macSize+1+len(body))
+	out = hex.AppendEncode(out, c.mac(key, body))
+	out = append(out, '.')
+	return append(out, body...)
+}
+
+// open returns the JSON of a value whose MAC verifies, or false.
+func (c *verdictCache) open(key, value string) ([]byte, bool) {
+	if len(value) < macSize+1 || value[macSize] != '.' {
+		return nil, false
+	}
+	got, err := hex.DecodeString(value[:macSize])
+	if err != nil {
+		return nil, false
+	}
+	body := []byte(value[macSize+1:])
+	return body, hmac.Equal(got, c.mac(key, body))
+}
+
+func (c *verdictCache) mac(key string, body []byte) []byte {
+	m := hmac.New(sha256.New, c.signKey)
+	m.Write([]byte(key))
+	m.Write([]byte{0})
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// rejectForged counts a value that failed its MAC and warns, at most once a
+// minute: someone other than a matcher with this key wrote to the cache (or
+// a replica with another cache-signing-key shares the prefix).
+func (c *verdictCache) rejectForged(key string) {
+	n := c.forged.Add(1)
+	if c.rejected != nil {
+		c.rejected.Inc()
+	}
+	now := time.Now().UnixNano()
+	last := c.lastForgedLog.Load()
+	if now-last >= int64(time.Minute) && c.lastForgedLog.CompareAndSwap(last, now) {
+		c.log.Warn("ignoring cached verdict with a bad signature: someone wrote to the cache without the signing key, or replicas have different cache-signing-key settings",
+			"key", key, "rejected_total", n)
+	}
 }
 
 // key names the verdict for one signal at one bank version. The version is a
@@ -70,7 +134,9 @@ func newVerdictCache(addr, prefix string, ttl, timeout time.Duration, log *slog.
 // to fresh keys and an old verdict can never be served for a newer bank.
 //
 // The value is the signal's bank.Hits before allow-lists (v2; v1 held
-// resolved matches), so that allow-lists apply across an upload's signals.
+// resolved matches), so that allow-lists apply across an upload's signals;
+// v3 values are signed (see seal). Older replicas read v2 keys and never
+// see a v3 value during a rolling upgrade.
 // A signal's variant shows in its matches and a pdq signal's quality decides
 // whether it is matched at all, so both are part of the key.
 func (c *verdictCache) key(version uint64, sig events.Signal) string {
@@ -78,7 +144,7 @@ func (c *verdictCache) key(version uint64, sig events.Signal) string {
 	if sig.Quality != nil {
 		q = strconv.Itoa(*sig.Quality)
 	}
-	return fmt.Sprintf("%s:matcher:v2:g%016x:v=%s:q=%s:%s:%s", c.prefix, version, sig.Variant, q, sig.Type, sig.Value)
+	return fmt.Sprintf("%s:matcher:v3:g%016x:v=%s:q=%s:%s:%s", c.prefix, version, sig.Variant, q, sig.Type, sig.Value)
 }
 
 // get returns the cached hits for keys, nil where there is none.
@@ -104,8 +170,13 @@ func (c *verdictCache) get(ctx context.Context, keys []string) ([]*bank.Hits, er
 		if !ok {
 			continue
 		}
+		body, ok := c.open(keys[i], s)
+		if !ok {
+			c.rejectForged(keys[i])
+			continue
+		}
 		var h bank.Hits
-		if err := json.Unmarshal([]byte(s), &h); err != nil || h.Block == nil || h.Allow == nil {
+		if err := json.Unmarshal(body, &h); err != nil || h.Block == nil || h.Allow == nil {
 			// Not ours or damaged: recompute and overwrite.
 			c.log.Debug("ignoring unreadable cached verdict", "key", keys[i], "err", err)
 			continue
@@ -129,7 +200,7 @@ func (c *verdictCache) put(ctx context.Context, keys []string, verdicts []bank.H
 			if err != nil {
 				return err
 			}
-			p.Set(ctx, k, b, c.ttl)
+			p.Set(ctx, k, c.seal(k, b), c.ttl)
 		}
 		return nil
 	})

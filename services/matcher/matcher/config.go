@@ -36,6 +36,11 @@ type Config struct {
 	// memory instead; matching itself takes well under a millisecond.
 	RedisTimeout time.Duration
 	CacheEnabled bool
+	// CacheSigningKey signs every cached verdict (HMAC-SHA256 over key and
+	// value) so that whoever can write to Redis cannot forge one. Replicas
+	// share the cache only when they share the key; empty: a random key per
+	// process.
+	CacheSigningKey string
 	// SnapshotDir, when set, is where the replica keeps a snapshot of its
 	// banks and the bank.updates offsets it covers, to start from it instead
 	// of replaying the whole topic.
@@ -64,6 +69,8 @@ func (c *Config) Bind(s *config.Set) {
 	s.Duration(&c.CacheTTL, "cache-ttl", 10*time.Minute, "lifetime of a cached verdict in Redis")
 	s.Duration(&c.RedisTimeout, "redis-timeout", 200*time.Millisecond, "longest wait for Redis before matching from memory")
 	s.Bool(&c.CacheEnabled, "cache", true, "cache verdicts in Redis (off: always match from memory)")
+	s.Secret(&c.CacheSigningKey, "cache-signing-key",
+		"key that signs cached verdicts (HMAC-SHA256), shared by the replicas; empty: a random key per replica, so replicas do not share the cache")
 	s.String(&c.SnapshotDir, "snapshot-dir", "", "directory for a bank snapshot to start from instead of replaying bank.updates (empty: no snapshots)")
 	s.Duration(&c.SnapshotInterval, "snapshot-interval", 5*time.Minute, "how often to write the bank snapshot when the banks changed (with snapshot-dir)")
 	s.Int(&c.VideoQueryPercent, "video-query-percent", bank.DefaultVideoQueryPercent,

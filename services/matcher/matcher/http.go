@@ -35,6 +35,9 @@ type CacheStats struct {
 	// Bypasses counts signals matched without the cache because Redis
 	// failed.
 	Bypasses int64 `json:"bypasses"`
+	// Rejected counts cached verdicts ignored because their signature did
+	// not verify (forged, or written under another cache-signing-key).
+	Rejected int64 `json:"rejected"`
 }
 
 // MessageStats counts media.hashed events handled.
@@ -72,6 +75,7 @@ func (s *Service) Stats(ctx context.Context) Stats {
 		st.Cache.Hits = s.cache.hits.Load()
 		st.Cache.Misses = s.cache.misses.Load()
 		st.Cache.Bypasses = s.cache.bypasses.Load()
+		st.Cache.Rejected = s.cache.forged.Load()
 	}
 	return st
 }

@@ -14,6 +14,7 @@ package matcher
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -28,6 +29,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/redisconn"
 	"github.com/takedown-pipeline/takedown/pkg/service"
 )
 
@@ -84,7 +86,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		errs = append(errs, err)
 	}
 	if cfg.CacheEnabled {
-		if cfg.RedisPrefix == "" {
+		if cfg.Redis.Prefix == "" {
 			errs = append(errs, fmt.Errorf("redis-prefix is empty: cached verdicts would collide with other keys"))
 		}
 		if cfg.CacheTTL <= 0 {
@@ -93,8 +95,11 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		if cfg.RedisTimeout <= 0 {
 			errs = append(errs, fmt.Errorf("redis-timeout %v: want > 0", cfg.RedisTimeout))
 		}
-		if cfg.RedisAddr == "" {
-			errs = append(errs, errors.New("empty redis address (or turn the cache off)"))
+		if n := len(cfg.CacheSigningKey); n > 0 && n < 16 {
+			errs = append(errs, fmt.Errorf("TAKEDOWN_CACHE_SIGNING_KEY has %d bytes: want at least 16 (32 random bytes are best)", n))
+		}
+		if err := cfg.Redis.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%w (or turn the cache off: TAKEDOWN_CACHE=false)", err))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -117,12 +122,24 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	s.banks.Store(banks)
 	s.source.Store("topic")
 	if cfg.CacheEnabled {
-		s.cache = newVerdictCache(cfg.RedisAddr, cfg.RedisPrefix, cfg.CacheTTL, cfg.RedisTimeout, log)
+		key := []byte(cfg.CacheSigningKey)
+		if len(key) == 0 {
+			key = make([]byte, 32)
+			if _, err := rand.Read(key); err != nil {
+				return nil, err
+			}
+			log.Info("TAKEDOWN_CACHE_SIGNING_KEY is unset: cached verdicts are signed with a random key of this process, " +
+				"so the cache is private to this replica and lost on restart; set one key on every replica to share it")
+		}
+		if s.cache, err = newVerdictCache(cfg.Redis, key, cfg.CacheTTL, cfg.RedisTimeout, log); err != nil {
+			return nil, fmt.Errorf("matcher settings: %w", err)
+		}
 	}
 	s.metrics = newMatcherMetrics(s)
 	if s.cache != nil {
 		s.cache.errors = s.metrics.cacheErrors
 		s.cache.lookup = s.metrics.cacheLookup
+		s.cache.rejected = s.metrics.cacheRejected
 	}
 	// The cache is reported but never fails readiness: without Redis the
 	// replica matches from memory, just with more work.
@@ -138,6 +155,25 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		return d
 	})
 	return s, nil
+}
+
+// checkCache stops the start on a Redis that refuses the matcher's
+// settings (a wrong password, an untrusted certificate): that is a setting
+// to fix, and a replica that silently never caches would hide it. Redis
+// being down is not: the replica matches from memory until it returns.
+func (s *Service) checkCache(ctx context.Context) error {
+	if s.cache == nil {
+		return nil
+	}
+	err := redisconn.Check(ctx, s.cfg.Redis)
+	if err == nil || ctx.Err() != nil {
+		return nil
+	}
+	if redisconn.IsConfig(err) {
+		return fmt.Errorf("verdict cache: %w (or turn the cache off: TAKEDOWN_CACHE=false)", err)
+	}
+	s.cache.failed(err)
+	return nil
 }
 
 // Banks gives access to the replica's in-memory banks.
@@ -176,7 +212,7 @@ func (s *Service) Run(ctx context.Context) error {
 		// is, so one that would expire entries is refused here.
 		Preflight: []func(context.Context) error{func(ctx context.Context) error {
 			return checkBankTopic(ctx, cfg.Kafka, cfg.Topics.BankUpdates)
-		}},
+		}, s.checkCache},
 		// Not ready before the whole bank is loaded: a half-loaded replica
 		// would answer "no match" for content that is banned.
 		Prepare: func(ctx context.Context) error {

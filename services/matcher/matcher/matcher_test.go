@@ -43,11 +43,11 @@ func testConfig(t *testing.T, brokers []string, redisAddr string) matcher.Config
 		t.Fatal(err)
 	}
 	cfg.Kafka.Brokers = brokers
-	cfg.RedisAddr = redisAddr
+	cfg.Redis.Addr = redisAddr
 	// The tests build hashes bit by bit, easiest with the 64-bit types,
 	// which are off by default.
 	cfg.EnablePHash, cfg.EnableDHash = true, true
-	cfg.RedisPrefix = testenv.Name("matcher-test")
+	cfg.Redis.Prefix = testenv.Name("matcher-test")
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Group = testenv.Name("matcher-test")
 	cfg.Topics.Hashed = testenv.Name("hashed")
@@ -327,7 +327,7 @@ func TestMatcher(t *testing.T) {
 		if len(v.Matches) != 1 || v.Matches[0].EntryID != "to-disable" {
 			t.Fatalf("before disable: matches %+v", v.Matches)
 		}
-		keys, err := rdb.Keys(ctx, cfg.RedisPrefix+":matcher:v2:*:sha256:"+shaC).Result()
+		keys, err := rdb.Keys(ctx, cfg.Redis.Prefix+":matcher:v3:*:sha256:"+shaC).Result()
 		if err != nil || len(keys) != 1 {
 			t.Fatalf("cached verdict keys %v, %v: want exactly one", keys, err)
 		}

@@ -12,9 +12,9 @@ type matcherMetrics struct {
 	suppressedMatches                              *metrics.Counter
 	videos                                         *metrics.CounterVec
 
-	cacheHits, cacheMisses, cacheErrors, cacheBypassedUploads *metrics.Counter
-	cacheLookup                                               *metrics.Histogram
-	match                                                     *metrics.Histogram
+	cacheHits, cacheMisses, cacheErrors, cacheBypassedUploads, cacheRejected *metrics.Counter
+	cacheLookup                                                              *metrics.Histogram
+	match                                                                    *metrics.Histogram
 
 	bankEntries, bankDisabled *metrics.GaugeVec
 	snapshotWrites            *metrics.CounterVec
@@ -32,6 +32,8 @@ func newMatcherMetrics(s *Service) *matcherMetrics {
 		cacheHits:         r.NewCounter("takedown_matcher_cache_hits_total", "Per-signal verdict lookups answered by Redis."),
 		cacheMisses:       r.NewCounter("takedown_matcher_cache_misses_total", "Per-signal verdict lookups Redis had no answer for (matched from memory)."),
 		cacheErrors:       r.NewCounter("takedown_matcher_cache_errors_total", "Failed or timed-out Redis operations of the verdict cache."),
+		cacheRejected: r.NewCounter("takedown_matcher_cache_rejected_total",
+			"Cached verdicts ignored because their signature did not verify (forged, or another cache-signing-key)."),
 		cacheBypassedUploads: r.NewCounter("takedown_matcher_cache_bypassed_uploads_total",
 			"Uploads matched from memory without the cache because Redis was failing."),
 		cacheLookup: r.NewHistogram("takedown_matcher_cache_lookup_seconds",

@@ -113,7 +113,7 @@ func TestRestartRebuildsLostQueue(t *testing.T) {
 	first := start(t, cfg)
 	f := fillQueue(t, cfg, first)
 	first.stop()
-	dropKeys(t, cfg.RedisAddr, cfg.RedisPrefix)
+	dropKeys(t, cfg.Redis.Addr, cfg.Redis.Prefix)
 
 	second := start(t, cfg)
 	f.check(t, cfg, second)
@@ -130,7 +130,7 @@ func TestRunningServiceRebuildsLostQueue(t *testing.T) {
 	cfg := testConfig(t)
 	r := start(t, cfg)
 	f := fillQueue(t, cfg, r)
-	dropKeys(t, cfg.RedisAddr, cfg.RedisPrefix)
+	dropKeys(t, cfg.Redis.Addr, cfg.Redis.Prefix)
 	testenv.WaitFor(t, waitFor, "the queue to be rebuilt", func() bool {
 		code, body := callAs(t, tokenFor(t, viewer), http.MethodGet, r.base+"/v1/stats", nil)
 		// 503 while the rebuild runs.

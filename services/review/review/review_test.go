@@ -42,8 +42,8 @@ func testConfig(t *testing.T) Config {
 		t.Fatal(err)
 	}
 	cfg.Kafka.Brokers = brokers
-	cfg.RedisAddr = redisAddr
-	cfg.RedisPrefix = testenv.Name("test")
+	cfg.Redis.Addr = redisAddr
+	cfg.Redis.Prefix = testenv.Name("test")
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Partitions = 1 // one partition: per-test ordering and a single offset to check
 	cfg.Topics.ReviewRequested = testenv.Name("review.requested")
@@ -52,7 +52,7 @@ func testConfig(t *testing.T) Config {
 	cfg.Topics.BankUpdates = testenv.Name("bank.updates")
 	cfg.Group = testenv.Name("takedown-review")
 	cfg.JWTHS256Secrets = []string{testKID + "=" + testSecret}
-	t.Cleanup(func() { dropKeys(t, redisAddr, cfg.RedisPrefix) })
+	t.Cleanup(func() { dropKeys(t, redisAddr, cfg.Redis.Prefix) })
 	return cfg
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/jwt"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/redisconn"
 	"github.com/takedown-pipeline/takedown/pkg/service"
 	"github.com/takedown-pipeline/takedown/pkg/telemetry"
 )
@@ -72,10 +73,10 @@ func (c *Config) validate() error {
 	if err := c.Kafka.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.RedisAddr == "" {
-		errs = append(errs, errors.New("redis-addr is empty"))
+	if err := c.Redis.Validate(); err != nil {
+		errs = append(errs, err)
 	}
-	if c.RedisPrefix == "" {
+	if c.Redis.Prefix == "" {
 		errs = append(errs, errors.New("redis-prefix is empty"))
 	}
 	if c.Group == "" {
@@ -140,12 +141,15 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("review config: %w", err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+	rdb, err := redisconn.New(cfg.Redis)
+	if err != nil {
+		return nil, fmt.Errorf("review config: %w", err)
+	}
 	s := &Service{
 		cfg:      cfg,
 		log:      log,
 		rdb:      rdb,
-		store:    newStore(rdb, cfg.RedisPrefix),
+		store:    newStore(rdb, cfg.Redis.Prefix),
 		pub:      messaging.NewKafkaPublisher(cfg.Kafka),
 		health:   service.NewHealth(),
 		verifier: verifier,
@@ -189,10 +193,9 @@ func (s *Service) Run(ctx context.Context) error {
 	w := service.Worker{
 		Name: "review", Log: s.log, Health: s.health,
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
-		Kafka:  s.cfg.Kafka,
-		Topics: topics,
-		Preflight: []func(context.Context) error{service.Reachable("redis at "+s.cfg.RedisAddr,
-			func(ctx context.Context) error { return s.rdb.Ping(ctx).Err() })},
+		Kafka:     s.cfg.Kafka,
+		Topics:    topics,
+		Preflight: []func(context.Context) error{func(ctx context.Context) error { return redisconn.Check(ctx, s.cfg.Redis) }},
 		Prepare: func(ctx context.Context) error {
 			// A Redis that lost the queue is refilled before the service
 			// is ready, so no reviewer sees a queue with holes.
