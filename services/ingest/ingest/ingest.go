@@ -104,6 +104,7 @@ func (s *Service) Run(ctx context.Context) error {
 	w := service.Worker{
 		Name: "ingest", Log: s.log, Health: s.health,
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
+		Server: s.cfg.HTTP,
 		Kafka:  s.cfg.Kafka,
 		Topics: service.Topics(s.cfg.Partitions, s.cfg.Replication, t.Uploaded, t.Ingested, t.StreamSegments, s.cfg.DLQTopic),
 		// Without Redis no upload can be deduplicated: refuse to start
