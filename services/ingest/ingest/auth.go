@@ -157,8 +157,8 @@ func (s *Service) authenticate(r *http.Request, body []byte) (caller, string) {
 				"path", r.URL.Path, "remote", r.RemoteAddr)
 			return caller{client: AnonymousClient}, ""
 		}
-		return caller{}, "the request is not signed: send " + webhook.HeaderKeyID + " and " + webhook.HeaderSignature +
-			" (t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\" with your key's secret>)"
+		return caller{}, "the request is not signed: send " + webhook.HeaderKeyID + " (your key id) and " + webhook.HeaderSignature +
+			" (t=T,v1=S: T the time in Unix seconds, S the hex HMAC-SHA256 of T, a dot and the body, with your key's secret)"
 	}
 	lookup := func(id string) ([]byte, bool) { k, ok := s.keys[id]; return k.secret, ok }
 	keyID, err := webhook.VerifyRequest(lookup, r.Header, body, time.Now(), s.cfg.SignatureTolerance)
@@ -172,7 +172,7 @@ func (s *Service) authenticate(r *http.Request, body []byte) (caller, string) {
 	case errors.Is(err, webhook.ErrUnknownKey):
 		return caller{}, "unknown key id"
 	case errors.Is(err, webhook.ErrMalformedSignature):
-		return caller{}, "malformed " + webhook.HeaderSignature + " header: want t=<unix seconds>,v1=<hex HMAC-SHA256>"
+		return caller{}, "malformed " + webhook.HeaderSignature + " header: want t=T,v1=S (T in Unix seconds, S a hex HMAC-SHA256)"
 	case errors.Is(err, webhook.ErrExpiredSignature):
 		return caller{}, fmt.Sprintf("the signature's time is more than %s from the server's clock; sign each request when sending it", s.cfg.SignatureTolerance)
 	default:
