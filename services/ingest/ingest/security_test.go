@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -418,4 +419,41 @@ func signedPost(url, body string) (*http.Response, error) {
 	req.Header.Set("X-Takedown-Key-Id", acmeKey)
 	req.Header.Set(webhook.HeaderSignature, webhook.Sign([]byte(acmeSecret), time.Now(), []byte(body)))
 	return http.DefaultClient.Do(req)
+}
+
+// Anonymous access exists only behind its setting, and anonymous requests
+// are one client, with one rate limit.
+func TestAnonymousClient(t *testing.T) {
+	env := map[string]string{"TAKEDOWN_INGEST_ALLOW_ANONYMOUS": "true", "TAKEDOWN_CLIENT_RATE": "1", "TAKEDOWN_CLIENT_BURST": "1"}
+	var cfg Config
+	set := config.New("ingest-test").WithEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg.Bind(set)
+	if err := set.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	svc, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(svc.Handler())
+	defer srv.Close()
+	var codes []int
+	var last string
+	for range 2 {
+		resp, err := http.Post(srv.URL+"/v1/uploads", "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+		last = string(b)
+	}
+	if codes[0] != http.StatusBadRequest || codes[1] != http.StatusTooManyRequests || !strings.Contains(last, "client anonymous") {
+		t.Errorf("unsigned requests: %v, last %s", codes, last)
+	}
+	if !strings.Contains(logs.String(), "UNSIGNED API REQUEST ACCEPTED") {
+		t.Errorf("an anonymous request was not logged loudly:\n%s", logs.String())
+	}
 }
