@@ -63,6 +63,11 @@ func newBankPublisher(ctx context.Context, ts topicSettings, size int) (*bankPub
 // the broker would make this one uncompacted, and bank entries would
 // expire.
 func ensureBankTopic(ctx context.Context, ts topicSettings) error {
+	// A wrong password or CA is named here rather than in EnsureTopics'
+	// words.
+	if err := messaging.Check(ctx, ts.kafka); err != nil {
+		return err
+	}
 	err := messaging.EnsureTopics(ctx, ts.kafka, messaging.TopicSpec{
 		Name: ts.topic, Partitions: ts.partitions, Replication: ts.replication, Compact: true})
 	if err != nil {
@@ -122,6 +127,9 @@ type topicStats struct {
 func loadBankTopic(ctx context.Context, ts topicSettings, keep func(key []byte) bool, onRecord func(done, total int64)) (*bank.Banks, topicStats, error) {
 	banks := bank.NewBanks(nil)
 	var st topicStats
+	if err := messaging.Check(ctx, ts.kafka); err != nil {
+		return nil, st, err
+	}
 	parts, err := messaging.TopicPartitions(ctx, ts.kafka, ts.topic)
 	if errors.Is(err, messaging.ErrTopicNotFound) {
 		return banks, st, nil

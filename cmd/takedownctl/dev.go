@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,7 +51,11 @@ type devConfig struct {
 	allowlist     string
 	seed          int64
 	reviewToken   string // a lead's token for the review service
+	ingestKey     ingestKey
 }
+
+// devClient is the ingest client of the dev stack's key.
+const devClient = "demo"
 
 func cmdDev(ctx context.Context, args []string) error {
 	var c devConfig
@@ -143,10 +148,16 @@ func cmdDev(ctx context.Context, args []string) error {
 		say("stopping services...")
 		devstack.StopAll(log, procs, 20*time.Second)
 	}()
+	// Ingest's API takes signed requests only: a fresh client key each
+	// run, used by the demo and printed below for takedownctl submit.
+	c.ingestKey = ingestKey{ID: "dev-" + events.NewID()[:8], Secret: events.NewID() + events.NewID()}
 	exited := make(chan string, len(devServices))
 	for i, name := range devServices {
-		p := &devstack.Process{Name: name, Bin: devstack.Binary(name),
-			Env: append(env, "TAKEDOWN_HTTP_ADDR="+c.addrs[i])}
+		penv := append(slices.Clip(env), "TAKEDOWN_HTTP_ADDR="+c.addrs[i])
+		if name == "ingest" {
+			penv = append(penv, "TAKEDOWN_INGEST_CLIENTS="+devClient+":"+c.ingestKey.ID+"="+c.ingestKey.Secret)
+		}
+		p := &devstack.Process{Name: name, Bin: devstack.Binary(name), Env: penv}
 		if err := p.Start(os.Stdout, &out); err != nil {
 			return err
 		}
@@ -170,6 +181,10 @@ func cmdDev(ctx context.Context, args []string) error {
 	}
 	say("review UI: http://%s/ui/ — sign in with this lead token (valid 24 h; API: Authorization: Bearer TOKEN):\n%s",
 		c.addrs[devReview], c.reviewToken)
+	say("ingest API: http://%s — requests are signed with client %q's key (new each run):\n"+
+		"  TAKEDOWN_INGEST_KEY_ID=%s\n  TAKEDOWN_INGEST_KEY_SECRET=%s\n"+
+		"  e.g. TAKEDOWN_INGEST_KEY_ID=%s TAKEDOWN_INGEST_KEY_SECRET=%s takedownctl submit picture.jpg",
+		c.addrs[devIngest], devClient, c.ingestKey.ID, c.ingestKey.Secret, c.ingestKey.ID, c.ingestKey.Secret)
 
 	if c.demo {
 		if err := runDemo(ctx, c, brokers, platform, say); err != nil {
@@ -283,10 +298,10 @@ func runDemo(ctx context.Context, c devConfig, brokers []string, platform *demoP
 				if events.Decode(m.Value, events.TypeMediaMatched, &ev) != nil {
 					return nil
 				}
-				if media, ok := names[ev.ContentID]; ok {
+				if media, ok := names[ev.PlatformContentID()]; ok {
 					if len(ev.Matches) == 0 {
 						say("  %-16s -> matcher: no match", media.Name)
-						outcome[ev.ContentID] = "no match"
+						outcome[ev.PlatformContentID()] = "no match"
 						settled <- struct{}{}
 					} else {
 						best := policy.Default().Decide(ev.Matches).Best
@@ -298,9 +313,9 @@ func runDemo(ctx context.Context, c devConfig, brokers []string, platform *demoP
 				if events.Decode(m.Value, events.TypeEnforcementAction, &ev) != nil {
 					return nil
 				}
-				if media, ok := names[ev.ContentID]; ok {
+				if media, ok := names[ev.PlatformContentID()]; ok {
 					say("  %-16s -> enforcer: %s %s (%s)", media.Name, ev.Action, ev.Outcome, ev.Reason)
-					outcome[ev.ContentID] = ev.Action + " " + ev.Outcome
+					outcome[ev.PlatformContentID()] = ev.Action + " " + ev.Outcome
 					settled <- struct{}{}
 				}
 			}
@@ -315,7 +330,7 @@ func runDemo(ctx context.Context, c devConfig, brokers []string, platform *demoP
 		names[id] = m
 		mu.Unlock()
 		url := platform.host(id+".jpg", m.Data)
-		if _, err := submitUpload(ctx, ingestURL, Upload{ContentID: id, MediaURL: url, ContentType: events.ContentImage,
+		if _, err := submitUpload(ctx, ingestURL, c.ingestKey, Upload{ContentID: id, MediaURL: url, ContentType: events.ContentImage,
 			UploaderID: "demo-user", UploadedAt: time.Now().UTC()}); err != nil {
 			return err
 		}

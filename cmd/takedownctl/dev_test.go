@@ -3,6 +3,9 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -123,6 +126,32 @@ func TestDevDemo(t *testing.T) {
 		t.Errorf("the demo platform logged %d takedowns, want %d", n, want)
 	}
 
+	// takedownctl submit against the running stack: unsigned it is refused
+	// (ingest takes signed requests only), signed with the printed key it
+	// is accepted as the demo client's, and the hasher fetches the file.
+	keyID, secret := printedSetting(all, "TAKEDOWN_INGEST_KEY_ID="), printedSetting(all, "TAKEDOWN_INGEST_KEY_SECRET=")
+	if keyID == "" || len(secret) < 32 {
+		t.Fatalf("takedownctl dev printed no ingest key:\n%s", all)
+	}
+	pic := filepath.Join(t.TempDir(), "picture.png")
+	writePicture(t, pic)
+	submit := func(env ...string) (string, error) {
+		c := exec.Command(filepath.Join(bin, "takedownctl"), "submit", pic)
+		c.Env = append(os.Environ(), fmt.Sprintf("TAKEDOWN_INGEST_URL=http://127.0.0.1:%d", base))
+		c.Env = append(c.Env, env...)
+		b, err := c.CombinedOutput()
+		return string(b), err
+	}
+	if got, err := submit(); err == nil || !strings.Contains(got, "401") || !strings.Contains(got, "TAKEDOWN_INGEST_KEY_ID") {
+		t.Errorf("unsigned submit: %v\n%s", err, got)
+	}
+	if got, err := submit("TAKEDOWN_INGEST_KEY_ID="+keyID, "TAKEDOWN_INGEST_KEY_SECRET="+secret+"x"); err == nil || !strings.Contains(got, "401") {
+		t.Errorf("submit with a wrong secret: %v\n%s", err, got)
+	}
+	if got, err := submit("TAKEDOWN_INGEST_KEY_ID="+keyID, "TAKEDOWN_INGEST_KEY_SECRET="+secret); err != nil || !strings.Contains(got, `"client_id":"demo"`) {
+		t.Errorf("signed submit: %v\n%s", err, got)
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -153,4 +182,37 @@ func freeRange(t *testing.T, n int) int {
 	}
 	t.Fatal("no free port range")
 	return 0
+}
+
+// printedSetting returns the value printed after name (up to the end of the
+// line or a space) in out.
+func printedSetting(out, name string) string {
+	i := strings.Index(out, name)
+	if i < 0 {
+		return ""
+	}
+	v := out[i+len(name):]
+	if j := strings.IndexAny(v, " \n"); j >= 0 {
+		v = v[:j]
+	}
+	return v
+}
+
+// writePicture writes a small PNG, unlike any bank entry, to path.
+func writePicture(t *testing.T, path string) {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 64, 64))
+	for y := range 64 {
+		for x := range 64 {
+			img.Set(x, y, color.RGBA{uint8(x * 4), uint8(y * 4), uint8((x ^ y) * 4), 255})
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,7 +105,7 @@ func runVideoDemo(ctx context.Context, c devConfig, brokers []string, platform *
 		return err
 	}
 	videoID := "demo-" + run + "-video-copy"
-	if _, err := submitUpload(ctx, ingestURL, Upload{ContentID: videoID, MediaURL: platform.host(videoID+".mp4", data),
+	if _, err := submitUpload(ctx, ingestURL, c.ingestKey, Upload{ContentID: videoID, MediaURL: platform.host(videoID+".mp4", data),
 		ContentType: events.ContentVideo, UploaderID: "demo-user", UploadedAt: time.Now().UTC()}); err != nil {
 		return err
 	}
@@ -141,7 +142,7 @@ func runVideoDemo(ctx context.Context, c devConfig, brokers []string, platform *
 			return err
 		}
 		url := platform.host(fmt.Sprintf("%s-%03d.ts", streamID, seq), seg)
-		if err := submitSegment(ctx, ingestURL, streamID, seq, url); err != nil {
+		if err := submitSegment(ctx, ingestURL, c.ingestKey, streamID, seq, url); err != nil {
 			return err
 		}
 		offset := seq * demoSegmentSeconds
@@ -180,10 +181,10 @@ func runVideoDemo(ctx context.Context, c devConfig, brokers []string, platform *
 }
 
 // submitSegment posts one live stream segment to ingest's API.
-func submitSegment(ctx context.Context, ingestURL, streamID string, seq int, mediaURL string) error {
-	body := map[string]any{"sequence": seq, "offset_ms": seq * demoSegmentSeconds * 1000, "duration_ms": demoSegmentSeconds * 1000,
+func submitSegment(ctx context.Context, ingestURL string, key ingestKey, streamID string, seq int, mediaURL string) error {
+	body := map[string]any{"stream_id": streamID, "sequence": seq, "offset_ms": seq * demoSegmentSeconds * 1000, "duration_ms": demoSegmentSeconds * 1000,
 		"media_url": mediaURL, "uploader_id": "demo-streamer"}
-	return postDemoJSON(ctx, ingestURL+"/v1/streams/"+streamID+"/segments", body)
+	return postDemoJSON(ctx, ingestURL+"/v1/streams/"+url.PathEscape(streamID)+"/segments", key, body)
 }
 
 // awaitTakedown waits for the platform to receive a takedown of contentID.
@@ -221,15 +222,10 @@ func describeRanges(v *events.VideoMatch) string {
 	return strings.Join(parts, ", ")
 }
 
-// postDemoJSON posts body as JSON and wants 202 Accepted.
-func postDemoJSON(ctx context.Context, url string, body any) error {
+// postDemoJSON posts body as JSON, signed with key, and wants 202 Accepted.
+func postDemoJSON(ctx context.Context, url string, key ingestKey, body any) error {
 	raw, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(raw))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := key.post(ctx, url, raw)
 	if err != nil {
 		return err
 	}

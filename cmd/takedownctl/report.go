@@ -241,6 +241,9 @@ func cmdReport(ctx context.Context, args []string, out, errOut io.Writer) error 
 	if !from.IsZero() && !to.After(from) {
 		return fmt.Errorf("--to %s is not after --from %s", to.Format(time.RFC3339), from.Format(time.RFC3339))
 	}
+	if err := messaging.Check(ctx, kafkaCfg); err != nil {
+		return err
+	}
 	acts, unreadable, err := readActions(ctx, kafkaCfg, topic, from)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/webhook"
 )
 
 // Upload is the body of ingest's POST /v1/uploads.
@@ -27,15 +28,45 @@ type Upload struct {
 	UploadedAt  time.Time `json:"uploaded_at"`
 }
 
-// submitUpload posts u to ingest and returns its answer.
-func submitUpload(ctx context.Context, ingestURL string, u Upload) (map[string]any, error) {
-	body, _ := json.Marshal(u)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(ingestURL, "/")+"/v1/uploads", bytes.NewReader(body))
+// ingestKey is a client's key for ingest's API: requests are signed with it
+// (see package webhook's SignRequest). The zero key sends unsigned requests,
+// which only an ingest with TAKEDOWN_INGEST_ALLOW_ANONYMOUS accepts.
+type ingestKey struct {
+	ID     string
+	Secret string
+}
+
+// bindIngestKey registers the key's settings.
+func bindIngestKey(s *config.Set, k *ingestKey) {
+	s.String(&k.ID, "ingest-key-id", "", "key id of the ingest client key requests are signed with (`takedownctl dev` prints one)")
+	s.Secret(&k.Secret, "ingest-key-secret", "secret of the ingest client key")
+}
+
+// check says what is wrong with a half-given key.
+func (k ingestKey) check() error {
+	if (k.ID == "") != (k.Secret == "") {
+		return usageError{"give both TAKEDOWN_INGEST_KEY_ID and TAKEDOWN_INGEST_KEY_SECRET (or neither, for an ingest that allows anonymous requests)"}
+	}
+	return nil
+}
+
+// post sends body to ingest's API at url, signed with k.
+func (k ingestKey) post(ctx context.Context, url string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	if k.ID != "" {
+		webhook.SignRequest(req, k.ID, []byte(k.Secret), body, time.Now())
+	}
+	return http.DefaultClient.Do(req)
+}
+
+// submitUpload posts u to ingest, signed with key, and returns its answer.
+func submitUpload(ctx context.Context, ingestURL string, key ingestKey, u Upload) (map[string]any, error) {
+	body, _ := json.Marshal(u)
+	resp, err := key.post(ctx, strings.TrimRight(ingestURL, "/")+"/v1/uploads", body)
 	if err != nil {
 		return nil, fmt.Errorf("ingest at %s: %w (is the pipeline running? TAKEDOWN_INGEST_URL)", ingestURL, err)
 	}
@@ -44,6 +75,10 @@ func submitUpload(ctx context.Context, ingestURL string, u Upload) (map[string]a
 	var out map[string]any
 	_ = json.Unmarshal(raw, &out)
 	if resp.StatusCode != http.StatusAccepted {
+		if resp.StatusCode == http.StatusUnauthorized && key.ID == "" {
+			return nil, fmt.Errorf("ingest refused the unsigned upload (%s): set TAKEDOWN_INGEST_KEY_ID and TAKEDOWN_INGEST_KEY_SECRET "+
+				"to a client key of ingest's TAKEDOWN_INGEST_CLIENTS (`takedownctl dev` prints one)", resp.Status)
+		}
 		if msg, ok := out["error"].(string); ok {
 			return nil, fmt.Errorf("ingest refused the upload (%s): %s", resp.Status, msg)
 		}
@@ -60,6 +95,7 @@ func cmdSubmit(ctx context.Context, args []string, out io.Writer) error {
 		contentType string
 		serveAddr   string
 		serveFor    time.Duration
+		key         ingestKey
 	)
 	s := config.New("takedownctl submit")
 	s.String(&ingestURL, "ingest-url", "http://127.0.0.1:8080", "base URL of the ingest service's HTTP API")
@@ -68,7 +104,11 @@ func cmdSubmit(ctx context.Context, args []string, out io.Writer) error {
 	s.String(&contentType, "content-type", "", "image or video (default: guessed from the name)")
 	s.String(&serveAddr, "serve-addr", "127.0.0.1:0", "where to serve a local FILE until the hasher fetched it")
 	s.Duration(&serveFor, "serve-timeout", time.Minute, "how long to serve a local FILE waiting for the fetch")
+	bindIngestKey(s, &key)
 	if err := s.Parse(args); err != nil {
+		return err
+	}
+	if err := key.check(); err != nil {
 		return err
 	}
 	if len(s.Args()) != 1 {
@@ -84,7 +124,7 @@ func cmdSubmit(ctx context.Context, args []string, out io.Writer) error {
 	u := Upload{ContentID: contentID, ContentType: contentType, UploaderID: uploader, UploadedAt: time.Now().UTC()}
 	if pu, err := url.Parse(target); err == nil && (pu.Scheme == "http" || pu.Scheme == "https") {
 		u.MediaURL = target
-		res, err := submitUpload(ctx, ingestURL, u)
+		res, err := submitUpload(ctx, ingestURL, key, u)
 		if err != nil {
 			return err
 		}
@@ -119,7 +159,7 @@ func cmdSubmit(ctx context.Context, args []string, out io.Writer) error {
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	u.MediaURL = "http://" + ln.Addr().String() + name
-	res, err := submitUpload(ctx, ingestURL, u)
+	res, err := submitUpload(ctx, ingestURL, key, u)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,11 @@
 package config
 
-import "github.com/takedown-pipeline/takedown/pkg/events"
+import (
+	"fmt"
+	"time"
+
+	"github.com/takedown-pipeline/takedown/pkg/events"
+)
 
 // Topics names every topic of the pipeline.
 type Topics struct {
@@ -51,6 +56,7 @@ type Common struct {
 	Partitions  int
 	Redis       Redis
 	HTTPAddr    string
+	HTTP        HTTPServer
 	LogLevel    string
 	LogFormat   string
 	Topics      Topics
@@ -65,8 +71,69 @@ func (c *Common) Bind(s *Set, service, httpAddr string) {
 	s.Int(&c.Partitions, "topic-partitions", 3, "partition count of topics the service creates")
 	c.Redis.Bind(s)
 	s.String(&c.HTTPAddr, "http-addr", httpAddr, "listen address of the service's HTTP server (health, API)")
+	c.HTTP.Bind(s)
 	s.String(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	s.String(&c.LogFormat, "log-format", "text", "text or json")
 	s.String(&c.DLQTopic, "dlq-topic", service+".dlq", "dead-letter topic of this service")
 	c.Topics.Bind(s)
+}
+
+// Defaults of the HTTP server settings.
+const (
+	DefaultHTTPReadTimeout  = 30 * time.Second
+	DefaultHTTPWriteTimeout = 60 * time.Second
+	DefaultHTTPIdleTimeout  = 120 * time.Second
+)
+
+// HTTPServer holds the settings every service's HTTP servers share.
+type HTTPServer struct {
+	// AdminAddr, when set, is a second listener serving only /healthz,
+	// /readyz and /metrics, which the public listener then does not serve.
+	AdminAddr string
+	// ReadTimeout bounds reading a whole request, body included, so that a
+	// trickled body cannot hold a connection; WriteTimeout bounds the time
+	// from the end of the request headers to the end of the answer;
+	// IdleTimeout bounds a kept-alive connection waiting for its next
+	// request.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+}
+
+// Bind registers the HTTP server settings.
+func (h *HTTPServer) Bind(s *Set) {
+	s.String(&h.AdminAddr, "admin-addr", "",
+		"listen address for /healthz, /readyz and /metrics only (empty: served on http-addr with the API)")
+	s.Duration(&h.ReadTimeout, "http-read-timeout", DefaultHTTPReadTimeout,
+		"longest time to read one HTTP request, body included")
+	s.Duration(&h.WriteTimeout, "http-write-timeout", DefaultHTTPWriteTimeout,
+		"longest time to answer one HTTP request, from the end of its headers")
+	s.Duration(&h.IdleTimeout, "http-idle-timeout", DefaultHTTPIdleTimeout,
+		"how long a kept-alive HTTP connection may wait for its next request")
+}
+
+// WithDefaults fills the zero values, as a configuration built in code may
+// leave them.
+func (h HTTPServer) WithDefaults() HTTPServer {
+	if h.ReadTimeout == 0 {
+		h.ReadTimeout = DefaultHTTPReadTimeout
+	}
+	if h.WriteTimeout == 0 {
+		h.WriteTimeout = DefaultHTTPWriteTimeout
+	}
+	if h.IdleTimeout == 0 {
+		h.IdleTimeout = DefaultHTTPIdleTimeout
+	}
+	return h
+}
+
+// Validate checks the timeouts, naming the setting at fault.
+func (h HTTPServer) Validate() error {
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"http-read-timeout", h.ReadTimeout}, {"http-write-timeout", h.WriteTimeout}, {"http-idle-timeout", h.IdleTimeout}} {
+		if t.d < 0 {
+			return fmt.Errorf("%s=%s: must not be negative", EnvName(t.name), t.d)
+		}
+	}
+	return nil
 }

@@ -48,6 +48,13 @@ type Meta struct {
 	ContentID     string    `json:"content_id"`
 	CorrelationID string    `json:"correlation_id"`
 	OccurredAt    time.Time `json:"occurred_at"`
+	// ClientID names the ingest client (a platform's key) that submitted
+	// the content. From media.ingested and stream.segments on, ContentID is
+	// then the client's id scoped to it (see ScopedID), so that two clients'
+	// ids never collide; PlatformContentID gives back the client's own id.
+	// Empty on events that no client submitted (a platform producing to
+	// stream.segments itself, events written before clients existed).
+	ClientID string `json:"client_id,omitempty"`
 }
 
 // Header returns the event's metadata.
@@ -78,7 +85,52 @@ func NewMeta(typ, contentID, correlationID string) Meta {
 // Follow returns metadata for an event of type typ caused by parent: same
 // content and correlation, new id.
 func Follow(typ string, parent *Meta) Meta {
-	return NewMeta(typ, parent.ContentID, parent.CorrelationID)
+	m := NewMeta(typ, parent.ContentID, parent.CorrelationID)
+	m.ClientID = parent.ClientID
+	return m
+}
+
+// Limits of ids. A scoped content id is a client id, a colon and the
+// client's own id.
+const (
+	MaxClientIDBytes  = 64
+	MaxContentIDBytes = 256
+	maxScopedIDBytes  = MaxClientIDBytes + 1 + MaxContentIDBytes
+)
+
+// ScopedID is the pipeline's content id of a client's content id: the
+// client's name, a colon and its id. Client names hold no colon (see
+// CheckClientID), so the first colon splits the two unambiguously.
+func ScopedID(client, id string) string { return client + ":" + id }
+
+// PlatformContentID returns the content id the client gave: ContentID
+// without the client's scope, or ContentID itself when the event carries
+// no client.
+func (m *Meta) PlatformContentID() string {
+	if m.ClientID != "" {
+		if id, ok := strings.CutPrefix(m.ContentID, m.ClientID+":"); ok {
+			return id
+		}
+	}
+	return m.ContentID
+}
+
+// CheckClientID reports whether name can name an ingest client: 1 to 64
+// lower-case letters, digits, '.', '_' or '-', starting with a letter or
+// digit.
+func CheckClientID(name string) error {
+	if name == "" || len(name) > MaxClientIDBytes {
+		return fmt.Errorf("client id %q: want 1 to %d characters", name, MaxClientIDBytes)
+	}
+	for i, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+		case i > 0 && (r == '.' || r == '_' || r == '-'):
+		default:
+			return fmt.Errorf("client id %q: use lower-case letters, digits, '.', '_' and '-' (starting with a letter or digit)", name)
+		}
+	}
+	return nil
 }
 
 // NewID returns a random 128-bit identifier in hex.
@@ -657,8 +709,13 @@ func (m *Meta) Validate(wantType string) error {
 	if m.SchemaVersion != SchemaVersion {
 		return invalid("schema_version %d is not supported (want %d)", m.SchemaVersion, SchemaVersion)
 	}
-	if len(m.ContentID) > 256 {
-		return invalid("content_id longer than 256 bytes")
+	if len(m.ContentID) > maxScopedIDBytes {
+		return invalid("content_id longer than %d bytes", maxScopedIDBytes)
+	}
+	if m.ClientID != "" {
+		if err := CheckClientID(m.ClientID); err != nil {
+			return invalid("%v", err)
+		}
 	}
 	return nil
 }

@@ -113,6 +113,11 @@ func (p Policy) CheckURL(ctx context.Context, raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// CheckSyntax checks raw as CheckURL does, without looking its host up. Its
+// errors speak of raw only, so an API may show them to the caller; the
+// host checks' errors (addresses, DNS answers) are for logs.
+func (p Policy) CheckSyntax(raw string) (*url.URL, error) { return p.checkSyntax(raw) }
+
 func (p Policy) checkSyntax(raw string) (*url.URL, error) {
 	if strings.TrimSpace(raw) == "" {
 		return nil, fmt.Errorf("%w: empty URL", ErrBadURL)

@@ -53,6 +53,7 @@ type Check func(ctx context.Context) error
 type Health struct {
 	ready  atomic.Bool
 	addr   atomic.Pointer[string]
+	admin  atomic.Pointer[string]
 	mu     sync.Mutex
 	checks map[string]Check
 	infos  map[string]Info
@@ -81,6 +82,18 @@ func (h *Health) Addr() string {
 		return *p
 	}
 	return ""
+}
+
+// SetAdminAddr records the address of the admin listener, if there is one.
+func (h *Health) SetAdminAddr(addr string) { h.admin.Store(&addr) }
+
+// AdminAddr is the bound admin address: the separate listener's when there
+// is one, else the HTTP server's.
+func (h *Health) AdminAddr() string {
+	if p := h.admin.Load(); p != nil {
+		return *p
+	}
+	return h.Addr()
 }
 
 // AddInfo registers a detail shown by /readyz that never fails it.
@@ -150,15 +163,34 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// Serve runs an HTTP server on addr until ctx is cancelled, then shuts it
-// down gracefully. The listener is opened before Serve returns control to the
-// caller's goroutine so that a port clash is reported at once.
+// Serve runs an HTTP server on addr with the default timeouts; see
+// ServeWith.
 func Serve(ctx context.Context, log *slog.Logger, addr string, handler http.Handler) (stop func() error, bound string, err error) {
+	return ServeWith(ctx, log, addr, handler, config.HTTPServer{})
+}
+
+// ServeWith runs an HTTP server on addr until ctx is cancelled, then shuts it
+// down gracefully. The listener is opened before ServeWith returns control to
+// the caller's goroutine so that a port clash is reported at once. The
+// server's read, write and idle timeouts are opts' (zero: the defaults), so a
+// client that trickles its request or never reads the answer cannot hold a
+// connection for long.
+func ServeWith(ctx context.Context, log *slog.Logger, addr string, handler http.Handler, opts config.HTTPServer) (stop func() error, bound string, err error) {
+	opts = opts.WithDefaults()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, "", fmt.Errorf("listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: min(10*time.Second, opts.ReadTimeout),
+		ReadTimeout:       opts.ReadTimeout,
+		WriteTimeout:      opts.WriteTimeout,
+		IdleTimeout:       opts.IdleTimeout,
+		// Header bytes beyond this are refused with 431 before any handler
+		// runs (the default is 1 MB).
+		MaxHeaderBytes: 64 << 10,
+	}
 	done := make(chan error, 1)
 	go func() {
 		err := srv.Serve(ln)
@@ -177,6 +209,39 @@ func Serve(ctx context.Context, log *slog.Logger, addr string, handler http.Hand
 		return <-done
 	}
 	return stop, ln.Addr().String(), nil
+}
+
+// AdminPaths are the paths SplitAdmin moves to the admin listener.
+var AdminPaths = []string{"/healthz", "/readyz", "/metrics"}
+
+// SplitAdmin splits a service's handler in two: public serves everything
+// but AdminPaths (404 for them), admin serves only AdminPaths. Both
+// delegate to h, so a service registers its endpoints once whatever the
+// listeners are.
+func SplitAdmin(h http.Handler) (public, admin http.Handler) {
+	isAdmin := func(p string) bool {
+		for _, a := range AdminPaths {
+			if p == a {
+				return true
+			}
+		}
+		return false
+	}
+	public = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isAdmin(r.URL.Path) {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+	admin = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isAdmin(r.URL.Path) {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+	return public, admin
 }
 
 // Main wires a service binary: it parses settings (bind registers them and

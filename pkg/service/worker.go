@@ -29,6 +29,9 @@ type Worker struct {
 	// HTTPAddr and HTTP are the service's API, health endpoints included.
 	HTTPAddr string
 	HTTP     http.Handler
+	// Server holds the HTTP timeouts and the admin address: when it is
+	// set, /healthz, /readyz and /metrics move there (see SplitAdmin).
+	Server config.HTTPServer
 	// Topics are created, when missing, before anything else.
 	Kafka  config.Kafka
 	Topics []messaging.TopicSpec
@@ -58,6 +61,9 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 			}
 		}
 	}()
+	if err := w.Server.Validate(); err != nil {
+		return err
+	}
 	// First, and within seconds: a wrong password or an untrusted
 	// certificate must stop the service with the setting to fix, not leave
 	// kafka-go's clients retrying the handshake for ever.
@@ -80,7 +86,24 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	stopHTTP, addr, err := Serve(ctx, w.Log, w.HTTPAddr, w.HTTP)
+	public := w.HTTP
+	if w.Server.AdminAddr != "" {
+		var admin http.Handler
+		public, admin = SplitAdmin(w.HTTP)
+		stopAdmin, adminAddr, err := ServeWith(ctx, w.Log, w.Server.AdminAddr, admin, w.Server)
+		if err != nil {
+			return fmt.Errorf("%s: %w", config.EnvName("admin-addr"), err)
+		}
+		w.Health.SetAdminAddr(adminAddr)
+		// Deferred first, so it stops last: probes see the service until
+		// the very end.
+		defer func() {
+			if herr := stopAdmin(); herr != nil {
+				w.Log.Warn("stopping admin http server", "err", herr)
+			}
+		}()
+	}
+	stopHTTP, addr, err := ServeWith(ctx, w.Log, w.HTTPAddr, public, w.Server)
 	if err != nil {
 		return err
 	}

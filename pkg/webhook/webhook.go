@@ -41,8 +41,12 @@ const DefaultTolerance = 5 * time.Minute
 type Takedown struct {
 	// Action is what the platform is asked to do: events.ActionRemove,
 	// events.ActionRestrict or events.ActionRestore.
-	Action    string `json:"action"`
+	Action string `json:"action"`
+	// ContentID is the platform's own id of the content (or stream), as it
+	// submitted it; ClientID is the ingest client that submitted it, empty
+	// when none did.
 	ContentID string `json:"content_id"`
+	ClientID  string `json:"client_id,omitempty"`
 	// Reason is a human-readable justification for the platform's records.
 	Reason string `json:"reason"`
 	// Bank and Labels describe the bank entry the decision rests on.

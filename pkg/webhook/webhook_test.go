@@ -375,3 +375,35 @@ func TestReceiver(t *testing.T) {
 		t.Fatalf("accepted/rejected = %d/%d, want 2/3", rc.Accepted(), rc.Rejected())
 	}
 }
+
+func TestVerifyRequest(t *testing.T) {
+	keys := map[string][]byte{"k1": []byte("secret-one"), "k2": []byte("secret-two")}
+	lookup := func(id string) ([]byte, bool) { s, ok := keys[id]; return s, ok }
+	now := time.Unix(1_700_000_000, 0)
+	body := []byte(`{"content_id":"c1"}`)
+	signed := func(id string, secret []byte, at time.Time, b []byte) http.Header {
+		r, _ := http.NewRequest(http.MethodPost, "http://x/v1/uploads", nil)
+		SignRequest(r, id, secret, b, at)
+		return r.Header
+	}
+	if id, err := VerifyRequest(lookup, signed("k2", keys["k2"], now, body), body, now, 0); err != nil || id != "k2" {
+		t.Fatalf("good request: %q %v", id, err)
+	}
+	cases := []struct {
+		name string
+		h    http.Header
+		want error
+	}{
+		{"unsigned", http.Header{}, ErrMissingSignature},
+		{"no key id", func() http.Header { h := signed("k1", keys["k1"], now, body); h.Del(HeaderKeyID); return h }(), ErrMissingKeyID},
+		{"unknown key", signed("k3", keys["k1"], now, body), ErrUnknownKey},
+		{"other key's secret", signed("k1", keys["k2"], now, body), ErrBadSignature},
+		{"other body", signed("k1", keys["k1"], now, []byte(`{"content_id":"c2"}`)), ErrBadSignature},
+		{"old", signed("k1", keys["k1"], now.Add(-time.Hour), body), ErrExpiredSignature},
+	}
+	for _, c := range cases {
+		if _, err := VerifyRequest(lookup, c.h, body, now, 0); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+}

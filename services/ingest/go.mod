@@ -5,6 +5,7 @@ go 1.27.3
 require (
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/takedown-pipeline/takedown/pkg v0.0.0
+	golang.org/x/time v0.16.0
 )
 
 require (

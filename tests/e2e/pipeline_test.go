@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -161,6 +162,7 @@ func startPipeline(t *testing.T, p *platform, secret string, tweak ...func(*enfo
 	ic.Common = common(t, "ingest", topics, prefix)
 	ic.URLAllowlist = allow
 	ic.Group = prefix + "-ingest"
+	ic.Clients = e2eClient + ":" + e2eKeyID + "=" + e2eKeySecret
 
 	var hc hasher.Config
 	bind(t, &hc)
@@ -245,6 +247,34 @@ func postJSON(t *testing.T, url string, body any, token ...string) (int, map[str
 	return resp.StatusCode, out
 }
 
+// The platform's ingest client and key in these tests.
+const (
+	e2eClient    = "e2e"
+	e2eKeyID     = "e2e-1"
+	e2eKeySecret = "e2e-ingest-secret-0123456789abcdef"
+)
+
+// postIngest posts body as JSON to ingest's API, signed with the test
+// client's key as a platform signs it.
+func postIngest(t *testing.T, url string, body any) (int, map[string]any) {
+	t.Helper()
+	raw, _ := json.Marshal(body)
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	webhook.SignRequest(req, e2eKeyID, []byte(e2eKeySecret), raw, time.Now())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
 // reviewSecret is the review service's token key in these tests.
 const reviewSecret = "e2e-review-secret-0123456789abcdef"
 
@@ -264,7 +294,7 @@ func reviewToken(t *testing.T, sub string) string {
 
 func (pl *pipeline) upload(t *testing.T, contentID, url string) {
 	t.Helper()
-	code, out := postJSON(t, "http://"+pl.ingest.Addr()+"/v1/uploads", map[string]any{
+	code, out := postIngest(t, "http://"+pl.ingest.Addr()+"/v1/uploads", map[string]any{
 		"content_id": contentID, "media_url": url, "content_type": "image",
 		"uploader_id": "u1", "uploaded_at": time.Now().UTC().Format(time.RFC3339Nano),
 	})
@@ -286,7 +316,9 @@ func (pl *pipeline) actions(t *testing.T, contentID string, want int) []events.E
 				bad = err
 				return true
 			}
-			if a.ContentID == contentID {
+			// The pipeline's id is scoped to the client; the test knows the
+			// platform's own.
+			if a.PlatformContentID() == contentID && a.ClientID == e2eClient {
 				out = append(out, a)
 			}
 			return len(out) >= want
@@ -342,7 +374,7 @@ func TestUploadToTakedown(t *testing.T) {
 	pl.upload(t, autoID, plat.host(autoID, altered.Data))
 	select {
 	case td := <-plat.got:
-		if td.ContentID != autoID || td.Action != events.ActionRemove || td.Trigger != events.TriggerAuto || td.Bank != "e2e-bank" {
+		if td.ContentID != autoID || td.ClientID != e2eClient || td.Action != events.ActionRemove || td.Trigger != events.TriggerAuto || td.Bank != "e2e-bank" {
 			t.Fatalf("takedown %+v", td)
 		}
 	case <-time.After(60 * time.Second):
@@ -364,7 +396,8 @@ func TestUploadToTakedown(t *testing.T) {
 	// A weaker copy: queued for review, then removed on a decision.
 	reviewID := testenv.Name("weaker")
 	pl.upload(t, reviewID, plat.host(reviewID, weaker.Data))
-	reviewURL := "http://" + pl.review.Addr() + "/v1/items/" + reviewID
+	// Review items carry the pipeline's id: the platform's, scoped to its client.
+	reviewURL := "http://" + pl.review.Addr() + "/v1/items/" + url.PathEscape(events.ScopedID(e2eClient, reviewID))
 	testenv.WaitFor(t, 60*time.Second, "the review item", func() bool {
 		req, _ := http.NewRequest(http.MethodGet, reviewURL, nil)
 		req.Header.Set("Authorization", "Bearer "+reviewToken(t, "rita"))
@@ -414,7 +447,7 @@ func redeliver(t *testing.T, pl *pipeline, contentID string) {
 	k := config.Kafka{Brokers: pl.brokers}
 	var verdict *messaging.Message
 	testenv.ReadUntil(t, k, pl.topics.Matched, 30*time.Second, "the verdict of "+contentID, func(m *messaging.Message) bool {
-		if string(m.Key) != contentID {
+		if string(m.Key) != events.ScopedID(e2eClient, contentID) {
 			return false
 		}
 		verdict = m

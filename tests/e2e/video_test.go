@@ -95,7 +95,7 @@ func TestVideoUploadToTakedown(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := testenv.Name("video")
-	code, out := postJSON(t, "http://"+pl.ingest.Addr()+"/v1/uploads", map[string]any{
+	code, out := postIngest(t, "http://"+pl.ingest.Addr()+"/v1/uploads", map[string]any{
 		"content_id": id, "media_url": plat.host(id+".mp4", data), "content_type": "video", "uploader_id": "u1",
 	})
 	if code != http.StatusAccepted {
@@ -165,8 +165,8 @@ func TestLiveStreamStopped(t *testing.T) {
 		}
 		url := plat.host(fmt.Sprintf("%s-%03d.ts", stream, seq), data)
 		posted[seq] = time.Now()
-		code, out := postJSON(t, "http://"+pl.ingest.Addr()+"/v1/streams/"+stream+"/segments", map[string]any{
-			"sequence": seq, "offset_ms": seq * segSeconds * 1000, "duration_ms": segSeconds * 1000,
+		code, out := postIngest(t, "http://"+pl.ingest.Addr()+"/v1/streams/"+stream+"/segments", map[string]any{
+			"stream_id": stream, "sequence": seq, "offset_ms": seq * segSeconds * 1000, "duration_ms": segSeconds * 1000,
 			"media_url": url, "uploader_id": "streamer-1",
 		})
 		if code != http.StatusAccepted {

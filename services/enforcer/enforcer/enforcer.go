@@ -148,7 +148,8 @@ func (s *Service) Run(ctx context.Context) error {
 	w := service.Worker{
 		Name: "enforcer", Log: s.log, Health: s.health,
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
-		Kafka: s.cfg.Kafka,
+		Server: s.cfg.HTTP,
+		Kafka:  s.cfg.Kafka,
 		Topics: service.Topics(s.cfg.Partitions, s.cfg.Replication,
 			t.Matched, t.ReviewDecided, t.ReviewRequested, t.Actions, s.cfg.DLQTopic),
 		// Without Redis no action can be checked for "already done": better

@@ -373,6 +373,45 @@ func TestAutoTakedown(t *testing.T) {
 	}
 }
 
+// Content submitted by an ingest client carries the client's id, its
+// content id scoped to it: two clients' uploads with the same id are two
+// pieces of content with their own keys, and each platform gets its own id
+// back with its client.
+func TestClientScopedContent(t *testing.T) {
+	t.Parallel()
+	h := start(t, 0, nil)
+	id := testenv.Name("shared-id")
+	for _, client := range []string{"acme", "rival"} {
+		ev := matched(match(events.SignalPHash, 2, "e1"))
+		ev.ClientID, ev.ContentID = client, events.ScopedID(client, id)
+		h.publish(h.cfg.Topics.Matched, ev)
+	}
+	acts := h.actions(2)
+	reqs := h.platform.requests()
+	if len(reqs) != 2 {
+		t.Fatalf("platform saw %d requests, want 2 (one per client)", len(reqs))
+	}
+	seen := map[string]string{}
+	for _, r := range reqs {
+		var td webhook.Takedown
+		if err := json.Unmarshal(r.body, &td); err != nil {
+			t.Fatal(err)
+		}
+		if td.ContentID != id || td.IdempotencyKey != webhook.IdempotencyKey(events.ScopedID(td.ClientID, id), events.ActionRemove) {
+			t.Errorf("takedown %+v: want the platform's id %s and the scoped key", td, id)
+		}
+		seen[td.ClientID] = td.IdempotencyKey
+	}
+	if len(seen) != 2 || seen["acme"] == seen["rival"] {
+		t.Errorf("takedowns by client %v, want acme and rival with their own keys", seen)
+	}
+	for _, a := range acts {
+		if a.ContentID != events.ScopedID(a.ClientID, id) || a.PlatformContentID() != id {
+			t.Errorf("audit record %s (client %s)", a.ContentID, a.ClientID)
+		}
+	}
+}
+
 func TestRedeliveryActsOnce(t *testing.T) {
 	t.Parallel()
 	h := start(t, 0, nil)

@@ -238,8 +238,11 @@ func (s *Service) enforce(ctx context.Context, log *slog.Logger, r actRequest) e
 	hook := *s.hook
 	hook.OnRetry = func(attempt int, err error) error { return s.recordRetry(ctx, log, r, attempt, err) }
 	attempts, sendErr := hook.Send(ctx, webhook.Takedown{
-		Action:         r.action,
-		ContentID:      r.parent.ContentID,
+		Action: r.action,
+		// The platform gets back its own id and its client; the pipeline's
+		// scoped id keys everything on this side.
+		ContentID:      r.parent.PlatformContentID(),
+		ClientID:       r.parent.ClientID,
 		Reason:         r.reason,
 		Bank:           r.basis.Bank,
 		Labels:         r.basis.Labels,

@@ -111,6 +111,7 @@ func (s *Service) Run(ctx context.Context) error {
 	w := service.Worker{
 		Name: "hasher", Log: s.log, Health: s.health,
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
+		Server: s.cfg.HTTP,
 		Kafka:  s.cfg.Kafka,
 		Topics: service.Topics(s.cfg.Partitions, s.cfg.Replication, t.Ingested, t.StreamSegments, t.Hashed, s.cfg.DLQTopic),
 		Consumer: messaging.ConsumerConfig{

@@ -1,13 +1,14 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -34,8 +35,11 @@ type UploadRequest struct {
 
 // UploadResponse is the 202 answer of POST /v1/uploads.
 type UploadResponse struct {
-	EventID       string `json:"event_id"`
-	ContentID     string `json:"content_id"`
+	EventID   string `json:"event_id"`
+	ContentID string `json:"content_id"`
+	// ClientID is the client the upload was accepted for: its ids are
+	// scoped to it.
+	ClientID      string `json:"client_id"`
 	CorrelationID string `json:"correlation_id"`
 }
 
@@ -64,43 +68,45 @@ func writeError(w http.ResponseWriter, code int, problems ...string) {
 	service.WriteJSON(w, code, resp)
 }
 
-func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: send application/json", ct))
-			return
-		}
-	}
-	req, problem, code := decodeUpload(w, r, s.cfg.MaxBodyBytes)
+// handleUpload publishes a client's upload on media.uploaded, as the
+// client's: the event's client_id is the caller's, so that the upload's ids
+// are scoped to it from media.ingested on.
+func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request, c caller, body []byte) {
+	req, problem := decodeUpload(body)
 	if problem != "" {
-		writeError(w, code, problem)
+		writeError(w, http.StatusBadRequest, problem)
 		return
 	}
 	uploadedAt, problems := validateUpload(req, time.Now())
-
-	// The URL policy needs a well-formed URL; resolving the host is only
-	// worth it when the URL is otherwise fine.
 	if req.MediaURL != "" && len(req.MediaURL) <= maxURLBytes {
-		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-		_, err := s.policy.CheckURL(ctx, req.MediaURL)
-		cancel()
-		if err != nil {
-			if !fetch.IsPermanent(err) {
-				// A DNS failure is not the caller's fault.
-				if len(problems) == 0 {
-					writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("media_url could not be checked now (%v); try again", err))
-					return
-				}
-			} else {
-				problems = append(problems, "media_url refused: "+err.Error())
-			}
+		switch p, transient := s.checkMediaURL(r.Context(), req.MediaURL); {
+		case transient && len(problems) == 0:
+			writeError(w, http.StatusServiceUnavailable, p)
+			return
+		case p != "" && !transient:
+			problems = append(problems, p)
 		}
 	}
 	if len(problems) > 0 {
 		writeError(w, http.StatusBadRequest, problems...)
 		return
 	}
-
+	log := s.log.With("client", c.client, "content_id", req.ContentID)
+	// An id names one piece of media: the same id with other media must
+	// not pass for a duplicate of the first (the consumer would drop it).
+	prev, same, err := s.claimMedia(r.Context(), s.uploadKey(c.client, req.ContentID), mediaFingerprint(req.MediaURL), s.cfg.DedupTTL)
+	if err != nil {
+		log.Error("upload not checked against earlier uploads", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "the upload could not be checked now; try again")
+		return
+	}
+	if !same {
+		s.conflicts.Add(1)
+		log.Warn("upload refused: content id already used for other media", "previous_media", prev)
+		writeError(w, http.StatusConflict, fmt.Sprintf("content_id %q was uploaded with a different media_url within the last %s; "+
+			"an id names one piece of media: give different media a new content_id", req.ContentID, s.cfg.DedupTTL))
+		return
+	}
 	ev := events.MediaUploaded{
 		Meta:        events.NewMeta(events.TypeMediaUploaded, req.ContentID, req.CorrelationID),
 		MediaURL:    req.MediaURL,
@@ -108,50 +114,88 @@ func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request) {
 		UploaderID:  req.UploaderID,
 		UploadedAt:  uploadedAt,
 	}
-	log := s.log.With("content_id", ev.ContentID, "correlation_id", ev.CorrelationID, "event_id", ev.EventID)
+	ev.ClientID = c.client
+	log = log.With("correlation_id", ev.CorrelationID, "event_id", ev.EventID)
 	if err := messaging.PublishEvent(r.Context(), s.pub, s.cfg.Topics.Uploaded, &ev); err != nil {
 		log.Error("upload not queued", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "the upload could not be queued (Kafka unavailable); try again")
+		writeError(w, http.StatusServiceUnavailable, "the upload could not be queued now; try again")
 		return
 	}
 	s.accepted.Add(1)
-	log.Info("upload accepted", "content_type", ev.ContentType)
-	service.WriteJSON(w, http.StatusAccepted, UploadResponse{EventID: ev.EventID, ContentID: ev.ContentID, CorrelationID: ev.CorrelationID})
+	log.Info("upload accepted", "content_type", ev.ContentType, "key_id", c.keyID)
+	service.WriteJSON(w, http.StatusAccepted, UploadResponse{EventID: ev.EventID, ContentID: ev.ContentID,
+		ClientID: c.client, CorrelationID: ev.CorrelationID})
+}
+
+// checkMediaURL applies the URL policy and returns a problem for the
+// caller, and whether it is transient (the host could not be looked up
+// now). The policy's own errors name the addresses a host resolves to and
+// the resolver's answers: they go to the log only. The caller learns what
+// it wrote itself (a malformed URL, a private address it typed), and for a
+// host name only that it is refused, so the API cannot be used to probe
+// which internal names exist.
+func (s *Service) checkMediaURL(ctx context.Context, raw string) (problem string, transient bool) {
+	if _, err := s.policy.CheckSyntax(raw); err != nil {
+		return "media_url refused: " + strings.TrimPrefix(err.Error(), fetch.ErrBadURL.Error()+": "), false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := s.policy.CheckURL(ctx, raw)
+	if err == nil {
+		return "", false
+	}
+	s.log.Info("media_url refused", "media_url", raw, "err", err)
+	if !fetch.IsPermanent(err) {
+		return "media_url could not be checked now; try again", true
+	}
+	var addrErr *fetch.AddressError
+	if errors.As(err, &addrErr) && addrErr.Host == addrErr.Addr.String() {
+		return fmt.Sprintf("media_url refused: %s is a %s address; media is only fetched from public addresses",
+			addrErr.Addr, addrErr.Reason), false
+	}
+	host := raw
+	if u, err := url.Parse(raw); err == nil {
+		host = u.Hostname()
+	}
+	return fmt.Sprintf("media_url refused: host %q is not fetched from; media is only fetched from hosts "+
+		"that exist and have public addresses only", host), false
 }
 
 // decodeUpload reads one JSON object, refusing unknown fields (a misspelt
-// optional field would otherwise be silently ignored), trailing data and
-// bodies over max bytes.
-func decodeUpload(w http.ResponseWriter, r *http.Request, max int64) (req UploadRequest, problem string, code int) {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, max))
+// optional field would otherwise be silently ignored) and trailing data.
+func decodeUpload(body []byte) (req UploadRequest, problem string) {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(&req)
 	if err == nil {
 		if dec.Decode(&struct{}{}) != io.EOF {
-			return req, "request body must hold a single JSON object", http.StatusBadRequest
+			return req, "request body must hold a single JSON object"
 		}
-		return req, "", 0
+		return req, ""
 	}
-	var tooBig *http.MaxBytesError
+	return req, jsonProblem(err, "content_id, media_url, content_type, uploader_id, uploaded_at, correlation_id")
+}
+
+// jsonProblem describes a decoding error for the caller; fields lists the
+// known fields.
+func jsonProblem(err error, fields string) string {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
-	case errors.As(err, &tooBig):
-		return req, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit), http.StatusRequestEntityTooLarge
 	case errors.Is(err, io.EOF):
-		return req, "request body is empty; send a JSON object", http.StatusBadRequest
+		return "request body is empty; send a JSON object"
 	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
-		return req, fmt.Sprintf("malformed JSON: %v", err), http.StatusBadRequest
+		return fmt.Sprintf("malformed JSON: %v", err)
 	case errors.As(err, &typ):
 		if typ.Field == "" {
-			return req, "request body must be a JSON object", http.StatusBadRequest
+			return "request body must be a JSON object"
 		}
-		return req, fmt.Sprintf("%s must be a JSON %s, not %s", typ.Field, typ.Type.Kind(), typ.Value), http.StatusBadRequest
+		return fmt.Sprintf("%s must be a JSON %s, not %s", typ.Field, typ.Type.Kind(), typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
-		return req, fmt.Sprintf("unknown field %s; known fields are content_id, media_url, content_type, uploader_id, uploaded_at, correlation_id", field), http.StatusBadRequest
+		return fmt.Sprintf("unknown field %s; known fields are %s", field, fields)
 	default:
-		return req, fmt.Sprintf("bad request body: %v", err), http.StatusBadRequest
+		return "request body is not a valid JSON object; known fields are " + fields
 	}
 }
 

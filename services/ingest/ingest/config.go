@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/fetch"
 )
 
@@ -15,6 +16,13 @@ const (
 	DefaultGroup        = "takedown-ingest"
 	DefaultDedupTTL     = 7 * 24 * time.Hour
 	DefaultMaxBodyBytes = 64 << 10
+	// DefaultUploadedClient is the client of media.uploaded records that
+	// name none (a platform producing to the topic itself).
+	DefaultUploadedClient     = "platform"
+	DefaultSignatureTolerance = 5 * time.Minute
+	DefaultClientRate         = 50
+	DefaultClientBurst        = 100
+	DefaultSegmentDedupTTL    = 24 * time.Hour
 )
 
 // Config holds the ingest settings.
@@ -30,6 +38,20 @@ type Config struct {
 	DedupTTL time.Duration
 	// MaxBodyBytes bounds the body of an upload request.
 	MaxBodyBytes int64
+	// Clients lists the API's clients and their keys (see parseClients),
+	// one secret setting so that it can be mounted from a file.
+	Clients string
+	// AllowAnonymous admits unsigned requests as client "anonymous".
+	AllowAnonymous bool
+	// UploadedClient is the client of media.uploaded records without one.
+	UploadedClient string
+	// SignatureTolerance is how far a signature's time may be from ours.
+	SignatureTolerance time.Duration
+	// ClientRate and ClientBurst are each client's token bucket: requests
+	// per second, and how many may come at once.
+	ClientRate, ClientBurst int
+	// SegmentDedupTTL is how long a stream segment is remembered.
+	SegmentDedupTTL time.Duration
 }
 
 // Bind registers the settings: the common ones, then
@@ -38,6 +60,8 @@ type Config struct {
 //	url-allowlist   TAKEDOWN_URL_ALLOWLIST   (empty: public addresses only)
 //	dedup-ttl       TAKEDOWN_DEDUP_TTL       168h
 //	max-body-bytes  TAKEDOWN_MAX_BODY_BYTES  65536
+//
+// and the API's clients, signatures and rate limits.
 func (c *Config) Bind(s *config.Set) {
 	c.Common.Bind(s, "ingest", DefaultHTTPAddr)
 	s.String(&c.Group, "group", DefaultGroup, "Kafka consumer group of the ingest service")
@@ -46,6 +70,18 @@ func (c *Config) Bind(s *config.Set) {
 	s.Duration(&c.DedupTTL, "dedup-ttl", DefaultDedupTTL,
 		"how long a content id is remembered; a second upload of it within this time is dropped as a duplicate")
 	s.Int64(&c.MaxBodyBytes, "max-body-bytes", DefaultMaxBodyBytes, "largest accepted body of an upload API request")
+	s.Secret(&c.Clients, "ingest-clients",
+		"API clients and their signing keys: client:keyid=secret entries, separated by commas or new lines")
+	s.Bool(&c.AllowAnonymous, "ingest-allow-anonymous", false,
+		"accept unsigned API requests as client \"anonymous\" (never in production)")
+	s.String(&c.UploadedClient, "uploaded-client", DefaultUploadedClient,
+		"client of media.uploaded records that name none (a platform producing to the topic itself)")
+	s.Duration(&c.SignatureTolerance, "signature-tolerance", DefaultSignatureTolerance,
+		"how far a request signature's time may be from the server's clock")
+	s.Int(&c.ClientRate, "client-rate", DefaultClientRate, "API requests per second allowed to each client")
+	s.Int(&c.ClientBurst, "client-burst", DefaultClientBurst, "API requests a client may send at once, above its rate")
+	s.Duration(&c.SegmentDedupTTL, "segment-dedup-ttl", DefaultSegmentDedupTTL,
+		"how long a stream segment (client, stream, sequence) is remembered; a repeat within it is not published again")
 }
 
 // withDefaults fills what a Config built in code (rather than by Bind) may
@@ -62,6 +98,21 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DLQTopic == "" {
 		c.DLQTopic = "ingest.dlq"
+	}
+	if c.UploadedClient == "" {
+		c.UploadedClient = DefaultUploadedClient
+	}
+	if c.SignatureTolerance == 0 {
+		c.SignatureTolerance = DefaultSignatureTolerance
+	}
+	if c.ClientRate == 0 {
+		c.ClientRate = DefaultClientRate
+	}
+	if c.ClientBurst == 0 {
+		c.ClientBurst = DefaultClientBurst
+	}
+	if c.SegmentDedupTTL == 0 {
+		c.SegmentDedupTTL = DefaultSegmentDedupTTL
 	}
 	if c.Redis.Prefix == "" {
 		c.Redis.Prefix = "takedown"
@@ -94,6 +145,31 @@ func (c Config) validate() error {
 		errs = append(errs, fmt.Errorf("TAKEDOWN_MAX_BODY_BYTES=%d: must be at least 1024", c.MaxBodyBytes))
 	}
 	if _, err := fetch.ParseAllowlist(c.URLAllowlist); err != nil {
+		errs = append(errs, err)
+	}
+	if keys, err := parseClients(c.Clients); err != nil {
+		errs = append(errs, err)
+	} else if len(keys) == 0 && !c.AllowAnonymous {
+		errs = append(errs, fmt.Errorf("%s is empty: give the API's clients and keys (client:keyid=secret), "+
+			"or set %s=true to accept unsigned requests (never in production)",
+			config.EnvName("ingest-clients"), config.EnvName("ingest-allow-anonymous")))
+	}
+	if err := events.CheckClientID(c.UploadedClient); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", config.EnvName("uploaded-client"), err))
+	}
+	if c.SignatureTolerance < time.Second {
+		errs = append(errs, fmt.Errorf("%s=%s: must be at least 1s", config.EnvName("signature-tolerance"), c.SignatureTolerance))
+	}
+	if c.ClientRate < 1 {
+		errs = append(errs, fmt.Errorf("%s=%d: must be at least 1", config.EnvName("client-rate"), c.ClientRate))
+	}
+	if c.ClientBurst < 1 {
+		errs = append(errs, fmt.Errorf("%s=%d: must be at least 1", config.EnvName("client-burst"), c.ClientBurst))
+	}
+	if c.SegmentDedupTTL < time.Second {
+		errs = append(errs, fmt.Errorf("%s=%s: must be at least 1s", config.EnvName("segment-dedup-ttl"), c.SegmentDedupTTL))
+	}
+	if err := c.HTTP.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

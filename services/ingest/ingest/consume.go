@@ -2,8 +2,12 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,15 +18,64 @@ import (
 )
 
 // seenKey is the Redis key remembering which upload event first claimed a
-// content id.
-func (s *Service) seenKey(contentID string) string {
-	return s.cfg.Redis.Prefix + ":ingest:seen:" + contentID
+// client's content id with given media. The media is part of the key: the
+// same id with other media is not a duplicate of the first (someone reusing
+// an id must not get a real upload dropped), it is processed.
+func (s *Service) seenKey(client, contentID, mediaURL string) string {
+	return s.cfg.Redis.Prefix + ":ingest:seen:" + client + ":" + mediaFingerprint(mediaURL) + ":" + contentID
+}
+
+// uploadKey is the Redis key remembering which media a client's content id
+// was first uploaded with through the API. Client names hold no colon, so
+// the key is unambiguous.
+func (s *Service) uploadKey(client, contentID string) string {
+	return s.cfg.Redis.Prefix + ":ingest:upload:" + client + ":" + contentID
+}
+
+// segmentKey is the Redis key of one segment of a client's stream.
+func (s *Service) segmentKey(client, streamID string, seq int64) string {
+	return s.cfg.Redis.Prefix + ":ingest:segment:" + client + ":" + strconv.FormatInt(seq, 10) + ":" + streamID
+}
+
+// mediaFingerprint names a piece of media by its URL (fetching the bytes
+// here would cost a download per upload; the hasher does that once).
+func mediaFingerprint(mediaURL string) string {
+	sum := sha256.Sum256([]byte(mediaURL))
+	return hex.EncodeToString(sum[:16])
+}
+
+// claimMedia stores value (a media fingerprint, then optionally a space and
+// more) at key unless the key holds a value already, and returns the stored
+// value and whether its fingerprint is value's.
+func (s *Service) claimMedia(ctx context.Context, key, value string, ttl time.Duration) (stored string, same bool, err error) {
+	fp, _, _ := strings.Cut(value, " ")
+	// Two rounds: the key may expire between a failed SET NX and the GET.
+	for range 2 {
+		ok, err := s.rdb.SetNX(ctx, key, value, ttl).Result()
+		if err != nil {
+			return "", false, err
+		}
+		if ok {
+			return value, true, nil
+		}
+		stored, err := s.rdb.Get(ctx, key).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return "", false, err
+		}
+		storedFP, _, _ := strings.Cut(stored, " ")
+		return stored, storedFP == fp, nil
+	}
+	return "", false, fmt.Errorf("key %s keeps expiring", key)
 }
 
 // handleUploaded turns one media.uploaded record into media.ingested.
 //
-// Deduplication claims the content id for this event id with SET NX. If the
-// key already names another event, the upload is a duplicate and is dropped.
+// Deduplication claims (client, content id, media URL) for this event id
+// with SET NX. If the key already names another event, the upload is a
+// duplicate and is dropped; the same id with other media is not one.
 // If it names this event, the record is a redelivery (the claim succeeded but
 // the publish or commit did not) and the event is published again: the
 // downstream services are idempotent, and publishing twice beats losing it.
@@ -44,18 +97,29 @@ func (s *Service) handleUploaded(ctx context.Context, msg *messaging.Message) er
 		log.Warn("media host not resolvable now; forwarding, the hasher re-checks at connect time", "err", err)
 	}
 
-	first, err := s.claim(ctx, up.ContentID, up.EventID)
+	// The API names the client; a platform producing here itself may, and
+	// is otherwise the configured one. Kafka's ACLs decide who may produce.
+	client := up.ClientID
+	if client == "" {
+		client = s.cfg.UploadedClient
+	}
+	if len(up.ContentID) > events.MaxContentIDBytes {
+		return messaging.Permanentf("content_id longer than %d bytes", events.MaxContentIDBytes)
+	}
+	first, err := s.claim(ctx, s.seenKey(client, up.ContentID, up.MediaURL), up.EventID)
 	if err != nil {
-		return err
+		return fmt.Errorf("dedupe %s: %w", up.ContentID, err)
 	}
 	if first != up.EventID {
 		s.duplicates.Add(1)
-		log.Info("duplicate upload dropped", "first_event_id", first, "dedup_ttl", s.cfg.DedupTTL)
+		log.Info("duplicate upload dropped", "client", client, "first_event_id", first, "dedup_ttl", s.cfg.DedupTTL)
 		return nil
 	}
 
+	meta := events.Follow(events.TypeMediaIngested, &up.Meta)
+	meta.ClientID, meta.ContentID = client, events.ScopedID(client, up.ContentID)
 	out := events.MediaIngested{
-		Meta:        events.Follow(events.TypeMediaIngested, &up.Meta),
+		Meta:        meta,
 		MediaURL:    up.MediaURL,
 		ContentType: up.ContentType,
 		UploaderID:  up.UploaderID,
@@ -66,19 +130,18 @@ func (s *Service) handleUploaded(ctx context.Context, msg *messaging.Message) er
 		return fmt.Errorf("publish %s: %w", events.TypeMediaIngested, err)
 	}
 	s.ingested.Add(1)
-	log.Info("upload ingested", "ingested_event_id", out.EventID)
+	log.Info("upload ingested", "client", client, "ingested_event_id", out.EventID)
 	return nil
 }
 
-// claim records eventID as the first upload of contentID unless one is
-// already recorded, and returns the recorded one.
-func (s *Service) claim(ctx context.Context, contentID, eventID string) (string, error) {
-	key := s.seenKey(contentID)
+// claim records eventID as the first upload at key unless one is already
+// recorded, and returns the recorded one.
+func (s *Service) claim(ctx context.Context, key, eventID string) (string, error) {
 	// Two rounds: the key may expire between a failed SET NX and the GET.
 	for range 2 {
 		ok, err := s.rdb.SetNX(ctx, key, eventID, s.cfg.DedupTTL).Result()
 		if err != nil {
-			return "", fmt.Errorf("dedupe %s: %w", contentID, err)
+			return "", err
 		}
 		if ok {
 			return eventID, nil
@@ -88,9 +151,9 @@ func (s *Service) claim(ctx context.Context, contentID, eventID string) (string,
 			continue
 		}
 		if err != nil {
-			return "", fmt.Errorf("dedupe %s: %w", contentID, err)
+			return "", err
 		}
 		return first, nil
 	}
-	return "", fmt.Errorf("dedupe %s: key %s keeps expiring", contentID, key)
+	return "", fmt.Errorf("key %s keeps expiring", key)
 }

@@ -2,8 +2,14 @@
 // takes uploads from platforms, either over its HTTP API (POST /v1/uploads,
 // which publishes media.uploaded) or produced by the platform directly to
 // media.uploaded; it validates them, applies the media URL policy, drops
-// duplicate uploads of a content id (remembered in Redis for DedupTTL) and
-// publishes each accepted upload once as media.ingested.
+// duplicate uploads (same client, content id and media URL, remembered in
+// Redis for DedupTTL) and publishes each accepted upload once as
+// media.ingested.
+//
+// Every API request is signed by a client's key (see authenticated), and
+// everything a client submits is namespaced to it: from media.ingested and
+// stream.segments on, a content id is events.ScopedID(client, id), so two
+// clients' ids never collide in any service's state.
 //
 // Live streams come in segment by segment: POST /v1/streams/{id}/segments
 // checks a segment as it does an upload and publishes it on the stream
@@ -35,8 +41,12 @@ type Service struct {
 	rdb    *redis.Client
 	pub    messaging.Publisher
 	health *service.Health
+	// keys are the API's signing keys by key id.
+	keys   map[string]clientKey
+	limits *limiters
 
-	accepted, ingested, duplicates, segments atomic.Int64
+	accepted, ingested, duplicates, segments      atomic.Int64
+	unauthorized, limited, conflicts, dupSegments atomic.Int64
 }
 
 // New checks cfg and creates the clients; nothing connects until Run.
@@ -49,6 +59,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	keys, _ := parseClients(cfg.Clients) // checked by validate
 	rdb, err := redisconn.New(cfg.Redis)
 	if err != nil {
 		return nil, fmt.Errorf("ingest config: %w", err)
@@ -60,6 +71,8 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		rdb:    rdb,
 		pub:    messaging.NewKafkaPublisher(cfg.Kafka),
 		health: service.NewHealth(),
+		keys:   keys,
+		limits: newLimiters(cfg.ClientRate, cfg.ClientBurst),
 	}
 	s.health.AddCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	return s, nil
@@ -81,11 +94,21 @@ type Stats struct {
 	Duplicates int64 `json:"duplicates"`
 	// Segments is live stream segments accepted by the HTTP API.
 	Segments int64 `json:"segments"`
+	// DuplicateSegments is segments posted again (same client, stream and
+	// sequence) and not published again.
+	DuplicateSegments int64 `json:"duplicate_segments"`
+	// Unauthorized is API requests refused for their signature; Limited
+	// those refused by a client's rate limit; Conflicts those refused
+	// because their id was already used for other media.
+	Unauthorized int64 `json:"unauthorized"`
+	Limited      int64 `json:"rate_limited"`
+	Conflicts    int64 `json:"conflicts"`
 }
 
 // Stats returns the counters.
 func (s *Service) Stats() Stats {
-	return Stats{Accepted: s.accepted.Load(), Ingested: s.ingested.Load(), Duplicates: s.duplicates.Load(), Segments: s.segments.Load()}
+	return Stats{Accepted: s.accepted.Load(), Ingested: s.ingested.Load(), Duplicates: s.duplicates.Load(), Segments: s.segments.Load(),
+		DuplicateSegments: s.dupSegments.Load(), Unauthorized: s.unauthorized.Load(), Limited: s.limited.Load(), Conflicts: s.conflicts.Load()}
 }
 
 // Handler serves the upload API, /healthz, /readyz (Redis ping) and
@@ -93,8 +116,8 @@ func (s *Service) Stats() Stats {
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.health.Register(mux)
-	mux.HandleFunc("POST /v1/uploads", s.handleUpload)
-	mux.HandleFunc("POST /v1/streams/{id}/segments", s.handleSegment)
+	mux.HandleFunc("POST /v1/uploads", s.authenticated(s.handleUpload))
+	mux.HandleFunc("POST /v1/streams/{id}/segments", s.authenticated(s.handleSegment))
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
 		service.WriteJSON(w, http.StatusOK, s.Stats())
 	})
@@ -104,10 +127,19 @@ func (s *Service) Handler() http.Handler {
 // Run serves the API and consumes uploads until ctx is cancelled, then shuts
 // down in the order service.Worker describes.
 func (s *Service) Run(ctx context.Context) error {
+	if s.cfg.AllowAnonymous {
+		s.log.Warn("TAKEDOWN_INGEST_ALLOW_ANONYMOUS=true: ANYONE WHO REACHES THE API CAN SUBMIT UPLOADS AND STREAM SEGMENTS " +
+			"as client anonymous, unsigned. Never run so in production.")
+	}
+	clients := map[string]bool{}
+	for _, k := range s.keys {
+		clients[k.client] = true
+	}
 	t := s.cfg.Topics
 	w := service.Worker{
 		Name: "ingest", Log: s.log, Health: s.health,
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
+		Server: s.cfg.HTTP,
 		Kafka:  s.cfg.Kafka,
 		Topics: service.Topics(s.cfg.Partitions, s.cfg.Replication, t.Uploaded, t.Ingested, t.StreamSegments, s.cfg.DLQTopic),
 		// Without Redis no upload can be deduplicated: refuse to start
@@ -119,8 +151,9 @@ func (s *Service) Run(ctx context.Context) error {
 		Handle: messaging.Chain(s.handleUploaded,
 			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...),
 		// The API publishes too: the publisher closes after HTTP stopped.
-		Close:    []func() error{service.Closing("publisher", s.pub.Close), service.Closing("redis", s.rdb.Close)},
-		ReadyLog: []any{"publishes", t.Ingested, "url_allowlist", s.cfg.URLAllowlist, "dedup_ttl", s.cfg.DedupTTL},
+		Close: []func() error{service.Closing("publisher", s.pub.Close), service.Closing("redis", s.rdb.Close)},
+		ReadyLog: []any{"publishes", t.Ingested, "url_allowlist", s.cfg.URLAllowlist, "dedup_ttl", s.cfg.DedupTTL,
+			"api_clients", len(clients), "api_keys", len(s.keys), "allow_anonymous", s.cfg.AllowAnonymous},
 	}
 	return w.Run(ctx)
 }

@@ -128,7 +128,7 @@ func startService(t *testing.T) *harness {
 
 func (h *harness) upload(t *testing.T, body string) UploadResponse {
 	t.Helper()
-	resp, err := http.Post(h.url+"/v1/uploads", "application/json", strings.NewReader(body))
+	resp, err := signedPost(h.url+"/v1/uploads", body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,13 +169,13 @@ func TestIngest(t *testing.T) {
 	t.Run("valid upload is ingested", func(t *testing.T) {
 		id := testenv.Name("content")
 		resp := h.upload(t, uploadBody(id))
-		if resp.ContentID != id || resp.CorrelationID != "corr-"+id || len(resp.EventID) != 32 {
+		if resp.ContentID != id || resp.ClientID != "acme" || resp.CorrelationID != "corr-"+id || len(resp.EventID) != 32 {
 			t.Errorf("response %+v", resp)
 		}
-		msgs := h.coll.wait(t, "media.ingested", hasIngested(ingested, id))
-		evs := ingestedFor(t, msgs, ingested, id)
+		msgs := h.coll.wait(t, "media.ingested", hasIngested(ingested, "acme:"+id))
+		evs := ingestedFor(t, msgs, ingested, "acme:"+id)
 		ev := evs[0]
-		if ev.CorrelationID != "corr-"+id || ev.MediaURL != "https://93.184.215.14/"+id+".jpg" ||
+		if ev.CorrelationID != "corr-"+id || ev.ClientID != "acme" || ev.PlatformContentID() != id || ev.MediaURL != "https://93.184.215.14/"+id+".jpg" ||
 			ev.ContentType != "image" || ev.UploaderID != "u-1" ||
 			!ev.UploadedAt.Equal(time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)) || ev.IngestedAt.IsZero() ||
 			ev.EventID == resp.EventID {
@@ -194,8 +194,8 @@ func TestIngest(t *testing.T) {
 		// means both duplicates were handled.
 		sentinel := testenv.Name("sentinel")
 		h.upload(t, uploadBody(sentinel))
-		msgs := h.coll.wait(t, "sentinel", hasIngested(ingested, sentinel))
-		if n := len(ingestedFor(t, msgs, ingested, id)); n != 1 {
+		msgs := h.coll.wait(t, "sentinel", hasIngested(ingested, "acme:"+sentinel))
+		if n := len(ingestedFor(t, msgs, ingested, "acme:"+id)); n != 1 {
 			t.Errorf("%d media.ingested for one content id uploaded twice, want 1", n)
 		}
 		if h.svc.Stats().Duplicates < 1 {
@@ -222,7 +222,7 @@ func TestIngest(t *testing.T) {
 		after := testenv.Name("after-junk")
 		h.upload(t, uploadBody(after))
 
-		h.coll.wait(t, "the upload after the bad records", hasIngested(ingested, after))
+		h.coll.wait(t, "the upload after the bad records", hasIngested(ingested, "acme:"+after))
 		msgs := h.coll.wait(t, "two dead letters", func(msgs []*messaging.Message) bool {
 			n := 0
 			for _, m := range msgs {
@@ -279,8 +279,9 @@ func TestIngest(t *testing.T) {
 		}
 		sentinel := testenv.Name("sentinel")
 		h.upload(t, uploadBody(sentinel))
-		msgs := h.coll.wait(t, "sentinel", hasIngested(ingested, sentinel))
-		evs := ingestedFor(t, msgs, ingested, id)
+		msgs := h.coll.wait(t, "sentinel", hasIngested(ingested, "acme:"+sentinel))
+		// Records produced without a client are the default client's.
+		evs := ingestedFor(t, msgs, ingested, "platform:"+id)
 		if len(evs) != 2 {
 			t.Fatalf("%d media.ingested, want 2 (one per delivery of the first upload)", len(evs))
 		}
@@ -289,7 +290,7 @@ func TestIngest(t *testing.T) {
 				t.Errorf("correlation %q, want the first upload's %q", ev.CorrelationID, up.CorrelationID)
 			}
 		}
-		key := h.svc.seenKey(id)
+		key := h.svc.seenKey("platform", id, up.MediaURL)
 		if got, _ := h.svc.rdb.Get(ctx, key).Result(); got != up.EventID {
 			t.Errorf("%s = %q, want %q", key, got, up.EventID)
 		}

@@ -1,18 +1,16 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/service"
 )
@@ -20,6 +18,9 @@ import (
 // SegmentRequest is the body of POST /v1/streams/{id}/segments: one segment
 // of a live stream, sent as soon as the platform has produced it.
 type SegmentRequest struct {
+	// StreamID must be the stream id of the path: the signature covers the
+	// body only, so the body must say which stream it is for.
+	StreamID string `json:"stream_id"`
 	// Sequence numbers the stream's segments from 0.
 	Sequence *int64 `json:"sequence"`
 	MediaURL string `json:"media_url"`
@@ -37,30 +38,26 @@ type SegmentRequest struct {
 type SegmentResponse struct {
 	EventID  string `json:"event_id"`
 	StreamID string `json:"stream_id"`
+	ClientID string `json:"client_id"`
 	Sequence int64  `json:"sequence"`
+	// Duplicate is true when this segment (client, stream, sequence, media
+	// URL) had been posted before: it is not published again, and EventID
+	// is the first post's (the answer is then 200, not 202).
+	Duplicate bool `json:"duplicate,omitempty"`
 }
 
 // handleSegment publishes a live stream segment on the stream segments
-// topic, keyed by the stream's id, for the hasher. Segments are not
-// de-duplicated: hashing one twice is harmless and the enforcer counts a
-// segment's matched footage once.
-func (s *Service) handleSegment(w http.ResponseWriter, r *http.Request) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q: send application/json", ct))
-			return
-		}
-	}
+// topic, keyed by the stream's id scoped to the client (so that no client can
+// post into another's stream), for the hasher. A segment is published once
+// per (client, stream, sequence): a repeat with the same media URL is
+// answered as a duplicate, one with another media URL is refused.
+func (s *Service) handleSegment(w http.ResponseWriter, r *http.Request, c caller, body []byte) {
+	const fields = "stream_id, sequence, media_url, offset_ms, duration_ms, uploader_id, correlation_id"
 	var req SegmentRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", tooBig.Limit))
-			return
-		}
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("bad request body: %v (fields: sequence, media_url, offset_ms, duration_ms, uploader_id, correlation_id)", err))
+		writeError(w, http.StatusBadRequest, jsonProblem(err, fields))
 		return
 	}
 	if dec.Decode(&struct{}{}) != io.EOF {
@@ -69,17 +66,17 @@ func (s *Service) handleSegment(w http.ResponseWriter, r *http.Request) {
 	}
 	streamID := r.PathValue("id")
 	problems := validateSegment(streamID, req)
+	if req.StreamID != streamID {
+		problems = append(problems, fmt.Sprintf("stream_id %q in the body is not the stream id %q of the path "+
+			"(the signature covers the body, so the body names the stream)", req.StreamID, streamID))
+	}
 	if req.MediaURL != "" && len(req.MediaURL) <= maxURLBytes {
-		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-		_, err := s.policy.CheckURL(ctx, req.MediaURL)
-		cancel()
-		switch {
-		case err == nil:
-		case !fetch.IsPermanent(err) && len(problems) == 0:
-			writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("media_url could not be checked now (%v); try again", err))
+		switch p, transient := s.checkMediaURL(r.Context(), req.MediaURL); {
+		case transient && len(problems) == 0:
+			writeError(w, http.StatusServiceUnavailable, p)
 			return
-		case fetch.IsPermanent(err):
-			problems = append(problems, "media_url refused: "+err.Error())
+		case p != "" && !transient:
+			problems = append(problems, p)
 		}
 	}
 	if len(problems) > 0 {
@@ -87,19 +84,46 @@ func (s *Service) handleSegment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := events.StreamSegment{
-		Meta:     events.NewMeta(events.TypeStreamSegment, streamID, req.CorrelationID),
+		Meta:     events.NewMeta(events.TypeStreamSegment, events.ScopedID(c.client, streamID), req.CorrelationID),
 		Sequence: *req.Sequence, MediaURL: req.MediaURL, OffsetMs: *req.OffsetMs, DurationMs: req.DurationMs,
 		UploaderID: req.UploaderID, ReceivedAt: time.Now().UTC(),
 	}
-	log := s.log.With("stream_id", streamID, "sequence", ev.Sequence, "event_id", ev.EventID)
+	ev.ClientID = c.client
+	log := s.log.With("client", c.client, "stream_id", streamID, "sequence", ev.Sequence, "event_id", ev.EventID)
+	key := s.segmentKey(c.client, streamID, ev.Sequence)
+	claim := mediaFingerprint(req.MediaURL) + " " + ev.EventID
+	stored, same, err := s.claimMedia(r.Context(), key, claim, s.cfg.SegmentDedupTTL)
+	switch {
+	case err != nil:
+		log.Error("stream segment not checked against earlier ones", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "the segment could not be checked now; try again")
+		return
+	case !same:
+		s.conflicts.Add(1)
+		log.Warn("stream segment refused: sequence already posted with other media")
+		writeError(w, http.StatusConflict, fmt.Sprintf("sequence %d of stream %q was already posted with a different media_url", ev.Sequence, streamID))
+		return
+	case stored != claim:
+		s.dupSegments.Add(1)
+		_, first, _ := strings.Cut(stored, " ")
+		log.Info("stream segment posted again; not published again", "first_event_id", first)
+		service.WriteJSON(w, http.StatusOK, SegmentResponse{EventID: first, StreamID: streamID, ClientID: c.client, Sequence: ev.Sequence, Duplicate: true})
+		return
+	}
 	if err := messaging.PublishEvent(r.Context(), s.pub, s.cfg.Topics.StreamSegments, &ev); err != nil {
 		log.Error("stream segment not queued", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "the segment could not be queued (Kafka unavailable); try again")
+		// Let the retry through. (A crash right here instead loses the
+		// segment: its retry is taken for a duplicate until the key
+		// expires. The enforcer counts the footage of every other segment.)
+		if derr := s.rdb.Del(context.WithoutCancel(r.Context()), key).Err(); derr != nil {
+			log.Warn("stream segment claim not released", "err", derr)
+		}
+		writeError(w, http.StatusServiceUnavailable, "the segment could not be queued now; try again")
 		return
 	}
 	s.segments.Add(1)
 	log.Info("stream segment accepted", "offset_ms", ev.OffsetMs, "duration_ms", ev.DurationMs)
-	service.WriteJSON(w, http.StatusAccepted, SegmentResponse{EventID: ev.EventID, StreamID: streamID, Sequence: ev.Sequence})
+	service.WriteJSON(w, http.StatusAccepted, SegmentResponse{EventID: ev.EventID, StreamID: streamID, ClientID: c.client, Sequence: ev.Sequence})
 }
 
 // validateSegment lists every problem of a segment request.

@@ -45,7 +45,7 @@ func TestSegmentValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, err := http.Post(srv.URL+"/v1/streams/"+tt.stream+"/segments", "application/json", strings.NewReader(tt.body))
+			resp, err := signedPost(srv.URL+"/v1/streams/"+tt.stream+"/segments", tt.body)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,16 +92,16 @@ func TestSegmentsArePublished(t *testing.T) {
 	stream := testenv.Name("live")
 	before := time.Now().UTC()
 	for seq := range 2 {
-		body := fmt.Sprintf(`{"sequence":%d,"offset_ms":%d,"duration_ms":2000,"media_url":"https://93.184.215.14/live/%d.ts",`+
-			`"uploader_id":"streamer-1","correlation_id":"live-1"}`, seq, seq*2000, seq)
-		resp, err := http.Post("http://"+svc.Addr()+"/v1/streams/"+stream+"/segments", "application/json", strings.NewReader(body))
+		body := fmt.Sprintf(`{"stream_id":%q,"sequence":%d,"offset_ms":%d,"duration_ms":2000,"media_url":"https://93.184.215.14/live/%d.ts",`+
+			`"uploader_id":"streamer-1","correlation_id":"live-1"}`, stream, seq, seq*2000, seq)
+		resp, err := signedPost("http://"+svc.Addr()+"/v1/streams/"+stream+"/segments", body)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var out SegmentResponse
 		_ = json.NewDecoder(resp.Body).Decode(&out)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted || out.StreamID != stream || out.Sequence != int64(seq) || out.EventID == "" {
+		if resp.StatusCode != http.StatusAccepted || out.StreamID != stream || out.ClientID != "acme" || out.Sequence != int64(seq) || out.EventID == "" {
 			t.Fatalf("segment %d: %d %+v", seq, resp.StatusCode, out)
 		}
 	}
@@ -111,7 +111,7 @@ func TestSegmentsArePublished(t *testing.T) {
 		if err := events.Decode(m.Value, events.TypeStreamSegment, &ev); err != nil {
 			t.Fatal(err)
 		}
-		if string(m.Key) != stream || ev.ContentID != stream || ev.Sequence != int64(seq) || ev.OffsetMs != int64(seq)*2000 ||
+		if string(m.Key) != "acme:"+stream || ev.ContentID != "acme:"+stream || ev.ClientID != "acme" || ev.Sequence != int64(seq) || ev.OffsetMs != int64(seq)*2000 ||
 			ev.DurationMs != 2000 || ev.CorrelationID != "live-1" || ev.UploaderID != "streamer-1" || ev.ReceivedAt.Before(before) {
 			t.Errorf("segment %d: key %s, %+v", seq, m.Key, ev)
 		}

@@ -205,7 +205,8 @@ func (s *Service) Run(ctx context.Context) error {
 	w := service.Worker{
 		Name: "matcher", Log: s.log, Health: s.health,
 		HTTPAddr: cfg.HTTPAddr, HTTP: mux,
-		Kafka: cfg.Kafka,
+		Server: cfg.HTTP,
+		Kafka:  cfg.Kafka,
 		Topics: append(service.Topics(cfg.Partitions, cfg.Replication, cfg.Topics.Hashed, cfg.Topics.Matched, cfg.DLQTopic),
 			messaging.TopicSpec{Name: cfg.Topics.BankUpdates, Partitions: cfg.Partitions, Replication: cfg.Replication, Compact: true}),
 		// After the topics are made: an existing bank topic is kept as it

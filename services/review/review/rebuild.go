@@ -181,7 +181,7 @@ func (s *Service) restoreDecision(ctx context.Context, m *messaging.Message) err
 func synthesizedRequest(ev *events.ReviewDecided) *events.ReviewRequested {
 	return &events.ReviewRequested{
 		Meta: events.Meta{EventType: events.TypeReviewRequested, SchemaVersion: events.SchemaVersion,
-			ContentID: ev.ContentID, CorrelationID: ev.CorrelationID, OccurredAt: ev.UploadedAt},
+			ContentID: ev.ContentID, ClientID: ev.ClientID, CorrelationID: ev.CorrelationID, OccurredAt: ev.UploadedAt},
 		MediaURL: ev.MediaURL, ContentType: ev.ContentType, UploadedAt: ev.UploadedAt,
 		Reason:  "restored from its decision (the review request was no longer on its topic)",
 		Matches: ev.Matches,

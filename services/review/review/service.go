@@ -193,6 +193,7 @@ func (s *Service) Run(ctx context.Context) error {
 	w := service.Worker{
 		Name: "review", Log: s.log, Health: s.health,
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
+		Server:    s.cfg.HTTP,
 		Kafka:     s.cfg.Kafka,
 		Topics:    topics,
 		Preflight: []func(context.Context) error{func(ctx context.Context) error { return redisconn.Check(ctx, s.cfg.Redis) }},
