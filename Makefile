@@ -7,7 +7,8 @@ export GOTOOLCHAIN ?= go1.27.3
 SERVICES := ingest hasher matcher review enforcer
 MODULES := pkg $(addprefix services/,$(SERVICES)) cmd/takedownctl tests
 # Packages of every workspace module, by import path (go.work has no ./... across modules).
-PKGS = $(foreach m,$(MODULES),$(shell cd $(m) && $(GO) list -f '{{.ImportPath}}' ./... ))
+# $(shell) does not see exported variables in GNU make 4.3: GOTOOLCHAIN is passed by hand.
+PKGS = $(foreach m,$(MODULES),$(shell cd $(m) && GOTOOLCHAIN=$(GOTOOLCHAIN) $(GO) list -f '{{.ImportPath}}' ./... ))
 TEST_FLAGS ?= -race -count=1 -timeout 20m
 # make lint's govulncheck and its offline database (scripts/vulndb.sh builds and caches it).
 GOVULNCHECK_VERSION ?= v1.9.0
