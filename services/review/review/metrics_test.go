@@ -46,7 +46,9 @@ func scrape(t *testing.T, r *running) []byte {
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
-	cfg.LeaseDuration = 400 * time.Millisecond
+	// Long enough for bob to claim and decide on a loaded machine (400 ms
+	// was not, under -race), short enough for alice's lease to run out soon.
+	cfg.LeaseDuration = 2 * time.Second
 	r := start(t, cfg)
 	old, young := newRequest(testenv.Name("old")), newRequest(testenv.Name("young"))
 	publish(t, cfg, requestMsg(t, cfg, old))
