@@ -119,6 +119,9 @@ func (s *Service) Run(ctx context.Context) error {
 			Group:  s.cfg.Group,
 			Topics: []string{t.Ingested, t.StreamSegments},
 			Logger: s.log,
+			// Mostly waiting for media hosts; decoding and hashing are
+			// bounded to the cores by package cpu.
+			Concurrency: s.cfg.ConsumerConcurrency(4, 16),
 			// Room for every attempt at a slow host, the backoffs between
 			// them and the hashing after. Shutdown does not wait for all
 			// that: the backoffs end at once when it starts

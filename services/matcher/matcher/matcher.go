@@ -246,8 +246,11 @@ func (s *Service) Run(ctx context.Context) error {
 			}()
 			return nil
 		},
-		Consumer: messaging.ConsumerConfig{Kafka: cfg.Kafka, Group: cfg.Group, Topics: []string{cfg.Topics.Hashed}, Logger: s.log},
-		Handle:   messaging.Chain(s.handle, messaging.Standard(s.log, cfg.Group, s.pub, cfg.DLQTopic, messaging.RetryConfig{})...),
+		// Every handler matches against the one shared bank index, under
+		// its read lock; the CPU of matching is bounded by package cpu.
+		Consumer: messaging.ConsumerConfig{Kafka: cfg.Kafka, Group: cfg.Group, Topics: []string{cfg.Topics.Hashed}, Logger: s.log,
+			Concurrency: cfg.ConsumerConcurrency(2, 8)},
+		Handle: messaging.Chain(s.handle, messaging.Standard(s.log, cfg.Group, s.pub, cfg.DLQTopic, messaging.RetryConfig{})...),
 		Close: []func() error{
 			func() error {
 				stopFollow()
