@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/takedown-pipeline/takedown/pkg/cpu"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/mediahash"
@@ -161,7 +162,10 @@ func (s *Service) handleIngested(ctx context.Context, msg *messaging.Message) er
 	if in.ContentType == events.ContentVideo {
 		return s.handleVideo(ctx, &in, media)
 	}
-	res, err := mediahash.Hash(ctx, media.Data, in.ContentType, s.limits)
+	var res mediahash.Result
+	if cerr := cpu.Do(ctx, func() { res, err = mediahash.Hash(ctx, media.Data, in.ContentType, s.limits) }); cerr != nil {
+		return cerr // out of time waiting for a CPU slot: not the media's fault
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return err // shutting down or out of time: not the media's fault
