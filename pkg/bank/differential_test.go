@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
@@ -395,4 +396,71 @@ func TestDifferentialBanks(t *testing.T) {
 	if fresh.Len() != b.Len() {
 		t.Errorf("Len %d fresh, %d after history", fresh.Len(), b.Len())
 	}
+}
+
+// Matching handlers run many at a time against one shared Banks while the
+// follower applies updates: under -race this checks the locking of the
+// banks and their indexes (PDQ included, past its linear scan), and once
+// the updates stop every handler's verdict is the model's.
+func TestConcurrentMatchDuringUpdates(t *testing.T) {
+	b := testBanks(nil)
+	m := newModel()
+	writer := newGen(21)
+	var updates []events.BankUpdate
+	for range 6000 {
+		updates = append(updates, writer.update(3000))
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for r := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g := newGen(21) // the writer's hashes, so that queries hit
+			g.r = rand.New(rand.NewPCG(uint64(r), 7))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				q := g.query()
+				_ = b.MatchVerdict(q)
+				for _, s := range q {
+					_, _ = b.Lookup(s)
+				}
+				_ = b.Version()
+			}
+		}()
+	}
+	for _, u := range updates {
+		if err := b.Apply(u); err != nil {
+			t.Fatalf("Apply(%s %s): %v", u.Op, u.Key(), err)
+		}
+		m.apply(u)
+	}
+	close(stop)
+	wg.Wait()
+	if b.pdq.idx.Len() < 2048 {
+		t.Fatalf("only %d pdq hashes: the index never leaves its linear scan", b.pdq.idx.Len())
+	}
+	g := newGen(21)
+	var mu sync.Mutex
+	for r := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				mu.Lock()
+				q := g.query()
+				want := m.verdict(q)
+				mu.Unlock()
+				if got := b.MatchVerdict(q); !reflect.DeepEqual(got, want) {
+					t.Errorf("reader %d, query %+v:\n got %#v\nwant %#v", r, q, got, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

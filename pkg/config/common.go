@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
@@ -61,6 +62,26 @@ type Common struct {
 	LogFormat   string
 	Topics      Topics
 	DLQTopic    string
+	// Concurrency is the consumer's messages in flight; 0 leaves it to
+	// the service (ConsumerConcurrency).
+	Concurrency int
+}
+
+// DefaultPartitions is the partition count of the topics the services
+// create: a consumer group has at most one busy member per partition, so it
+// caps the replicas of each stage.
+const DefaultPartitions = 12
+
+// ConsumerConcurrency is how many messages the service's consumer handles
+// at once: the setting, or when it is 0 perCore for each core Go may use
+// (GOMAXPROCS), at least floor. A stage that mostly waits (for a media host,
+// for Redis) wants several messages per core; its CPU-heavy steps are
+// bounded to the cores anyway (package cpu).
+func (c Common) ConsumerConcurrency(perCore, floor int) int {
+	if c.Concurrency != 0 {
+		return c.Concurrency
+	}
+	return max(perCore*runtime.GOMAXPROCS(0), floor)
 }
 
 // Bind registers the common settings; service names the default dead-letter
@@ -68,7 +89,10 @@ type Common struct {
 func (c *Common) Bind(s *Set, service, httpAddr string) {
 	c.Kafka.Bind(s)
 	s.Int(&c.Replication, "topic-replication", 1, "replication factor of topics the service creates")
-	s.Int(&c.Partitions, "topic-partitions", 3, "partition count of topics the service creates")
+	s.Int(&c.Partitions, "topic-partitions", DefaultPartitions,
+		"partition count of topics the service creates (the most replicas of a service that share its work)")
+	s.Int(&c.Concurrency, "consumer-concurrency", 0,
+		"messages the service handles at once, one at a time per key (0: a default for the service, by its cores)")
 	c.Redis.Bind(s)
 	s.String(&c.HTTPAddr, "http-addr", httpAddr, "listen address of the service's HTTP server (health, API)")
 	c.HTTP.Bind(s)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,19 +24,32 @@ type ConsumerConfig struct {
 	HandlerTimeout time.Duration
 	// SessionTimeout is how long the group waits for a silent member.
 	SessionTimeout time.Duration
+	// Concurrency is how many messages are handled at once (0: one).
+	// Messages with the same key are still handled one after the other,
+	// in partition order.
+	Concurrency int
+	// CommitInterval and CommitBatch batch the offset commits: the
+	// watermark is committed this often, or as soon as this many messages
+	// passed it (defaults 100 ms and 100). A crash loses at most that much
+	// bookkeeping, which at-least-once delivery turns into redeliveries.
+	CommitInterval time.Duration
+	CommitBatch    int
 	// Logger receives the consumer's own log lines.
 	Logger *slog.Logger
 }
 
 // Consumer runs a handler over the messages of a consumer group with
 // at-least-once delivery: an offset is committed only after the handler has
-// returned nil for its message.
+// returned nil for its message and for every message before it on its
+// partition (the commit watermark), so handling messages at once never
+// commits past one still in hand.
 type Consumer struct {
 	cfg     ConsumerConfig
 	r       *kafka.Reader
 	log     *slog.Logger
 	running atomic.Bool
 	handled atomic.Int64
+	marks   watermarks
 }
 
 // NewConsumer joins cfg.Group for cfg.Topics. A group that has no committed
@@ -48,18 +62,29 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 	if cfg.SessionTimeout == 0 {
 		cfg.SessionTimeout = 10 * time.Second
 	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 1
+	}
+	if cfg.CommitInterval <= 0 {
+		cfg.CommitInterval = 100 * time.Millisecond
+	}
+	if cfg.CommitBatch <= 0 {
+		cfg.CommitBatch = 100
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	log = log.With("group", cfg.Group)
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           cfg.Kafka.Brokers,
-		Dialer:            newDialer(cfg.Kafka),
-		GroupID:           cfg.Group,
-		GroupTopics:       cfg.Topics,
-		StartOffset:       kafka.FirstOffset,
-		CommitInterval:    0, // synchronous commits: commit means done
+		Brokers:     cfg.Kafka.Brokers,
+		Dialer:      newDialer(cfg.Kafka),
+		GroupID:     cfg.Group,
+		GroupTopics: cfg.Topics,
+		StartOffset: kafka.FirstOffset,
+		// Synchronous commits, of the watermark only: a commit means every
+		// message up to it is done. Run batches them itself.
+		CommitInterval:    0,
 		SessionTimeout:    cfg.SessionTimeout,
 		HeartbeatInterval: cfg.SessionTimeout / 5,
 		RebalanceTimeout:  cfg.SessionTimeout,
@@ -72,7 +97,7 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 			log.Debug("kafka reader: " + fmt.Sprintf(msg, args...))
 		}),
 	})
-	return &Consumer{cfg: cfg, r: r, log: log}
+	return &Consumer{cfg: cfg, r: r, log: log, marks: watermarks{parts: map[partition]*partState{}}}
 }
 
 // Running reports whether Run is fetching messages.
@@ -85,13 +110,16 @@ func (c *Consumer) Handled() int64 { return c.handled.Load() }
 // as last seen by the reader (-1 before it knows).
 func (c *Consumer) Lag() int64 { return c.r.Stats().Lag }
 
-// Run fetches and handles messages until ctx is cancelled. On cancellation it
-// stops fetching, lets the message in hand finish (its context is detached
-// from ctx, bounded by HandlerTimeout), commits it, and leaves the group.
+// Run fetches and handles messages until ctx is cancelled, up to
+// Concurrency at once. On cancellation it stops fetching, lets the messages
+// in hand finish (their contexts are detached from ctx, bounded by
+// HandlerTimeout), hands back those not started yet, commits the watermark
+// and leaves the group.
 //
 // A handler error means the message could not be processed nor dead-lettered
 // (an outage, not bad input): the message is retried with backoff and never
-// committed past, so it is redelivered after a restart if shutdown comes first.
+// committed past, so it is redelivered after a restart if shutdown comes
+// first, with every message after it on its partition.
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	c.running.Store(true)
 	defer c.running.Store(false)
@@ -100,9 +128,46 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 			c.log.Warn("closing reader", "err", err)
 		}
 	}()
+	d := &dispatcher{c: c, ctx: ctx, h: h, slots: make(chan struct{}, c.cfg.Concurrency), keys: map[string][]*inflight{}}
+	kick := make(chan struct{}, 1)
+	c.marks.kick, c.marks.batch = kick, c.cfg.CommitBatch
+	commitDone := make(chan struct{})
+	stopCommits := make(chan struct{})
+	go func() {
+		defer close(commitDone)
+		t := time.NewTicker(c.cfg.CommitInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopCommits:
+				return
+			case <-t.C:
+			case <-kick:
+			}
+			c.commit(ctx)
+		}
+	}()
+	err := c.fetch(ctx, d)
+	d.wg.Wait() // work in hand finishes; what was not started is handed back
+	close(stopCommits)
+	<-commitDone
+	c.commit(ctx) // the final watermark
+	return err
+}
+
+// fetch hands messages to d until ctx is cancelled, holding at most
+// Concurrency of them at a time so that memory stays bounded however far
+// the handlers fall behind.
+func (c *Consumer) fetch(ctx context.Context, d *dispatcher) error {
 	for {
+		select {
+		case d.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
 		km, err := c.r.FetchMessage(ctx)
 		if err != nil {
+			<-d.slots
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -115,18 +180,100 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 			}
 			continue
 		}
-		if !c.handle(ctx, h, fromKafka(km)) {
-			return nil
+		d.dispatch(&inflight{km: km, mark: c.marks.add(km)})
+	}
+}
+
+// commit commits the watermark of every partition that moved since the
+// last commit.
+func (c *Consumer) commit(ctx context.Context) {
+	msgs, n := c.marks.take()
+	if len(msgs) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	err := c.r.CommitMessages(cctx, msgs...)
+	cancel()
+	if err != nil {
+		// The messages will come again after a restart or rebalance;
+		// handlers are idempotent. The next commit retries the watermark.
+		c.marks.untake(n)
+		c.log.Warn("commit failed", "partitions", len(msgs), "err", err)
+		return
+	}
+	c.marks.committed(msgs)
+	c.handled.Add(int64(n))
+}
+
+// inflight is a fetched message on its way through a handler.
+type inflight struct {
+	km   kafka.Message
+	mark *pending
+}
+
+// dispatcher runs messages on their own goroutines, at most one per key at
+// a time: a message whose key is in hand waits behind it, in order, while
+// messages of other keys go ahead.
+type dispatcher struct {
+	c     *Consumer
+	ctx   context.Context
+	h     Handler
+	slots chan struct{}
+	wg    sync.WaitGroup
+
+	mu sync.Mutex
+	// keys holds, for each key in hand, the messages waiting behind it.
+	keys map[string][]*inflight
+}
+
+func (d *dispatcher) dispatch(f *inflight) {
+	key := string(f.km.Key)
+	if len(f.km.Key) > 0 {
+		d.mu.Lock()
+		if q, busy := d.keys[key]; busy {
+			d.keys[key] = append(q, f)
+			d.mu.Unlock()
+			return
 		}
-		commitCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		err = c.r.CommitMessages(commitCtx, km)
-		cancel()
-		if err != nil {
-			// The message will come again after the rebalance; handlers are idempotent.
-			c.log.Warn("commit failed", "topic", km.Topic, "partition", km.Partition, "offset", km.Offset, "err", err)
-			continue
+		d.keys[key] = nil
+		d.mu.Unlock()
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		for f != nil {
+			d.run(f)
+			if len(f.km.Key) == 0 {
+				return
+			}
+			f = d.next(key)
 		}
-		c.handled.Add(1)
+	}()
+}
+
+// next takes the next message waiting for key, or marks key free.
+func (d *dispatcher) next(key string) *inflight {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	q := d.keys[key]
+	if len(q) == 0 {
+		delete(d.keys, key)
+		return nil
+	}
+	d.keys[key] = q[1:]
+	return q[0]
+}
+
+// run handles one message and marks it done. After shutdown began, a
+// message not started yet is handed back instead: not handled, not done,
+// so neither it nor anything after it on its partition is committed.
+func (d *dispatcher) run(f *inflight) {
+	defer func() { <-d.slots }()
+	if d.ctx.Err() != nil {
+		return
+	}
+	if d.c.handle(d.ctx, d.h, fromKafka(f.km)) {
+		d.c.marks.done(f.mark)
 	}
 }
 

@@ -39,7 +39,7 @@ type fixture struct {
 	pub     *messaging.KafkaPublisher
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{
 		brokers: testenv.KafkaBrokers(t),
@@ -59,7 +59,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) publish(t *testing.T, keys ...string) {
+func (f *fixture) publish(t testing.TB, keys ...string) {
 	t.Helper()
 	var msgs []messaging.Message
 	for _, k := range keys {
@@ -90,7 +90,7 @@ func (f *fixture) runWith(t *testing.T, retry messaging.RetryConfig, h messaging
 
 // readAll reads every record of topic from the start until n records were
 // read or the deadline passed.
-func readAll(t *testing.T, brokers []string, topic string, n int) []kafka.Message {
+func readAll(t testing.TB, brokers []string, topic string, n int) []kafka.Message {
 	t.Helper()
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, MaxWait: 100 * time.Millisecond})
 	defer r.Close()

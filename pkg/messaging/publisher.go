@@ -41,11 +41,22 @@ type KafkaPublisher struct {
 func NewKafkaPublisher(k config.Kafka) *KafkaPublisher {
 	tr := newTransport(k)
 	return &KafkaPublisher{tr: tr, w: &kafka.Writer{
-		Addr:            kafka.TCP(k.Brokers...),
-		Transport:       tr,
-		Balancer:        &kafka.Murmur2Balancer{},
-		RequiredAcks:    kafka.RequireAll,
-		BatchTimeout:    5 * time.Millisecond, // kafka-go's 1 s default would add a second per hop
+		Addr:         kafka.TCP(k.Brokers...),
+		Transport:    tr,
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		// WriteMessages waits for its batch, so the linger is added to every
+		// hop of a lightly loaded pipeline: kafka-go's 1 s default would add a
+		// second per hop. Handlers publishing at once (a consumer with many
+		// messages in flight) share one batch per partition within it, up to
+		// BatchSize messages and BatchBytes (the broker's default message
+		// limit, which a video's media.hashed must fit).
+		BatchTimeout: 5 * time.Millisecond,
+		BatchSize:    100,
+		BatchBytes:   1 << 20,
+		// JSON events compress well, which saves the broker's disk and
+		// network; lz4 costs little CPU on either side.
+		Compression:     kafka.Lz4,
 		MaxAttempts:     5,
 		WriteBackoffMin: 100 * time.Millisecond,
 		WriteBackoffMax: 2 * time.Second,

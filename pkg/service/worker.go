@@ -17,8 +17,8 @@ import (
 // loses nothing:
 //
 //  1. readiness fails the moment shutdown starts, so no new traffic comes;
-//  2. the consumer stops fetching, finishes the message in hand, commits it
-//     and leaves the group;
+//  2. the consumer stops fetching, finishes the messages in hand, commits
+//     its watermark and leaves the group;
 //  3. the HTTP server stops (requests in flight finish, and may still
 //     publish: a review decision does);
 //  4. Close runs in order (flush the publisher, then close Redis).
@@ -63,6 +63,9 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 	}()
 	if err := w.Server.Validate(); err != nil {
 		return err
+	}
+	if w.Consumer.Concurrency < 0 {
+		return fmt.Errorf("%s=%d: must not be negative", config.EnvName("consumer-concurrency"), w.Consumer.Concurrency)
 	}
 	// First, and within seconds: a wrong password or an untrusted
 	// certificate must stop the service with the setting to fix, not leave
@@ -129,7 +132,8 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 	}
 	consumer := messaging.NewConsumer(w.Consumer)
 	w.Health.SetReady(true)
-	w.Log.Info(w.Name+" ready", append([]any{"addr", addr, "group", w.Consumer.Group, "consumes", w.Consumer.Topics}, w.ReadyLog...)...)
+	w.Log.Info(w.Name+" ready", append([]any{"addr", addr, "group", w.Consumer.Group, "consumes", w.Consumer.Topics,
+		"concurrency", max(w.Consumer.Concurrency, 1)}, w.ReadyLog...)...)
 	err = consumer.Run(ctx, w.Handle)
 	w.Health.SetReady(false)
 	if err != nil && !errors.Is(err, context.Canceled) {

@@ -31,6 +31,7 @@ import (
 	"slices"
 
 	"github.com/takedown-pipeline/takedown/pkg/bank"
+	"github.com/takedown-pipeline/takedown/pkg/cpu"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/framing"
 	"github.com/takedown-pipeline/takedown/pkg/pdq"
@@ -109,7 +110,12 @@ func Upload(ctx context.Context, path string, opts video.Options) (Result, error
 	h := pdq.NewHasher()
 	var last int64
 	info, err := video.Frames(ctx, path, frameSize(opts), func(f video.Frame) error {
-		whole, trimmed := hashFrame(h, f.Image)
+		// A CPU slot per frame, not per video: a long video takes its
+		// turn with the pictures hashed meanwhile (package cpu).
+		var whole, trimmed pdq.Result
+		if err := cpu.Do(ctx, func() { whole, trimmed = hashFrame(h, f.Image) }); err != nil {
+			return err
+		}
 		res.Sampled++
 		vf := events.VideoFrame{Ms: f.Timestamp.Milliseconds(), PDQ: whole.Hash.String(), Quality: whole.Quality}
 		if trimmed.Quality > 0 {

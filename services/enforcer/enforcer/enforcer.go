@@ -160,6 +160,8 @@ func (s *Service) Run(ctx context.Context) error {
 			Group:  s.cfg.Group,
 			Topics: []string{t.Matched, t.ReviewDecided},
 			Logger: s.log,
+			// Mostly waiting for the webhook and Redis.
+			Concurrency: s.cfg.ConsumerConcurrency(2, 8),
 			// A takedown in hand is finished on shutdown, retries included.
 			HandlerTimeout: s.cfg.handlerTimeout(),
 		},

@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/takedown-pipeline/takedown/pkg/cpu"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/mediahash"
@@ -119,6 +120,9 @@ func (s *Service) Run(ctx context.Context) error {
 			Group:  s.cfg.Group,
 			Topics: []string{t.Ingested, t.StreamSegments},
 			Logger: s.log,
+			// Mostly waiting for media hosts; decoding and hashing are
+			// bounded to the cores by package cpu.
+			Concurrency: s.cfg.ConsumerConcurrency(4, 16),
 			// Room for every attempt at a slow host, the backoffs between
 			// them and the hashing after. Shutdown does not wait for all
 			// that: the backoffs end at once when it starts
@@ -158,7 +162,10 @@ func (s *Service) handleIngested(ctx context.Context, msg *messaging.Message) er
 	if in.ContentType == events.ContentVideo {
 		return s.handleVideo(ctx, &in, media)
 	}
-	res, err := mediahash.Hash(ctx, media.Data, in.ContentType, s.limits)
+	var res mediahash.Result
+	if cerr := cpu.Do(ctx, func() { res, err = mediahash.Hash(ctx, media.Data, in.ContentType, s.limits) }); cerr != nil {
+		return cerr // out of time waiting for a CPU slot: not the media's fault
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return err // shutting down or out of time: not the media's fault

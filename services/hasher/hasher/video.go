@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"time"
 
+	"github.com/takedown-pipeline/takedown/pkg/cpu"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/mediahash"
@@ -35,7 +36,11 @@ func (s *Service) videoOptions() video.Options {
 // to decode) and a missing ffmpeg are permanent: dead-lettered with the
 // reason. A shutdown is not.
 func (s *Service) hashVideo(ctx context.Context, url string, media *fetch.Media) (mediahash.Result, videohash.Result, error) {
-	bytes, err := mediahash.Hash(ctx, media.Data, events.ContentVideo, s.limits)
+	var err error
+	var bytes mediahash.Result
+	if cerr := cpu.Do(ctx, func() { bytes, err = mediahash.Hash(ctx, media.Data, events.ContentVideo, s.limits) }); cerr != nil {
+		return bytes, videohash.Result{}, cerr // out of time waiting for a CPU slot: not the media's fault
+	}
 	if err != nil {
 		return bytes, videohash.Result{}, messaging.Permanentf("media from %s (%d bytes): %w", url, len(media.Data), err)
 	}

@@ -147,7 +147,8 @@ func (s *Service) Run(ctx context.Context) error {
 		// A wrong password or an untrusted certificate stops it too, naming
 		// the setting.
 		Preflight: []func(context.Context) error{func(ctx context.Context) error { return redisconn.Check(ctx, s.cfg.Redis) }},
-		Consumer:  messaging.ConsumerConfig{Kafka: s.cfg.Kafka, Group: s.cfg.Group, Topics: []string{t.Uploaded}, Logger: s.log},
+		Consumer: messaging.ConsumerConfig{Kafka: s.cfg.Kafka, Group: s.cfg.Group, Topics: []string{t.Uploaded}, Logger: s.log,
+			Concurrency: s.cfg.ConsumerConcurrency(2, 8)},
 		Handle: messaging.Chain(s.handleUploaded,
 			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...),
 		// The API publishes too: the publisher closes after HTTP stopped.

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/takedown-pipeline/takedown/pkg/bank"
+	"github.com/takedown-pipeline/takedown/pkg/cpu"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/redisconn"
@@ -246,8 +247,11 @@ func (s *Service) Run(ctx context.Context) error {
 			}()
 			return nil
 		},
-		Consumer: messaging.ConsumerConfig{Kafka: cfg.Kafka, Group: cfg.Group, Topics: []string{cfg.Topics.Hashed}, Logger: s.log},
-		Handle:   messaging.Chain(s.handle, messaging.Standard(s.log, cfg.Group, s.pub, cfg.DLQTopic, messaging.RetryConfig{})...),
+		// Every handler matches against the one shared bank index, under
+		// its read lock; the CPU of matching is bounded by package cpu.
+		Consumer: messaging.ConsumerConfig{Kafka: cfg.Kafka, Group: cfg.Group, Topics: []string{cfg.Topics.Hashed}, Logger: s.log,
+			Concurrency: cfg.ConsumerConcurrency(2, 8)},
+		Handle: messaging.Chain(s.handle, messaging.Standard(s.log, cfg.Group, s.pub, cfg.DLQTopic, messaging.RetryConfig{})...),
 		Close: []func() error{
 			func() error {
 				stopFollow()
@@ -395,9 +399,16 @@ func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
 	}
 	var video []bank.Hits
 	if len(in.Frames) > 0 {
-		video = append(video, s.matchVideo(&in))
+		var hits bank.Hits
+		if err := cpu.Do(ctx, func() { hits = s.matchVideo(&in) }); err != nil {
+			return fmt.Errorf("waiting for a CPU slot: %w", err)
+		}
+		video = append(video, hits)
 	}
-	v := s.match(ctx, sigs, video...)
+	v, err := s.match(ctx, sigs, video...)
+	if err != nil {
+		return fmt.Errorf("waiting for a CPU slot: %w", err)
+	}
 
 	out := events.MediaMatched{
 		Meta:        events.Follow(events.TypeMediaMatched, &in.Meta),
@@ -473,21 +484,28 @@ func (s *Service) matchVideo(in *events.MediaHashed) bank.Hits {
 // match looks every signal's hits up, in Redis first when it can (one MGET
 // for the whole upload), and resolves the allow-lists across all of them
 // and the extra hits (a video's). Redis trouble never fails a message: the
-// bank in memory is the truth and the cache only saves work.
-func (s *Service) match(ctx context.Context, sigs []events.Signal, extra ...bank.Hits) bank.Verdict {
+// bank in memory is the truth and the cache only saves work. It fails only
+// when ctx ends while it waits for a CPU slot.
+func (s *Service) match(ctx context.Context, sigs []events.Signal, extra ...bank.Hits) (bank.Verdict, error) {
 	start := time.Now()
 	defer func() { s.metrics.match.ObserveDuration(time.Since(start)) }()
 	banks := s.Banks()
-	memory := func() bank.Verdict {
-		if len(extra) == 0 {
-			return banks.MatchVerdict(sigs)
-		}
-		hits := make([]bank.Hits, 0, len(sigs)+len(extra))
-		for _, sig := range sigs {
-			h, _ := banks.Lookup(sig)
-			hits = append(hits, h)
-		}
-		return bank.Resolve(append(hits, extra...)...)
+	// Matching in memory is the CPU-heavy step; the cache's round trips
+	// hold no CPU slot.
+	memory := func() (v bank.Verdict, err error) {
+		err = cpu.Do(ctx, func() {
+			if len(extra) == 0 {
+				v = banks.MatchVerdict(sigs)
+				return
+			}
+			hits := make([]bank.Hits, 0, len(sigs)+len(extra))
+			for _, sig := range sigs {
+				h, _ := banks.Lookup(sig)
+				hits = append(hits, h)
+			}
+			v = bank.Resolve(append(hits, extra...)...)
+		})
+		return v, err
 	}
 	if s.cache == nil || len(sigs) == 0 {
 		return memory()
@@ -516,7 +534,11 @@ func (s *Service) match(ctx context.Context, sigs []events.Signal, extra ...bank
 		}
 		s.cache.misses.Add(1)
 		s.metrics.cacheMisses.Inc()
-		h, v := banks.Lookup(sig)
+		var h bank.Hits
+		var v uint64
+		if err := cpu.Do(ctx, func() { h, v = banks.Lookup(sig) }); err != nil {
+			return bank.Verdict{}, err
+		}
 		hits[i] = h
 		// Stored under the version it was computed at, which may be newer
 		// than the one looked up if the bank changed meanwhile.
@@ -534,5 +556,5 @@ func (s *Service) match(ctx context.Context, sigs []events.Signal, extra ...bank
 		// versions must not be mixed into one verdict.
 		return memory()
 	}
-	return bank.Resolve(append(hits, extra...)...)
+	return bank.Resolve(append(hits, extra...)...), nil
 }

@@ -213,7 +213,8 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			return nil
 		},
-		Consumer: messaging.ConsumerConfig{Kafka: s.cfg.Kafka, Group: s.cfg.Group, Topics: []string{t.ReviewRequested}, Logger: s.log},
+		Consumer: messaging.ConsumerConfig{Kafka: s.cfg.Kafka, Group: s.cfg.Group, Topics: []string{t.ReviewRequested}, Logger: s.log,
+			Concurrency: s.cfg.ConsumerConcurrency(2, 8)},
 		Handle: messaging.Chain(s.handleRequested,
 			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...),
 		// The publisher serves the dead-letter middleware and the API's
