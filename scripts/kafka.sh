@@ -306,6 +306,13 @@ start() {
   fi
   fetch
   write_config
+  if [[ "${TAKEDOWN_TEST_KAFKA_FRESH:-0}" == 1 && -d "$DIR/data" ]]; then
+    # Every test run makes topics of its own and never deletes them: a broker
+    # that kept them all would hold thousands of partitions after a few runs,
+    # and its metadata answers would slow to the tests' timeouts.
+    say "starting from empty storage (TAKEDOWN_TEST_KAFKA_FRESH=1)"
+    rm -rf "$DIR/data"
+  fi
   [[ -f "$DIR/data/meta.properties" ]] || format_storage
   if ! launch; then
     # The data is throwaway: storage left by a killed broker, or formatted by

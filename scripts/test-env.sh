@@ -10,7 +10,9 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 case "${1:-}" in
   up)
     # Their own stdout (the addresses) goes to stderr: ours is only for eval.
-    "$HERE/kafka.sh" start >&2
+    # A broker that is not running yet starts from empty storage: the
+    # tests' topics are throwaway (TAKEDOWN_TEST_KAFKA_FRESH=0 keeps them).
+    TAKEDOWN_TEST_KAFKA_FRESH="${TAKEDOWN_TEST_KAFKA_FRESH:-1}" "$HERE/kafka.sh" start >&2
     "$HERE/redis.sh" start >&2
     # The plaintext and SASL_SSL listeners, the CA, the SCRAM user.
     "$HERE/kafka.sh" env
