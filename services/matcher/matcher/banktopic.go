@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
@@ -21,6 +22,11 @@ import (
 // with compaction, is accepted only with unlimited retention (retention.ms
 // and retention.bytes -1).
 func checkBankTopic(ctx context.Context, k config.Kafka, topic string) error {
+	// The worker has just created the topic when it was missing, and a
+	// broker answers for a new topic only once its metadata has spread.
+	if err := messaging.WaitForTopic(ctx, k, topic, 30*time.Second); err != nil {
+		return fmt.Errorf("bank topic %s (%s): %w", topic, config.EnvName("topic-bank-updates"), err)
+	}
 	cfg, err := messaging.TopicConfig(ctx, k, topic)
 	if err != nil {
 		return fmt.Errorf("bank topic %s (%s): %w", topic, config.EnvName("topic-bank-updates"), err)
