@@ -93,6 +93,11 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 		MaxBytes:          10 << 20,
 		ReadBackoffMin:    50 * time.Millisecond,
 		ReadBackoffMax:    500 * time.Millisecond,
+		// A group formed while a topic's partitions were not yet visible
+		// (just created), or a topic grown on a live cluster, is rebalanced
+		// when the partitions appear, instead of leaving them unread.
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: 5 * time.Second,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			log.Debug("kafka reader: " + fmt.Sprintf(msg, args...))
 		}),

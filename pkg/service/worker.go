@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
@@ -78,6 +79,17 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 	}
 	if len(w.Topics) > 0 {
 		if err := messaging.EnsureTopics(ctx, w.Kafka, w.Topics...); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+	// The group is joined only once the consumed topics have leaders: a
+	// member that joins while a just-created topic shows no partitions is
+	// assigned none, and stayed idle though ready (seen with make chaos).
+	for _, t := range w.Consumer.Topics {
+		if err := messaging.WaitForTopic(ctx, w.Kafka, t, time.Minute); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
