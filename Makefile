@@ -93,7 +93,7 @@ bench-startup:
 bench-e2e:
 	cd tests && $(GO) run ./cmd/pipelinebench bench -root ..
 
-## chaos: uploads while every service is killed with -9, the broker restarts, Redis goes away (data kept, then lost) and the platform answers 503; one summary line, non-zero exit on a lost, duplicate or false takedown (CHAOS_SIZE=small: about 3 min; TAKEDOWN_CONSUMER_CONCURRENCY=1 for one message at a time)
+## chaos: uploads while every service is killed with -9, the broker restarts, Redis goes away (data kept, then lost) and the platform answers 503; one summary line, non-zero exit on a lost, duplicate or false takedown (CHAOS_SIZE=small: about 4 min; TAKEDOWN_CONSUMER_CONCURRENCY=1 for one message at a time)
 chaos:
 	cd tests && $(GO) run ./cmd/pipelinebench chaos -root ..
 

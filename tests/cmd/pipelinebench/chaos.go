@@ -33,7 +33,7 @@ func (c *chaosOpts) bind(fs *flag.FlagSet) {
 	c.size = envStr("CHAOS_SIZE", "full")
 	gap := 45 * time.Second
 	if c.size == "small" {
-		gap = 6 * time.Second
+		gap = 12 * time.Second
 	}
 	fs.StringVar(&c.size, "size", c.size, "full (about 10 min on 2 cores) or small (about 3 min): the pause between faults (CHAOS_SIZE)")
 	fs.Float64Var(&c.rate, "rate", 8, "uploads per second while the faults happen")
@@ -179,8 +179,11 @@ func runChaos(ctx context.Context, h *harness, c chaosOpts) (bool, error) {
 	<-loadDone
 	wg.Wait()
 	logf("load stopped after %d uploads; waiting for the pipeline to drain", sent)
+	// Drained: every banked copy removed. Given up: drainMax, or a minute
+	// without one more removal (what is left is lost, not late).
 	deadline := time.Now().Add(c.drainMax)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+	last, progress := -1, time.Now()
+	for time.Now().Before(deadline) && ctx.Err() == nil && time.Since(progress) < time.Minute {
 		pending := 0
 		for _, r := range h.cl.results() {
 			if r.banked && !r.removed {
@@ -189,6 +192,9 @@ func runChaos(ctx context.Context, h *harness, c chaosOpts) (bool, error) {
 		}
 		if pending == 0 {
 			break
+		}
+		if pending != last {
+			last, progress = pending, time.Now()
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -287,12 +293,17 @@ func (h *harness) chaosReport(ctx context.Context, c chaosOpts, faults []*fault,
 	sort.Slice(banks, func(i, j int) bool { return banks[i].accepted.Before(banks[j].accepted) })
 	fmt.Printf("\nmake chaos (%s): faults, in order (recovery: from the fault's start until upload-to-takedown is back under 1 s, 5 uploads in a row; worst: the worst latency meanwhile). Noisy if anything else runs.\n", c.size)
 	var rec []string
-	for _, f := range faults {
+	for n, f := range faults {
 		i := sort.Search(len(banks), func(i int) bool { return !banks[i].accepted.Before(f.start) })
+		// Looked for until the next fault starts: later latencies are its.
+		until := time.Now()
+		if n+1 < len(faults) {
+			until = faults[n+1].start
+		}
 		var worst time.Duration
 		back := time.Time{}
 		run := 0
-		for j := i; j < len(banks); j++ {
+		for j := i; j < len(banks) && banks[j].accepted.Before(until); j++ {
 			r := banks[j]
 			if !r.removed || r.latency >= time.Second {
 				run = 0
@@ -307,13 +318,13 @@ func (h *harness) chaosReport(ctx context.Context, c chaosOpts, faults []*fault,
 				break
 			}
 		}
-		recovery := "never"
-		short := "never"
+		recovery := "not before the next fault"
+		short := "none"
 		if !back.IsZero() {
 			recovery = fmtDur(back.Sub(f.start))
 			short = recovery
 		}
-		fmt.Printf("  %-26s lasted %-8s recovered after %-8s worst latency meanwhile %s\n", f.name, fmtDur(f.end.Sub(f.start)), recovery, fmtDur(worst))
+		fmt.Printf("  %-26s lasted %-8s recovered after %-8s  worst latency meanwhile %s\n", f.name, fmtDur(f.end.Sub(f.start)), recovery, fmtDur(worst))
 		rec = append(rec, strings.ReplaceAll(f.name, " ", "_")+"="+short)
 	}
 	drain := "n/a"

@@ -183,7 +183,7 @@ func (p *pool) pick(i int) picture {
 // hashRate is the standalone hashing rate: mediahash.Hash (decode and every
 // signal the hasher emits) over the pool's pictures in this process, with
 // GOMAXPROCS goroutines, for at least d.
-func (p *pool) hashRate(ctx context.Context, d time.Duration) (float64, error) {
+func (p *pool) hashRate(ctx context.Context, d time.Duration) (float64, int64, error) {
 	var all [][]byte
 	for i := range p.Copies {
 		all = append(all, p.Copies[i].Data, p.Unrelate[i].Data)
@@ -207,7 +207,7 @@ func (p *pool) hashRate(ctx context.Context, d time.Duration) (float64, error) {
 	}
 	wg.Wait()
 	if err, _ := failed.Load().(error); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return float64(n.Load()) / time.Since(start).Seconds(), nil
+	return float64(n.Load()) / time.Since(start).Seconds(), n.Load(), nil
 }

@@ -103,6 +103,7 @@ func (s *stack) startInfra() error {
 	}
 	_ = os.RemoveAll(filepath.Join(s.data, "kafka", "data"))
 	_ = os.Remove(filepath.Join(s.data, "redis", "dump.rdb"))
+	_ = os.RemoveAll(s.logs) // each run's logs only
 	if err := os.MkdirAll(s.logs, 0o755); err != nil {
 		return err
 	}
