@@ -358,8 +358,12 @@ func (h *harness) chaosReport(ctx context.Context, c chaosOpts, faults []*fault,
 	if !ok {
 		verdict = "FAIL"
 	}
-	fmt.Printf("chaos %s: size=%s concurrency=%s uploads=%d (banked %d, unrelated %d, never accepted %d) lost=%d duplicates=%d false=%d redeliveries=%d webhook_503s=%d dlq=%d{%s} drain_after_last_fault=%s p99=%s max=%s recovery{%s}\n",
-		verdict, c.size, orDefault(h.o.concurrency), len(res), banked, unrelated, notAccepted, len(lost), len(dups), len(falses), redeliveries, hook503,
+	extra := ""
+	if len(h.o.serviceEnv) > 0 {
+		extra = " service_env=" + strings.Join(h.o.serviceEnv, ",")
+	}
+	fmt.Printf("chaos %s: size=%s concurrency=%s%s uploads=%d (banked %d, unrelated %d, never accepted %d) lost=%d duplicates=%d false=%d redeliveries=%d webhook_503s=%d dlq=%d{%s} drain_after_last_fault=%s p99=%s max=%s recovery{%s}\n",
+		verdict, c.size, orDefault(h.o.concurrency), extra, len(res), banked, unrelated, notAccepted, len(lost), len(dups), len(falses), redeliveries, hook503,
 		dlqTotal, strings.Join(dlq, " "), drain, fmtDur(percentile(lat, .99)), fmtDur(percentile(lat, 1)), strings.Join(rec, " "))
 	_ = sendFailed
 	return ok, nil

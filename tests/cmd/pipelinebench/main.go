@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,6 +37,19 @@ type opts struct {
 	pool        int
 	seed        uint64
 	keep        bool
+	serviceEnv  envList
+}
+
+// envList is a repeatable KEY=VALUE flag.
+type envList []string
+
+func (e *envList) String() string { return strings.Join(*e, " ") }
+func (e *envList) Set(v string) error {
+	if !strings.HasPrefix(v, "TAKEDOWN_") || !strings.Contains(v, "=") {
+		return fmt.Errorf("want TAKEDOWN_NAME=value, got %q", v)
+	}
+	*e = append(*e, v)
+	return nil
 }
 
 func envInt(name string, def int) int {
@@ -70,6 +84,7 @@ func main() {
 	fs.IntVar(&o.pool, "pool", envInt("PIPELINEBENCH_POOL", 150), "distinct altered copies and as many unrelated pictures uploads are drawn from (PIPELINEBENCH_POOL); uploads reuse them under new content ids")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated pictures")
 	fs.BoolVar(&o.keep, "keep", false, "leave the broker and Redis running at the end")
+	fs.Var(&o.serviceEnv, "service-env", "TAKEDOWN_NAME=value: a setting for every service, for experiments (repeatable)")
 	var b benchOpts
 	var c chaosOpts
 	switch mode {
@@ -156,6 +171,7 @@ func setup(ctx context.Context, o opts) (*harness, error) {
 	if o.concurrency != "" {
 		st.svcEnv = append(st.svcEnv, "TAKEDOWN_CONSUMER_CONCURRENCY="+o.concurrency)
 	}
+	st.svcEnv = append(st.svcEnv, o.serviceEnv...)
 	st.extra["ingest"] = []string{
 		"TAKEDOWN_INGEST_CLIENTS=bench:" + keyID + "=" + keySecret,
 		// One client sends every upload of a platform here: its rate limit
