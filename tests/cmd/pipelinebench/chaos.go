@@ -327,6 +327,28 @@ func (h *harness) chaosReport(ctx context.Context, c chaosOpts, faults []*fault,
 		fmt.Printf("  %-26s lasted %-8s recovered after %-8s  worst latency meanwhile %s\n", f.name, fmtDur(f.end.Sub(f.start)), recovery, fmtDur(worst))
 		rec = append(rec, strings.ReplaceAll(f.name, " ", "_")+"="+short)
 	}
+	// The latency timeline, by 10 s of acceptance: where a stall began and ended.
+	if len(banks) > 0 {
+		t0 := banks[0].accepted
+		fmt.Printf("  latency by 10 s of acceptance (from %s; +s: p50/max of the banked copies, * lost):", t0.Format("15:04:05"))
+		for i := 0; i < len(banks); {
+			b := int(banks[i].accepted.Sub(t0) / (10 * time.Second))
+			var ls []time.Duration
+			lostN := 0
+			for ; i < len(banks) && int(banks[i].accepted.Sub(t0)/(10*time.Second)) == b; i++ {
+				if banks[i].removed {
+					ls = append(ls, banks[i].latency)
+				} else {
+					lostN++
+				}
+			}
+			fmt.Printf(" +%d:%s/%s", b*10, fmtDur(percentile(ls, .5)), fmtDur(percentile(ls, 1)))
+			if lostN > 0 {
+				fmt.Printf("*%d", lostN)
+			}
+		}
+		fmt.Println()
+	}
 	drain := "n/a"
 	if !drained.IsZero() {
 		drain = fmtDur(max(0, drained.Sub(lastFault)))
