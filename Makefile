@@ -18,7 +18,7 @@ VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
 # then run, and fail one by one, without the services.
 TEST_ENV = env=$$(scripts/test-env.sh up) || { echo "make: scripts/test-env.sh up failed (its output is above): no Kafka or Redis for the tests" >&2; exit 1; }; eval "$$env"
 
-.PHONY: build run test test-env test-env-down lint fmt clean bench-match pdq-compare robustness bench-hash bench-startup
+.PHONY: build run test test-env test-env-down lint fmt clean bench-match pdq-compare robustness bench-hash bench-startup bench-e2e chaos
 
 ## build: every binary into bin/
 build:
@@ -88,6 +88,14 @@ bench-match:
 ## bench-startup: matcher start-up from a 10M-entry bank snapshot vs replaying 1M updates from the real broker (TAKEDOWN_BENCH_SNAPSHOT_ENTRIES, TAKEDOWN_BENCH_REPLAY_UPDATES change the sizes)
 bench-startup:
 	@$(TEST_ENV) && cd services/matcher && TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test -run '^$$' -bench 'Startup' -benchtime 1x -timeout 60m ./matcher/
+
+## bench-e2e: the five service binaries on a broker and Redis of the harness's own (ports 29092, 26379): uploads/s, upload-to-takedown p50/p99/max and CPU per upload per process for a burst, a burst with 100 ms media latency and a paced run, beside the standalone hashing rate (BENCH_SIZE=small, BENCH_UPLOADS=N)
+bench-e2e:
+	cd tests && $(GO) run ./cmd/pipelinebench bench -root ..
+
+## chaos: uploads while every service is killed with -9, the broker restarts, Redis goes away (data kept, then lost) and the platform answers 503; one summary line, non-zero exit on a lost, duplicate or false takedown (CHAOS_SIZE=small: about 4 min; TAKEDOWN_CONSUMER_CONCURRENCY=1 for one message at a time)
+chaos:
+	cd tests && $(GO) run ./cmd/pipelinebench chaos -root ..
 
 fmt:
 	gofmt -w $(MODULES)

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+)
+
+type benchOpts struct {
+	uploads     int
+	concurrency int
+	latency     time.Duration
+	hashFor     time.Duration
+}
+
+func (b *benchOpts) bind(fs *flag.FlagSet) {
+	n := 400
+	if os.Getenv("BENCH_SIZE") == "small" {
+		n = 150
+	}
+	fs.IntVar(&b.uploads, "uploads", envInt("BENCH_UPLOADS", n), "uploads per workload (BENCH_UPLOADS; BENCH_SIZE=small: 150)")
+	fs.IntVar(&b.concurrency, "clients", 32, "uploads in flight at once in the burst workloads")
+	fs.DurationVar(&b.latency, "media-latency", 100*time.Millisecond, "added to every media fetch in workload (b)")
+	fs.DurationVar(&b.hashFor, "hash-for", 10*time.Second, "how long the standalone hashing rate is measured")
+}
+
+// workload is one measured run.
+type workload struct {
+	name     string
+	n        int
+	rate     float64 // uploads/s achieved
+	lat      []time.Duration
+	cpu      map[string]time.Duration
+	missing  int // uploads with no outcome within the time limit
+	falseHit int
+}
+
+func runBench(ctx context.Context, h *harness, b benchOpts) error {
+	logf("standalone hashing rate: mediahash.Hash over the pool, %d goroutines, %s", runtime.GOMAXPROCS(0), b.hashFor)
+	self0, err := cpuTime(os.Getpid())
+	if err != nil {
+		return err
+	}
+	hashRate, hashed, err := h.pool.hashRate(ctx, b.hashFor)
+	if err != nil {
+		return err
+	}
+	self1, err := cpuTime(os.Getpid())
+	if err != nil {
+		return err
+	}
+	hashCPU := ms(self1-self0) / float64(hashed)
+	logf("standalone: %.1f pictures/s, %.1f ms CPU each", hashRate, hashCPU)
+	// A short warm-up: the first uploads pay for connections and JIT.
+	if _, err := h.workload(ctx, "warmup", 20, 8, 0, 0); err != nil {
+		return err
+	}
+	var ws []workload
+	a, err := h.workload(ctx, "a-burst", b.uploads, b.concurrency, 0, 0)
+	if err != nil {
+		return err
+	}
+	ws = append(ws, a)
+	bw, err := h.workload(ctx, "b-burst-media-"+b.latency.String(), b.uploads, b.concurrency, 0, b.latency)
+	if err != nil {
+		return err
+	}
+	ws = append(ws, bw)
+	c, err := h.workload(ctx, fmt.Sprintf("c-paced-%.1fps", a.rate/2), b.uploads, b.concurrency, a.rate/2, 0)
+	if err != nil {
+		return err
+	}
+	ws = append(ws, c)
+
+	host, _ := os.Hostname()
+	fmt.Printf("\nmake bench-e2e: %d uploads per workload (half altered copies of %d banked originals, half unrelated; %dx%d JPEG), %d cores, consumer concurrency %s, on %s at %s. Noisy if anything else runs.\n",
+		b.uploads, h.o.originals, picW, picH, runtime.NumCPU(), orDefault(h.o.concurrency), host, time.Now().Format(time.RFC3339))
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	head := []string{"workload", "uploads/s", "p50", "p99", "max"}
+	for _, p := range processes {
+		head = append(head, p+" ms/up")
+	}
+	head = append(head, "total ms/up", "vs hashing", "")
+	fmt.Fprintln(tw, strings.Join(head, "\t"))
+	for _, w := range ws {
+		row := []string{w.name, fmt.Sprintf("%.1f", w.rate), fmtDur(percentile(w.lat, .5)), fmtDur(percentile(w.lat, .99)), fmtDur(percentile(w.lat, 1))}
+		var total time.Duration
+		for _, p := range processes {
+			total += w.cpu[p]
+			row = append(row, fmt.Sprintf("%.1f", ms(w.cpu[p])/float64(w.n)))
+		}
+		row = append(row, fmt.Sprintf("%.1f", ms(total)/float64(w.n)), fmt.Sprintf("%.0f%%", 100*w.rate/hashRate), "")
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	tw.Flush()
+	fmt.Printf("standalone hashing on the same machine (mediahash.Hash: decode and every signal the hasher emits, %d goroutines, in-process): %.1f pictures/s, %.1f ms CPU per picture; \"vs hashing\" is uploads/s as a share of that rate\n",
+		runtime.GOMAXPROCS(0), hashRate, hashCPU)
+	for _, w := range ws {
+		if w.missing > 0 || w.falseHit > 0 {
+			fmt.Printf("WARNING: %s: %d uploads without an outcome, %d unrelated pictures taken down\n", w.name, w.missing, w.falseHit)
+		}
+	}
+	return nil
+}
+
+func orDefault(s string) string {
+	if s == "" {
+		return "default"
+	}
+	return s
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// workload sends n uploads (at most conc at once; at rate per second if
+// rate > 0, else as fast as ingest takes them) with media latency lat, waits
+// until every one has its outcome, and measures.
+func (h *harness) workload(ctx context.Context, name string, n, conc int, rate float64, lat time.Duration) (workload, error) {
+	w := workload{name: name, n: n}
+	h.plat.latency.Store(int64(lat))
+	defer h.plat.latency.Store(0)
+	cpu0, err := h.st.cpuSnapshot()
+	if err != nil {
+		return w, err
+	}
+	logf("workload %s: %d uploads", name, n)
+	start := time.Now()
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	var sendErr error
+	var mu sync.Mutex
+	ids := make([]string, n)
+	for i := range n {
+		if rate > 0 {
+			if d := time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		sem <- struct{}{}
+		ids[i] = fmt.Sprintf("%s-%s-%05d", name, start.Format("150405"), i)
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := h.cl.send(ctx, ids[i], h.pool.pick(i)); err != nil {
+				mu.Lock()
+				sendErr = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if sendErr != nil {
+		return w, sendErr
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	var mine []result
+	for {
+		mine = mine[:0]
+		done := 0
+		for _, r := range h.cl.results() {
+			if want[r.id] {
+				mine = append(mine, r)
+				if !r.done.IsZero() {
+					done++
+				}
+			}
+		}
+		if done == n || time.Now().After(deadline) || ctx.Err() != nil {
+			w.missing = n - done
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cpu1, err := h.st.cpuSnapshot()
+	if err != nil {
+		return w, err
+	}
+	var last time.Time
+	for _, r := range mine {
+		if r.done.After(last) {
+			last = r.done
+		}
+		if r.banked && r.removed {
+			w.lat = append(w.lat, r.latency)
+		}
+		if r.falseHit {
+			w.falseHit++
+		}
+	}
+	w.rate = float64(n-w.missing) / last.Sub(start).Seconds()
+	w.cpu = map[string]time.Duration{}
+	for _, p := range processes {
+		w.cpu[p] = cpu1[p] - cpu0[p]
+	}
+	logf("workload %s: %.1f uploads/s, p50 %s p99 %s", name, w.rate, fmtDur(percentile(w.lat, .5)), fmtDur(percentile(w.lat, .99)))
+	// Let the pipeline settle (commits, caches) before the next workload.
+	time.Sleep(2 * time.Second)
+	return w, ctx.Err()
+}
