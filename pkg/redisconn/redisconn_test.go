@@ -2,15 +2,8 @@ package redisconn
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -99,7 +92,7 @@ func TestCheckFailures(t *testing.T) {
 		{"wrong password in URL", func() config.Redis {
 			return config.Redis{URL: fmt.Sprintf("rediss://%s:hunter2@%s", good.Username, good.Addr), TLSCA: good.TLSCA}
 		}, Auth, []string{"TAKEDOWN_REDIS_URL"}, 5 * time.Second},
-		{"untrusted server certificate", func() config.Redis { c := good; c.TLSCA = otherCA(t); return c },
+		{"untrusted server certificate", func() config.Redis { c := good; c.TLSCA = testenv.UntrustedCA(t); return c },
 			Untrusted, []string{"server certificate not trusted", "TAKEDOWN_REDIS_TLS_CA"}, 5 * time.Second},
 		{"system CAs do not know the test CA", func() config.Redis { c := good; c.TLSCA = ""; return c },
 			Untrusted, []string{"TAKEDOWN_REDIS_TLS_CA"}, 5 * time.Second},
@@ -157,7 +150,7 @@ func TestSentinel(t *testing.T) {
 	host, port, _ := net.SplitHostPort(plain.Addr)
 	master := testenv.Name("master")
 	dir := t.TempDir()
-	sport := freePort(t)
+	sport := testenv.FreePort(t)
 	conf := filepath.Join(dir, "sentinel.conf")
 	// A failover needs a replica, and there is none: quorum 1 with a long
 	// down-after only lets the sentinel report the master.
@@ -193,36 +186,5 @@ func TestSentinel(t *testing.T) {
 
 func closedPort(t *testing.T) string {
 	t.Helper()
-	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// otherCA writes a CA certificate that signed nothing the server holds.
-func otherCA(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "some other CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "other-ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 }

@@ -13,6 +13,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,6 +109,17 @@ func UntrustedCA(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// FreePort returns a loopback TCP port that nothing listened on a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // RedisAddr returns the real Redis server's address.

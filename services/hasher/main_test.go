@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,12 +29,12 @@ func TestKafkaSettingsAtStartup(t *testing.T) {
 
 	t.Run("right settings", func(t *testing.T) {
 		p := start(t, bin, good)
-		p.waitFor(t, 60*time.Second, "hasher ready")
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		p.WaitFor(t, 60*time.Second, "hasher ready")
+		if err := p.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		if code := p.exit(t, 30*time.Second); code != 0 {
-			t.Fatalf("exit %d after SIGTERM; output:\n%s", code, p.output())
+		if code := p.Exit(t, 30*time.Second); code != 0 {
+			t.Fatalf("exit %d after SIGTERM; output:\n%s", code, p.Output())
 		}
 	})
 
@@ -60,8 +56,8 @@ func TestKafkaSettingsAtStartup(t *testing.T) {
 			tc.edit(&k)
 			began := time.Now()
 			p := start(t, bin, k)
-			code := p.exit(t, 15*time.Second)
-			out := p.output()
+			code := p.Exit(t, 15*time.Second)
+			out := p.Output()
 			if code == 0 {
 				t.Fatalf("exit 0; want a failure. Output:\n%s", out)
 			}
@@ -75,25 +71,17 @@ func TestKafkaSettingsAtStartup(t *testing.T) {
 	}
 }
 
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	mu   sync.Mutex
-	buf  strings.Builder
-	err  error
-}
-
 // start runs the hasher with k and unique topics and group, so that it
 // neither reads nor writes what other tests use.
-func start(t *testing.T, bin string, k config.Kafka) *proc {
+func start(t *testing.T, bin string, k config.Kafka) *testenv.Process {
 	t.Helper()
-	cmd := exec.Command(bin)
+	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "TAKEDOWN_") {
-			cmd.Env = append(cmd.Env, kv)
+			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env,
+	env = append(env,
 		"TAKEDOWN_KAFKA_BROKERS="+strings.Join(k.Brokers, ","),
 		"TAKEDOWN_KAFKA_TLS="+map[bool]string{true: "true", false: "false"}[k.TLS],
 		"TAKEDOWN_KAFKA_TLS_CA="+k.TLSCA,
@@ -108,67 +96,5 @@ func start(t *testing.T, bin string, k config.Kafka) *proc {
 		"TAKEDOWN_DLQ_TOPIC="+testenv.Name("hasher-dlq"),
 		"TAKEDOWN_TOPIC_PARTITIONS=1",
 	)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.buf.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-		}
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-	})
-	return p
-}
-
-func (p *proc) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.buf.String()
-}
-
-// exit waits for the process to end and returns its exit code.
-func (p *proc) exit(t *testing.T, within time.Duration) int {
-	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(within):
-		t.Fatalf("still running after %s; output:\n%s", within, p.output())
-	}
-	var ee *exec.ExitError
-	if errors.As(p.err, &ee) {
-		return ee.ExitCode()
-	}
-	if p.err != nil {
-		t.Fatal(p.err)
-	}
-	return 0
-}
-
-func (p *proc) waitFor(t *testing.T, within time.Duration, line string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), within)
-	defer cancel()
-	for !strings.Contains(p.output(), line) {
-		select {
-		case <-p.done:
-			t.Fatalf("exited before %q; output:\n%s", line, p.output())
-		case <-ctx.Done():
-			t.Fatalf("no %q within %s; output:\n%s", line, within, p.output())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return testenv.Start(t, bin, env)
 }

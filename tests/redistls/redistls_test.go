@@ -5,16 +5,7 @@
 package redistls
 
 import (
-	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -77,7 +68,7 @@ func serviceEnv(t *testing.T, service string, extra ...string) []string {
 	}
 	env = append(env,
 		"TAKEDOWN_KAFKA_BROKERS="+strings.Join(testenv.KafkaBrokers(t), ","),
-		"TAKEDOWN_HTTP_ADDR=127.0.0.1:"+fmt.Sprint(freePort(t)),
+		"TAKEDOWN_HTTP_ADDR=127.0.0.1:"+fmt.Sprint(testenv.FreePort(t)),
 		"TAKEDOWN_GROUP="+testenv.Name(service),
 		"TAKEDOWN_DLQ_TOPIC="+testenv.Name("dlq"),
 		"TAKEDOWN_REDIS_PREFIX="+testenv.Name("redistls"),
@@ -95,43 +86,9 @@ func config(topic string) string {
 	return "TAKEDOWN_TOPIC_" + strings.ToUpper(strings.ReplaceAll(topic, "-", "_"))
 }
 
-type run struct {
-	cmd  *exec.Cmd
-	out  *bytes.Buffer
-	done chan error
-	mu   *sync.Mutex
-}
-
-func start(t *testing.T, service string, env []string) *run {
+func start(t *testing.T, service string, env []string) *testenv.Process {
 	t.Helper()
-	cmd := exec.Command(binary(t, service))
-	cmd.Env = env
-	r := &run{cmd: cmd, out: &bytes.Buffer{}, done: make(chan error, 1), mu: &sync.Mutex{}}
-	w := &lockedWriter{mu: r.mu, w: r.out}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { r.done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	return r
-}
-
-func (r *run) output() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.out.String()
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return testenv.Start(t, binary(t, service), env)
 }
 
 // tlsEnv is the TLS port, the test CA and the ACL user, the password from
@@ -162,14 +119,14 @@ func TestStartupErrorsNameTheSetting(t *testing.T) {
 		{"enforcer, wrong password", "enforcer", tlsEnv(t, "not-the-password"),
 			[]string{"authentication failed", "TAKEDOWN_REDIS_PASSWORD"}},
 		{"enforcer, untrusted server certificate", "enforcer",
-			append(tlsEnv(t, good.Password), "TAKEDOWN_REDIS_TLS_CA="+otherCA(t)),
+			append(tlsEnv(t, good.Password), "TAKEDOWN_REDIS_TLS_CA="+testenv.UntrustedCA(t)),
 			[]string{"server certificate not trusted", "TAKEDOWN_REDIS_TLS_CA"}},
 		// The matcher runs without Redis when Redis is down, but a wrong
 		// password is a setting to fix, not an outage.
 		{"matcher, wrong password", "matcher", tlsEnv(t, "not-the-password"),
 			[]string{"authentication failed", "TAKEDOWN_REDIS_PASSWORD"}},
 		{"matcher, untrusted server certificate", "matcher",
-			append(tlsEnv(t, good.Password), "TAKEDOWN_REDIS_TLS_CA="+otherCA(t)),
+			append(tlsEnv(t, good.Password), "TAKEDOWN_REDIS_TLS_CA="+testenv.UntrustedCA(t)),
 			[]string{"server certificate not trusted", "TAKEDOWN_REDIS_TLS_CA"}},
 	}
 	for _, c := range cases {
@@ -177,9 +134,10 @@ func TestStartupErrorsNameTheSetting(t *testing.T) {
 			r := start(t, c.service, serviceEnv(t, c.service, c.env...))
 			began := time.Now()
 			select {
-			case err := <-r.done:
+			case <-r.Done():
+				err := r.Err()
 				took := time.Since(began)
-				out := r.output()
+				out := r.Output()
 				if err == nil {
 					t.Fatalf("exited 0 after %v:\n%s", took, out)
 				}
@@ -193,7 +151,7 @@ func TestStartupErrorsNameTheSetting(t *testing.T) {
 				}
 				t.Logf("%s exited (%v) after %v", c.service, err, took.Round(time.Millisecond))
 			case <-time.After(15 * time.Second):
-				t.Fatalf("%s still running after 15 s:\n%s", c.service, r.output())
+				t.Fatalf("%s still running after 15 s:\n%s", c.service, r.Output())
 			}
 		})
 	}
@@ -210,7 +168,7 @@ func TestStartsWithTheRightSettings(t *testing.T) {
 	}{
 		{"enforcer over TLS", "enforcer", tlsEnv(t, good.Password)},
 		{"matcher over TLS", "matcher", tlsEnv(t, good.Password)},
-		{"matcher with Redis down", "matcher", []string{"TAKEDOWN_REDIS_ADDR=127.0.0.1:" + fmt.Sprint(freePort(t))}},
+		{"matcher with Redis down", "matcher", []string{"TAKEDOWN_REDIS_ADDR=127.0.0.1:" + fmt.Sprint(testenv.FreePort(t))}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -225,10 +183,11 @@ func TestStartsWithTheRightSettings(t *testing.T) {
 			deadline := time.After(60 * time.Second)
 			for ready := false; !ready; {
 				select {
-				case err := <-r.done:
-					t.Fatalf("exited (%v):\n%s", err, r.output())
+				case <-r.Done():
+					err := r.Err()
+					t.Fatalf("exited (%v):\n%s", err, r.Output())
 				case <-deadline:
-					t.Fatalf("not ready after 60 s:\n%s", r.output())
+					t.Fatalf("not ready after 60 s:\n%s", r.Output())
 				case <-time.After(200 * time.Millisecond):
 				}
 				resp, err := http.Get("http://" + addr + "/readyz")
@@ -237,46 +196,16 @@ func TestStartsWithTheRightSettings(t *testing.T) {
 					resp.Body.Close()
 				}
 			}
-			_ = r.cmd.Process.Signal(syscall.SIGTERM)
+			_ = r.Signal(syscall.SIGTERM)
 			select {
-			case err := <-r.done:
+			case <-r.Done():
+				err := r.Err()
 				if err != nil {
-					t.Fatalf("shutdown: %v\n%s", err, r.output())
+					t.Fatalf("shutdown: %v\n%s", err, r.Output())
 				}
 			case <-time.After(30 * time.Second):
-				t.Fatalf("no shutdown after SIGTERM:\n%s", r.output())
+				t.Fatalf("no shutdown after SIGTERM:\n%s", r.Output())
 			}
 		})
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// otherCA writes a CA certificate that signed nothing the server holds.
-func otherCA(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "some other CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "other-ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
