@@ -68,6 +68,27 @@ func writeError(w http.ResponseWriter, code int, problems ...string) {
 	service.WriteJSON(w, code, resp)
 }
 
+// refused adds the media URL's problems to a request's and answers the
+// request when there are any: 400, or 503 when the URL could not be checked
+// for now (a DNS failure) and nothing else is wrong. It reports whether it
+// answered.
+func (s *Service) refused(w http.ResponseWriter, r *http.Request, mediaURL string, problems []string) bool {
+	if mediaURL != "" && len(mediaURL) <= maxURLBytes {
+		switch p, transient := s.checkMediaURL(r.Context(), mediaURL); {
+		case transient && len(problems) == 0:
+			writeError(w, http.StatusServiceUnavailable, p)
+			return true
+		case p != "" && !transient:
+			problems = append(problems, p)
+		}
+	}
+	if len(problems) > 0 {
+		writeError(w, http.StatusBadRequest, problems...)
+		return true
+	}
+	return false
+}
+
 // handleUpload publishes a client's upload on media.uploaded, as the
 // client's: the event's client_id is the caller's, so that the upload's ids
 // are scoped to it from media.ingested on.
@@ -78,17 +99,7 @@ func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request, c caller,
 		return
 	}
 	uploadedAt, problems := validateUpload(req, time.Now())
-	if req.MediaURL != "" && len(req.MediaURL) <= maxURLBytes {
-		switch p, transient := s.checkMediaURL(r.Context(), req.MediaURL); {
-		case transient && len(problems) == 0:
-			writeError(w, http.StatusServiceUnavailable, p)
-			return
-		case p != "" && !transient:
-			problems = append(problems, p)
-		}
-	}
-	if len(problems) > 0 {
-		writeError(w, http.StatusBadRequest, problems...)
+	if s.refused(w, r, req.MediaURL, problems) {
 		return
 	}
 	log := s.log.With("client", c.client, "content_id", req.ContentID)

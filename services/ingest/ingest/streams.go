@@ -70,17 +70,7 @@ func (s *Service) handleSegment(w http.ResponseWriter, r *http.Request, c caller
 		problems = append(problems, fmt.Sprintf("stream_id %q in the body is not the stream id %q of the path "+
 			"(the signature covers the body, so the body names the stream)", req.StreamID, streamID))
 	}
-	if req.MediaURL != "" && len(req.MediaURL) <= maxURLBytes {
-		switch p, transient := s.checkMediaURL(r.Context(), req.MediaURL); {
-		case transient && len(problems) == 0:
-			writeError(w, http.StatusServiceUnavailable, p)
-			return
-		case p != "" && !transient:
-			problems = append(problems, p)
-		}
-	}
-	if len(problems) > 0 {
-		writeError(w, http.StatusBadRequest, problems...)
+	if s.refused(w, r, req.MediaURL, problems) {
 		return
 	}
 	ev := events.StreamSegment{
