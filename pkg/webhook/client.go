@@ -84,6 +84,14 @@ func (e *StatusError) Permanent() bool {
 	}
 }
 
+// Refused reports whether err is the platform refusing the request itself (a
+// permanent StatusError), as opposed to the platform being unreachable or
+// unavailable, which only delays the request.
+func Refused(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Permanent()
+}
+
 var noRedirects = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }

@@ -27,8 +27,9 @@ type Config struct {
 	WebhookSecret string
 	// WebhookTimeout bounds one webhook request.
 	WebhookTimeout time.Duration
-	// WebhookAttempts is how many times a takedown is tried, the first
-	// included, before it is recorded as failed and dead-lettered.
+	// WebhookAttempts is how many times in a row a takedown is tried, the
+	// first included, before an unavailable platform is waited out with the
+	// consumer's backoff. A refusal (4xx) is not tried again.
 	WebhookAttempts int
 	// WebhookBackoffMin and WebhookBackoffMax bound the wait between
 	// attempts (and a Retry-After from the platform).
@@ -82,7 +83,7 @@ func (c *Config) Bind(s *config.Set) {
 	s.String(&c.WebhookSecret, "webhook-secret", "", "HMAC secret shared with the platform to sign takedown requests (required)")
 	s.Duration(&c.WebhookTimeout, "webhook-timeout", webhook.DefaultTimeout, "timeout of one webhook request")
 	s.Int(&c.WebhookAttempts, "webhook-attempts", webhook.DefaultMaxAttempts,
-		"webhook attempts per takedown (first included) before it is recorded as failed and dead-lettered")
+		"webhook attempts in a row (first included) before an unavailable platform is waited out with the consumer's longer backoff")
 	s.Duration(&c.WebhookBackoffMin, "webhook-backoff-min", webhook.DefaultMinBackoff, "first wait between webhook attempts (doubles each retry)")
 	s.Duration(&c.WebhookBackoffMax, "webhook-backoff-max", webhook.DefaultMaxBackoff, "longest wait between webhook attempts, also the cap on a Retry-After")
 	s.Int(&c.AutoDistancePHash, "auto-distance-phash", d[events.SignalPHash],

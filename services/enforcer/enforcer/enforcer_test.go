@@ -539,28 +539,19 @@ func TestReviewDecision(t *testing.T) {
 	}
 }
 
-func TestWebhookFailureIsRecordedAndDeadLettered(t *testing.T) {
+func TestWebhookRefusalIsRecordedAndDeadLettered(t *testing.T) {
 	t.Parallel()
-	h := start(t, http.StatusInternalServerError, func(c *Config) { c.WebhookAttempts = 3 })
+	h := start(t, http.StatusUnprocessableEntity, func(c *Config) { c.WebhookAttempts = 3 })
 	ev := matched(match(events.SignalMD5, 0, "e1"))
 	msg := h.publish(h.cfg.Topics.Matched, ev)
 
-	// Two attempts failed and were retried, the third failed for good.
-	acts := h.actions(3)
+	// A refusal is not retried: one request, one failed record.
+	act := h.actions(1)[0]
 	key := webhook.IdempotencyKey(ev.ContentID, events.ActionRemove)
-	for i, a := range acts[:2] {
-		if a.Action != events.ActionRemove || a.Outcome != events.OutcomeRetrying || a.Attempts != i+1 ||
-			!strings.Contains(a.Error, "500") || a.IdempotencyKey != key || a.Trigger != events.TriggerAuto {
-			t.Errorf("record %d: %+v, want attempt %d of the remove recorded as retrying", i, a, i+1)
-		}
-	}
-	if acts[0].EventID == acts[1].EventID {
-		t.Error("two retry records share an event id: consumers would drop one")
-	}
-	act := acts[2]
-	if act.Action != events.ActionRemove || act.Outcome != events.OutcomeFailed || act.Attempts != 3 ||
-		!strings.Contains(act.Error, "500") || act.EventID == "" || act.EventID == ActionEventID(key, events.OutcomeSucceeded) {
-		t.Fatalf("action %+v, want a failed remove after 3 attempts naming the 500", act)
+	if act.Action != events.ActionRemove || act.Outcome != events.OutcomeFailed || act.Attempts != 1 ||
+		!strings.Contains(act.Error, "422") || act.IdempotencyKey != key || act.EventID == "" ||
+		act.EventID == ActionEventID(key, events.OutcomeSucceeded) {
+		t.Fatalf("action %+v, want a failed remove after 1 attempt naming the 422", act)
 	}
 	dl := h.read(h.cfg.DLQTopic, 1)[0]
 	if !bytes.Equal(dl.Value, msg.Value) {
@@ -570,17 +561,54 @@ func TestWebhookFailureIsRecordedAndDeadLettered(t *testing.T) {
 	for _, hd := range dl.Headers {
 		headers[hd.Key] = string(hd.Value)
 	}
-	if headers[messaging.HeaderDLQTopic] != h.cfg.Topics.Matched || !strings.Contains(headers[messaging.HeaderDLQError], "500") {
+	if headers[messaging.HeaderDLQTopic] != h.cfg.Topics.Matched || !strings.Contains(headers[messaging.HeaderDLQError], "422") {
 		t.Errorf("dead letter headers %v, want origin %s and the webhook error", headers, h.cfg.Topics.Matched)
 	}
-	if n := len(h.platform.requests()); n != 3 {
-		t.Errorf("platform saw %d requests, want 3", n)
+	if n := len(h.platform.requests()); n != 1 {
+		t.Errorf("platform saw %d requests, want 1", n)
 	}
 	if _, ok := h.doneKey(key); ok {
 		t.Error("done key set for a failed takedown: a replay of the dead letter would be skipped")
 	}
-	if st := h.stats(); st.Failures != 1 || st.TakedownsSent != 0 || st.Retries != 2 {
-		t.Errorf("stats %+v, want 1 failure after 2 retries", st)
+	if st := h.stats(); st.Failures != 1 || st.TakedownsSent != 0 || st.Retries != 0 {
+		t.Errorf("stats %+v, want 1 failure and no retries", st)
+	}
+}
+
+// An unavailable platform (5xx for longer than the webhook's own attempts)
+// is an outage: the takedown waits for it, recorded as retrying, and is
+// neither failed nor dead-lettered. make chaos lost takedowns this way when
+// such an outage ended in the dead-letter topic.
+func TestPlatformOutageIsWaitedOut(t *testing.T) {
+	t.Parallel()
+	const failures = 7 // more than two rounds of 3 attempts
+	p := &platform{rc: &webhook.Receiver{Secret: []byte(testSecret)}, failFirst: failures}
+	h := newHarness(t, p, func(c *Config) { c.WebhookAttempts = 3 })
+	h.run(nil)
+	ev := matched(match(events.SignalMD5, 0, "e1"))
+	h.publish(h.cfg.Topics.Matched, ev)
+
+	acts := h.actions(failures + 1)
+	key := webhook.IdempotencyKey(ev.ContentID, events.ActionRemove)
+	for i, a := range acts[:failures] {
+		if a.Outcome != events.OutcomeRetrying || a.IdempotencyKey != key || !strings.Contains(a.Error, "503") {
+			t.Errorf("record %d: %+v, want a retrying remove naming the 503", i, a)
+		}
+	}
+	if last := acts[failures]; last.Outcome != events.OutcomeSucceeded || last.IdempotencyKey != key {
+		t.Errorf("last record %+v, want the remove succeeded", last)
+	}
+	if n := len(p.requests()); n != failures+1 {
+		t.Errorf("platform saw %d requests, want %d", n, failures+1)
+	}
+	if n := testenv.EndOffset(t, h.cfg.Kafka.Brokers, h.cfg.DLQTopic); n != 0 {
+		t.Errorf("%d dead letters, want none for an outage", n)
+	}
+	if _, ok := h.doneKey(key); !ok {
+		t.Error("no done key after the platform accepted the takedown")
+	}
+	if st := h.stats(); st.Failures != 0 || st.TakedownsSent != 1 || st.Retries != failures {
+		t.Errorf("stats %+v, want 1 takedown after %d retries and no failure", st, failures)
 	}
 }
 

@@ -264,6 +264,16 @@ func (s *Service) enforce(ctx context.Context, log *slog.Logger, r actRequest) e
 		// tried again.
 		return fmt.Errorf("%s of %s interrupted: %w", r.action, r.parent.ContentID, sendErr)
 	}
+	if !webhook.Refused(sendErr) {
+		// The platform is down or overloaded, not refusing: that is an
+		// outage to wait out, like one of Redis or Kafka. The message stays
+		// uncommitted and is tried again with backoff until the platform
+		// answers, so an outage delays takedowns but never loses one.
+		if err := s.recordRetry(ctx, log, r, attempts, sendErr); err != nil {
+			return fmt.Errorf("%s of %s: %w (webhook error: %v)", r.action, r.parent.ContentID, err, sendErr)
+		}
+		return fmt.Errorf("%s of %s: platform unavailable after %d attempt(s), will retry: %w", r.action, r.parent.ContentID, attempts, sendErr)
+	}
 	act := s.action(r.parent, r.action, r.trigger, r.reason, r.basis, r.evidence, r.key, attempts, r.uploadedAt)
 	act.Outcome = events.OutcomeFailed
 	act.Error = sendErr.Error()
@@ -274,7 +284,7 @@ func (s *Service) enforce(ctx context.Context, log *slog.Logger, r actRequest) e
 		return fmt.Errorf("record failed %s of %s: %w (webhook error: %v)", r.action, r.parent.ContentID, err, sendErr)
 	}
 	s.failures.Add(1)
-	log.Error("action failed; recorded and dead-lettered", "action", r.action, "idempotency_key", r.key,
+	log.Error("action refused by the platform; recorded and dead-lettered", "action", r.action, "idempotency_key", r.key,
 		"trigger", r.trigger, "attempts", attempts, "err", sendErr)
 	// No done key: replaying the dead letter tries the action again.
 	return messaging.Permanent(fmt.Errorf("%s of %s failed after %d attempt(s): %w", r.action, r.parent.ContentID, attempts, sendErr))
