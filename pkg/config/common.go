@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"time"
 
@@ -65,7 +66,28 @@ type Common struct {
 	// Concurrency is the consumer's messages in flight; 0 leaves it to
 	// the service (ConsumerConcurrency).
 	Concurrency int
+	// SessionTimeout is how long the consumer group waits for a silent
+	// member (a killed pod) before giving its partitions to others.
+	SessionTimeout time.Duration
+	// InstanceID names this replica across restarts (the pod name, by
+	// default the host name): a restarted consumer removes its killed
+	// predecessor from the group at once instead of waiting for its
+	// session to time out.
+	InstanceID string
 }
+
+// Instance is InstanceID, or the host name when that is not set.
+func (c Common) Instance() string {
+	if c.InstanceID != "" {
+		return c.InstanceID
+	}
+	host, _ := os.Hostname()
+	return host
+}
+
+// DefaultSessionTimeout is the broker's smallest session timeout by default
+// (group.min.session.timeout.ms): the shortest wait for a killed member.
+const DefaultSessionTimeout = 6 * time.Second
 
 // DefaultPartitions is the partition count of the topics the services
 // create: a consumer group has at most one busy member per partition, so it
@@ -93,6 +115,10 @@ func (c *Common) Bind(s *Set, service, httpAddr string) {
 		"partition count of topics the service creates (the most replicas of a service that share its work)")
 	s.Int(&c.Concurrency, "consumer-concurrency", 0,
 		"messages the service handles at once, one at a time per key (0: a default for the service, by its cores)")
+	s.Duration(&c.SessionTimeout, "consumer-session-timeout", DefaultSessionTimeout,
+		"how long the consumer group waits for a silent member before moving its partitions (at least the broker's group.min.session.timeout.ms)")
+	s.String(&c.InstanceID, "instance-id", "",
+		"name of this replica, stable across its restarts and unique among the service's replicas (empty: the host name, which is the pod name)")
 	c.Redis.Bind(s)
 	s.String(&c.HTTPAddr, "http-addr", httpAddr, "listen address of the service's HTTP server (health, API)")
 	c.HTTP.Bind(s)

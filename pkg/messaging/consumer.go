@@ -22,8 +22,16 @@ type ConsumerConfig struct {
 	Topics []string
 	// HandlerTimeout bounds one message's processing, retries included.
 	HandlerTimeout time.Duration
-	// SessionTimeout is how long the group waits for a silent member.
+	// SessionTimeout is how long the group waits for a silent member
+	// (default 6 s, the broker's default floor).
 	SessionTimeout time.Duration
+	// InstanceID, if set, names this member across restarts and must be
+	// unique in the group: it becomes the Kafka client id, and a consumer
+	// starting up first removes any member of its group with the same
+	// client id, which can only be its own killed predecessor, so that the
+	// group rebalances at once instead of after the dead member's session
+	// timeout (what static membership, KIP-345, gives clients that have it).
+	InstanceID string
 	// Concurrency is how many messages are handled at once (0: one).
 	// Messages with the same key are still handled one after the other,
 	// in partition order.
@@ -45,7 +53,9 @@ type ConsumerConfig struct {
 // commits past one still in hand.
 type Consumer struct {
 	cfg     ConsumerConfig
-	r       *kafka.Reader
+	rcfg    kafka.ReaderConfig
+	r       *kafka.Reader // set by Run
+	lag     atomic.Pointer[kafka.Reader]
 	log     *slog.Logger
 	running atomic.Bool
 	handled atomic.Int64
@@ -60,7 +70,7 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 		cfg.HandlerTimeout = 2 * time.Minute
 	}
 	if cfg.SessionTimeout == 0 {
-		cfg.SessionTimeout = 10 * time.Second
+		cfg.SessionTimeout = config.DefaultSessionTimeout
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 1
@@ -76,9 +86,13 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 		log = slog.Default()
 	}
 	log = log.With("group", cfg.Group)
-	r := kafka.NewReader(kafka.ReaderConfig{
+	dialer := newDialer(cfg.Kafka)
+	if cfg.InstanceID != "" {
+		dialer.ClientID = clientID(cfg.Group, cfg.InstanceID)
+	}
+	rcfg := kafka.ReaderConfig{
 		Brokers:     cfg.Kafka.Brokers,
-		Dialer:      newDialer(cfg.Kafka),
+		Dialer:      dialer,
 		GroupID:     cfg.Group,
 		GroupTopics: cfg.Topics,
 		StartOffset: kafka.FirstOffset,
@@ -101,8 +115,8 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			log.Debug("kafka reader: " + fmt.Sprintf(msg, args...))
 		}),
-	})
-	return &Consumer{cfg: cfg, r: r, log: log, marks: watermarks{parts: map[partition]*partState{}}}
+	}
+	return &Consumer{cfg: cfg, rcfg: rcfg, log: log, marks: watermarks{parts: map[partition]*partState{}}}
 }
 
 // Running reports whether Run is fetching messages.
@@ -113,7 +127,12 @@ func (c *Consumer) Handled() int64 { return c.handled.Load() }
 
 // Lag is the number of messages behind the end of the assigned partitions,
 // as last seen by the reader (-1 before it knows).
-func (c *Consumer) Lag() int64 { return c.r.Stats().Lag }
+func (c *Consumer) Lag() int64 {
+	if r := c.lag.Load(); r != nil {
+		return r.Stats().Lag
+	}
+	return -1
+}
 
 // Run fetches and handles messages until ctx is cancelled, up to
 // Concurrency at once. On cancellation it stops fetching, lets the messages
@@ -126,6 +145,11 @@ func (c *Consumer) Lag() int64 { return c.r.Stats().Lag }
 // committed past, so it is redelivered after a restart if shutdown comes
 // first, with every message after it on its partition.
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
+	if c.cfg.InstanceID != "" {
+		c.evictPredecessor(ctx)
+	}
+	c.r = kafka.NewReader(c.rcfg)
+	c.lag.Store(c.r)
 	c.running.Store(true)
 	defer c.running.Store(false)
 	defer func() {
@@ -158,6 +182,51 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	<-commitDone
 	c.commit(ctx) // the final watermark
 	return err
+}
+
+// clientID is the Kafka client id of a group's member named instance.
+func clientID(group, instance string) string { return "takedown/" + group + "/" + instance }
+
+// evictPredecessor removes from the group any member with this consumer's
+// client id: a replica that was killed (kill -9, OOM) did not leave the
+// group, which would otherwise wait its whole session timeout before
+// rebalancing, and the restarted replica's partitions would sit idle
+// meanwhile. Failing only costs that wait, so errors are logged, not
+// returned.
+func (c *Consumer) evictPredecessor(ctx context.Context) {
+	cl, err := client(c.cfg.Kafka)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	id := clientID(c.cfg.Group, c.cfg.InstanceID)
+	resp, err := cl.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{c.cfg.Group}})
+	if err != nil {
+		c.log.Warn("could not look for a killed predecessor in the group", "err", err)
+		return
+	}
+	var gone []kafka.LeaveGroupRequestMember
+	for _, g := range resp.Groups {
+		for _, m := range g.Members {
+			if m.ClientID == id {
+				gone = append(gone, kafka.LeaveGroupRequestMember{ID: m.MemberID})
+			}
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	lresp, err := cl.LeaveGroup(ctx, &kafka.LeaveGroupRequest{GroupID: c.cfg.Group, Members: gone})
+	if err == nil {
+		err = lresp.Error
+	}
+	if err != nil {
+		c.log.Warn("could not remove a killed predecessor from the group; waiting for its session to time out",
+			"members", len(gone), "session_timeout", c.cfg.SessionTimeout, "err", err)
+		return
+	}
+	c.log.Info("removed a killed predecessor from the group", "instance", c.cfg.InstanceID, "members", len(gone))
 }
 
 // fetch hands messages to d until ctx is cancelled, holding at most

@@ -68,6 +68,9 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 	if w.Consumer.Concurrency < 0 {
 		return fmt.Errorf("%s=%d: must not be negative", config.EnvName("consumer-concurrency"), w.Consumer.Concurrency)
 	}
+	if w.Consumer.SessionTimeout < 0 {
+		return fmt.Errorf("%s=%v: must not be negative", config.EnvName("consumer-session-timeout"), w.Consumer.SessionTimeout)
+	}
 	// First, and within seconds: a wrong password or an untrusted
 	// certificate must stop the service with the setting to fix, not leave
 	// kafka-go's clients retrying the handshake for ever.

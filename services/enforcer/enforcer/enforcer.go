@@ -161,7 +161,8 @@ func (s *Service) Run(ctx context.Context) error {
 			Topics: []string{t.Matched, t.ReviewDecided},
 			Logger: s.log,
 			// Mostly waiting for the webhook and Redis.
-			Concurrency: s.cfg.ConsumerConcurrency(2, 8),
+			Concurrency:    s.cfg.ConsumerConcurrency(2, 8),
+			SessionTimeout: s.cfg.SessionTimeout, InstanceID: s.cfg.Instance(),
 			// A takedown in hand is finished on shutdown, retries included.
 			HandlerTimeout: s.cfg.handlerTimeout(),
 		},

@@ -122,7 +122,8 @@ func (s *Service) Run(ctx context.Context) error {
 			Logger: s.log,
 			// Mostly waiting for media hosts; decoding and hashing are
 			// bounded to the cores by package cpu.
-			Concurrency: s.cfg.ConsumerConcurrency(4, 16),
+			Concurrency:    s.cfg.ConsumerConcurrency(4, 16),
+			SessionTimeout: s.cfg.SessionTimeout, InstanceID: s.cfg.Instance(),
 			// Room for every attempt at a slow host, the backoffs between
 			// them and the hashing after. Shutdown does not wait for all
 			// that: the backoffs end at once when it starts

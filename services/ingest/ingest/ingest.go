@@ -148,7 +148,9 @@ func (s *Service) Run(ctx context.Context) error {
 		// the setting.
 		Preflight: []func(context.Context) error{func(ctx context.Context) error { return redisconn.Check(ctx, s.cfg.Redis) }},
 		Consumer: messaging.ConsumerConfig{Kafka: s.cfg.Kafka, Group: s.cfg.Group, Topics: []string{t.Uploaded}, Logger: s.log,
-			Concurrency: s.cfg.ConsumerConcurrency(2, 8)},
+			Concurrency:    s.cfg.ConsumerConcurrency(2, 8),
+			SessionTimeout: s.cfg.SessionTimeout, InstanceID: s.cfg.Instance(),
+		},
 		Handle: messaging.Chain(s.handleUploaded,
 			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...),
 		// The API publishes too: the publisher closes after HTTP stopped.

@@ -250,7 +250,9 @@ func (s *Service) Run(ctx context.Context) error {
 		// Every handler matches against the one shared bank index, under
 		// its read lock; the CPU of matching is bounded by package cpu.
 		Consumer: messaging.ConsumerConfig{Kafka: cfg.Kafka, Group: cfg.Group, Topics: []string{cfg.Topics.Hashed}, Logger: s.log,
-			Concurrency: cfg.ConsumerConcurrency(2, 8)},
+			Concurrency:    cfg.ConsumerConcurrency(2, 8),
+			SessionTimeout: cfg.SessionTimeout, InstanceID: cfg.Instance(),
+		},
 		Handle: messaging.Chain(s.handle, messaging.Standard(s.log, cfg.Group, s.pub, cfg.DLQTopic, messaging.RetryConfig{})...),
 		Close: []func() error{
 			func() error {

@@ -214,7 +214,9 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		},
 		Consumer: messaging.ConsumerConfig{Kafka: s.cfg.Kafka, Group: s.cfg.Group, Topics: []string{t.ReviewRequested}, Logger: s.log,
-			Concurrency: s.cfg.ConsumerConcurrency(2, 8)},
+			Concurrency:    s.cfg.ConsumerConcurrency(2, 8),
+			SessionTimeout: s.cfg.SessionTimeout, InstanceID: s.cfg.Instance(),
+		},
 		Handle: messaging.Chain(s.handleRequested,
 			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...),
 		// The publisher serves the dead-letter middleware and the API's
