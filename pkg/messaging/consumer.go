@@ -107,6 +107,10 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 		MaxBytes:          10 << 20,
 		ReadBackoffMin:    50 * time.Millisecond,
 		ReadBackoffMax:    500 * time.Millisecond,
+		// kafka-go waits 5 s by default before joining again after a
+		// failed join: after a broker restart that was most of the time
+		// the pipeline took to resume (make chaos).
+		JoinGroupBackoff: time.Second,
 		// A group formed while a topic's partitions were not yet visible
 		// (just created), or a topic grown on a live cluster, is rebalanced
 		// when the partitions appear, instead of leaving them unread.
@@ -368,7 +372,10 @@ func (c *Consumer) handle(ctx context.Context, h Handler, msg *Message) bool {
 		if !sleep(ctx, backoff) {
 			return false
 		}
-		backoff = min(backoff*2, 30*time.Second)
+		// A short cap: the backoff is a pause between attempts at an
+		// outage, and whatever is left of it when the outage ends is added
+		// to every takedown waiting behind it.
+		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 
