@@ -38,7 +38,7 @@ type ConsumerConfig struct {
 	Concurrency int
 	// CommitInterval and CommitBatch batch the offset commits: the
 	// watermark is committed this often, or as soon as this many messages
-	// passed it (defaults 100 ms and 100). A crash loses at most that much
+	// passed it (defaults 500 ms and 100). A crash loses at most that much
 	// bookkeeping, which at-least-once delivery turns into redeliveries.
 	CommitInterval time.Duration
 	CommitBatch    int
@@ -76,7 +76,7 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 		cfg.Concurrency = 1
 	}
 	if cfg.CommitInterval <= 0 {
-		cfg.CommitInterval = 100 * time.Millisecond
+		cfg.CommitInterval = 500 * time.Millisecond
 	}
 	if cfg.CommitBatch <= 0 {
 		cfg.CommitBatch = 100
@@ -102,11 +102,17 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 		SessionTimeout:    cfg.SessionTimeout,
 		HeartbeatInterval: cfg.SessionTimeout / 5,
 		RebalanceTimeout:  cfg.SessionTimeout,
-		MaxWait:           250 * time.Millisecond,
-		MinBytes:          1,
-		MaxBytes:          10 << 20,
-		ReadBackoffMin:    50 * time.Millisecond,
-		ReadBackoffMax:    500 * time.Millisecond,
+		// With MinBytes 1 the broker answers a fetch as soon as a record
+		// arrives, so MaxWait adds no latency; it is how often an idle
+		// partition is asked again. kafka-go fetches each partition on
+		// its own, so polling idle partitions is most of an idle broker's
+		// work (README, make bench-e2e). Longer would delay a rebalance
+		// and a shutdown, which wait for the fetches in flight.
+		MaxWait:        time.Second,
+		MinBytes:       1,
+		MaxBytes:       10 << 20,
+		ReadBackoffMin: 50 * time.Millisecond,
+		ReadBackoffMax: 500 * time.Millisecond,
 		// kafka-go waits 5 s by default before joining again after a
 		// failed join: after a broker restart that was most of the time
 		// the pipeline took to resume (make chaos).

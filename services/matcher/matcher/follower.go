@@ -20,10 +20,10 @@ import (
 const rediscoverEvery = 30 * time.Second
 
 // fetchMaxWait is the longest the broker holds a fetch of the bank topic
-// open when there is nothing new. It bounds how late a replica sees a bank
-// change on a quiet topic (kafka-go's default is 10 s), at the price of one
-// small fetch per partition this often.
-const fetchMaxWait = 250 * time.Millisecond
+// open when there is nothing new (kafka-go's default is 10 s). A bank change
+// is answered at once whatever it is; it sets how often each quiet partition
+// is polled, and how long stopping the follower may wait for a fetch.
+const fetchMaxWait = time.Second
 
 // follower keeps the in-memory banks in step with every partition of the
 // compacted bank topic. It reads without a consumer group on purpose

@@ -14,6 +14,7 @@ import (
 
 type benchOpts struct {
 	uploads     int
+	warmup      int
 	concurrency int
 	latency     time.Duration
 	hashFor     time.Duration
@@ -25,6 +26,7 @@ func (b *benchOpts) bind(fs *flag.FlagSet) {
 		n = 150
 	}
 	fs.IntVar(&b.uploads, "uploads", envInt("BENCH_UPLOADS", n), "uploads per workload (BENCH_UPLOADS; BENCH_SIZE=small: 150)")
+	fs.IntVar(&b.warmup, "warmup", envInt("BENCH_WARMUP", 300), "uploads sent before the measured workloads (BENCH_WARMUP)")
 	fs.IntVar(&b.concurrency, "clients", 32, "uploads in flight at once in the burst workloads")
 	fs.DurationVar(&b.latency, "media-latency", 100*time.Millisecond, "added to every media fetch in workload (b)")
 	fs.DurationVar(&b.hashFor, "hash-for", 10*time.Second, "how long the standalone hashing rate is measured")
@@ -57,8 +59,30 @@ func runBench(ctx context.Context, h *harness, b benchOpts) error {
 	}
 	hashCPU := ms(self1-self0) / float64(hashed)
 	logf("standalone: %.1f pictures/s, %.1f ms CPU each", hashRate, hashCPU)
-	// A short warm-up: the first uploads pay for connections and JIT.
-	if _, err := h.workload(ctx, "warmup", 20, 8, 0, 0); err != nil {
+	// A warm-up: the first uploads pay for connections, and a fresh
+	// broker's JIT compiler works for a minute or more (its CPU is shown
+	// apart, as broker-jit, and left out of the total).
+	if _, err := h.workload(ctx, "warmup", b.warmup, b.concurrency, 0, 0); err != nil {
+		return err
+	}
+	if err := h.st.waitJITQuiet(ctx); err != nil {
+		return err
+	}
+	// The pipeline's cost of standing by: the CPU every process spends per
+	// second with no upload in flight (fetch polling, heartbeats, timers).
+	idleFor := 10 * time.Second
+	logf("idle: %s without uploads", idleFor)
+	idle0, err := h.st.cpuSnapshot()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-time.After(idleFor):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	idle1, err := h.st.cpuSnapshot()
+	if err != nil {
 		return err
 	}
 	var ws []workload
@@ -86,20 +110,33 @@ func runBench(ctx context.Context, h *harness, b benchOpts) error {
 	for _, p := range processes {
 		head = append(head, p+" ms/up")
 	}
-	head = append(head, "total ms/up", "vs hashing", "")
+	head = append(head, "pipeline ms/up", "vs hashing", "")
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, w := range ws {
 		row := []string{w.name, fmt.Sprintf("%.1f", w.rate), fmtDur(percentile(w.lat, .5)), fmtDur(percentile(w.lat, .99)), fmtDur(percentile(w.lat, 1))}
 		var total time.Duration
 		for _, p := range processes {
-			total += w.cpu[p]
+			if !outsideTotal[p] {
+				total += w.cpu[p]
+			}
 			row = append(row, fmt.Sprintf("%.1f", ms(w.cpu[p])/float64(w.n)))
 		}
 		row = append(row, fmt.Sprintf("%.1f", ms(total)/float64(w.n)), fmt.Sprintf("%.0f%%", 100*w.rate/hashRate), "")
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
+	idleRow := []string{"idle, ms CPU/s", "", "", "", ""}
+	var idleTotal time.Duration
+	for _, p := range processes {
+		d := idle1[p] - idle0[p]
+		if !outsideTotal[p] {
+			idleTotal += d
+		}
+		idleRow = append(idleRow, fmt.Sprintf("%.1f", ms(d)/idleFor.Seconds()))
+	}
+	idleRow = append(idleRow, fmt.Sprintf("%.1f", ms(idleTotal)/idleFor.Seconds()), "", "")
+	fmt.Fprintln(tw, strings.Join(idleRow, "\t"))
 	tw.Flush()
-	fmt.Printf("standalone hashing on the same machine (mediahash.Hash: decode and every signal the hasher emits, %d goroutines, in-process): %.1f pictures/s, %.1f ms CPU per picture; \"vs hashing\" is uploads/s as a share of that rate\n",
+	fmt.Printf("standalone hashing on the same machine (mediahash.Hash: decode and every signal the hasher emits, %d goroutines, in-process): %.1f pictures/s, %.1f ms CPU per picture; \"vs hashing\" is uploads/s as a share of that rate; the pipeline's total leaves out broker-jit (the broker JVM's JIT compiler threads, a cost of its start) and harness (this process: clients, media host, platform)\n",
 		runtime.GOMAXPROCS(0), hashRate, hashCPU)
 	for _, w := range ws {
 		if w.missing > 0 || w.falseHit > 0 {
