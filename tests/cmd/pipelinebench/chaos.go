@@ -46,9 +46,24 @@ func (c *chaosOpts) bind(fs *flag.FlagSet) {
 // fault is one injected failure and when it began and ended (the service,
 // broker or Redis ready again, the endpoint answering again).
 type fault struct {
-	name       string
-	do         func(ctx context.Context) error
+	name string
+	do   func(ctx context.Context) error
+	// outage: a dependency of every takedown is down while the fault
+	// lasts (the broker, Redis, the platform), so no pipeline could take
+	// down what is uploaded meanwhile before it ends.
+	outage     bool
 	start, end time.Time
+}
+
+// beyondOutage is the part of a takedown's latency after the outage it was
+// uploaded in (if any) ended: what the pipeline added to the outage.
+func beyondOutage(r result, faults []*fault) time.Duration {
+	for _, f := range faults {
+		if f.outage && !r.accepted.Before(f.start) && r.accepted.Before(f.end) {
+			return max(0, r.done.Sub(f.end))
+		}
+	}
+	return r.latency
 }
 
 func (h *harness) redisCLI(args ...string) error {
@@ -81,13 +96,13 @@ func (h *harness) faults(c chaosOpts) []*fault {
 		}})
 	}
 	fs = append(fs,
-		&fault{name: "broker restart", do: func(ctx context.Context) error {
+		&fault{name: "broker restart", outage: true, do: func(ctx context.Context) error {
 			if err := h.st.script("kafka", "stop"); err != nil {
 				return err
 			}
 			return h.st.script("kafka", "start")
 		}},
-		&fault{name: "redis outage (data kept)", do: func(ctx context.Context) error {
+		&fault{name: "redis outage (data kept)", outage: true, do: func(ctx context.Context) error {
 			// SHUTDOWN SAVE writes dump.rdb although the test config saves
 			// nothing on its own; the restart loads it.
 			if err := h.redisCLI("shutdown", "save"); err != nil {
@@ -98,7 +113,7 @@ func (h *harness) faults(c chaosOpts) []*fault {
 			}
 			return h.st.script("redis", "start")
 		}},
-		&fault{name: "redis outage (data lost)", do: func(ctx context.Context) error {
+		&fault{name: "redis outage (data lost)", outage: true, do: func(ctx context.Context) error {
 			if err := h.redisCLI("shutdown", "nosave"); err != nil {
 				return err
 			}
@@ -108,7 +123,7 @@ func (h *harness) faults(c chaosOpts) []*fault {
 			}
 			return h.st.script("redis", "start")
 		}},
-		&fault{name: "webhook 503", do: func(ctx context.Context) error {
+		&fault{name: "webhook 503", outage: true, do: func(ctx context.Context) error {
 			h.plat.outage.Store(true)
 			defer h.plat.outage.Store(false)
 			return sleepCtx(ctx, c.hookDown)
@@ -209,7 +224,7 @@ func (h *harness) chaosReport(ctx context.Context, c chaosOpts, faults []*fault,
 	byID := map[string]result{}
 	var banked, unrelated, notAccepted int
 	var lost, falses []string
-	var lat []time.Duration
+	var lat, beyond []time.Duration
 	var drained time.Time
 	for _, r := range res {
 		byID[r.id] = r
@@ -230,6 +245,7 @@ func (h *harness) chaosReport(ctx context.Context, c chaosOpts, faults []*fault,
 			continue
 		}
 		lat = append(lat, r.latency)
+		beyond = append(beyond, beyondOutage(r, faults))
 		if r.done.After(drained) {
 			drained = r.done
 		}
@@ -291,7 +307,7 @@ func (h *harness) chaosReport(ctx context.Context, c chaosOpts, faults []*fault,
 		}
 	}
 	sort.Slice(banks, func(i, j int) bool { return banks[i].accepted.Before(banks[j].accepted) })
-	fmt.Printf("\nmake chaos (%s): faults, in order (recovery: from the fault's start until upload-to-takedown is back under 1 s, 5 uploads in a row; worst: the worst latency meanwhile). Noisy if anything else runs.\n", c.size)
+	fmt.Printf("\nmake chaos (%s): faults, in order (recovery: from the fault's start, and from its end, until upload-to-takedown is back under 1 s, 5 uploads in a row; worst: the worst latency meanwhile). Noisy if anything else runs.\n", c.size)
 	var rec []string
 	for n, f := range faults {
 		i := sort.Search(len(banks), func(i int) bool { return !banks[i].accepted.Before(f.start) })
@@ -318,13 +334,14 @@ func (h *harness) chaosReport(ctx context.Context, c chaosOpts, faults []*fault,
 				break
 			}
 		}
-		recovery := "not before the next fault"
+		recovery, afterEnd := "not before the next fault", "-"
 		short := "none"
 		if !back.IsZero() {
 			recovery = fmtDur(back.Sub(f.start))
-			short = recovery
+			afterEnd = fmtDur(max(0, back.Sub(f.end)))
+			short = afterEnd
 		}
-		fmt.Printf("  %-26s lasted %-8s recovered after %-8s  worst latency meanwhile %s\n", f.name, fmtDur(f.end.Sub(f.start)), recovery, fmtDur(worst))
+		fmt.Printf("  %-26s lasted %-8s recovered after %-8s (%-8s after it ended)  worst latency meanwhile %s\n", f.name, fmtDur(f.end.Sub(f.start)), recovery, afterEnd, fmtDur(worst))
 		rec = append(rec, strings.ReplaceAll(f.name, " ", "_")+"="+short)
 	}
 	// The latency timeline, by 10 s of acceptance: where a stall began and ended.
@@ -384,9 +401,9 @@ func (h *harness) chaosReport(ctx context.Context, c chaosOpts, faults []*fault,
 	if len(h.o.serviceEnv) > 0 {
 		extra = " service_env=" + strings.Join(h.o.serviceEnv, ",")
 	}
-	fmt.Printf("chaos %s: size=%s concurrency=%s%s uploads=%d (banked %d, unrelated %d, never accepted %d) lost=%d duplicates=%d false=%d redeliveries=%d webhook_503s=%d dlq=%d{%s} drain_after_last_fault=%s p99=%s max=%s recovery{%s}\n",
+	fmt.Printf("chaos %s: size=%s concurrency=%s%s uploads=%d (banked %d, unrelated %d, never accepted %d) lost=%d duplicates=%d false=%d redeliveries=%d webhook_503s=%d dlq=%d{%s} drain_after_last_fault=%s p99=%s max=%s p99_beyond_outages=%s recovery_after_end{%s}\n",
 		verdict, c.size, orDefault(h.o.concurrency), extra, len(res), banked, unrelated, notAccepted, len(lost), len(dups), len(falses), redeliveries, hook503,
-		dlqTotal, strings.Join(dlq, " "), drain, fmtDur(percentile(lat, .99)), fmtDur(percentile(lat, 1)), strings.Join(rec, " "))
+		dlqTotal, strings.Join(dlq, " "), drain, fmtDur(percentile(lat, .99)), fmtDur(percentile(lat, 1)), fmtDur(percentile(beyond, .99)), strings.Join(rec, " "))
 	_ = sendFailed
 	return ok, nil
 }
