@@ -18,7 +18,7 @@ VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
 # then run, and fail one by one, without the services.
 TEST_ENV = env=$$(scripts/test-env.sh up) || { echo "make: scripts/test-env.sh up failed (its output is above): no Kafka or Redis for the tests" >&2; exit 1; }; eval "$$env"
 
-.PHONY: build run test test-env test-env-down lint fmt clean bench-match pdq-compare robustness bench-hash bench-startup bench-e2e chaos
+.PHONY: build run test test-env test-env-down lint fmt clean bench-match pdq-compare robustness bench-hash bench-startup bench-e2e chaos chaos-ci
 
 ## build: every binary into bin/
 build:
@@ -96,6 +96,11 @@ bench-e2e:
 ## chaos: uploads while every service is killed with -9, the broker restarts, Redis goes away (data kept, then lost) and the platform answers 503; one summary line, non-zero exit on a lost, duplicate or false takedown (CHAOS_SIZE=small: about 4 min; TAKEDOWN_CONSUMER_CONCURRENCY=1 for one message at a time)
 chaos:
 	cd tests && $(GO) run ./cmd/pipelinebench chaos -root ..
+
+## chaos-ci: make chaos at its small size, with the default concurrency and then one message at a time (what .ci/run guards)
+chaos-ci:
+	CHAOS_SIZE=small $(MAKE) chaos
+	CHAOS_SIZE=small TAKEDOWN_CONSUMER_CONCURRENCY=1 $(MAKE) chaos
 
 fmt:
 	gofmt -w $(MODULES)

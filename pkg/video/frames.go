@@ -92,7 +92,10 @@ func ffmpegArgs(p probed, o Options) []string {
 func extract(ctx context.Context, p probed, o Options, fn func(Frame) error) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	cmd := command(runCtx, o.FFmpeg, ffmpegArgs(p, o)...)
+	cmd, err := nicedCommand(runCtx, o.Nice, o.FFmpeg, ffmpegArgs(p, o)...)
+	if err != nil {
+		return startError(o.FFmpeg, err)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return fmt.Errorf("video: %w", err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -28,6 +29,24 @@ func command(ctx context.Context, bin string, args ...string) *exec.Cmd {
 	cmd.WaitDelay = 5 * time.Second
 	isolate(cmd)
 	return cmd
+}
+
+// nicedCommand is command, run through nice(1) at niceness nice when that
+// is above 0 and nice is installed (coreutils, in every Debian image). bin
+// is looked up first, so a missing tool is still a start error, not nice's
+// exit status. Niceness is inherited by every thread the tool starts, which
+// setting it from here after the start could not promise.
+func nicedCommand(ctx context.Context, nice int, bin string, args ...string) (*exec.Cmd, error) {
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return nil, err
+	}
+	if nice > 0 {
+		if n, err := exec.LookPath("nice"); err == nil {
+			return command(ctx, n, append([]string{"-n", strconv.Itoa(nice), "--", path}, args...)...), nil
+		}
+	}
+	return command(ctx, path, args...), nil
 }
 
 // startError explains a tool that could not be started.

@@ -124,7 +124,16 @@ type Options struct {
 	// TempDir is where HashBytes writes its private temporary file;
 	// "" means os.TempDir().
 	TempDir string
+	// Nice is the scheduling niceness ffmpeg's decoding runs at, through
+	// nice(1) where it is installed (0 means DefaultNice, a negative value
+	// runs it at this process's own). A decode runs outside the CPU slots of package cpu, so a long
+	// video would otherwise take cores from the pictures hashed beside it;
+	// niced, it gets what they leave.
+	Nice int
 }
+
+// DefaultNice is ffmpeg's niceness unless Options.Nice says otherwise.
+const DefaultNice = 10
 
 // Info describes the video stream that is decoded.
 type Info struct {
@@ -247,6 +256,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.TempDir == "" {
 		o.TempDir = os.TempDir()
+	}
+	switch {
+	case o.Nice == 0:
+		o.Nice = DefaultNice
+	case o.Nice > 19:
+		return o, fmt.Errorf("%w: Nice %d is above 19", ErrInvalidOptions, o.Nice)
 	}
 	return o, nil
 }
