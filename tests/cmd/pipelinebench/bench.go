@@ -29,7 +29,7 @@ func (b *benchOpts) bind(fs *flag.FlagSet) {
 	fs.IntVar(&b.warmup, "warmup", envInt("BENCH_WARMUP", 300), "uploads sent before the measured workloads (BENCH_WARMUP)")
 	fs.IntVar(&b.concurrency, "clients", 32, "uploads in flight at once in the burst workloads")
 	fs.DurationVar(&b.latency, "media-latency", 100*time.Millisecond, "added to every media fetch in workload (b)")
-	fs.DurationVar(&b.hashFor, "hash-for", 10*time.Second, "how long the standalone hashing rate is measured")
+	fs.DurationVar(&b.hashFor, "hash-for", 10*time.Second, "how long the standalone hashing rate is measured, before each burst")
 }
 
 // workload is one measured run.
@@ -39,26 +39,12 @@ type workload struct {
 	rate     float64 // uploads/s achieved
 	lat      []time.Duration
 	cpu      map[string]time.Duration
-	missing  int // uploads with no outcome within the time limit
+	missing  int        // uploads with no outcome within the time limit
+	hash     standalone // measured just before it
 	falseHit int
 }
 
 func runBench(ctx context.Context, h *harness, b benchOpts) error {
-	logf("standalone hashing rate: mediahash.Hash over the pool, %d goroutines, %s", runtime.GOMAXPROCS(0), b.hashFor)
-	self0, err := cpuTime(os.Getpid())
-	if err != nil {
-		return err
-	}
-	hashRate, hashed, err := h.pool.hashRate(ctx, b.hashFor)
-	if err != nil {
-		return err
-	}
-	self1, err := cpuTime(os.Getpid())
-	if err != nil {
-		return err
-	}
-	hashCPU := ms(self1-self0) / float64(hashed)
-	logf("standalone: %.1f pictures/s, %.1f ms CPU each", hashRate, hashCPU)
 	// A warm-up: the first uploads pay for connections, and a fresh
 	// broker's JIT compiler works for a minute or more (its CPU is shown
 	// apart, as broker-jit, and left out of the total).
@@ -85,21 +71,36 @@ func runBench(ctx context.Context, h *harness, b benchOpts) error {
 	if err != nil {
 		return err
 	}
+	// Each burst is compared with the standalone hashing rate measured
+	// just before it: on a shared machine the cores' speed drifts by a
+	// third within minutes, and a ratio of two rates measured apart
+	// drifts with it.
 	var ws []workload
+	hashA, err := h.standalone(ctx, b.hashFor)
+	if err != nil {
+		return err
+	}
 	a, err := h.workload(ctx, "a-burst", b.uploads, b.concurrency, 0, 0)
 	if err != nil {
 		return err
 	}
+	a.hash = hashA
 	ws = append(ws, a)
+	hashB, err := h.standalone(ctx, b.hashFor)
+	if err != nil {
+		return err
+	}
 	bw, err := h.workload(ctx, "b-burst-media-"+b.latency.String(), b.uploads, b.concurrency, 0, b.latency)
 	if err != nil {
 		return err
 	}
+	bw.hash = hashB
 	ws = append(ws, bw)
 	c, err := h.workload(ctx, fmt.Sprintf("c-paced-%.1fps", a.rate/2), b.uploads, b.concurrency, a.rate/2, 0)
 	if err != nil {
 		return err
 	}
+	c.hash = hashA
 	ws = append(ws, c)
 
 	host, _ := os.Hostname()
@@ -121,7 +122,7 @@ func runBench(ctx context.Context, h *harness, b benchOpts) error {
 			}
 			row = append(row, fmt.Sprintf("%.1f", ms(w.cpu[p])/float64(w.n)))
 		}
-		row = append(row, fmt.Sprintf("%.1f", ms(total)/float64(w.n)), fmt.Sprintf("%.0f%%", 100*w.rate/hashRate), "")
+		row = append(row, fmt.Sprintf("%.1f", ms(total)/float64(w.n)), fmt.Sprintf("%.0f%%", 100*w.rate/w.hash.rate), "")
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	idleRow := []string{"idle, ms CPU/s", "", "", "", ""}
@@ -136,8 +137,8 @@ func runBench(ctx context.Context, h *harness, b benchOpts) error {
 	idleRow = append(idleRow, fmt.Sprintf("%.1f", ms(idleTotal)/idleFor.Seconds()), "", "")
 	fmt.Fprintln(tw, strings.Join(idleRow, "\t"))
 	tw.Flush()
-	fmt.Printf("standalone hashing on the same machine (mediahash.Hash: decode and every signal the hasher emits, %d goroutines, in-process): %.1f pictures/s, %.1f ms CPU per picture; \"vs hashing\" is uploads/s as a share of that rate; the pipeline's total leaves out broker-jit (the broker JVM's JIT compiler threads, a cost of its start) and harness (this process: clients, media host, platform)\n",
-		runtime.GOMAXPROCS(0), hashRate, hashCPU)
+	fmt.Printf("standalone hashing on the same machine (mediahash.Hash: decode and every signal the hasher emits, %d goroutines, in-process), measured just before each burst: %.1f pictures/s at %.1f ms CPU each (a), %.1f at %.1f (b); \"vs hashing\" is uploads/s as a share of it (c: of a's); the pipeline's total leaves out broker-jit (the broker JVM's JIT compiler threads, a cost of its start) and harness (this process: clients, media host, platform)\n",
+		runtime.GOMAXPROCS(0), hashA.rate, hashA.cpuMs, hashB.rate, hashB.cpuMs)
 	for _, w := range ws {
 		if w.missing > 0 || w.falseHit > 0 {
 			fmt.Printf("WARNING: %s: %d uploads without an outcome, %d unrelated pictures taken down\n", w.name, w.missing, w.falseHit)
@@ -243,4 +244,31 @@ func (h *harness) workload(ctx context.Context, name string, n, conc int, rate f
 	// Let the pipeline settle (commits, caches) before the next workload.
 	time.Sleep(2 * time.Second)
 	return w, ctx.Err()
+}
+
+// standalone is the hashing rate of the machine without the pipeline.
+type standalone struct {
+	rate  float64 // pictures/s
+	cpuMs float64 // CPU per picture
+}
+
+// standalone measures the standalone hashing rate for d: mediahash.Hash
+// over the pool on every core, in this process.
+func (h *harness) standalone(ctx context.Context, d time.Duration) (standalone, error) {
+	logf("standalone hashing rate: mediahash.Hash over the pool, %d goroutines, %s", runtime.GOMAXPROCS(0), d)
+	self0, err := cpuTime(os.Getpid())
+	if err != nil {
+		return standalone{}, err
+	}
+	rate, hashed, err := h.pool.hashRate(ctx, d)
+	if err != nil {
+		return standalone{}, err
+	}
+	self1, err := cpuTime(os.Getpid())
+	if err != nil {
+		return standalone{}, err
+	}
+	st := standalone{rate: rate, cpuMs: ms(self1-self0) / float64(hashed)}
+	logf("standalone: %.1f pictures/s, %.1f ms CPU each", st.rate, st.cpuMs)
+	return st, nil
 }
