@@ -45,8 +45,8 @@ type envList []string
 
 func (e *envList) String() string { return strings.Join(*e, " ") }
 func (e *envList) Set(v string) error {
-	if !strings.HasPrefix(v, "TAKEDOWN_") || !strings.Contains(v, "=") {
-		return fmt.Errorf("want TAKEDOWN_NAME=value, got %q", v)
+	if !(strings.HasPrefix(v, "TAKEDOWN_") || strings.HasPrefix(v, "GO")) || !strings.Contains(v, "=") {
+		return fmt.Errorf("want TAKEDOWN_NAME=value or a Go runtime variable (GOGC=400), got %q", v)
 	}
 	*e = append(*e, v)
 	return nil
@@ -84,7 +84,7 @@ func main() {
 	fs.IntVar(&o.pool, "pool", envInt("PIPELINEBENCH_POOL", 150), "distinct altered copies and as many unrelated pictures uploads are drawn from (PIPELINEBENCH_POOL); uploads reuse them under new content ids")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated pictures")
 	fs.BoolVar(&o.keep, "keep", false, "leave the broker and Redis running at the end")
-	fs.Var(&o.serviceEnv, "service-env", "TAKEDOWN_NAME=value: a setting for every service, for experiments (repeatable)")
+	fs.Var(&o.serviceEnv, "service-env", "TAKEDOWN_NAME=value or GOGC, GOMEMLIMIT...: a setting for every service, for experiments (repeatable)")
 	var b benchOpts
 	var c chaosOpts
 	switch mode {
