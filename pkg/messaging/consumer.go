@@ -204,45 +204,98 @@ func clientID(group, instance string) string { return "takedown/" + group + "/" 
 // meanwhile. Failing only costs that wait, so errors are logged, not
 // returned.
 func (c *Consumer) evictPredecessor(ctx context.Context) {
-	cl, err := client(c.cfg.Kafka)
-	if err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	id := clientID(c.cfg.Group, c.cfg.InstanceID)
-	resp, err := cl.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{c.cfg.Group}})
+	ids, _, err := c.sameInstance(ctx)
 	if err != nil {
 		c.log.Warn("could not look for a killed predecessor in the group", "err", err)
 		return
 	}
-	var gone []kafka.LeaveGroupRequestMember
+	if len(ids) > 0 && c.evict(ctx, ids) {
+		c.log.Info("removed a killed predecessor from the group", "instance", c.cfg.InstanceID, "members", len(ids))
+	}
+}
+
+// reclaimAfterOutage watches the group for a minute after a fetch failed.
+// A restarted broker reloads each group with the members it last had, and
+// kafka-go, which rejoins under a new member id after such an error, cannot
+// claim its old one: the group then waits for the old member's session to
+// time out before it rebalances. Two members with this consumer's client id
+// in a group that is rebalancing are that old member and this consumer's
+// new one; removing both sends the new one back to join alone, at once.
+func (c *Consumer) reclaimAfterOutage(ctx context.Context) {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if !sleep(ctx, time.Second) {
+			return
+		}
+		ids, state, err := c.sameInstance(ctx)
+		if err != nil || len(ids) < 2 || state == "Stable" {
+			continue // the broker is still away, or nothing is left over
+		}
+		if c.evict(ctx, ids) {
+			c.log.Info("removed this replica's members left over from before the broker's restart; rejoining",
+				"instance", c.cfg.InstanceID, "members", len(ids), "group_state", state)
+		}
+		return
+	}
+}
+
+// sameInstance returns the ids of the group's members with this consumer's
+// client id, and the group's state.
+func (c *Consumer) sameInstance(ctx context.Context) (ids []string, state string, err error) {
+	cl, err := client(c.cfg.Kafka)
+	if err != nil {
+		return nil, "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := cl.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{c.cfg.Group}})
+	if err != nil {
+		return nil, "", err
+	}
+	id := clientID(c.cfg.Group, c.cfg.InstanceID)
 	for _, g := range resp.Groups {
+		if g.Error != nil {
+			continue // not there yet (a new group), or still loading
+		}
+		state = g.GroupState
 		for _, m := range g.Members {
 			if m.ClientID == id {
-				gone = append(gone, kafka.LeaveGroupRequestMember{ID: m.MemberID})
+				ids = append(ids, m.MemberID)
 			}
 		}
 	}
-	if len(gone) == 0 {
-		return
+	return ids, state, nil
+}
+
+// evict removes members from the group, reporting whether it did.
+func (c *Consumer) evict(ctx context.Context, ids []string) bool {
+	cl, err := client(c.cfg.Kafka)
+	if err != nil {
+		return false
 	}
-	lresp, err := cl.LeaveGroup(ctx, &kafka.LeaveGroupRequest{GroupID: c.cfg.Group, Members: gone})
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	members := make([]kafka.LeaveGroupRequestMember, len(ids))
+	for i, id := range ids {
+		members[i] = kafka.LeaveGroupRequestMember{ID: id}
+	}
+	resp, err := cl.LeaveGroup(ctx, &kafka.LeaveGroupRequest{GroupID: c.cfg.Group, Members: members})
 	if err == nil {
-		err = lresp.Error
+		err = resp.Error
 	}
 	if err != nil {
-		c.log.Warn("could not remove a killed predecessor from the group; waiting for its session to time out",
-			"members", len(gone), "session_timeout", c.cfg.SessionTimeout, "err", err)
-		return
+		c.log.Warn("could not remove this replica's stale members from the group; waiting for their session to time out",
+			"members", len(ids), "session_timeout", c.cfg.SessionTimeout, "err", err)
+		return false
 	}
-	c.log.Info("removed a killed predecessor from the group", "instance", c.cfg.InstanceID, "members", len(gone))
+	return true
 }
 
 // fetch hands messages to d until ctx is cancelled, holding at most
 // Concurrency of them at a time so that memory stays bounded however far
 // the handlers fall behind.
 func (c *Consumer) fetch(ctx context.Context, d *dispatcher) error {
+	var reclaimUntil time.Time
 	for {
 		select {
 		case d.slots <- struct{}{}:
@@ -259,6 +312,10 @@ func (c *Consumer) fetch(ctx context.Context, d *dispatcher) error {
 				return fmt.Errorf("consumer %s closed: %w", c.cfg.Group, err)
 			}
 			c.log.Warn("fetch failed", "err", err)
+			if c.cfg.InstanceID != "" && time.Now().After(reclaimUntil) {
+				reclaimUntil = time.Now().Add(time.Minute)
+				go c.reclaimAfterOutage(ctx)
+			}
 			if !sleep(ctx, time.Second) {
 				return nil
 			}
