@@ -60,38 +60,6 @@ type Consumer struct {
 	running atomic.Bool
 	handled atomic.Int64
 	marks   watermarks
-	// trouble wakes the watch for members left over from before a
-	// broker's restart (reclaimAfterOutage).
-	trouble chan struct{}
-}
-
-// noteTrouble records that the reader or a fetch failed.
-func (c *Consumer) noteTrouble() {
-	select {
-	case c.trouble <- struct{}{}:
-	default:
-	}
-}
-
-// watchTrouble runs reclaimAfterOutage after each failure the reader
-// reports, one watch at a time, and after it removed members, not again for
-// five minutes: two live replicas wrongly given one instance id would
-// otherwise remove each other on every rebalance that removal causes.
-func (c *Consumer) watchTrouble(ctx context.Context) {
-	var last time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.trouble:
-			if time.Since(last) < 5*time.Minute {
-				continue
-			}
-			if c.reclaimAfterOutage(ctx) {
-				last = time.Now()
-			}
-		}
-	}
 }
 
 // NewConsumer joins cfg.Group for cfg.Topics. A group that has no committed
@@ -154,17 +122,11 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 		// when the partitions appear, instead of leaving them unread.
 		WatchPartitionChanges:  true,
 		PartitionWatchInterval: 5 * time.Second,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			log.Debug("kafka reader: " + fmt.Sprintf(msg, args...))
+		}),
 	}
-	c := &Consumer{cfg: cfg, rcfg: rcfg, log: log, marks: watermarks{parts: map[partition]*partState{}},
-		trouble: make(chan struct{}, 1)}
-	// The reader reports its group's failures (a lost coordinator, a
-	// failed join) here, whether or not a fetch is waiting: with every
-	// slot busy retrying a message, no fetch would see them.
-	c.rcfg.ErrorLogger = kafka.LoggerFunc(func(msg string, args ...any) {
-		log.Debug("kafka reader: " + fmt.Sprintf(msg, args...))
-		c.noteTrouble()
-	})
-	return c
+	return &Consumer{cfg: cfg, rcfg: rcfg, log: log, marks: watermarks{parts: map[partition]*partState{}}}
 }
 
 // Running reports whether Run is fetching messages.
@@ -198,9 +160,6 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	}
 	c.r = kafka.NewReader(c.rcfg)
 	c.lag.Store(c.r)
-	if c.cfg.InstanceID != "" {
-		go c.watchTrouble(ctx)
-	}
 	c.running.Store(true)
 	defer c.running.Store(false)
 	defer func() {
@@ -255,32 +214,29 @@ func (c *Consumer) evictPredecessor(ctx context.Context) {
 	}
 }
 
-// reclaimAfterOutage watches the group for a minute after the reader or a
-// fetch failed.
+// reclaimAfterOutage watches the group for a minute after a fetch failed.
 // A restarted broker reloads each group with the members it last had, and
 // kafka-go, which rejoins under a new member id after such an error, cannot
 // claim its old one: the group then waits for the old member's session to
 // time out before it rebalances. Two members with this consumer's client id
 // in a group that is rebalancing are that old member and this consumer's
 // new one; removing both sends the new one back to join alone, at once.
-func (c *Consumer) reclaimAfterOutage(ctx context.Context) (evicted bool) {
+func (c *Consumer) reclaimAfterOutage(ctx context.Context) {
 	deadline := time.Now().Add(time.Minute)
 	for time.Now().Before(deadline) {
 		if !sleep(ctx, time.Second) {
-			return false
+			return
 		}
 		ids, state, err := c.sameInstance(ctx)
 		if err != nil || len(ids) < 2 || state == "Stable" {
 			continue // the broker is still away, or nothing is left over
 		}
-		if !c.evict(ctx, ids) {
-			return false
+		if c.evict(ctx, ids) {
+			c.log.Info("removed this replica's members left over from before the broker's restart; rejoining",
+				"instance", c.cfg.InstanceID, "members", len(ids), "group_state", state)
 		}
-		c.log.Info("removed this replica's members left over from before the broker's restart; rejoining",
-			"instance", c.cfg.InstanceID, "members", len(ids), "group_state", state)
-		return true
+		return
 	}
-	return false
 }
 
 // sameInstance returns the ids of the group's members with this consumer's
@@ -339,6 +295,7 @@ func (c *Consumer) evict(ctx context.Context, ids []string) bool {
 // Concurrency of them at a time so that memory stays bounded however far
 // the handlers fall behind.
 func (c *Consumer) fetch(ctx context.Context, d *dispatcher) error {
+	var reclaimUntil time.Time
 	for {
 		select {
 		case d.slots <- struct{}{}:
@@ -355,7 +312,10 @@ func (c *Consumer) fetch(ctx context.Context, d *dispatcher) error {
 				return fmt.Errorf("consumer %s closed: %w", c.cfg.Group, err)
 			}
 			c.log.Warn("fetch failed", "err", err)
-			c.noteTrouble()
+			if c.cfg.InstanceID != "" && time.Now().After(reclaimUntil) {
+				reclaimUntil = time.Now().Add(time.Minute)
+				go c.reclaimAfterOutage(ctx)
+			}
 			if !sleep(ctx, time.Second) {
 				return nil
 			}
