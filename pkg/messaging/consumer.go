@@ -56,6 +56,7 @@ type Consumer struct {
 	rcfg    kafka.ReaderConfig
 	r       *kafka.Reader // set by Run
 	lag     atomic.Pointer[kafka.Reader]
+	admin   *kafka.Client // set by Run when InstanceID is set
 	log     *slog.Logger
 	running atomic.Bool
 	handled atomic.Int64
@@ -156,6 +157,12 @@ func (c *Consumer) Lag() int64 {
 // first, with every message after it on its partition.
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	if c.cfg.InstanceID != "" {
+		// One admin client for the group lookups of this run, not one
+		// (and its connections) per lookup.
+		if cl, err := client(c.cfg.Kafka); err == nil {
+			c.admin = cl
+			defer cl.Transport.(*kafka.Transport).CloseIdleConnections()
+		}
 		c.evictPredecessor(ctx)
 	}
 	c.r = kafka.NewReader(c.rcfg)
@@ -242,9 +249,9 @@ func (c *Consumer) reclaimAfterOutage(ctx context.Context) {
 // sameInstance returns the ids of the group's members with this consumer's
 // client id, and the group's state.
 func (c *Consumer) sameInstance(ctx context.Context) (ids []string, state string, err error) {
-	cl, err := client(c.cfg.Kafka)
-	if err != nil {
-		return nil, "", err
+	cl := c.admin
+	if cl == nil {
+		return nil, "", errors.New("no admin client")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -269,8 +276,8 @@ func (c *Consumer) sameInstance(ctx context.Context) (ids []string, state string
 
 // evict removes members from the group, reporting whether it did.
 func (c *Consumer) evict(ctx context.Context, ids []string) bool {
-	cl, err := client(c.cfg.Kafka)
-	if err != nil {
+	cl := c.admin
+	if cl == nil {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
