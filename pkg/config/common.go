@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
@@ -74,6 +75,89 @@ type Common struct {
 	// predecessor from the group at once instead of waiting for its
 	// session to time out.
 	InstanceID string
+	// Retention is how long the topics the service creates keep records.
+	Retention Retention
+}
+
+// Retention is how long each kind of topic keeps its records, set on the
+// topics when a service creates them (an existing topic keeps its own
+// settings). Zero keeps records forever. Without it a topic takes the
+// broker's default (a week on a default cluster), which would expire the
+// audit trail and the review queue's history.
+type Retention struct {
+	// Media covers the topics of the upload flow: uploaded, ingested,
+	// hashed, matched and stream segments. They hold URLs and hashes for
+	// the stages to pass on, nothing a later reader needs.
+	Media time.Duration
+	// Review covers review.requested and review.decided, which the review
+	// queue is rebuilt from.
+	Review time.Duration
+	// Audit covers enforcement.actions, the record of every action.
+	Audit time.Duration
+	// DeadLetter covers the dead-letter topics, kept for inspection and
+	// replay (takedownctl dlq).
+	DeadLetter time.Duration
+}
+
+// Default retentions.
+const (
+	DefaultMediaRetention      = 3 * 24 * time.Hour
+	DefaultDeadLetterRetention = 30 * 24 * time.Hour
+)
+
+// Bind registers the retention settings.
+func (r *Retention) Bind(s *Set) {
+	s.Duration(&r.Media, "topic-retention-media", DefaultMediaRetention,
+		"how long the upload-flow topics the service creates keep records (uploaded, ingested, hashed, matched, stream segments; 0: forever)")
+	s.Duration(&r.Review, "topic-retention-review", 0,
+		"how long review.requested and review.decided keep records when the service creates them (0: forever; the review queue is rebuilt from them)")
+	s.Duration(&r.Audit, "topic-retention-audit", 0,
+		"how long enforcement.actions, the audit trail, keeps records when the service creates it (0: forever)")
+	s.Duration(&r.DeadLetter, "topic-retention-dlq", DefaultDeadLetterRetention,
+		"how long dead-letter topics the service creates keep records (0: forever)")
+}
+
+// Validate refuses a negative retention, naming its setting.
+func (r Retention) Validate() error {
+	for _, v := range []struct {
+		name string
+		d    time.Duration
+	}{{"topic-retention-media", r.Media}, {"topic-retention-review", r.Review},
+		{"topic-retention-audit", r.Audit}, {"topic-retention-dlq", r.DeadLetter}} {
+		if v.d < 0 {
+			return fmt.Errorf("%s=%s: must not be negative (0 keeps records forever)", EnvName(v.name), v.d)
+		}
+		if v.d > 0 && v.d < time.Hour {
+			return fmt.Errorf("%s=%s: under an hour would expire records before a stage that is down comes back (0 keeps them forever)", EnvName(v.name), v.d)
+		}
+	}
+	return nil
+}
+
+// RetentionOf is how long topic keeps records under these settings: its
+// kind's retention, or forever (-1) for a kind kept forever. ok is false for
+// a topic of no known kind (the bank topic, compacted, and any other), which
+// keeps the broker's settings.
+func (c Common) RetentionOf(topic string) (retention time.Duration, ok bool) {
+	t := c.Topics
+	var d time.Duration
+	switch topic {
+	case t.Uploaded, t.Ingested, t.Hashed, t.Matched, t.StreamSegments:
+		d = c.Retention.Media
+	case t.ReviewRequested, t.ReviewDecided:
+		d = c.Retention.Review
+	case t.Actions:
+		d = c.Retention.Audit
+	default:
+		if topic != c.DLQTopic && !strings.HasSuffix(topic, ".dlq") {
+			return 0, false
+		}
+		d = c.Retention.DeadLetter
+	}
+	if d == 0 {
+		return -1, true
+	}
+	return d, true
 }
 
 // Instance is InstanceID, or the host name when that is not set.
@@ -126,6 +210,7 @@ func (c *Common) Bind(s *Set, service, httpAddr string) {
 	s.String(&c.LogFormat, "log-format", "text", "text or json")
 	s.String(&c.DLQTopic, "dlq-topic", service+".dlq", "dead-letter topic of this service")
 	c.Topics.Bind(s)
+	c.Retention.Bind(s)
 }
 
 // Defaults of the HTTP server settings.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -20,6 +21,10 @@ type TopicSpec struct {
 	Replication int
 	// Compact keeps only the latest record per key (bank.updates).
 	Compact bool
+	// Retention is how long the topic keeps records (retention.ms): 0
+	// leaves it to the broker's default, a negative value keeps them
+	// forever.
+	Retention time.Duration
 }
 
 // EnsureTopics creates the topics that do not exist yet. Existing topics are
@@ -62,7 +67,14 @@ func ensureVia(ctx context.Context, d *kafka.Dialer, broker string, specs []Topi
 		}
 		tc := kafka.TopicConfig{Topic: s.Name, NumPartitions: p, ReplicationFactor: rf}
 		if s.Compact {
-			tc.ConfigEntries = []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
+		}
+		switch {
+		case s.Retention < 0:
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "retention.ms", ConfigValue: "-1"})
+		case s.Retention > 0:
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "retention.ms",
+				ConfigValue: strconv.FormatInt(s.Retention.Milliseconds(), 10)})
 		}
 		cfgs = append(cfgs, tc)
 	}

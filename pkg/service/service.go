@@ -257,6 +257,10 @@ func Main(name string, bind func(*config.Set) *config.Common, run func(ctx conte
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(2)
 	}
+	if err := common.Retention.Validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(2)
+	}
 	log := NewLogger(name, common.LogLevel, common.LogFormat)
 	slog.SetDefault(log)
 	ctx, stop := SignalContext()

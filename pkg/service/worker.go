@@ -157,11 +157,15 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 	return nil
 }
 
-// Topics lists topic specs with the same partitions and replication.
-func Topics(partitions, replication int, names ...string) []messaging.TopicSpec {
+// Topics lists the specs of topics a service creates: the common
+// partitions and replication, and each topic's retention by its kind.
+func Topics(c config.Common, names ...string) []messaging.TopicSpec {
 	out := make([]messaging.TopicSpec, len(names))
 	for i, n := range names {
-		out[i] = messaging.TopicSpec{Name: n, Partitions: partitions, Replication: replication}
+		out[i] = messaging.TopicSpec{Name: n, Partitions: c.Partitions, Replication: c.Replication}
+		if r, ok := c.RetentionOf(n); ok {
+			out[i].Retention = r
+		}
 	}
 	return out
 }

@@ -53,6 +53,12 @@ type Config struct {
 	// StreamStateTTL is how long a stream's matched footage is kept after
 	// its last matching segment.
 	StreamStateTTL time.Duration
+	// DoneKeyTTL is how long an action's done key is kept. It must outlast
+	// any redelivery or replay of the event that caused the action (the
+	// retention of the topics the enforcer reads and of its dead-letter
+	// topic); after that, the content's status, which is kept, still stops
+	// a replayed action from being taken twice.
+	DoneKeyTTL time.Duration
 
 	rules policy.Rules // parsed by validate
 }
@@ -104,7 +110,14 @@ func (c *Config) Bind(s *config.Set) {
 		"footage of one bank video a live stream may show before it is stopped (stop_stream), added up over its segments")
 	s.Duration(&c.StreamStateTTL, "stream-state-ttl", DefaultStreamStateTTL,
 		"how long a live stream's matched footage is remembered after its last matching segment")
+	s.Duration(&c.DoneKeyTTL, "done-key-ttl", DefaultDoneKeyTTL,
+		"how long an action is remembered as done in Redis; longer than the retention of media.matched and of the dead-letter topic, so that no replay acts twice")
 }
+
+// DefaultDoneKeyTTL outlasts the default retention of the dead-letter topics
+// (config.DefaultDeadLetterRetention), the longest a replayed event can have
+// waited.
+const DefaultDoneKeyTTL = 35 * 24 * time.Hour
 
 // Defaults of the live stream settings.
 const (
@@ -171,6 +184,9 @@ func (c *Config) validate() error {
 		if d.v < 0 || d.v > d.maxBits {
 			errs = append(errs, fmt.Errorf("%s %d: want 0..%d (bits of the hash)", d.name, d.v, d.maxBits))
 		}
+	}
+	if c.DoneKeyTTL < time.Hour {
+		errs = append(errs, fmt.Errorf("%s=%v: at least an hour (it must outlast any redelivery)", config.EnvName("done-key-ttl"), c.DoneKeyTTL))
 	}
 	if c.StreamMatch <= 0 || c.StreamStateTTL <= 0 {
 		errs = append(errs, fmt.Errorf("stream-match %v and stream-state-ttl %v must be positive", c.StreamMatch, c.StreamStateTTL))

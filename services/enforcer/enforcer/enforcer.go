@@ -150,7 +150,7 @@ func (s *Service) Run(ctx context.Context) error {
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
 		Server: s.cfg.HTTP,
 		Kafka:  s.cfg.Kafka,
-		Topics: service.Topics(s.cfg.Partitions, s.cfg.Replication,
+		Topics: service.Topics(s.cfg.Common,
 			t.Matched, t.ReviewDecided, t.ReviewRequested, t.Actions, s.cfg.DLQTopic),
 		// Without Redis no action can be checked for "already done": better
 		// to refuse to start than to consume and block on every message.

@@ -361,6 +361,15 @@ func TestAutoTakedown(t *testing.T) {
 	if v, ok := h.doneKey(key); !ok || v != act.EventID {
 		t.Errorf("done key = %q, %v; want the action's event id", v, ok)
 	}
+	// The done key expires after the replay window; the content's status
+	// is its record and is kept.
+	ctx := context.Background()
+	if ttl := h.rdb.TTL(ctx, DoneKey(h.cfg.Redis.Prefix, key)).Val(); ttl <= DefaultDoneKeyTTL-time.Minute || ttl > DefaultDoneKeyTTL {
+		t.Errorf("done key TTL %v, want about %v", ttl, DefaultDoneKeyTTL)
+	}
+	if ttl := h.rdb.TTL(ctx, StatusKey(h.cfg.Redis.Prefix, act.ContentID)).Val(); ttl != -1 {
+		t.Errorf("status key TTL %v, want none (-1)", ttl)
+	}
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get("http://" + h.svc.Addr() + path)
 		if err != nil {

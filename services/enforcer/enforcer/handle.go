@@ -478,9 +478,10 @@ func (s *Service) markSent(ctx context.Context, key string, attempts int, conten
 	return nil
 }
 
-// markDone records the action as done for good (and, for a webhook action,
-// the content's status), in one transaction: no TTL, because a redelivery
-// can come from a replay long after the fact.
+// markDone records the action as done (and, for a webhook action, the
+// content's status), in one transaction. The done key expires after
+// DoneKeyTTL, longer than any replay window; the status is the content's
+// record and is kept.
 func (s *Service) markDone(ctx context.Context, key, eventID, contentID, action string) error {
 	if err := s.setKeys(ctx, key, eventID, contentID, action); err != nil {
 		return fmt.Errorf("set done key: %w", err)
@@ -490,7 +491,7 @@ func (s *Service) markDone(ctx context.Context, key, eventID, contentID, action 
 
 func (s *Service) setKeys(ctx context.Context, key, value, contentID, status string) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, DoneKey(s.cfg.Redis.Prefix, key), value, 0)
+		p.Set(ctx, DoneKey(s.cfg.Redis.Prefix, key), value, s.cfg.DoneKeyTTL)
 		if status != "" {
 			p.Set(ctx, StatusKey(s.cfg.Redis.Prefix, contentID), status, 0)
 		}

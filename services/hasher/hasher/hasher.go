@@ -114,7 +114,7 @@ func (s *Service) Run(ctx context.Context) error {
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
 		Server: s.cfg.HTTP,
 		Kafka:  s.cfg.Kafka,
-		Topics: service.Topics(s.cfg.Partitions, s.cfg.Replication, t.Ingested, t.StreamSegments, t.Hashed, s.cfg.DLQTopic),
+		Topics: service.Topics(s.cfg.Common, t.Ingested, t.StreamSegments, t.Hashed, s.cfg.DLQTopic),
 		Consumer: messaging.ConsumerConfig{
 			Kafka:  s.cfg.Kafka,
 			Group:  s.cfg.Group,

@@ -141,7 +141,7 @@ func (s *Service) Run(ctx context.Context) error {
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
 		Server: s.cfg.HTTP,
 		Kafka:  s.cfg.Kafka,
-		Topics: service.Topics(s.cfg.Partitions, s.cfg.Replication, t.Uploaded, t.Ingested, t.StreamSegments, s.cfg.DLQTopic),
+		Topics: service.Topics(s.cfg.Common, t.Uploaded, t.Ingested, t.StreamSegments, s.cfg.DLQTopic),
 		// Without Redis no upload can be deduplicated: refuse to start
 		// rather than consume and fail every message.
 		// A wrong password or an untrusted certificate stops it too, naming

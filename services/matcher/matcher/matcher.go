@@ -208,7 +208,7 @@ func (s *Service) Run(ctx context.Context) error {
 		HTTPAddr: cfg.HTTPAddr, HTTP: mux,
 		Server: cfg.HTTP,
 		Kafka:  cfg.Kafka,
-		Topics: append(service.Topics(cfg.Partitions, cfg.Replication, cfg.Topics.Hashed, cfg.Topics.Matched, cfg.DLQTopic),
+		Topics: append(service.Topics(cfg.Common, cfg.Topics.Hashed, cfg.Topics.Matched, cfg.DLQTopic),
 			messaging.TopicSpec{Name: cfg.Topics.BankUpdates, Partitions: cfg.Partitions, Replication: cfg.Replication, Compact: true}),
 		// After the topics are made: an existing bank topic is kept as it
 		// is, so one that would expire entries is refused here.

@@ -178,7 +178,7 @@ func (s *Service) Ready() bool { return s.health.Ready() }
 // shuts down in the order service.Worker describes.
 func (s *Service) Run(ctx context.Context) error {
 	t := s.cfg.Topics
-	topics := service.Topics(s.cfg.Partitions, s.cfg.Replication, t.ReviewRequested, t.ReviewDecided, s.cfg.DLQTopic)
+	topics := service.Topics(s.cfg.Common, t.ReviewRequested, t.ReviewDecided, s.cfg.DLQTopic)
 	if s.cfg.Feedback {
 		// Created compacted, as the matcher would, if the review service
 		// happens to be the first to need it.
