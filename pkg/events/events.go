@@ -461,8 +461,8 @@ const (
 	ActionAllowlistAgreed    = "allowlist_agreed"
 	ActionAllowlistConfirmed = "allowlist_confirmed"
 	ActionAllowlistRevoked   = "allowlist_revoked"
-	OutcomeSucceeded     = "succeeded"
-	OutcomeFailed        = "failed"
+	OutcomeSucceeded         = "succeeded"
+	OutcomeFailed            = "failed"
 	// OutcomeRetrying records a failed attempt that will be tried again.
 	OutcomeRetrying = "retrying"
 	TriggerAuto     = "auto"

@@ -89,9 +89,9 @@ type PastDecision struct {
 	Decision   string    `json:"decision"`
 	DecidedBy  string    `json:"decided_by"`
 	ApprovedBy string    `json:"approved_by,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
-	DecidedAt time.Time `json:"decided_at"`
-	EventID   string    `json:"event_id"`
+	Reason     string    `json:"reason,omitempty"`
+	DecidedAt  time.Time `json:"decided_at"`
+	EventID    string    `json:"event_id"`
 }
 
 // Stats counts items by effective state.
