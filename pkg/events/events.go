@@ -453,16 +453,8 @@ const (
 	ActionRestore        = "restore"
 	ActionStopStream     = "stop_stream"
 	ActionQueueForReview = "queue_for_review"
-	// Privileged review actions, recorded by the review service with their
-	// actor (trigger review).
-	ActionAssign             = "assign"
-	ActionOverturnProposed   = "overturn_proposed"
-	ActionOverturn           = "overturn"
-	ActionAllowlistAgreed    = "allowlist_agreed"
-	ActionAllowlistConfirmed = "allowlist_confirmed"
-	ActionAllowlistRevoked   = "allowlist_revoked"
-	OutcomeSucceeded         = "succeeded"
-	OutcomeFailed            = "failed"
+	OutcomeSucceeded     = "succeeded"
+	OutcomeFailed        = "failed"
 	// OutcomeRetrying records a failed attempt that will be tried again.
 	OutcomeRetrying = "retrying"
 	TriggerAuto     = "auto"
@@ -471,6 +463,17 @@ const (
 	TriggerOverturn = "overturn"
 	// TriggerIncident marks an automatic action under incident mode.
 	TriggerIncident = "incident"
+)
+
+// Privileged review actions, recorded on the actions topic by the review
+// service with their actor (trigger review).
+const (
+	ActionAssign             = "assign"
+	ActionOverturnProposed   = "overturn_proposed"
+	ActionOverturn           = "overturn"
+	ActionAllowlistAgreed    = "allowlist_agreed"
+	ActionAllowlistConfirmed = "allowlist_confirmed"
+	ActionAllowlistRevoked   = "allowlist_revoked"
 )
 
 // Severities of a bank's content, highest first; they order the review
