@@ -46,6 +46,14 @@ func (p *principal) isLead() bool {
 	return slices.Contains(p.Roles, RoleLead) || slices.Contains(p.Roles, RoleAdmin)
 }
 
+// roleNeeded names the roles that grant a, for refusals.
+func roleNeeded(a access) string {
+	if a == accessAdmin {
+		return "the admin role"
+	}
+	return "the lead or admin role"
+}
+
 func (p *principal) isAdmin() bool { return slices.Contains(p.Roles, RoleAdmin) }
 
 func (p *principal) allowed(a access) bool {
@@ -210,12 +218,8 @@ func (s *Service) api(a access, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r, false)
 		if err == nil && !p.allowed(a) {
-			need := "the lead or admin role"
-			if a == accessAdmin {
-				need = "the admin role"
-			}
 			err = &authError{code: http.StatusForbidden, reason: "role",
-				msg: fmt.Sprintf("%s may not do this: it needs %s", p.Subject, need)}
+				msg: fmt.Sprintf("%s may not do this: it needs %s", p.Subject, roleNeeded(a))}
 		}
 		if err != nil {
 			s.refuse(w, r, err)
