@@ -412,8 +412,8 @@ func (u *ui) showItem(w http.ResponseWriter, r *http.Request, v *view, code int,
 		Overturn: it.State == StateDecided && v.Me.isLead(),
 		Allowlist: it.State == StateDecided && it.Decision == events.DecisionBenign && it.DecidedBy != v.Me.Subject &&
 			(it.Allowlist == nil || !it.Allowlist.Published && !slices.Contains(it.Allowlist.AgreedBy, v.Me.Subject)),
-		Revoke: v.Me.isAdmin() && it.Allowlist != nil && it.Allowlist.Published && it.Allowlist.RevokedBy == "",
-		MediaOK:  safeMediaURL(it.MediaURL),
+		Revoke:  v.Me.isAdmin() && it.Allowlist != nil && it.Allowlist.Published && it.Allowlist.RevokedBy == "",
+		MediaOK: safeMediaURL(it.MediaURL),
 	}
 	for _, m := range it.Matches {
 		v.Evidence = append(v.Evidence, evidence{Match: m, Confidence: confidence(m)})
