@@ -87,13 +87,15 @@
 // computed against every enabled bank, then Resolve applies these rules to
 // the whole upload (all its signals together):
 //
-//   - an exact (md5 or sha256) match in an allow bank suppresses every block
-//     match: the file is the allowed file;
-//   - otherwise, a perceptual match in an allow bank suppresses every
-//     perceptual block match (of any perceptual type or variant), since the
-//     upload looks like the allowed picture and its perceptual matches are
-//     likely collisions; exact block matches are kept, because an identical
-//     file is not a collision;
+//   - an allow match suppresses only the block matches of the same signal
+//     type (md5, sha256, phash, dhash, pdq) found on the same region of the
+//     upload: the same Variant, where the dihedral variants (rotations and
+//     mirrors) count as the whole picture (see Region). An allow hit on the
+//     "left75" region does not suppress a block hit on the whole picture,
+//     nor an exact (md5, sha256) block hit, nor a phash hit; an allow hit on
+//     a mirrored whole picture does suppress a pdq hit on the upright one.
+//     Incident and critical banks get no exception: they are suppressed
+//     under the same rule, no wider;
 //   - allow matches themselves are never reported as matches.
 //
 // Suppressed block matches and the allow matches are reported in the Verdict

@@ -120,8 +120,13 @@ func (m *model) verdict(query []events.Signal) Verdict {
 			usable = append(usable, q)
 		}
 	}
-	best := map[string]events.Match{}
-	allow := map[string]bool{}
+	// A hit is one entry signal within threshold of one query signal.
+	type hit struct {
+		key   string // entry|type
+		allow bool
+		m     events.Match
+	}
+	var hits []hit
 	for key, u := range m.entries {
 		if m.disabled[key] {
 			continue
@@ -154,39 +159,54 @@ func (m *model) verdict(query []events.Signal) Verdict {
 					ls = append(ls, l)
 				}
 				slices.Sort(ls)
-				cand := events.Match{Bank: u.Bank, EntryID: u.EntryID, Labels: ls, SignalType: s.Type, Signal: qv,
-					Variant: q.Variant, Distance: d, Threshold: thr, Incident: cfg.Incident, Severity: cfg.Severity}
-				k := key + "|" + s.Type
-				if old, ok := best[k]; ok && (old.Distance < d || old.Distance == d &&
-					(old.Signal < qv || old.Signal == qv && old.Variant <= q.Variant)) {
-					continue
-				}
-				best[k] = cand
-				allow[k] = cfg.Kind == events.BankKindAllow
+				hits = append(hits, hit{key + "|" + s.Type, cfg.Kind == events.BankKindAllow, events.Match{Bank: u.Bank,
+					EntryID: u.EntryID, Labels: ls, SignalType: s.Type, Signal: qv,
+					Variant: q.Variant, Distance: d, Threshold: thr, Incident: cfg.Incident, Severity: cfg.Severity}})
 			}
+		}
+	}
+	// The region of a query variant: rotations and mirrors are the whole
+	// picture.
+	region := func(v string) string {
+		if slices.Contains([]string{"rot90", "rot180", "rot270", "flipx", "flipy", "flipplus", "flipminus"}, v) {
+			return ""
+		}
+		return v
+	}
+	allowedScope := map[string]bool{}
+	for _, h := range hits {
+		if h.allow {
+			allowedScope[h.m.SignalType+"|"+region(h.m.Variant)] = true
+		}
+	}
+	keep := func(best map[string]events.Match, k string, c events.Match) {
+		if old, ok := best[k]; ok && (old.Distance < c.Distance || old.Distance == c.Distance &&
+			(old.Signal < c.Signal || old.Signal == c.Signal && old.Variant <= c.Variant)) {
+			return
+		}
+		best[k] = c
+	}
+	allowed, standing, suppressed := map[string]events.Match{}, map[string]events.Match{}, map[string]events.Match{}
+	for _, h := range hits {
+		switch {
+		case h.allow:
+			keep(allowed, h.key, h.m)
+		case allowedScope[h.m.SignalType+"|"+region(h.m.Variant)]:
+			keep(suppressed, h.key, h.m)
+		default:
+			keep(standing, h.key, h.m)
 		}
 	}
 	v := Verdict{Matches: []events.Match{}, Suppressed: []events.Match{}, Allowed: []events.Match{}}
-	exactAllow, nearAllow := false, false
-	for k, x := range best {
-		if allow[k] {
-			v.Allowed = append(v.Allowed, x)
-			if x.SignalType == "md5" || x.SignalType == "sha256" {
-				exactAllow = true
-			} else {
-				nearAllow = true
-			}
-		}
+	for _, x := range allowed {
+		v.Allowed = append(v.Allowed, x)
 	}
-	for k, x := range best {
-		if allow[k] {
-			continue
-		}
-		exact := x.SignalType == "md5" || x.SignalType == "sha256"
-		if exactAllow || nearAllow && !exact {
+	for _, x := range standing {
+		v.Matches = append(v.Matches, x)
+	}
+	for k, x := range suppressed {
+		if _, ok := standing[k]; !ok {
 			v.Suppressed = append(v.Suppressed, x)
-		} else {
-			v.Matches = append(v.Matches, x)
 		}
 	}
 	for _, l := range [][]events.Match{v.Matches, v.Suppressed, v.Allowed} {

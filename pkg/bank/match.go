@@ -28,29 +28,57 @@ type Verdict struct {
 }
 
 // Resolve combines the hits of an upload's signals and applies the
-// allow-list rules (see the package documentation). Every list of the result
-// is non-nil, so an empty one encodes as [].
+// allow-list rules (see the package documentation): an allow match
+// suppresses the block matches of the same signal type found on the same
+// region of the upload (see Region), and nothing else. Every list of the
+// result is non-nil, so an empty one encodes as [].
 func Resolve(hits ...Hits) Verdict {
 	var block, allow []events.Match
 	for _, h := range hits {
 		block = append(block, h.Block...)
 		allow = append(allow, h.Allow...)
 	}
-	v := Verdict{Allowed: Combine(allow), Matches: []events.Match{}, Suppressed: []events.Match{}}
-	exactAllow, nearAllow := false, false
-	for _, m := range v.Allowed {
-		if perceptual(m.SignalType) {
-			nearAllow = true
+	v := Verdict{Allowed: Combine(allow)}
+	type scope struct{ typ, region string }
+	allowed := make(map[scope]bool, len(allow))
+	for _, m := range allow {
+		allowed[scope{m.SignalType, Region(m.Variant)}] = true
+	}
+	// Suppression is decided per hit, before Combine keeps one match per
+	// entry and type: an entry hit on the whole picture and, closer, on an
+	// allowed region must stand on its whole-picture hit.
+	var stand, suppressed []events.Match
+	for _, m := range block {
+		if allowed[scope{m.SignalType, Region(m.Variant)}] {
+			suppressed = append(suppressed, m)
 		} else {
-			exactAllow = true
+			stand = append(stand, m)
 		}
 	}
-	for _, m := range Combine(block) {
-		if exactAllow || nearAllow && perceptual(m.SignalType) {
-			v.Suppressed = append(v.Suppressed, m)
-		} else {
-			v.Matches = append(v.Matches, m)
-		}
+	v.Matches = Combine(stand)
+	type entry struct{ bank, id, typ string }
+	standing := make(map[entry]bool, len(v.Matches))
+	for _, m := range v.Matches {
+		standing[entry{m.Bank, m.EntryID, m.SignalType}] = true
+	}
+	// An entry that stands is not also reported as suppressed.
+	suppressed = slices.DeleteFunc(suppressed, func(m events.Match) bool {
+		return standing[entry{m.Bank, m.EntryID, m.SignalType}]
+	})
+	v.Suppressed = Combine(suppressed)
+	return v
+}
+
+// Region is the part of the upload a signal of variant v was computed
+// from, for the allow-list rule: the dihedral variants (rotations and
+// mirrors) are the whole picture, like the empty variant, so they map to "";
+// every other variant (a region such as "left75", "trim", "embedded", a crop,
+// "video") is its own region.
+func Region(v string) string {
+	switch v {
+	case events.VariantRot90, events.VariantRot180, events.VariantRot270, events.VariantFlipX,
+		events.VariantFlipY, events.VariantFlipPlus, events.VariantFlipMinus:
+		return ""
 	}
 	return v
 }

@@ -441,6 +441,9 @@ type ReviewDecided struct {
 	// that this one replaces (a lead overturning a reviewer, or an appeal).
 	// The enforcer restores content whose removal was overturned.
 	Overturns string `json:"overturns,omitempty"`
+	// ApprovedBy is the second lead who approved an overturn that restores
+	// content an incident or critical bank matched (Reviewer proposed it).
+	ApprovedBy string `json:"approved_by,omitempty"`
 }
 
 // Enforcement actions and outcomes.
@@ -462,6 +465,17 @@ const (
 	TriggerIncident = "incident"
 )
 
+// Privileged review actions, recorded on the actions topic by the review
+// service with their actor (trigger review).
+const (
+	ActionAssign             = "assign"
+	ActionOverturnProposed   = "overturn_proposed"
+	ActionOverturn           = "overturn"
+	ActionAllowlistAgreed    = "allowlist_agreed"
+	ActionAllowlistConfirmed = "allowlist_confirmed"
+	ActionAllowlistRevoked   = "allowlist_revoked"
+)
+
 // Severities of a bank's content, highest first; they order the review
 // queue.
 const (
@@ -472,9 +486,13 @@ const (
 )
 
 // EnforcementAction is the audit record of one action the enforcer took or
-// tried to take.
+// tried to take, or of one privileged action of a person in the review
+// service (Actor says who).
 type EnforcementAction struct {
 	Meta
+	// Actor is the person (the token's subject) who took a privileged review
+	// action; empty for the enforcer's own actions.
+	Actor          string    `json:"actor,omitempty"`
 	Action         string    `json:"action"`
 	Trigger        string    `json:"trigger"`
 	Outcome        string    `json:"outcome"`

@@ -53,7 +53,8 @@ func matchKeys(ms []events.Match) []string {
 }
 
 // TestAllowListAcrossSignals checks that an allow-list match on one signal
-// of an upload suppresses block matches found through its other signals,
+// of an upload suppresses the block matches of the same signal type and
+// region found through its other signals, and only those,
 // both when the hits are computed and when they come from Redis, and that the
 // pdq settings apply.
 func TestAllowListAcrossSignals(t *testing.T) {
@@ -82,12 +83,18 @@ func TestAllowListAcrossSignals(t *testing.T) {
 	}{
 		{"block matches without allow", []events.Signal{phash(ph), pdqSig(flip(q, 15), "", 90)},
 			[]string{"blk/b1/phash", "blk/b1/pdq"}, nil},
-		{"allow on a rotated variant suppresses the other signals' perceptual matches",
+		{"allow on a rotated whole picture suppresses the whole picture's pdq match, not the phash one",
 			[]events.Signal{phash(ph), pdqSig(flip(q, 15), "", 90), pdqSig(allowed, events.VariantRot90, 90)},
-			nil, []string{"blk/b1/phash", "blk/b1/pdq"}},
-		{"an exact block match stands against a perceptual allow",
+			[]string{"blk/b1/phash"}, []string{"blk/b1/pdq"}},
+		{"an allow hit on a region suppresses neither exact nor other-signal matches",
 			[]events.Signal{sha(shaB), phash(ph), pdqSig(allowed, "top80", 90)},
-			[]string{"blk/b1/sha256"}, []string{"blk/b1/phash"}},
+			[]string{"blk/b1/sha256", "blk/b1/phash"}, nil},
+		{"an allow hit on left75 does not suppress a whole-picture pdq match",
+			[]events.Signal{pdqSig(flip(q, 15), "", 90), pdqSig(allowed, "left75", 90)},
+			[]string{"blk/b1/pdq"}, nil},
+		{"an allow hit on left75 suppresses a pdq match on left75",
+			[]events.Signal{pdqSig(flip(q, 15), "left75", 90), pdqSig(allowed, "left75", 90)},
+			nil, []string{"blk/b1/pdq"}},
 		{"pdq beyond threshold-pdq", []events.Signal{pdqSig(flip(q, 25), "", 90)}, nil, nil},
 		{"pdq below min-pdq-quality, within low-pdq-threshold", []events.Signal{pdqSig(flip(q, 10), "", 60)}, []string{"blk/b1/pdq"}, nil},
 		{"pdq below min-pdq-quality, beyond low-pdq-threshold", []events.Signal{pdqSig(flip(q, 11), "", 60)}, nil, nil},

@@ -272,6 +272,14 @@ func (s *Service) assign(ctx context.Context, id, reviewer string, lead *princip
 		s.metrics.assignments.Inc()
 		s.log.Info("review item assigned", "content_id", id, "reviewer", reviewer, "by", lead.Subject,
 			"previous_holder", res.extra, "lease_until", res.item.LeaseUntil)
+		why := "assigned to " + reviewer
+		if res.extra != "" && res.extra != reviewer {
+			why += ", taken from " + res.extra
+		}
+		if err := s.audit(ctx, res.item, events.ActionAssign, lead.Subject, why, "review/"+id+"/assign/"+events.NewID()); err != nil {
+			return outcome{code: http.StatusServiceUnavailable, err: err,
+				msg: "the item is assigned but its audit record could not be published; repeat the assignment"}
+		}
 		return ok(res.item)
 	case "missing":
 		return refusal(http.StatusNotFound, "no review item %q", id)
@@ -408,9 +416,10 @@ func (s *Service) publishDraft(ctx context.Context, id string, it *Item) (_ *Ite
 }
 
 // publishDecision publishes ev and the bank updates it feeds back (previous
-// is the decision it overturns, "" for none), in one produce call, under the
-// span of the upload's trace.
-func (s *Service) publishDecision(ctx context.Context, id string, ev *events.ReviewDecided, req *events.ReviewRequested, previous string) error {
+// is the decision it overturns, "" for none), with extra messages (audit
+// records), in one produce call, under the span of the upload's trace.
+func (s *Service) publishDecision(ctx context.Context, id string, ev *events.ReviewDecided, req *events.ReviewRequested, previous string,
+	extra ...messaging.Message) error {
 	msg, err := messaging.EventMessage(s.cfg.Topics.ReviewDecided, ev)
 	if err != nil {
 		return err
@@ -425,7 +434,7 @@ func (s *Service) publishDecision(ctx context.Context, id string, ev *events.Rev
 		return err
 	}
 	defer span.End()
-	if err := s.pub.Publish(pubCtx, append([]messaging.Message{msg}, fb...)...); err != nil {
+	if err := s.pub.Publish(pubCtx, append(append([]messaging.Message{msg}, fb...), extra...)...); err != nil {
 		return err
 	}
 	for _, u := range updates {
@@ -466,72 +475,149 @@ func (s *Service) overturnItem(w http.ResponseWriter, r *http.Request) {
 // overturn publishes a review.decided that replaces the item's decision
 // (Overturns names it) and records it, the overturned decision kept in the
 // item's history. Like a decision it is committed before it is published,
-// so a retry republishes the same event.
+// so a retry republishes the same event. No lead may overturn a decision
+// they made or approved, now or earlier (403). Restoring content that an
+// incident or critical bank matched needs two leads: the first one's
+// overturn is a proposal (202, nothing published), a second lead's same
+// overturn approves and publishes it with both names.
 func (s *Service) overturn(ctx context.Context, id string, lead *principal, decision, reason string) outcome {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), decisionTimeout)
 	defer cancel()
+	// The item may change between the read and the script (another lead's
+	// proposal); the script then answers changed and we look again.
+	for range 3 {
+		o, again := s.overturnOnce(ctx, id, lead, decision, reason)
+		if !again {
+			return o
+		}
+	}
+	return refusal(http.StatusConflict, "the item keeps changing; look again")
+}
+
+func (s *Service) overturnOnce(ctx context.Context, id string, lead *principal, decision, reason string) (_ outcome, again bool) {
 	it, err := s.store.get(ctx, id)
 	if err != nil {
-		return failure(err)
+		return failure(err), false
 	}
 	if it == nil {
-		return refusal(http.StatusNotFound, "no review item %q", id)
+		return refusal(http.StatusNotFound, "no review item %q", id), false
 	}
 	if it.State != StateDecided {
-		return refusal(http.StatusConflict, "the item is %s: only a decided item can be overturned", it.State)
+		return refusal(http.StatusConflict, "the item is %s: only a decided item can be overturned", it.State), false
 	}
 	if it.overturnKey == "" && it.Decision == decision {
-		if it.Overturns != "" && it.DecidedBy == lead.Subject {
-			return ok(it) // a repeat of this overturn
+		if it.Overturns != "" && (it.DecidedBy == lead.Subject || it.ApprovedBy == lead.Subject) {
+			return ok(it), false // a repeat of this overturn
 		}
-		return refusal(http.StatusConflict, "already %s (by %s): an overturn must change the decision", it.Decision, it.DecidedBy)
+		return refusal(http.StatusConflict, "already %s (by %s): an overturn must change the decision", it.Decision, it.DecidedBy), false
 	}
+	needTwo := restoreNeedsTwo(it, decision)
 	ev := &events.ReviewDecided{
 		Meta:     events.Follow(events.TypeReviewDecided, &it.request.Meta),
 		Decision: decision, Reviewer: lead.Subject, Reason: reason,
 		MediaURL: it.MediaURL, ContentType: it.ContentType, UploadedAt: it.UploadedAt,
 		Matches: it.Matches, DecidedAt: time.Now().UTC(), Overturns: it.DecidedEventID,
 	}
+	args := overturnArgs{replaces: it.DecidedEventID, lead: lead.Subject, needTwo: needTwo, decision: decision, reason: reason}
+	if p := it.PendingOverturn; needTwo && p != nil && p.ProposedBy != lead.Subject {
+		// A second lead approves the proposal as it was made: the
+		// proposer's decision and reason, with the approver's name.
+		if p.Decision != decision {
+			return refusal(http.StatusConflict, "%s proposed %s, not %s: approve that or wait", p.ProposedBy, p.Decision, decision), false
+		}
+		ev.Reviewer, ev.Reason, ev.ApprovedBy = p.ProposedBy, p.Reason, lead.Subject
+		args.proposer = p.ProposedBy
+	}
 	draft, err := json.Marshal(ev)
 	if err != nil {
-		return failure(fmt.Errorf("encode overturn: %w", err))
+		return failure(fmt.Errorf("encode overturn: %w", err)), false
 	}
-	key := it.DecidedEventID + "\x00" + decision + "\x00" + lead.Subject + "\x00" + reason
-	res, err := s.store.prepareOverturn(ctx, id, it.DecidedEventID, key, draft)
+	args.key = it.DecidedEventID + "\x00" + decision + "\x00" + ev.Reviewer + "\x00" + ev.Reason + "\x00" + ev.ApprovedBy
+	res, err := s.store.prepareOverturn(ctx, id, args, draft)
 	if err != nil {
-		return failure(err)
+		return failure(err), false
 	}
 	switch res.status {
 	case "ok":
 		done, err := s.publishOverturn(ctx, res.item)
 		if err != nil {
 			return outcome{code: http.StatusServiceUnavailable, err: err,
-				msg: "could not publish the overturn; it is kept and goes out on the next try (by anyone)"}
+				msg: "could not publish the overturn; it is kept and goes out on the next try (by anyone)"}, false
 		}
-		return ok(done)
+		return ok(done), false
+	case "proposed", "repeat":
+		// The audit record of a proposal has a fixed id, so a repeat
+		// republishes the same record (in case the first try failed).
+		p := res.item.PendingOverturn
+		if p == nil {
+			return failure(fmt.Errorf("overturn of %s proposed but no proposal stored", id)), false
+		}
+		key := "review/" + id + "/overturn_proposed/" + it.DecidedEventID + "/" + p.ProposedBy
+		msg := fmt.Sprintf("proposed %s (was %s by %s): %s", p.Decision, it.Decision, it.DecidedBy, p.Reason)
+		if err := s.audit(ctx, res.item, events.ActionOverturnProposed, lead.Subject, msg, key); err != nil {
+			return outcome{code: http.StatusServiceUnavailable, err: err,
+				msg: "the proposal is recorded but its audit record could not be published; repeat it"}, false
+		}
+		if res.status == "proposed" {
+			s.log.Info("overturn proposed, waiting for a second lead", "content_id", id, "lead", lead.Subject,
+				"decision", decision, "overturned", it.Decision, "overturned_by", it.DecidedBy)
+		}
+		return outcome{item: res.item, code: http.StatusAccepted}, false
+	case "self":
+		return refusal(http.StatusForbidden, "%s made or approved a decision on this item: no one may overturn their own decision; ask another lead",
+			lead.Subject), false
 	case "missing":
-		return refusal(http.StatusNotFound, "no review item %q", id)
+		return refusal(http.StatusNotFound, "no review item %q", id), false
 	case "committed":
 		done, err := s.publishOverturn(ctx, res.item)
 		if err != nil {
-			return failure(err)
+			return failure(err), false
 		}
-		return refusal(http.StatusConflict, "another overturn was in flight and is now recorded (%s by %s)", done.Decision, done.DecidedBy)
-	case "changed", "undecided":
-		return refusal(http.StatusConflict, "the decision changed meanwhile (now %s by %s); look again", res.item.Decision, res.item.DecidedBy)
+		return refusal(http.StatusConflict, "another overturn was in flight and is now recorded (%s by %s)", done.Decision, done.DecidedBy), false
+	case "changed":
+		if res.item != nil && res.item.DecidedEventID == it.DecidedEventID {
+			return outcome{}, true // only the proposal changed: look again
+		}
+		return refusal(http.StatusConflict, "the decision changed meanwhile (now %s by %s); look again", res.item.Decision, res.item.DecidedBy), false
+	case "undecided":
+		return refusal(http.StatusConflict, "the decision changed meanwhile (now %s by %s); look again", res.item.Decision, res.item.DecidedBy), false
 	}
-	return failure(fmt.Errorf("prepare overturn script status %q", res.status))
+	return failure(fmt.Errorf("prepare overturn script status %q", res.status)), false
 }
 
-// publishOverturn publishes the overturn the item is committed to and
-// records it. it is the item as prepared: its decision is the one
-// overturned.
+// restoreNeedsTwo says whether overturning the item to decision restores
+// content (violating to benign) that an incident bank or a critical bank
+// matched: that needs a second lead.
+func restoreNeedsTwo(it *Item, decision string) bool {
+	if it.Decision != events.DecisionViolating || decision != events.DecisionBenign {
+		return false
+	}
+	for _, m := range it.Matches {
+		if m.Incident || m.Severity == events.SeverityCritical {
+			return true
+		}
+	}
+	return false
+}
+
+// publishOverturn publishes the overturn the item is committed to, with its
+// audit record, and records it. it is the item as prepared: its decision is
+// the one overturned.
 func (s *Service) publishOverturn(ctx context.Context, it *Item) (*Item, error) {
 	var out events.ReviewDecided
 	if err := json.Unmarshal([]byte(it.overturnDraft), &out); err != nil {
 		return nil, fmt.Errorf("stored overturn draft of %s: %w", it.ID, err)
 	}
-	if err := s.publishDecision(ctx, it.ID, &out, &it.request, it.Decision); err != nil {
+	actor, why := out.Reviewer, fmt.Sprintf("overturned %s by %s to %s: %s", it.Decision, it.DecidedBy, out.Decision, out.Reason)
+	if out.ApprovedBy != "" {
+		actor = out.ApprovedBy
+		why = fmt.Sprintf("approved %s's overturn of %s by %s to %s: %s", out.Reviewer, it.Decision, it.DecidedBy, out.Decision, out.Reason)
+	}
+	audit, err := s.auditMessage(it, events.ActionOverturn, actor, why, "review/"+it.ID+"/overturn/"+out.EventID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.publishDecision(ctx, it.ID, &out, &it.request, it.Decision, audit); err != nil {
 		return nil, err
 	}
 	fin, err := s.store.finalizeOverturn(ctx, it, &out, it.overturnKey)
@@ -541,8 +627,8 @@ func (s *Service) publishOverturn(ctx context.Context, it *Item) (*Item, error) 
 	switch fin.status {
 	case "ok":
 		s.metrics.decisions.With(out.Decision, "overturn").Inc()
-		s.log.Info("review decision overturned", "content_id", it.ID, "lead", out.Reviewer, "decision", out.Decision,
-			"overturned", it.Decision, "overturned_by", it.DecidedBy, "reason", out.Reason,
+		s.log.Info("review decision overturned", "content_id", it.ID, "lead", out.Reviewer, "approved_by", out.ApprovedBy,
+			"decision", out.Decision, "overturned", it.Decision, "overturned_by", it.DecidedBy, "reason", out.Reason,
 			"event_id", out.EventID, "overturns", out.Overturns)
 		return fin.item, nil
 	case "done":

@@ -13,8 +13,12 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/jwt"
 )
 
-// Roles a token's roles claim may grant. A lead may also reassign claimed
-// items and overturn decisions; an admin may do whatever a lead may.
+// Roles a token's roles claim may grant (see the package documentation's
+// role table). A reviewer lists, claims and decides items and may agree to
+// allow-list another's benign decision; a lead may also reassign items,
+// overturn (or approve the overturn of) others' decisions and confirm
+// allow-listing; an admin may do whatever a lead may and also revoke an
+// allow-list entry, which a lead may not.
 const (
 	RoleReviewer = "reviewer"
 	RoleLead     = "lead"
@@ -27,6 +31,7 @@ type access int
 const (
 	accessReviewer access = iota // any role
 	accessLead                   // lead or admin
+	accessAdmin                  // admin only
 )
 
 // principal is the bearer of a verified token.
@@ -41,12 +46,24 @@ func (p *principal) isLead() bool {
 	return slices.Contains(p.Roles, RoleLead) || slices.Contains(p.Roles, RoleAdmin)
 }
 
+// roleNeeded names the roles that grant a, for refusals.
+func roleNeeded(a access) string {
+	if a == accessAdmin {
+		return "the admin role"
+	}
+	return "the lead or admin role"
+}
+
+func (p *principal) isAdmin() bool { return slices.Contains(p.Roles, RoleAdmin) }
+
 func (p *principal) allowed(a access) bool {
 	switch a {
 	case accessReviewer:
 		return len(p.Roles) > 0
 	case accessLead:
 		return p.isLead()
+	case accessAdmin:
+		return p.isAdmin()
 	}
 	return false
 }
@@ -202,7 +219,7 @@ func (s *Service) api(a access, h http.HandlerFunc) http.HandlerFunc {
 		p, err := s.authenticate(r, false)
 		if err == nil && !p.allowed(a) {
 			err = &authError{code: http.StatusForbidden, reason: "role",
-				msg: fmt.Sprintf("%s may not do this: it needs the lead or admin role", p.Subject)}
+				msg: fmt.Sprintf("%s may not do this: it needs %s", p.Subject, roleNeeded(a))}
 		}
 		if err != nil {
 			s.refuse(w, r, err)

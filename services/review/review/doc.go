@@ -19,10 +19,14 @@
 //	                          (the rank), trace, claimed_by, assigned_by,
 //	                          lease_until, decision, decided_by, reason (the
 //	                          reviewer's), decided_at, decided_event_id,
-//	                          overturns, history (JSON of the overturned
-//	                          decisions), and the drafts of a decision or an
-//	                          overturn being published; times are Unix
-//	                          microseconds
+//	                          overturns, approved_by, history (JSON of the
+//	                          overturned decisions), pr_by, pr_decision,
+//	                          pr_reason, pr_at, pr_for (an overturn proposed
+//	                          by one lead, for decided_event_id pr_for),
+//	                          al_for, al_agreed, al_state, al_revoked_by (the
+//	                          allow-listing of benign decision al_for), and
+//	                          the drafts of a decision or an overturn being
+//	                          published; times are Unix microseconds
 //	PREFIX:review:pending     sorted set of pending ids by rank*1e13 +
 //	                          enqueue time in Unix milliseconds
 //	PREFIX:review:claimed     sorted set of claimed ids by lease expiry
@@ -30,7 +34,8 @@
 //	PREFIX:review:state       set once Redis holds the queue (see Durability)
 //	PREFIX:review:rebuild-lock, PREFIX:review:allow-bank:<bank>
 //
-// Claim, assign, decide and overturn run as Lua scripts, and every lease is
+// Claim, assign, decide, overturn and allow-list agreement run as Lua
+// scripts (so the separation-of-duties checks below cannot race), and every lease is
 // measured against the Redis server's clock, so several review replicas agree
 // on who holds an item whatever their own clocks say. A claimed item whose
 // lease has expired is pending again: it is listed and counted as pending,
@@ -49,8 +54,16 @@
 // secret of jwt-hs256-secrets, RS256 or EdDSA with a public key of
 // jwt-public-keys, chosen by the token's kid; exp is required; iss and aud
 // are checked when jwt-issuer and jwt-audience are set. The sub claim is the
-// reviewer; the roles claim grants reviewer (list, claim, decide), lead
-// (also assign and overturn) or admin (what a lead may). Without a valid
+// reviewer; the roles claim grants:
+//
+//	reviewer  list, claim and decide items; agree to allow-list someone
+//	          else's benign decision
+//	lead      also assign items, overturn others' decisions (propose or
+//	          approve a restore of incident or critical content) and
+//	          confirm allow-listing
+//	admin     what a lead may, and revoke an allow-list entry
+//
+// Without a valid
 // token the answer is 401 with a WWW-Authenticate challenge, with a token
 // that does not allow the request 403, both as a JSON error. A body that
 // names a reviewer other than the token's subject is refused (403).
@@ -87,7 +100,29 @@
 //	     published whose overturns is the earlier decided_event_id, and the
 //	     earlier decision moves to the item's history. 409 if the item is
 //	     not decided or already has that decision (the same overturn
-//	     repeated by the same lead is a 200 repeat).
+//	     repeated by the same lead is a 200 repeat). 403 if the lead made
+//	     or approved the current decision or one in its history: no one
+//	     overturns their own decision. Restoring content (violating to
+//	     benign) that an incident bank or a critical bank matched needs two
+//	     leads: the first lead's overturn answers 202 with the item's
+//	     pending_overturn {"proposed_by", "decision", "reason",
+//	     "proposed_at"} and publishes nothing (repeating it is a 202
+//	     repeat); a second, distinct lead's overturn to the same decision
+//	     approves it: 200, and the review.decided names the proposer as
+//	     reviewer (with the proposer's reason) and the approver as
+//	     approved_by.
+//	POST /v1/items/{id}/allowlist  {"reason": "..."}                    (any role)
+//	     -> agreement to allow-list the item's benign decision. The decider
+//	     cannot agree with themselves (403). Under allowlist-approval lead
+//	     (the default) a lead's or admin's agreement confirms it, a
+//	     reviewer's is recorded (202); under two_reviewers any second
+//	     person's agreement does. When the rule is met the benign-bank
+//	     entry is published (200), once; later agreements are 200 repeats.
+//	     Until then a benign decision keeps or restores that one upload
+//	     only. 409 if the item is not decided benign.
+//	POST /v1/items/{id}/allowlist/revoke {"reason": "..."}              (admin)
+//	     -> 200 item: the benign-bank entry is disabled (bank.updates
+//	     disable); the decision stands. 409 if it is not allow-listed.
 //	GET  /v1/stats
 //	     -> 200 {"pending": n, "claimed": n, "decided": n}
 //	GET  /healthz, /readyz (Redis ping, and not while rebuilding), /metrics
@@ -99,7 +134,9 @@
 //	 requested), "matches", "priority" {"rank", "incident", "severity",
 //	 "confidence"}, "enqueued_at", "claimed_by", "assigned_by",
 //	 "lease_until", "decision", "decided_by", "decision_reason",
-//	 "decided_at", "decided_event_id", "overturns", "history"}
+//	 "decided_at", "decided_event_id", "overturns", "approved_by",
+//	 "history", "pending_overturn", "allowlist" {"agreed_by", "confirmed",
+//	 "published", "revoked_by"}}
 //
 // with the claim and decision fields left out while they do not apply.
 // Validation errors are 400, an oversized body 413, and an unreachable Redis
@@ -118,9 +155,21 @@
 // queue is rebuilt by replaying review.requested and review.decided from the
 // beginning (rebuild.go); leases are dropped.
 //
+// Proposals and allow-list agreements live in Redis only: a rebuild keeps
+// the decisions but drops a pending proposal and unconfirmed agreements.
+//
+// # Audit
+//
+// Every privileged action is an enforcement.actions record (trigger review,
+// outcome succeeded) with its actor: assign, overturn_proposed, overturn
+// (actor: the approver of a two-lead restore), allowlist_agreed,
+// allowlist_confirmed and allowlist_revoked. Its event id derives from the
+// action, so a republished record is recognisably the same one.
+//
 // # Feedback
 //
 // A violating decision adds the upload's whole-picture signals to the
-// confirmed bank, a benign one to the benign (allow) bank; an overturn moves
-// the entry (feedback.go).
+// confirmed bank; a benign one adds them to the benign (allow) bank only
+// once allow-listing is approved (duties.go); an overturn disables the
+// entry of the decision it overturns (feedback.go).
 package review

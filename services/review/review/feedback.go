@@ -17,10 +17,13 @@ import (
 
 // A decision feeds the banks, so that the next copy of the same content is
 // handled without a reviewer: violating adds the upload's hashes to the
-// confirmed bank (a block bank: re-uploads are taken down), benign adds them
-// to the benign bank (an allow bank: re-uploads are let through, and their
-// perceptual matches are treated as collisions). An overturn disables the
-// entry in the bank of the decision it overturns and adds it to the other.
+// confirmed bank (a block bank: re-uploads are taken down). A benign decision
+// keeps or restores that one upload only: its hashes go to the benign bank
+// (an allow bank: re-uploads are let through, and their block matches of the
+// same signal and region are suppressed) only once a second person agreed,
+// as the allowlist-approval setting asks (see duties.go). An overturn
+// disables the entry in the bank of the decision it overturns and, to
+// violating, adds it to the confirmed bank.
 //
 // The entry id derives from the content id, so a republished decision (a
 // retry, a redelivery) writes the same entry again instead of a second one,
@@ -68,6 +71,10 @@ func (s *Service) feedbackUpdates(req *events.ReviewRequested, decision, reviewe
 	if previous != "" && bankOf(previous) != bankOf(decision) {
 		out = append(out, events.NewBankDisable(bankOf(previous), id))
 	}
+	if decision == events.DecisionBenign {
+		// Allow-listing waits for a second person (allowlistUpdates).
+		return withMeta(req, out)
+	}
 	if sigs := bankSignals(req.Signals); len(sigs) > 0 {
 		labels := []string{"reviewed-by:" + reviewer}
 		if decision == events.DecisionViolating {
@@ -81,12 +88,37 @@ func (s *Service) feedbackUpdates(req *events.ReviewRequested, decision, reviewe
 		u.EntryID = id
 		out = append(out, u)
 	}
+	return withMeta(req, out)
+}
+
+// withMeta gives each update its event metadata: the upload's correlation
+// id ties the entry to the upload and the decision that made it.
+func withMeta(req *events.ReviewRequested, out []events.BankUpdate) []events.BankUpdate {
 	for i := range out {
-		// The upload's correlation id ties the entry to the upload and the
-		// decision that made it.
 		out[i].Meta = events.NewMeta(events.TypeBankUpdate, out[i].Key(), req.CorrelationID)
 	}
 	return out
+}
+
+// allowlistUpdates are the bank updates that allow-list the upload of a
+// benign decision once the approval rule is met: an add to the benign bank
+// labelled with the decider and everyone who agreed.
+func (s *Service) allowlistUpdates(req *events.ReviewRequested, decider string, agreed []string) []events.BankUpdate {
+	if !s.cfg.Feedback {
+		return nil
+	}
+	sigs := bankSignals(req.Signals)
+	if len(sigs) == 0 {
+		return nil
+	}
+	labels := []string{"reviewed-by:" + decider}
+	for _, a := range agreed {
+		labels = append(labels, "allowlisted-by:"+a)
+	}
+	slices.Sort(labels)
+	u := events.NewBankAdd(s.cfg.BenignBank, slices.Compact(labels), sigs)
+	u.EntryID = feedbackEntryID(req.ContentID)
+	return withMeta(req, []events.BankUpdate{u})
 }
 
 // feedbackMessages encodes updates for the bank topic; before an add to the

@@ -86,8 +86,9 @@ func hasMatch(ms []events.Match, bankName, entryID string) bool {
 
 // A violating decision puts the upload's hashes in the confirmed bank, so a
 // later re-upload matches it through the real broker and bank code; a benign
-// one puts them in the benign bank, which becomes an allow bank; an overturn
-// moves the entry from one bank to the other.
+// one keeps that upload only, until a lead confirms it: then its hashes go
+// to the benign bank, which becomes an allow bank; an overturn to benign
+// takes the entry out of the confirmed bank without allow-listing it.
 func TestFeedbackIntoBanks(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t)
@@ -119,8 +120,41 @@ func TestFeedbackIntoBanks(t *testing.T) {
 		t.Fatalf("repeat: %d %s", code, body)
 	}
 
-	banks := loadBanks(t, cfg)
 	badID, fineID := feedbackEntryID(bad.ContentID), feedbackEntryID(fine.ContentID)
+	// One person cannot allow-list: bob's benign decision puts nothing in
+	// the benign bank, nor does his own agreement, nor (under the default
+	// rule, lead) another reviewer's.
+	allow := func(token, id string) (int, []byte) {
+		return callAs(t, token, http.MethodPost, r.itemURL(id)+"/allowlist", map[string]string{"reason": "harmless"})
+	}
+	if code, body := allow(tokenFor(t, "bob"), fine.ContentID); code != http.StatusForbidden {
+		t.Errorf("bob agreeing with himself: %d %s, want 403", code, body)
+	}
+	code, body := allow(tokenFor(t, "carol"), fine.ContentID)
+	if it := decode[Item](t, body); code != http.StatusAccepted || it.Allowlist == nil ||
+		!slices.Equal(it.Allowlist.AgreedBy, []string{"carol"}) || it.Allowlist.Confirmed {
+		t.Errorf("carol's agreement: %d %s, want 202 recorded, not confirmed", code, body)
+	}
+	if code, body := allow(tokenFor(t, "alice"), bad.ContentID); code != http.StatusConflict {
+		t.Errorf("allow-listing a violating item: %d %s, want 409", code, body)
+	}
+	if _, ok := loadBanks(t, cfg).Entry(cfg.BenignBank, fineID); ok {
+		t.Fatalf("a single benign decision put %s in the benign bank", fineID)
+	}
+	lena := tokenFor(t, "lena", RoleLead)
+	code, body = allow(lena, fine.ContentID)
+	if it := decode[Item](t, body); code != http.StatusOK || it.Allowlist == nil || !it.Allowlist.Published {
+		t.Fatalf("lena's confirmation: %d %s", code, body)
+	}
+	if code, _ := allow(lena, fine.ContentID); code != http.StatusOK {
+		t.Errorf("repeated confirmation: %d, want 200", code)
+	}
+
+	banks := loadBanks(t, cfg)
+	if e, ok := banks.Entry(cfg.BenignBank, fineID); !ok ||
+		!slices.Equal(e.Labels, []string{"allowlisted-by:carol", "allowlisted-by:lena", "reviewed-by:bob"}) {
+		t.Errorf("benign entry %+v (found %v), want labelled with bob, carol and lena", e, ok)
+	}
 	e, ok := banks.Entry(cfg.ConfirmedBank, badID)
 	if !ok || e.Disabled {
 		t.Fatalf("confirmed bank %s has no entry %s: %+v", cfg.ConfirmedBank, badID, banks.Stats())
@@ -173,15 +207,15 @@ func TestFeedbackIntoBanks(t *testing.T) {
 	if e, ok := banks.Entry(cfg.ConfirmedBank, badID); !ok || !e.Disabled {
 		t.Errorf("after the overturn the confirmed entry is %+v (found %v), want disabled", e, ok)
 	}
-	if e, ok := banks.Entry(cfg.BenignBank, badID); !ok || e.Disabled || !slices.Equal(e.Labels, []string{"reviewed-by:lena"}) {
-		t.Errorf("after the overturn the benign entry is %+v (found %v)", e, ok)
+	if e, ok := banks.Entry(cfg.BenignBank, badID); ok {
+		t.Errorf("the overturn allow-listed the content on its own: %+v", e)
 	}
-	if v := banks.MatchVerdict(reupload); hasMatch(v.Matches, cfg.ConfirmedBank, badID) || !hasMatch(v.Allowed, cfg.BenignBank, badID) {
-		t.Errorf("re-upload after the overturn: verdict %+v, want no block match and an allow match", v)
+	if v := banks.MatchVerdict(reupload); hasMatch(v.Matches, cfg.ConfirmedBank, badID) || len(v.Allowed) != 0 {
+		t.Errorf("re-upload after the overturn: verdict %+v, want no match at all", v)
 	}
-	if n := testenv.EndOffset(t, cfg.Kafka.Brokers, cfg.Topics.BankUpdates); n != 5 {
-		// configure, two adds, disable and add.
-		t.Errorf("%d bank updates, want 5", n)
+	if n := testenv.EndOffset(t, cfg.Kafka.Brokers, cfg.Topics.BankUpdates); n != 4 {
+		// configure, the confirmed add, the confirmed allow-list add, the disable.
+		t.Errorf("%d bank updates, want 4", n)
 	}
 }
 

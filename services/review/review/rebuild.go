@@ -165,7 +165,8 @@ func (s *Service) restoreDecision(ctx context.Context, m *messaging.Message) err
 		status, err := restoreDecisionScript.Run(ctx, s.rdb,
 			[]string{s.store.itemKey(id), s.store.pendingKey(), s.store.claimedKey(), s.store.decidedKey()},
 			id, body, m.Header("traceparent"), priorityOf(ev.Matches).Rank, strconv.FormatInt(ev.UploadedAt.UnixMicro(), 10),
-			ev.Decision, ev.Reviewer, ev.Reason, ev.EventID, ev.DecidedAt.UnixMicro(), ev.Overturns, history, expected).Text()
+			ev.Decision, ev.Reviewer, ev.Reason, ev.EventID, ev.DecidedAt.UnixMicro(), ev.Overturns, history, expected,
+			ev.ApprovedBy).Text()
 		if err != nil {
 			return fmt.Errorf("restore decision %s on %s: %w", ev.EventID, id, err)
 		}

@@ -50,6 +50,7 @@ func testConfig(t *testing.T) Config {
 	cfg.Topics.ReviewDecided = testenv.Name("review.decided")
 	cfg.DLQTopic = testenv.Name("review.dlq")
 	cfg.Topics.BankUpdates = testenv.Name("bank.updates")
+	cfg.Topics.Actions = testenv.Name("enforcement.actions")
 	cfg.Group = testenv.Name("takedown-review")
 	cfg.JWTHS256Secrets = []string{testKID + "=" + testSecret}
 	t.Cleanup(func() { dropKeys(t, redisAddr, cfg.Redis.Prefix) })

@@ -44,6 +44,9 @@ type Config struct {
 	// ConfirmedBank, benign ones into BenignBank (an allow bank).
 	Feedback                  bool
 	ConfirmedBank, BenignBank string
+	// AllowlistApproval is who must agree before a benign decision puts
+	// the content in BenignBank: ApprovalLead or ApprovalTwoReviewers.
+	AllowlistApproval string
 }
 
 // DefaultHTTPAddr is where the API listens unless told otherwise.
@@ -65,7 +68,9 @@ func (c *Config) Bind(s *config.Set) {
 	s.Duration(&c.JWTLeeway, "jwt-leeway", 30*time.Second, "clock skew allowed on a token's exp, nbf and iat")
 	s.Bool(&c.Feedback, "feedback", true, "add the hashes of decided items to the confirmed or the benign bank")
 	s.String(&c.ConfirmedBank, "confirmed-bank", "confirmed", "block bank that items decided violating are added to")
-	s.String(&c.BenignBank, "benign-bank", "reviewed-benign", "allow bank that items decided benign are added to (configured as kind allow)")
+	s.String(&c.BenignBank, "benign-bank", "reviewed-benign", "allow bank that items decided benign are added to (configured as kind allow), once allow-listing is approved")
+	s.String(&c.AllowlistApproval, "allowlist-approval", ApprovalLead,
+		"who must agree before a benign decision allow-lists the content: lead (a lead's confirmation) or two_reviewers (any second person's agreement)")
 }
 
 func (c *Config) validate() error {
@@ -82,8 +87,11 @@ func (c *Config) validate() error {
 	if c.Group == "" {
 		errs = append(errs, errors.New("group is empty"))
 	}
-	if c.Topics.ReviewRequested == "" || c.Topics.ReviewDecided == "" || c.DLQTopic == "" {
-		errs = append(errs, errors.New("topic-review-requested, topic-review-decided and dlq-topic must be set"))
+	if c.Topics.ReviewRequested == "" || c.Topics.ReviewDecided == "" || c.DLQTopic == "" || c.Topics.Actions == "" {
+		errs = append(errs, errors.New("topic-review-requested, topic-review-decided, topic-actions and dlq-topic must be set"))
+	}
+	if c.AllowlistApproval != ApprovalLead && c.AllowlistApproval != ApprovalTwoReviewers {
+		errs = append(errs, fmt.Errorf("allowlist-approval %q: want %s or %s", c.AllowlistApproval, ApprovalLead, ApprovalTwoReviewers))
 	}
 	if c.LeaseDuration < time.Millisecond {
 		errs = append(errs, fmt.Errorf("lease-duration %v: must be at least 1ms", c.LeaseDuration))
@@ -178,7 +186,8 @@ func (s *Service) Ready() bool { return s.health.Ready() }
 // shuts down in the order service.Worker describes.
 func (s *Service) Run(ctx context.Context) error {
 	t := s.cfg.Topics
-	topics := service.Topics(s.cfg.Common, t.ReviewRequested, t.ReviewDecided, s.cfg.DLQTopic)
+	// The actions topic takes the audit records of privileged review actions.
+	topics := service.Topics(s.cfg.Common, t.ReviewRequested, t.ReviewDecided, t.Actions, s.cfg.DLQTopic)
 	if s.cfg.Feedback {
 		// Created compacted, as the matcher would, if the review service
 		// happens to be the first to need it.
@@ -226,7 +235,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Close: []func() error{
 			func() error { stopBackground(); s.background.Wait(); return nil },
 			service.Closing("publisher", s.pub.Close), service.Closing("redis", s.rdb.Close)},
-		ReadyLog: []any{"lease", s.cfg.LeaseDuration, "feedback", s.cfg.Feedback},
+		ReadyLog: []any{"lease", s.cfg.LeaseDuration, "feedback", s.cfg.Feedback, "allowlist_approval", s.cfg.AllowlistApproval},
 	}
 	return w.Run(ctx)
 }
@@ -271,6 +280,8 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/items/{id}/decision", s.api(accessReviewer, s.decideItem))
 	mux.HandleFunc("POST /v1/items/{id}/assign", s.api(accessLead, s.assignItem))
 	mux.HandleFunc("POST /v1/items/{id}/overturn", s.api(accessLead, s.overturnItem))
+	mux.HandleFunc("POST /v1/items/{id}/allowlist", s.api(accessReviewer, s.allowlistItem))
+	mux.HandleFunc("POST /v1/items/{id}/allowlist/revoke", s.api(accessAdmin, s.revokeAllowlist))
 	mux.HandleFunc("GET /v1/stats", s.api(accessReviewer, s.getStats))
 	s.ui.register(mux)
 	return telemetry.HTTP(mux)

@@ -45,8 +45,16 @@ type Item struct {
 	DecidedEventID string         `json:"decided_event_id,omitempty"`
 	// Overturns is the event id of the decision the current one replaced.
 	Overturns string `json:"overturns,omitempty"`
+	// ApprovedBy is the second lead who approved the overturn that made the
+	// current decision (DecidedBy proposed it); see overturn.
+	ApprovedBy string `json:"approved_by,omitempty"`
 	// History holds the decisions overturned so far, oldest first.
 	History []PastDecision `json:"history,omitempty"`
+	// PendingOverturn is an overturn proposed by one lead that waits for a
+	// second lead's approval (a restore of incident or critical content).
+	PendingOverturn *PendingOverturn `json:"pending_overturn,omitempty"`
+	// Allowlist is the state of the allow-listing of a benign decision.
+	Allowlist *AllowlistState `json:"allowlist,omitempty"`
 
 	request events.ReviewRequested
 	// draft is the review.decided event the item is committed to, and
@@ -57,13 +65,33 @@ type Item struct {
 	rawHistory                 string
 }
 
+// PendingOverturn is a proposed overturn awaiting a second lead.
+type PendingOverturn struct {
+	ProposedBy string    `json:"proposed_by"`
+	Decision   string    `json:"decision"`
+	Reason     string    `json:"reason"`
+	ProposedAt time.Time `json:"proposed_at"`
+}
+
+// AllowlistState is how far the allow-listing of an item's benign decision
+// has come: who agreed (besides the decider), whether the approval rule is
+// met (Confirmed) and whether the allow-bank entry went out (Published), or
+// was revoked by an admin.
+type AllowlistState struct {
+	AgreedBy  []string `json:"agreed_by"`
+	Confirmed bool     `json:"confirmed"`
+	Published bool     `json:"published"`
+	RevokedBy string   `json:"revoked_by,omitempty"`
+}
+
 // PastDecision is a decision that a later one overturned.
 type PastDecision struct {
-	Decision  string    `json:"decision"`
-	DecidedBy string    `json:"decided_by"`
-	Reason    string    `json:"reason,omitempty"`
-	DecidedAt time.Time `json:"decided_at"`
-	EventID   string    `json:"event_id"`
+	Decision   string    `json:"decision"`
+	DecidedBy  string    `json:"decided_by"`
+	ApprovedBy string    `json:"approved_by,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	DecidedAt  time.Time `json:"decided_at"`
+	EventID    string    `json:"event_id"`
 }
 
 // Stats counts items by effective state.
@@ -90,6 +118,23 @@ const (
 	fDecidedEventID = "decided_event_id"
 	fOverturns      = "overturns"
 	fHistory        = "history"
+	fApprovedBy     = "approved_by"
+	// A proposed overturn waiting for a second lead: who, what, why, when,
+	// and the decided_event_id it would replace (a proposal for an earlier
+	// decision is stale).
+	fPropBy       = "pr_by"
+	fPropDecision = "pr_decision"
+	fPropReason   = "pr_reason"
+	fPropAt       = "pr_at"
+	fPropFor      = "pr_for"
+	// Allow-listing of a benign decision: the decided_event_id it is for,
+	// the agreeing people (JSON array of {"by","lead"}), and the state
+	// (confirmed: the rule is met; published: the allow-bank entry is out;
+	// revoked: an admin disabled it) and who revoked it.
+	fAllowFor     = "al_for"
+	fAllowAgreed  = "al_agreed"
+	fAllowState   = "al_state"
+	fAllowRevoker = "al_revoked_by"
 	// The draft is the review.decided event of a decision that is being
 	// published; draft_key says which decision it is. Reusing it on a retry
 	// republishes the same event id, so consumers can drop the duplicate.
@@ -241,30 +286,63 @@ redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
 return {'ok', redis.call('HGETALL', KEYS[1]), us(now)}
 `)
 
+// luaDeciders defines decided_before(f, who): whether who made or approved
+// the item's current decision or one in its history. f holds decided_by,
+// approved_by and history. No one may overturn their own decision.
+const luaDeciders = `
+local function decided_before(by, approved, history, who)
+  if by == who or approved == who then return true end
+  if history and history ~= '' then
+    for _, d in ipairs(cjson.decode(history)) do
+      if d.decided_by == who or d.approved_by == who then return true end
+    end
+  end
+  return false
+end
+`
+
 // KEYS: item. ARGV: the decided event id the overturn replaces, overturn
-// key, overturn event JSON. Commits a decided item to an overturn, as
-// prepareScript does to a decision. Returns {status, HGETALL, now}; status
-// is ok, missing, undecided, committed (another overturn is being
-// published) or changed (the item's decision is no longer the one the
-// overturn was meant for).
-var prepareOverturnScript = redis.NewScript(luaPrelude + `
+// key, overturn event JSON, lead, need two leads (1 or 0), the proposer the
+// draft was built for ("" for none), decision, reason. Commits a decided
+// item to an overturn, as prepareScript does to a decision. A lead who made
+// or approved the current or an earlier decision is refused (self). When two
+// leads are needed, the first lead's overturn is recorded as a proposal
+// (proposed; the same lead again is repeat) and a second, distinct lead
+// commits it. Returns {status, HGETALL, now}; status is ok, missing,
+// undecided, committed (another overturn is being published), changed (the
+// item's decision, or its proposal, is no longer the one the overturn was
+// meant for), self, proposed or repeat.
+var prepareOverturnScript = redis.NewScript(luaPrelude + luaDeciders + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
 local now = now_us()
-local f = redis.call('HMGET', KEYS[1], 'state', 'decided_event_id', 'ov_key')
+local f = redis.call('HMGET', KEYS[1], 'state', 'decided_event_id', 'ov_key', 'decided_by', 'approved_by', 'history', 'pr_by', 'pr_for')
 if f[1] ~= 'decided' then return {'undecided', redis.call('HGETALL', KEYS[1]), us(now)} end
 if f[3] then
   if f[3] == ARGV[2] then return {'ok', redis.call('HGETALL', KEYS[1]), us(now)} end
   return {'committed', redis.call('HGETALL', KEYS[1]), us(now)}
 end
 if f[2] ~= ARGV[1] then return {'changed', redis.call('HGETALL', KEYS[1]), us(now)} end
+if decided_before(f[4], f[5], f[6], ARGV[4]) then return {'self', redis.call('HGETALL', KEYS[1]), us(now)} end
+if ARGV[5] == '1' then
+  local proposer = false
+  if f[8] == ARGV[1] then proposer = f[7] end
+  if not proposer then
+    if ARGV[6] ~= '' then return {'changed', redis.call('HGETALL', KEYS[1]), us(now)} end
+    redis.call('HSET', KEYS[1], 'pr_by', ARGV[4], 'pr_decision', ARGV[7], 'pr_reason', ARGV[8], 'pr_at', us(now), 'pr_for', ARGV[1])
+    return {'proposed', redis.call('HGETALL', KEYS[1]), us(now)}
+  end
+  if proposer == ARGV[4] then return {'repeat', redis.call('HGETALL', KEYS[1]), us(now)} end
+  if proposer ~= ARGV[6] then return {'changed', redis.call('HGETALL', KEYS[1]), us(now)} end
+end
 redis.call('HSET', KEYS[1], 'ov_key', ARGV[2], 'ov_event', ARGV[3])
 return {'ok', redis.call('HGETALL', KEYS[1]), us(now)}
 `)
 
 // KEYS: item, decided. ARGV: id, overturn key, decision, reviewer, reason,
-// event id, decided_at, the event id overturned, history JSON. Records the
-// overturn the item is committed to. Returns {status, HGETALL, now}; status
-// is ok, done (already recorded), missing or conflict.
+// event id, decided_at, the event id overturned, history JSON, approved_by.
+// Records the overturn the item is committed to; the proposal and the
+// allow-listing of the decision it replaces go. Returns {status, HGETALL,
+// now}; status is ok, done (already recorded), missing or conflict.
 var finalizeOverturnScript = redis.NewScript(luaPrelude + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
 local now = now_us()
@@ -273,14 +351,17 @@ if f[1] == ARGV[6] then return {'done', redis.call('HGETALL', KEYS[1]), us(now)}
 if f[1] ~= ARGV[8] or f[2] ~= ARGV[2] then return {'conflict', redis.call('HGETALL', KEYS[1]), us(now)} end
 redis.call('HSET', KEYS[1], 'decision', ARGV[3], 'decided_by', ARGV[4], 'reason', ARGV[5],
   'decided_event_id', ARGV[6], 'decided_at', ARGV[7], 'overturns', ARGV[8], 'history', ARGV[9])
-redis.call('HDEL', KEYS[1], 'ov_key', 'ov_event')
+redis.call('HDEL', KEYS[1], 'ov_key', 'ov_event', 'approved_by', 'pr_by', 'pr_decision', 'pr_reason', 'pr_at', 'pr_for',
+  'al_for', 'al_agreed', 'al_state', 'al_revoked_by')
+if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'approved_by', ARGV[10]) end
 redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
 return {'ok', redis.call('HGETALL', KEYS[1]), us(now)}
 `)
 
 // KEYS: item, pending, claimed, decided. ARGV: id, request JSON, traceparent,
 // rank, enqueued_at, decision, reviewer, reason, event id, decided_at,
-// overturns, history JSON, expected current event id ("" for none).
+// overturns, history JSON, expected current event id ("" for none),
+// approved_by.
 // Restores a decision replayed from Kafka: creates the item if it is
 // missing, else records the decision if the item's current decision is the
 // expected one. Returns created, ok, same (already recorded) or changed.
@@ -289,6 +370,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'request', ARGV[2], 'trace', ARGV[3], 'prio', ARGV[4], 'enqueued_at', ARGV[5],
     'state', 'decided', 'decision', ARGV[6], 'decided_by', ARGV[7], 'reason', ARGV[8],
     'decided_event_id', ARGV[9], 'decided_at', ARGV[10], 'overturns', ARGV[11], 'history', ARGV[12])
+  if ARGV[14] ~= '' then redis.call('HSET', KEYS[1], 'approved_by', ARGV[14]) end
   redis.call('ZADD', KEYS[4], ARGV[10], ARGV[1])
   return 'created'
 end
@@ -299,7 +381,9 @@ if cur == ARGV[9] then return 'same' end
 if cur ~= ARGV[13] then return 'changed' end
 redis.call('HSET', KEYS[1], 'state', 'decided', 'decision', ARGV[6], 'decided_by', ARGV[7], 'reason', ARGV[8],
   'decided_event_id', ARGV[9], 'decided_at', ARGV[10], 'overturns', ARGV[11], 'history', ARGV[12])
-redis.call('HDEL', KEYS[1], 'lease_until', 'claimed_by', 'assigned_by', 'draft_key', 'draft_event', 'ov_key', 'ov_event')
+redis.call('HDEL', KEYS[1], 'lease_until', 'claimed_by', 'assigned_by', 'draft_key', 'draft_event', 'ov_key', 'ov_event',
+  'approved_by', 'pr_by', 'pr_decision', 'pr_reason', 'pr_at', 'pr_for', 'al_for', 'al_agreed', 'al_state', 'al_revoked_by')
+if ARGV[14] ~= '' then redis.call('HSET', KEYS[1], 'approved_by', ARGV[14]) end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[10], ARGV[1])
@@ -465,8 +549,21 @@ func (s *store) finalize(ctx context.Context, id string, ev *events.ReviewDecide
 	return res, nil
 }
 
-func (s *store) prepareOverturn(ctx context.Context, id, replaces, key string, draft []byte) (scriptResult, error) {
-	res, err := s.run(ctx, prepareOverturnScript, id, []string{s.itemKey(id)}, replaces, key, draft)
+// overturnArgs are what prepareOverturn needs besides the draft.
+type overturnArgs struct {
+	replaces, key, lead string
+	needTwo             bool
+	proposer            string // the proposer the draft approves, "" for none
+	decision, reason    string
+}
+
+func (s *store) prepareOverturn(ctx context.Context, id string, a overturnArgs, draft []byte) (scriptResult, error) {
+	need := "0"
+	if a.needTwo {
+		need = "1"
+	}
+	res, err := s.run(ctx, prepareOverturnScript, id, []string{s.itemKey(id)},
+		a.replaces, a.key, draft, a.lead, need, a.proposer, a.decision, a.reason)
 	if err != nil {
 		return res, fmt.Errorf("prepare overturn of %s: %w", id, err)
 	}
@@ -482,7 +579,7 @@ func (s *store) finalizeOverturn(ctx context.Context, it *Item, ev *events.Revie
 		return scriptResult{}, err
 	}
 	res, err := s.run(ctx, finalizeOverturnScript, it.ID, []string{s.itemKey(it.ID), s.decidedKey()},
-		it.ID, key, ev.Decision, ev.Reviewer, ev.Reason, ev.EventID, ev.DecidedAt.UnixMicro(), ev.Overturns, history)
+		it.ID, key, ev.Decision, ev.Reviewer, ev.Reason, ev.EventID, ev.DecidedAt.UnixMicro(), ev.Overturns, history, ev.ApprovedBy)
 	if err != nil {
 		return res, fmt.Errorf("record overturn of %s: %w", it.ID, err)
 	}
@@ -493,7 +590,8 @@ func (s *store) finalizeOverturn(ctx context.Context, it *Item, ev *events.Revie
 func historyWith(it *Item) (string, error) {
 	h := append([]PastDecision{}, it.History...)
 	if it.DecidedEventID != "" {
-		p := PastDecision{Decision: it.Decision, DecidedBy: it.DecidedBy, Reason: it.DecisionReason, EventID: it.DecidedEventID}
+		p := PastDecision{Decision: it.Decision, DecidedBy: it.DecidedBy, ApprovedBy: it.ApprovedBy,
+			Reason: it.DecisionReason, EventID: it.DecidedEventID}
 		if it.DecidedAt != nil {
 			p.DecidedAt = *it.DecidedAt
 		}
@@ -732,7 +830,24 @@ func itemFromHash(id string, h map[string]string, now time.Time) (*Item, error) 
 		}
 		it.DecidedAt = &at
 		it.Decision, it.DecidedBy, it.DecisionReason = h[fDecision], h[fDecidedBy], h[fReason]
-		it.DecidedEventID, it.Overturns = h[fDecidedEventID], h[fOverturns]
+		it.DecidedEventID, it.Overturns, it.ApprovedBy = h[fDecidedEventID], h[fOverturns], h[fApprovedBy]
+		if by := h[fPropBy]; by != "" && h[fPropFor] == it.DecidedEventID {
+			at, _ := microTime(h[fPropAt])
+			it.PendingOverturn = &PendingOverturn{ProposedBy: by, Decision: h[fPropDecision], Reason: h[fPropReason], ProposedAt: at}
+		}
+		if h[fAllowFor] != "" && h[fAllowFor] == it.DecidedEventID {
+			var agreed []agreement
+			if err := json.Unmarshal([]byte(h[fAllowAgreed]), &agreed); err != nil && h[fAllowAgreed] != "" {
+				return nil, fmt.Errorf("item %s allow-list agreements: %w", id, err)
+			}
+			st := h[fAllowState]
+			al := &AllowlistState{AgreedBy: []string{}, Confirmed: st != "", Published: st == "published" || st == "revoked",
+				RevokedBy: h[fAllowRevoker]}
+			for _, a := range agreed {
+				al.AgreedBy = append(al.AgreedBy, a.By)
+			}
+			it.Allowlist = al
+		}
 		if it.rawHistory != "" {
 			if err := json.Unmarshal([]byte(it.rawHistory), &it.History); err != nil {
 				return nil, fmt.Errorf("item %s history: %w", id, err)

@@ -13,6 +13,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,6 +85,8 @@ func (u *ui) register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /ui/items/{id}/decision", u.page(accessReviewer, u.decide))
 	mux.HandleFunc("POST /ui/items/{id}/assign", u.page(accessLead, u.assign))
 	mux.HandleFunc("POST /ui/items/{id}/overturn", u.page(accessLead, u.overturn))
+	mux.HandleFunc("POST /ui/items/{id}/allowlist", u.page(accessReviewer, u.allowlist))
+	mux.HandleFunc("POST /ui/items/{id}/allowlist/revoke", u.page(accessAdmin, u.revoke))
 }
 
 // contentSecurityPolicy allows only the service's own scripts and styles;
@@ -130,7 +133,10 @@ type view struct {
 // itemActions says which forms an item page shows.
 type itemActions struct {
 	Claim, Decide, Assign, Overturn bool
-	MediaOK                         bool
+	// Allowlist: the item is decided benign by someone else and not yet
+	// allow-listed; Revoke: an admin may revoke its allow-list entry.
+	Allowlist, Revoke bool
+	MediaOK           bool
 }
 
 // evidence is one match as the item page shows it.
@@ -271,7 +277,7 @@ func (u *ui) page(a access, h func(http.ResponseWriter, *http.Request, *view)) h
 		p, err := u.s.authenticate(r, true)
 		if err == nil && !p.allowed(a) {
 			err = &authError{code: http.StatusForbidden, reason: "role",
-				msg: fmt.Sprintf("%s may not do this: it needs the lead or admin role", p.Subject)}
+				msg: fmt.Sprintf("%s may not do this: it needs %s", p.Subject, roleNeeded(a))}
 		}
 		if err != nil {
 			var ae *authError
@@ -404,7 +410,10 @@ func (u *ui) showItem(w http.ResponseWriter, r *http.Request, v *view, code int,
 		Decide:   it.State == StateClaimed && it.ClaimedBy == v.Me.Subject,
 		Assign:   it.State != StateDecided && v.Me.isLead(),
 		Overturn: it.State == StateDecided && v.Me.isLead(),
-		MediaOK:  safeMediaURL(it.MediaURL),
+		Allowlist: it.State == StateDecided && it.Decision == events.DecisionBenign && it.DecidedBy != v.Me.Subject &&
+			(it.Allowlist == nil || !it.Allowlist.Published && !slices.Contains(it.Allowlist.AgreedBy, v.Me.Subject)),
+		Revoke:  v.Me.isAdmin() && it.Allowlist != nil && it.Allowlist.Published && it.Allowlist.RevokedBy == "",
+		MediaOK: safeMediaURL(it.MediaURL),
 	}
 	for _, m := range it.Matches {
 		v.Evidence = append(v.Evidence, evidence{Match: m, Confidence: confidence(m)})
@@ -462,6 +471,24 @@ func (u *ui) overturn(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	u.act(w, r, v, u.s.overturn(r.Context(), r.PathValue("id"), v.Me, decision, reason))
+}
+
+func (u *ui) allowlist(w http.ResponseWriter, r *http.Request, v *view) {
+	reason := r.PostForm.Get("reason")
+	if err := validReason(reason); err != nil {
+		u.act(w, r, v, refusal(http.StatusBadRequest, "%v", err))
+		return
+	}
+	u.act(w, r, v, u.s.allowlist(r.Context(), r.PathValue("id"), v.Me, reason))
+}
+
+func (u *ui) revoke(w http.ResponseWriter, r *http.Request, v *view) {
+	reason := r.PostForm.Get("reason")
+	if err := validReason(reason); err != nil {
+		u.act(w, r, v, refusal(http.StatusBadRequest, "%v", err))
+		return
+	}
+	u.act(w, r, v, u.s.revoke(r.Context(), r.PathValue("id"), v.Me, reason))
 }
 
 // safeMediaURL admits what a browser may load as media: http and https.

@@ -266,6 +266,24 @@ func TestUIWorksTheQueue(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("overturn: %d", resp.StatusCode)
 	}
+	// The item matched an incident bank: restoring it takes a second lead,
+	// and the page shows the proposal until one approves.
+	_, leadPage = lead.get(itemPath)
+	if !strings.Contains(leadPage, `id="pending-overturn"`) || !strings.Contains(leadPage, "proposed by <b>lena</b>") {
+		t.Errorf("item page after the proposal:\n%s", leadPage)
+	}
+	second := newBrowser(t, r.base)
+	second.login(tokenFor(t, "olga", RoleLead))
+	_, olgaPage := second.get(itemPath)
+	resp, _ = second.post(itemPath+"/overturn", url.Values{"csrf": {csrf(t, olgaPage)}, "decision": {"benign"}, "reason": {"agreed"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("approval: %d", resp.StatusCode)
+	}
+	// Another reviewer sees the allow-list button on the benign item.
+	_, bobPage = other.get(itemPath)
+	if !strings.Contains(bobPage, `id="allowlist-form"`) {
+		t.Errorf("benign item page lacks the allow-list form for bob:\n%s", bobPage)
+	}
 	_, leadPage = lead.get(itemPath)
 	if !strings.Contains(leadPage, "Earlier decisions, overturned") || !strings.Contains(leadPage, "dec-benign") {
 		t.Errorf("item page after the overturn:\n%s", leadPage)
