@@ -82,15 +82,15 @@ const (
 // an hour.
 func tokenFor(t testing.TB, sub string, roles ...string) string {
 	t.Helper()
-	if len(roles) == 0 {
-		roles = []string{RoleReviewer}
-	}
 	return signToken(t, jwt.SigningMethodHS256, []byte(testSecret), testKID, claimsFor(sub, roles...))
 }
 
-// claimsFor are the claims of a valid token for sub with roles, issued now
-// for an hour.
+// claimsFor are the claims of a valid token for sub with roles (reviewer
+// when none), issued now for an hour.
 func claimsFor(sub string, roles ...string) jwt.MapClaims {
+	if len(roles) == 0 {
+		roles = []string{RoleReviewer}
+	}
 	now := time.Now()
 	return jwt.MapClaims{"sub": sub, "roles": roles, "iss": testIssuer, "aud": testAudience,
 		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
