@@ -57,6 +57,13 @@ type devConfig struct {
 // devClient is the ingest client of the dev stack's key.
 const devClient = "demo"
 
+// The dev stack's token issuer and audience (takedownctl token --issuer
+// and --audience mint more tokens for it).
+const (
+	devIssuer   = "takedownctl-dev"
+	devAudience = "takedown-review"
+)
+
 func cmdDev(ctx context.Context, args []string) error {
 	var c devConfig
 	s := config.New("takedownctl dev")
@@ -133,10 +140,16 @@ func cmdDev(ctx context.Context, args []string) error {
 	}
 
 	// The review service needs a key for reviewers' tokens: a fresh secret
-	// each run, and a lead's token printed below.
+	// each run, and a lead's token printed below, for this stack's issuer
+	// and audience. The UI is served over plain http on loopback: Chromium
+	// keeps Secure cookies there (the review browser test shows it), not
+	// every browser does, so the dev stack's cookies are not marked Secure.
 	reviewSecret := events.NewID() + events.NewID()
 	env := []string{
 		"TAKEDOWN_JWT_HS256_SECRETS=dev=" + reviewSecret,
+		"TAKEDOWN_JWT_ISSUER=" + devIssuer,
+		"TAKEDOWN_JWT_AUDIENCE=" + devAudience,
+		"TAKEDOWN_COOKIE_SECURE=false",
 		"TAKEDOWN_KAFKA_BROKERS=" + strings.Join(brokers, ","),
 		"TAKEDOWN_WEBHOOK_URL=" + c.webhookURL,
 		"TAKEDOWN_WEBHOOK_SECRET=" + c.webhookSecret,
@@ -176,10 +189,10 @@ func cmdDev(ctx context.Context, args []string) error {
 	}
 	cancel()
 	say("all five services are ready")
-	if c.reviewToken, err = devToken(reviewSecret, "dev", "dev-lead", []string{"lead"}, 24*time.Hour, "", ""); err != nil {
+	if c.reviewToken, err = devToken(reviewSecret, "dev", "dev-lead", []string{"lead"}, 12*time.Hour, devIssuer, devAudience); err != nil {
 		return err
 	}
-	say("review UI: http://%s/ui/ — sign in with this lead token (valid 24 h; API: Authorization: Bearer TOKEN):\n%s",
+	say("review UI: http://%s/ui/ — sign in with this lead token (valid 12 h; API: Authorization: Bearer TOKEN):\n%s",
 		c.addrs[devReview], c.reviewToken)
 	say("ingest API: http://%s — requests are signed with client %q's key (new each run):\n"+
 		"  TAKEDOWN_INGEST_KEY_ID=%s\n  TAKEDOWN_INGEST_KEY_SECRET=%s\n"+

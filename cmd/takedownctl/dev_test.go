@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"image/png"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,6 +151,32 @@ func TestDevDemo(t *testing.T) {
 	}
 	if got, err := submit("TAKEDOWN_INGEST_KEY_ID="+keyID, "TAKEDOWN_INGEST_KEY_SECRET="+secret); err != nil || !strings.Contains(got, `"client_id":"demo"`) {
 		t.Errorf("signed submit: %v\n%s", err, got)
+	}
+
+	// The printed lead token carries the stack's issuer and audience and
+	// opens the review API; the UI, on plain http, sets no Secure cookie
+	// (cookie-secure=false in the dev stack only).
+	reviewBase := fmt.Sprintf("http://127.0.0.1:%d", base+devReview)
+	req, err := http.NewRequest(http.MethodGet, reviewBase+"/v1/items?state=pending", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+printedSetting(all, "TOKEN="))
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Error(err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("the printed lead token: review API answered %d, want 200", resp.StatusCode)
+		}
+	}
+	if resp, err := http.Get(reviewBase + "/ui/login"); err != nil {
+		t.Error(err)
+	} else {
+		resp.Body.Close()
+		if c := resp.Header.Get("Set-Cookie"); c == "" || strings.Contains(c, "Secure") {
+			t.Errorf("the dev stack's login page set cookie %q, want one without Secure", c)
+		}
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {

@@ -2,14 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/takedown-pipeline/takedown/pkg/config"
-	"github.com/takedown-pipeline/takedown/pkg/jwt"
 )
 
 // cmdToken prints an HS256 token for the review service: for development,
@@ -26,9 +28,9 @@ func cmdToken(_ context.Context, args []string, stdout io.Writer) error {
 	s.List(&roles, "roles", "reviewer", "roles the token grants: reviewer, lead, admin")
 	s.String(&secret, "secret", "", "HS256 secret shared with the review service (at least 32 bytes), or @FILE")
 	s.String(&kid, "kid", "", "key id the review service knows the secret by (its jwt-hs256-secrets KID)")
-	s.Duration(&ttl, "ttl", 12*time.Hour, "how long the token is valid")
-	s.String(&issuer, "issuer", "", "iss claim (when the service checks jwt-issuer)")
-	s.String(&audience, "audience", "", "aud claim (when the service checks jwt-audience)")
+	s.Duration(&ttl, "ttl", 12*time.Hour, "how long the token is valid (at most the service's jwt-max-lifetime, 12h by default)")
+	s.String(&issuer, "issuer", "", "iss claim: the service's jwt-issuer")
+	s.String(&audience, "audience", "", "aud claim: the service's jwt-audience")
 	if err := s.Parse(args); err != nil {
 		return err
 	}
@@ -37,6 +39,10 @@ func cmdToken(_ context.Context, args []string, stdout io.Writer) error {
 	}
 	if secret == "" {
 		return usageError{"token: --secret is required"}
+	}
+	// The service refuses a token without the iss and aud it expects.
+	if issuer == "" || audience == "" {
+		return usageError{"token: --issuer and --audience are required (the review service's jwt-issuer and jwt-audience)"}
 	}
 	if file, ok := strings.CutPrefix(secret, "@"); ok {
 		data, err := os.ReadFile(file)
@@ -61,16 +67,24 @@ func cmdToken(_ context.Context, args []string, stdout io.Writer) error {
 	return err
 }
 
-// devToken signs an HS256 token.
+// minHMACKeyBytes is the review service's shortest HS256 secret (RFC 7518
+// §3.2: at least the hash output).
+const minHMACKeyBytes = 32
+
+// errKey is a secret the review service would refuse.
+var errKey = errors.New("invalid key")
+
+// devToken signs an HS256 token, issued now.
 func devToken(secret, kid, sub string, roles []string, ttl time.Duration, issuer, audience string) (string, error) {
-	signer, err := jwt.NewHMACSigner(kid, []byte(secret))
-	if err != nil {
-		return "", err
+	if len(secret) < minHMACKeyBytes {
+		return "", fmt.Errorf("%w: HS256 secret is %d bytes, want at least %d", errKey, len(secret), minHMACKeyBytes)
 	}
 	now := time.Now()
-	c := jwt.Claims{Subject: sub, Roles: roles, Issuer: issuer, IssuedAt: jwt.NewTime(now), ExpiresAt: jwt.NewTime(now.Add(ttl))}
-	if audience != "" {
-		c.Audience = jwt.Audience{audience}
+	c := jwt.MapClaims{"sub": sub, "roles": roles, "iss": issuer, "aud": audience,
+		"iat": now.Unix(), "exp": now.Add(ttl).Unix()}
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+	if kid != "" {
+		tok.Header["kid"] = kid
 	}
-	return signer.Sign(c)
+	return tok.SignedString([]byte(secret))
 }

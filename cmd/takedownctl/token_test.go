@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/jwt"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 func TestTokenCommand(t *testing.T) {
@@ -20,13 +20,12 @@ func TestTokenCommand(t *testing.T) {
 	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	key, err := jwt.HMACKey("dev", []byte(secret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := jwt.NewVerifier(jwt.Options{Keys: []jwt.Key{key}, Issuer: "idp", Audience: "review"})
-	if err != nil {
-		t.Fatal(err)
+	// As strict as the review service: HS256 only, iss, aud, iat and exp.
+	p := jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer("idp"), jwt.WithAudience("review"),
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt())
+	type claims struct {
+		jwt.RegisteredClaims
+		Roles []string `json:"roles"`
 	}
 	tests := []struct {
 		name      string
@@ -40,7 +39,9 @@ func TestTokenCommand(t *testing.T) {
 		{"no sub", []string{"--secret", secret}, nil, true},
 		{"no secret", []string{"--sub", "a"}, nil, true},
 		{"unknown role", []string{"--sub", "a", "--secret", secret, "--roles", "root"}, nil, true},
-		{"bad ttl", []string{"--sub", "a", "--secret", secret, "--ttl", "-1h"}, nil, true},
+		{"bad ttl", []string{"--sub", "a", "--secret", secret, "--issuer", "idp", "--audience", "review", "--ttl", "-1h"}, nil, true},
+		{"no issuer", []string{"--sub", "a", "--secret", secret, "--audience", "review"}, nil, true},
+		{"no audience", []string{"--sub", "a", "--secret", secret, "--issuer", "idp"}, nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,16 +57,23 @@ func TestTokenCommand(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := v.Verify(strings.TrimSpace(out.String()))
-			if err != nil {
+			var c claims
+			tok, err := p.ParseWithClaims(strings.TrimSpace(out.String()), &c, func(tok *jwt.Token) (any, error) {
+				if tok.Header["kid"] != "dev" {
+					return nil, errors.New("kid is not dev")
+				}
+				return []byte(secret), nil
+			})
+			if err != nil || !tok.Valid {
 				t.Fatalf("the token does not verify: %v", err)
 			}
-			if c.Subject != tt.args[1] || !slices.Equal(c.Roles, tt.wantRoles) || c.ExpiresAt.Before(time.Now().Add(11*time.Hour)) {
+			if c.Subject != tt.args[1] || !slices.Equal(c.Roles, tt.wantRoles) || c.ExpiresAt.Before(time.Now().Add(11*time.Hour)) ||
+				c.IssuedAt == nil || c.ExpiresAt.Sub(c.IssuedAt.Time) != 12*time.Hour {
 				t.Errorf("claims %+v", c)
 			}
 		})
 	}
-	if err := cmdToken(context.Background(), []string{"--sub", "a", "--secret", "short"}, &bytes.Buffer{}); !errors.Is(err, jwt.ErrKey) {
-		t.Errorf("short secret: %v, want jwt.ErrKey", err)
+	if err := cmdToken(context.Background(), []string{"--sub", "a", "--secret", "short", "--issuer", "idp", "--audience", "review"}, &bytes.Buffer{}); !errors.Is(err, errKey) {
+		t.Errorf("short secret: %v, want errKey", err)
 	}
 }

@@ -25,7 +25,7 @@ func worker(t *testing.T, closed *[]string) *Worker {
 		Name: "test", Log: slog.New(slog.DiscardHandler), Health: h,
 		HTTPAddr: "127.0.0.1:0", HTTP: mux,
 		Kafka:    config.Kafka{Brokers: brokers},
-		Topics:   Topics(1, 1, topic),
+		Topics:   Topics(config.Common{Partitions: 1, Replication: 1}, topic),
 		Consumer: messaging.ConsumerConfig{Kafka: config.Kafka{Brokers: brokers}, Group: testenv.Name("g"), Topics: []string{topic}, SessionTimeout: 6 * time.Second},
 		Handle:   func(context.Context, *messaging.Message) error { return nil },
 		Close: []func() error{

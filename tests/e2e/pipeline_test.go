@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -30,7 +31,6 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/demo"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/jwt"
 	"github.com/takedown-pipeline/takedown/pkg/mediahash"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/policy"
@@ -180,6 +180,7 @@ func startPipeline(t *testing.T, p *platform, secret string, tweak ...func(*enfo
 	rc.Common = common(t, "review", topics, prefix)
 	rc.Group = prefix + "-review"
 	rc.JWTHS256Secrets = []string{"e2e=" + reviewSecret}
+	rc.JWTIssuer, rc.JWTAudience = reviewIssuer, reviewAudience
 
 	var ec enforcer.Config
 	bind(t, &ec)
@@ -275,21 +276,25 @@ func postIngest(t *testing.T, url string, body any) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
-// reviewSecret is the review service's token key in these tests.
-const reviewSecret = "e2e-review-secret-0123456789abcdef"
+// The review service's token key, issuer and audience in these tests.
+const (
+	reviewSecret   = "e2e-review-secret-0123456789abcdef"
+	reviewIssuer   = "https://idp.e2e.test"
+	reviewAudience = "takedown-review"
+)
 
 // reviewToken is a reviewer's token for the review service.
 func reviewToken(t *testing.T, sub string) string {
 	t.Helper()
-	s, err := jwt.NewHMACSigner("e2e", []byte(reviewSecret))
+	now := time.Now()
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": sub, "roles": []string{"reviewer"},
+		"iss": reviewIssuer, "aud": reviewAudience, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
+	tok.Header["kid"] = "e2e"
+	s, err := tok.SignedString([]byte(reviewSecret))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := s.Sign(jwt.Claims{Subject: sub, Roles: []string{"reviewer"}, ExpiresAt: jwt.NewTime(time.Now().Add(time.Hour))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
+	return s
 }
 
 func (pl *pipeline) upload(t *testing.T, contentID, url string) {

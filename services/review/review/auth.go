@@ -5,12 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/takedown-pipeline/takedown/pkg/jwt"
 )
 
 // Roles a token's roles claim may grant (see the package documentation's
@@ -72,7 +69,9 @@ func (p *principal) allowed(a access) bool {
 // the token is valid but does not allow the request.
 type authError struct {
 	code int
-	msg  string
+	// msg is answered; detail is only logged (why a token is invalid is
+	// for the operator, not for whoever holds it).
+	msg, detail string
 	// reason labels the refusal in metrics (missing, invalid, role).
 	reason string
 }
@@ -88,49 +87,6 @@ const (
 	tokenCookie = "takedown_review_token"
 	csrfCookie  = "takedown_review_csrf"
 )
-
-// newVerifier reads the configured keys.
-func newVerifier(cfg *Config) (*jwt.Verifier, error) {
-	var keys []jwt.Key
-	for _, spec := range cfg.JWTHS256Secrets {
-		kid, secret, ok := strings.Cut(spec, "=")
-		if !ok || kid == "" {
-			return nil, fmt.Errorf("jwt-hs256-secrets entry %q: want KID=SECRET or KID=@FILE", redact(spec))
-		}
-		if file, isFile := strings.CutPrefix(secret, "@"); isFile {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				return nil, fmt.Errorf("jwt-hs256-secrets %s: %w", kid, err)
-			}
-			secret = strings.TrimRight(string(data), "\r\n")
-		}
-		k, err := jwt.HMACKey(kid, []byte(secret))
-		if err != nil {
-			return nil, fmt.Errorf("jwt-hs256-secrets: %w", err)
-		}
-		keys = append(keys, k)
-	}
-	for _, spec := range cfg.JWTPublicKeys {
-		kid, file, ok := strings.Cut(spec, "=")
-		if !ok || kid == "" || file == "" {
-			return nil, fmt.Errorf("jwt-public-keys entry %q: want KID=PEM-FILE", spec)
-		}
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("jwt-public-keys %s: %w", kid, err)
-		}
-		k, err := jwt.ParsePublicKeyPEM(kid, data)
-		if err != nil {
-			return nil, fmt.Errorf("jwt-public-keys %s (%s): %w", kid, file, err)
-		}
-		keys = append(keys, k)
-	}
-	v, err := jwt.NewVerifier(jwt.Options{Keys: keys, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway})
-	if err != nil {
-		return nil, fmt.Errorf("token keys: %w", err)
-	}
-	return v, nil
-}
 
 // redact keeps a secret out of an error message.
 func redact(spec string) string {
@@ -152,7 +108,7 @@ func bearer(r *http.Request) (string, error) {
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 		return "", &authError{code: http.StatusUnauthorized, reason: "invalid",
-			msg: "Authorization header: want Bearer <JWT>"}
+			msg: errToken.Error(), detail: "Authorization header: want Bearer <JWT>"}
 	}
 	return strings.TrimSpace(tok), nil
 }
@@ -172,21 +128,24 @@ func (s *Service) authenticate(r *http.Request, withCookie bool) (*principal, er
 	if tok == "" {
 		return nil, errNoToken
 	}
-	return s.verifyToken(tok)
+	return s.verifyToken(r.Context(), tok)
 }
 
 // verifyToken checks a token and turns its claims into a principal. A token
-// that verifies but names no valid reviewer is invalid (401); one that grants
-// no known role is forbidden (403).
-func (s *Service) verifyToken(tok string) (*principal, error) {
-	c, err := s.verifier.Verify(tok)
+// that does not verify, or names no valid reviewer, is invalid (401, saying
+// only "invalid token"); one that grants no known role is forbidden (403).
+func (s *Service) verifyToken(ctx context.Context, tok string) (*principal, error) {
+	c, err := s.verifier.verify(ctx, tok)
+	if err == nil {
+		if serr := validReviewer(c.Subject); serr != nil {
+			err = fmt.Errorf("sub: %w", serr)
+		}
+	}
 	if err != nil {
-		return nil, &authError{code: http.StatusUnauthorized, reason: "invalid", msg: "invalid token: " + err.Error()}
+		s.log.Info("token refused", "why", err)
+		return nil, &authError{code: http.StatusUnauthorized, reason: "invalid", msg: errToken.Error(), detail: err.Error()}
 	}
-	if err := validReviewer(c.Subject); err != nil {
-		return nil, &authError{code: http.StatusUnauthorized, reason: "invalid", msg: "invalid token: sub: " + err.Error()}
-	}
-	p := &principal{Subject: c.Subject, Expires: c.ExpiresAt.Time}
+	p := &principal{Subject: c.Subject, Expires: c.Expires}
 	for _, r := range c.Roles {
 		if (r == RoleReviewer || r == RoleLead || r == RoleAdmin) && !slices.Contains(p.Roles, r) {
 			p.Roles = append(p.Roles, r)
@@ -238,10 +197,10 @@ func (s *Service) api(a access, h http.HandlerFunc) http.HandlerFunc {
 func (s *Service) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *authError
 	if !errors.As(err, &ae) {
-		ae = &authError{code: http.StatusUnauthorized, reason: "invalid", msg: err.Error()}
+		ae = &authError{code: http.StatusUnauthorized, reason: "invalid", msg: errToken.Error(), detail: err.Error()}
 	}
 	s.metrics.authRefused.With(ae.reason).Inc()
-	s.log.Info("request refused", "method", r.Method, "path", r.URL.Path, "status", ae.code, "why", ae.msg)
+	s.log.Info("request refused", "method", r.Method, "path", r.URL.Path, "status", ae.code, "why", ae.msg, "detail", ae.detail)
 	switch {
 	case ae.code == http.StatusUnauthorized && ae.reason == "missing":
 		w.Header().Set("WWW-Authenticate", `Bearer realm="takedown-review"`)

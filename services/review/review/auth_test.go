@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/jwt"
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 
@@ -38,15 +40,16 @@ func TestAPIRefusesWithoutValidToken(t *testing.T) {
 		{http.MethodPost, item + "/assign", `{"reviewer":"bob"}`},
 		{http.MethodPost, item + "/overturn", `{"decision":"benign","reason":"r"}`},
 	}
-	other, err := jwt.NewHMACSigner(testKID, []byte(strings.Repeat("x", 32)))
-	if err != nil {
-		t.Fatal(err)
+	hs := func(c jwt.MapClaims) string {
+		return signToken(t, jwt.SigningMethodHS256, []byte(testSecret), testKID, c)
 	}
-	forged, _ := other.Sign(jwt.Claims{Subject: "mallory", Roles: []string{RoleAdmin}, ExpiresAt: jwt.NewTime(time.Now().Add(time.Hour))})
-	s, _ := jwt.NewHMACSigner(testKID, []byte(testSecret))
-	expired, _ := s.Sign(jwt.Claims{Subject: "alice", Roles: []string{RoleLead}, ExpiresAt: jwt.NewTime(time.Now().Add(-time.Hour))})
-	noExp, _ := s.Sign(jwt.Claims{Subject: "alice", Roles: []string{RoleLead}})
-	noSub, _ := s.Sign(jwt.Claims{Roles: []string{RoleLead}, ExpiresAt: jwt.NewTime(time.Now().Add(time.Hour))})
+	forged := signToken(t, jwt.SigningMethodHS256, []byte(strings.Repeat("x", 32)), testKID, claimsFor("mallory", RoleAdmin))
+	expired := claimsFor("alice", RoleLead)
+	expired["iat"], expired["exp"] = time.Now().Add(-2*time.Hour).Unix(), time.Now().Add(-time.Hour).Unix()
+	noExp := claimsFor("alice", RoleLead)
+	delete(noExp, "exp")
+	noSub := claimsFor("alice", RoleLead)
+	delete(noSub, "sub")
 	tokens := []struct {
 		name, auth string
 		want       int
@@ -56,9 +59,9 @@ func TestAPIRefusesWithoutValidToken(t *testing.T) {
 		{"not bearer", "Basic YWxpY2U6cHc=", http.StatusUnauthorized, `error="invalid_token"`},
 		{"garbage", "Bearer not.a.token", http.StatusUnauthorized, `error="invalid_token"`},
 		{"other key", "Bearer " + forged, http.StatusUnauthorized, `error="invalid_token"`},
-		{"expired", "Bearer " + expired, http.StatusUnauthorized, `error="invalid_token"`},
-		{"no exp", "Bearer " + noExp, http.StatusUnauthorized, `error="invalid_token"`},
-		{"no sub", "Bearer " + noSub, http.StatusUnauthorized, `error="invalid_token"`},
+		{"expired", "Bearer " + hs(expired), http.StatusUnauthorized, `error="invalid_token"`},
+		{"no exp", "Bearer " + hs(noExp), http.StatusUnauthorized, `error="invalid_token"`},
+		{"no sub", "Bearer " + hs(noSub), http.StatusUnauthorized, `error="invalid_token"`},
 		{"no known role", "Bearer " + tokenFor(t, "alice", "auditor"), http.StatusForbidden, `error="insufficient_scope"`},
 	}
 	for _, tk := range tokens {
@@ -125,29 +128,40 @@ func TestVerifierFromSettings(t *testing.T) {
 	secretFile := write("secret", []byte(strings.Repeat("f", 40)+"\n"))
 	notPEM := write("bad.pem", []byte("not a key"))
 
-	edSigner, _ := jwt.NewSigner("ed", priv)
-	fileSigner, _ := jwt.NewHMACSigner("file", []byte(strings.Repeat("f", 40)))
-	inlineSigner, _ := jwt.NewHMACSigner("inline", []byte(strings.Repeat("i", 32)))
-	claims := jwt.Claims{Subject: "alice", Roles: []string{RoleLead, "other", RoleLead}, ExpiresAt: jwt.NewTime(time.Now().Add(time.Hour))}
-
+	claims := claimsFor("alice", RoleLead, "other", RoleLead)
+	tokens := []string{
+		signToken(t, jwt.SigningMethodEdDSA, priv, "ed", claims),
+		signToken(t, jwt.SigningMethodHS256, []byte(strings.Repeat("f", 40)), "file", claims),
+		signToken(t, jwt.SigningMethodHS256, []byte(strings.Repeat("i", 32)), "inline", claims),
+	}
 	good := Config{JWTHS256Secrets: []string{"inline=" + strings.Repeat("i", 32), "file=@" + secretFile},
-		JWTPublicKeys: []string{"ed=" + edPEM}}
-	v, err := newVerifier(&good)
+		JWTPublicKeys: []string{"ed=" + edPEM}, JWTIssuer: testIssuer, JWTAudience: testAudience,
+		JWTMaxLifetime: 12 * time.Hour, JWTRolesClaim: "roles"}
+	v, err := newVerifier(&good, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Service{verifier: v}
-	for _, sg := range []*jwt.Signer{edSigner, fileSigner, inlineSigner} {
-		tok, err := sg.Sign(claims)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := s.verifyToken(tok)
+	s := &Service{verifier: v, log: slog.New(slog.DiscardHandler)}
+	for _, tok := range tokens {
+		p, err := s.verifyToken(t.Context(), tok)
 		if err != nil {
 			t.Fatalf("verify: %v", err)
 		}
 		if p.Subject != "alice" || len(p.Roles) != 1 || p.Roles[0] != RoleLead || !p.isLead() {
 			t.Errorf("principal %+v: want alice with the lead role once", p)
+		}
+	}
+	// The key fixes the algorithm: HS256 with the Ed25519 public key's
+	// bytes as the secret, and EdDSA under an HS256 kid, are refused.
+	for name, tok := range map[string]string{
+		"HS256 under the EdDSA kid": signToken(t, jwt.SigningMethodHS256, []byte(pub), "ed", claims),
+		"EdDSA under an HS256 kid":  signToken(t, jwt.SigningMethodEdDSA, priv, "inline", claims),
+		"unknown kid":               signToken(t, jwt.SigningMethodHS256, []byte(strings.Repeat("i", 32)), "nope", claims),
+		"no kid, three keys":        signToken(t, jwt.SigningMethodHS256, []byte(strings.Repeat("i", 32)), "", claims),
+		"alg none":                  signToken(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "inline", claims),
+	} {
+		if _, err := s.verifyToken(t.Context(), tok); err == nil {
+			t.Errorf("%s: accepted", name)
 		}
 	}
 
@@ -165,7 +179,7 @@ func TestVerifierFromSettings(t *testing.T) {
 		{"duplicate kid", Config{JWTHS256Secrets: []string{"k=" + strings.Repeat("a", 32)}, JWTPublicKeys: []string{"k=" + edPEM}}, "twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := newVerifier(&tc.cfg)
+			_, err := newVerifier(&tc.cfg, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("newVerifier: %v, want an error containing %q", err, tc.want)
 			}

@@ -50,11 +50,18 @@
 //
 // # Access
 //
-// Every API and UI request needs a JWT bearer token (pkg/jwt): HS256 with a
-// secret of jwt-hs256-secrets, RS256 or EdDSA with a public key of
-// jwt-public-keys, chosen by the token's kid; exp is required; iss and aud
-// are checked when jwt-issuer and jwt-audience are set. The sub claim is the
-// reviewer; the roles claim grants:
+// Every API and UI request needs a JWT bearer token, verified with
+// github.com/golang-jwt/jwt/v5 (tokens.go): HS256 with a secret of
+// jwt-hs256-secrets, RS256 or EdDSA with a public key of jwt-public-keys, or
+// RS256, ES256 or EdDSA with a key of the identity provider's JWKS at
+// jwt-jwks-url (github.com/MicahParks/keyfunc/v3: fetched at start, every
+// jwt-jwks-refresh and on an unknown kid at most once a minute), chosen by
+// the token's kid; each key fixes its algorithm. iss and aud must equal
+// jwt-issuer and name jwt-audience, both required whenever keys are
+// configured; iat and exp are required and exp-iat may not exceed
+// jwt-max-lifetime; jwt-leeway (at most 5m) is the clock skew allowed; a
+// header or payload that names a JSON key twice is refused. The sub claim
+// is the reviewer; the roles claim (jwt-roles-claim) grants:
 //
 //	reviewer  list, claim and decide items; agree to allow-list someone
 //	          else's benign decision
@@ -63,10 +70,12 @@
 //	          confirm allow-listing
 //	admin     what a lead may, and revoke an allow-list entry
 //
-// Without a valid
-// token the answer is 401 with a WWW-Authenticate challenge, with a token
-// that does not allow the request 403, both as a JSON error. A body that
-// names a reviewer other than the token's subject is refused (403).
+// Without a valid token the answer is 401 {"error": "invalid token"}
+// with a bare invalid_token challenge (the reason is logged, never
+// answered), with a token that does not allow the request 403, both as a
+// JSON error. A body that names a reviewer other than the token's subject
+// is refused (403). The UI's cookies are Secure when cookie-secure is set
+// (the default), never because of X-Forwarded-Proto.
 // /healthz, /readyz and /metrics are open to probes and scrapers.
 //
 // # HTTP API

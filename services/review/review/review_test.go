@@ -16,11 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/jwt"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
@@ -53,6 +53,7 @@ func testConfig(t *testing.T) Config {
 	cfg.Topics.Actions = testenv.Name("enforcement.actions")
 	cfg.Group = testenv.Name("takedown-review")
 	cfg.JWTHS256Secrets = []string{testKID + "=" + testSecret}
+	cfg.JWTIssuer, cfg.JWTAudience = testIssuer, testAudience
 	t.Cleanup(func() { dropKeys(t, redisAddr, cfg.Redis.Prefix) })
 	return cfg
 }
@@ -70,29 +71,44 @@ func dropKeys(t *testing.T, addr, prefix string) {
 	}
 }
 
-// The tests' token key.
+// The tests' token key, issuer and audience.
 const (
-	testKID    = "test"
-	testSecret = "review-test-secret-0123456789abcdef"
+	testKID      = "test"
+	testSecret   = "review-test-secret-0123456789abcdef"
+	testIssuer   = "https://idp.test"
+	testAudience = "takedown-review"
 )
 
 // tokenFor signs a token for sub with roles (reviewer when none), valid for
 // an hour.
 func tokenFor(t testing.TB, sub string, roles ...string) string {
 	t.Helper()
+	return signToken(t, jwt.SigningMethodHS256, []byte(testSecret), testKID, claimsFor(sub, roles...))
+}
+
+// claimsFor are the claims of a valid token for sub with roles (reviewer
+// when none), issued now for an hour.
+func claimsFor(sub string, roles ...string) jwt.MapClaims {
 	if len(roles) == 0 {
 		roles = []string{RoleReviewer}
 	}
-	s, err := jwt.NewHMACSigner(testKID, []byte(testSecret))
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
-	tok, err := s.Sign(jwt.Claims{Subject: sub, Roles: roles, IssuedAt: jwt.NewTime(now), ExpiresAt: jwt.NewTime(now.Add(time.Hour))})
+	return jwt.MapClaims{"sub": sub, "roles": roles, "iss": testIssuer, "aud": testAudience,
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+}
+
+// signToken signs claims with key under kid ("" for no kid header).
+func signToken(t testing.TB, m jwt.SigningMethod, key any, kid string, claims jwt.Claims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(m, claims)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok
+	return s
 }
 
 // viewer is the reviewer whose token the tests' reads use.
@@ -350,6 +366,7 @@ func TestConfigValidation(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.JWTHS256Secrets = []string{"k=" + strings.Repeat("k", 32)}
+		c.JWTIssuer, c.JWTAudience = "https://idp.example", "review"
 		return c
 	}
 	for _, tc := range []struct {

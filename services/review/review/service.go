@@ -15,7 +15,6 @@ import (
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/jwt"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/redisconn"
 	"github.com/takedown-pipeline/takedown/pkg/service"
@@ -34,11 +33,22 @@ type Config struct {
 	JWTHS256Secrets []string
 	// JWTPublicKeys are KID=PEM-FILE RS256 or EdDSA keys.
 	JWTPublicKeys []string
-	// JWTIssuer and JWTAudience, when set, must match the token's iss and
-	// be among its aud.
+	// JWTJWKSURL is an identity provider's JWKS (RS256, ES256 or EdDSA
+	// keys), fetched again every JWTJWKSRefresh and on an unknown kid.
+	JWTJWKSURL     string
+	JWTJWKSRefresh time.Duration
+	// JWTIssuer and JWTAudience must match the token's iss and be among its
+	// aud: both are required.
 	JWTIssuer, JWTAudience string
 	// JWTLeeway is the clock skew allowed on exp, nbf and iat.
 	JWTLeeway time.Duration
+	// JWTMaxLifetime bounds a token's exp-iat and how far ahead its exp
+	// may be.
+	JWTMaxLifetime time.Duration
+	// JWTRolesClaim names the claim that holds the roles.
+	JWTRolesClaim string
+	// CookieSecure marks the UI's cookies Secure (HTTPS only).
+	CookieSecure bool
 
 	// Feedback turns decisions into bank entries: violating ones into
 	// ConfirmedBank, benign ones into BenignBank (an allow bank).
@@ -48,6 +58,10 @@ type Config struct {
 	// the content in BenignBank: ApprovalLead or ApprovalTwoReviewers.
 	AllowlistApproval string
 }
+
+// maxLeeway bounds jwt-leeway: clocks that disagree by more are broken,
+// and the leeway extends every token's life.
+const maxLeeway = 5 * time.Minute
 
 // DefaultHTTPAddr is where the API listens unless told otherwise.
 const DefaultHTTPAddr = "127.0.0.1:8083"
@@ -63,9 +77,18 @@ func (c *Config) Bind(s *config.Set) {
 		"HS256 keys of reviewers' tokens as KID=SECRET (at least 32 bytes) or KID=@FILE")
 	s.List(&c.JWTPublicKeys, "jwt-public-keys", "",
 		"RS256 or EdDSA keys of reviewers' tokens as KID=PEM-FILE (public key or certificate)")
-	s.String(&c.JWTIssuer, "jwt-issuer", "", "required iss of reviewers' tokens (empty: not checked)")
-	s.String(&c.JWTAudience, "jwt-audience", "", "audience reviewers' tokens must name in aud (empty: not checked)")
-	s.Duration(&c.JWTLeeway, "jwt-leeway", 30*time.Second, "clock skew allowed on a token's exp, nbf and iat")
+	s.String(&c.JWTJWKSURL, "jwt-jwks-url", "",
+		"identity provider's JWKS URL (https; RS256, ES256 or EdDSA keys chosen by kid, fetched again on an unknown kid at most once a minute)")
+	s.Duration(&c.JWTJWKSRefresh, "jwt-jwks-refresh", time.Hour, "how often the identity provider's JWKS is fetched again (1m to 24h)")
+	s.String(&c.JWTIssuer, "jwt-issuer", "", "iss reviewers' tokens must have (required)")
+	s.String(&c.JWTAudience, "jwt-audience", "", "audience reviewers' tokens must name in aud (required)")
+	s.Duration(&c.JWTLeeway, "jwt-leeway", 30*time.Second, "clock skew allowed on a token's exp, nbf and iat (at most 5m)")
+	s.Duration(&c.JWTMaxLifetime, "jwt-max-lifetime", 12*time.Hour,
+		"longest token accepted: iat and exp are required, exp-iat and exp-now may not exceed it (1m to 168h)")
+	s.String(&c.JWTRolesClaim, "jwt-roles-claim", "roles",
+		"claim that holds a token's roles (a string or an array of strings; a dotted name such as realm_access.roles is a path)")
+	s.Bool(&c.CookieSecure, "cookie-secure", true,
+		"mark the UI's session cookies Secure (sent over HTTPS only); false only for plain-HTTP development")
 	s.Bool(&c.Feedback, "feedback", true, "add the hashes of decided items to the confirmed or the benign bank")
 	s.String(&c.ConfirmedBank, "confirmed-bank", "confirmed", "block bank that items decided violating are added to")
 	s.String(&c.BenignBank, "benign-bank", "reviewed-benign", "allow bank that items decided benign are added to (configured as kind allow), once allow-listing is approved")
@@ -96,11 +119,34 @@ func (c *Config) validate() error {
 	if c.LeaseDuration < time.Millisecond {
 		errs = append(errs, fmt.Errorf("lease-duration %v: must be at least 1ms", c.LeaseDuration))
 	}
-	if len(c.JWTHS256Secrets) == 0 && len(c.JWTPublicKeys) == 0 {
-		errs = append(errs, errors.New("no token keys: set jwt-hs256-secrets or jwt-public-keys (every request needs a signed token)"))
+	if len(c.JWTHS256Secrets) == 0 && len(c.JWTPublicKeys) == 0 && c.JWTJWKSURL == "" {
+		errs = append(errs, errors.New("no token keys: set jwt-hs256-secrets, jwt-public-keys or jwt-jwks-url (every request needs a signed token)"))
+	} else {
+		// A key alone proves only who signed: a token the same provider
+		// issued for another application must not open this one.
+		if c.JWTIssuer == "" {
+			errs = append(errs, errors.New("jwt-issuer (TAKEDOWN_JWT_ISSUER) is required when token keys are configured: the iss reviewers' tokens must have"))
+		}
+		if c.JWTAudience == "" {
+			errs = append(errs, errors.New("jwt-audience (TAKEDOWN_JWT_AUDIENCE) is required when token keys are configured: the aud that names this review service"))
+		}
 	}
-	if c.JWTLeeway < 0 || c.JWTLeeway > 10*time.Minute {
-		errs = append(errs, fmt.Errorf("jwt-leeway %v: want 0 to 10m", c.JWTLeeway))
+	if c.JWTJWKSURL != "" {
+		if err := checkJWKSURL(c.JWTJWKSURL); err != nil {
+			errs = append(errs, err)
+		}
+		if c.JWTJWKSRefresh < time.Minute || c.JWTJWKSRefresh > 24*time.Hour {
+			errs = append(errs, fmt.Errorf("jwt-jwks-refresh %v: want 1m to 24h", c.JWTJWKSRefresh))
+		}
+	}
+	if c.JWTLeeway < 0 || c.JWTLeeway > maxLeeway {
+		errs = append(errs, fmt.Errorf("jwt-leeway %v: want 0 to %v", c.JWTLeeway, maxLeeway))
+	}
+	if c.JWTMaxLifetime < time.Minute || c.JWTMaxLifetime > 168*time.Hour {
+		errs = append(errs, fmt.Errorf("jwt-max-lifetime %v: want 1m to 168h", c.JWTMaxLifetime))
+	}
+	if c.JWTRolesClaim == "" {
+		errs = append(errs, errors.New("jwt-roles-claim is empty"))
 	}
 	if c.Feedback {
 		if c.Topics.BankUpdates == "" {
@@ -127,7 +173,7 @@ type Service struct {
 	store    *store
 	pub      messaging.Publisher
 	health   *service.Health
-	verifier *jwt.Verifier
+	verifier *tokenVerifier
 	metrics  *reviewMetrics
 	ui       *ui
 	allow    allowBank
@@ -145,12 +191,13 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	verifier, err := newVerifier(&cfg)
+	verifier, err := newVerifier(&cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("review config: %w", err)
 	}
 	rdb, err := redisconn.New(cfg.Redis)
 	if err != nil {
+		verifier.close()
 		return nil, fmt.Errorf("review config: %w", err)
 	}
 	s := &Service{
@@ -234,7 +281,8 @@ func (s *Service) Run(ctx context.Context) error {
 		// wait above, so that wait is stopped first).
 		Close: []func() error{
 			func() error { stopBackground(); s.background.Wait(); return nil },
-			service.Closing("publisher", s.pub.Close), service.Closing("redis", s.rdb.Close)},
+			service.Closing("publisher", s.pub.Close), service.Closing("redis", s.rdb.Close),
+			func() error { s.verifier.close(); return nil }},
 		ReadyLog: []any{"lease", s.cfg.LeaseDuration, "feedback", s.cfg.Feedback, "allowlist_approval", s.cfg.AllowlistApproval},
 	}
 	return w.Run(ctx)

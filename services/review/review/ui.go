@@ -170,13 +170,12 @@ func newCSRF() string {
 	return hex.EncodeToString(b[:])
 }
 
-func secureRequest(r *http.Request) bool {
-	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
-}
-
-func setCookie(w http.ResponseWriter, r *http.Request, name, value string, expires time.Time) {
+// setCookie sets a UI cookie. Secure comes from the cookie-secure setting,
+// never from the request: a header such as X-Forwarded-Proto is whatever
+// the client or a proxy says it is.
+func (u *ui) setCookie(w http.ResponseWriter, name, value string, expires time.Time) {
 	c := &http.Cookie{Name: name, Value: value, Path: "/ui/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: secureRequest(r)}
+		Secure: u.s.cfg.CookieSecure}
 	if expires.IsZero() {
 		c.MaxAge = -1
 	} else {
@@ -207,7 +206,7 @@ func (u *ui) loginPage(w http.ResponseWriter, r *http.Request) {
 // showLogin renders the login form with a fresh pre-session CSRF token.
 func (u *ui) showLogin(w http.ResponseWriter, r *http.Request, code int, msg string) {
 	csrf := newCSRF()
-	setCookie(w, r, csrfCookie, csrf, time.Now().Add(time.Hour))
+	u.setCookie(w, csrfCookie, csrf, time.Now().Add(time.Hour))
 	next := r.URL.Query().Get("next")
 	if r.Method == http.MethodGet && r.URL.Path != "/ui/login" {
 		next = r.URL.RequestURI()
@@ -237,7 +236,7 @@ func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 			"The token is %d bytes, too long for a browser cookie (%d at most); send it in an Authorization header instead.", len(tok), maxCookieToken))
 		return
 	}
-	p, err := u.s.verifyToken(tok)
+	p, err := u.s.verifyToken(r.Context(), tok)
 	if err != nil {
 		var ae *authError
 		code := http.StatusUnauthorized
@@ -248,8 +247,8 @@ func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 		u.showLogin(w, r, code, err.Error())
 		return
 	}
-	setCookie(w, r, tokenCookie, tok, p.Expires)
-	setCookie(w, r, csrfCookie, newCSRF(), p.Expires)
+	u.setCookie(w, tokenCookie, tok, p.Expires)
+	u.setCookie(w, csrfCookie, newCSRF(), p.Expires)
 	u.s.log.Info("reviewer signed in to the UI", "reviewer", p.Subject, "roles", p.Roles, "until", p.Expires)
 	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
 }
@@ -260,8 +259,8 @@ func (u *ui) logout(w http.ResponseWriter, r *http.Request) {
 		u.render(w, http.StatusForbidden, "error", &view{Title: "Refused", Error: "The form's CSRF token is missing or wrong."})
 		return
 	}
-	setCookie(w, r, tokenCookie, "", time.Time{})
-	setCookie(w, r, csrfCookie, "", time.Time{})
+	u.setCookie(w, tokenCookie, "", time.Time{})
+	u.setCookie(w, csrfCookie, "", time.Time{})
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 }
 
