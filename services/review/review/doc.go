@@ -158,6 +158,14 @@
 // until revealed, the match evidence beside it, decision buttons and
 // keyboard shortcuts.
 //
+// # Retention
+//
+// A decided item expires decided-ttl after its latest decision (the
+// scripts that record a decision set it), and the maintenance loop drops
+// expired ids from the decided set; a rebuild restores only decisions
+// younger than that. Pending and claimed items never expire. The decisions
+// themselves stay on review.decided.
+//
 // # Durability
 //
 // When Redis lacks the state key (at start, or noticed while running) the

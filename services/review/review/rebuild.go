@@ -166,7 +166,7 @@ func (s *Service) restoreDecision(ctx context.Context, m *messaging.Message) err
 			[]string{s.store.itemKey(id), s.store.pendingKey(), s.store.claimedKey(), s.store.decidedKey()},
 			id, body, m.Header("traceparent"), priorityOf(ev.Matches).Rank, strconv.FormatInt(ev.UploadedAt.UnixMicro(), 10),
 			ev.Decision, ev.Reviewer, ev.Reason, ev.EventID, ev.DecidedAt.UnixMicro(), ev.Overturns, history, expected,
-			ev.ApprovedBy).Text()
+			ev.ApprovedBy, s.store.decidedTTL.Milliseconds()).Text()
 		if err != nil {
 			return fmt.Errorf("restore decision %s on %s: %w", ev.EventID, id, err)
 		}
@@ -207,6 +207,11 @@ func (s *Service) maintain(ctx context.Context) {
 		}
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("returning expired leases", "err", err)
+		}
+		if now, err := s.store.now(ctx); err == nil {
+			if _, err := s.store.forgetExpiredDecisions(ctx, now); err != nil && ctx.Err() == nil {
+				s.log.Warn("dropping expired decisions", "err", err)
+			}
 		}
 		if err := s.ensureQueue(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, redis.ErrClosed) {
 			s.log.Error("review queue state", "err", err)

@@ -1,12 +1,16 @@
 package review
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 
@@ -137,4 +141,60 @@ func TestRunningServiceRebuildsLostQueue(t *testing.T) {
 		return code == http.StatusOK && decode[Stats](t, body) == Stats{Pending: 3, Decided: 2}
 	})
 	f.check(t, cfg, r)
+}
+
+// A decided item expires decided-ttl after its decision, its id leaves the
+// decided set, and a rebuild does not bring back a decision older than
+// that; pending items never expire. The decisions stay on review.decided.
+func TestDecidedItemsExpire(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.DecidedTTL = time.Hour
+	r := start(t, cfg)
+	fresh, pending, old := newRequest(testenv.Name("fresh")), newRequest(testenv.Name("pending")), newRequest(testenv.Name("old"))
+	for _, req := range []*events.ReviewRequested{fresh, pending, old} {
+		publish(t, cfg, requestMsg(t, cfg, req))
+		r.waitItem(t, req.ContentID)
+	}
+	if code, body := r.claim(t, fresh.ContentID, "bob"); code != http.StatusOK {
+		t.Fatalf("claim: %d %s", code, body)
+	}
+	if code, body := r.decide(t, fresh.ContentID, "bob", events.DecisionViolating, "attack footage"); code != http.StatusOK {
+		t.Fatalf("decide: %d %s", code, body)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	key := func(id string) string { return cfg.Redis.Prefix + ":review:item:" + id }
+	if ttl := rdb.PTTL(ctx, key(fresh.ContentID)).Val(); ttl < 59*time.Minute || ttl > time.Hour {
+		t.Errorf("decided item TTL %v, want about an hour", ttl)
+	}
+	if ttl := rdb.PTTL(ctx, key(pending.ContentID)).Val(); ttl != -1 {
+		t.Errorf("pending item TTL %v, want none", ttl)
+	}
+
+	// A decision two hours old, as a rebuild replays it from Kafka.
+	decided := events.ReviewDecided{
+		Meta:     events.Follow(events.TypeReviewDecided, &old.Meta),
+		Decision: events.DecisionBenign, Reviewer: "carol", Reason: "a film", MediaURL: old.MediaURL,
+		ContentType: old.ContentType, UploadedAt: old.UploadedAt, Matches: old.Matches,
+		DecidedAt: time.Now().Add(-2 * time.Hour).UTC(),
+	}
+	m, err := messaging.EventMessage(cfg.Topics.ReviewDecided, &decided)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, cfg, m)
+	r.stop()
+	dropKeys(t, cfg.Redis.Addr, cfg.Redis.Prefix)
+	r = start(t, cfg)
+	if code, _ := r.get(t, old.ContentID); code != http.StatusNotFound {
+		t.Errorf("a decision older than decided-ttl came back with the rebuild: %d", code)
+	}
+	if code, it := r.get(t, fresh.ContentID); code != http.StatusOK || it.State != StateDecided {
+		t.Errorf("the fresh decision after the rebuild: %d %+v", code, it)
+	}
+	testenv.WaitFor(t, waitFor, "the expired id to leave the decided set", func() bool {
+		return r.stats(t) == Stats{Pending: 1, Decided: 1}
+	})
 }

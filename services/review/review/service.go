@@ -57,6 +57,9 @@ type Config struct {
 	// AllowlistApproval is who must agree before a benign decision puts
 	// the content in BenignBank: ApprovalLead or ApprovalTwoReviewers.
 	AllowlistApproval string
+	// DecidedTTL is how long a decided item stays in Redis after its
+	// decision: the queue's record of it is review.decided, kept on Kafka.
+	DecidedTTL time.Duration
 }
 
 // maxLeeway bounds jwt-leeway: clocks that disagree by more are broken,
@@ -94,7 +97,15 @@ func (c *Config) Bind(s *config.Set) {
 	s.String(&c.BenignBank, "benign-bank", "reviewed-benign", "allow bank that items decided benign are added to (configured as kind allow), once allow-listing is approved")
 	s.String(&c.AllowlistApproval, "allowlist-approval", ApprovalLead,
 		"who must agree before a benign decision allow-lists the content: lead (a lead's confirmation) or two_reviewers (any second person's agreement)")
+	s.Duration(&c.DecidedTTL, "decided-ttl", DefaultDecidedTTL,
+		"how long a decided item stays in Redis after its (latest) decision, for overturns and allow-listing; the decisions themselves are kept on review.decided")
 }
+
+// DefaultDecidedTTL keeps a decided item a month: long enough for a lead's
+// overturn, a second reviewer's allow-listing and the platform's appeal
+// window, short enough that Redis holds a month of decisions, not all of
+// them.
+const DefaultDecidedTTL = 30 * 24 * time.Hour
 
 func (c *Config) validate() error {
 	var errs []error
@@ -115,6 +126,9 @@ func (c *Config) validate() error {
 	}
 	if c.AllowlistApproval != ApprovalLead && c.AllowlistApproval != ApprovalTwoReviewers {
 		errs = append(errs, fmt.Errorf("allowlist-approval %q: want %s or %s", c.AllowlistApproval, ApprovalLead, ApprovalTwoReviewers))
+	}
+	if c.DecidedTTL < time.Hour {
+		errs = append(errs, fmt.Errorf("%s=%v: at least an hour", config.EnvName("decided-ttl"), c.DecidedTTL))
 	}
 	if c.LeaseDuration < time.Millisecond {
 		errs = append(errs, fmt.Errorf("lease-duration %v: must be at least 1ms", c.LeaseDuration))
@@ -204,7 +218,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		cfg:      cfg,
 		log:      log,
 		rdb:      rdb,
-		store:    newStore(rdb, cfg.Redis.Prefix),
+		store:    newStore(rdb, cfg.Redis.Prefix, cfg.DecidedTTL),
 		pub:      messaging.NewKafkaPublisher(cfg.Kafka),
 		health:   service.NewHealth(),
 		verifier: verifier,

@@ -158,6 +158,12 @@ local function now_us()
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local function us(n) return string.format('%%.0f', n) end
+-- expire_decided lets a decided item expire ttl_ms after its decision at
+-- decided_us (at once when that is past, as for an old decision replayed
+-- by a rebuild).
+local function expire_decided(key, decided_us, ttl_ms)
+  redis.call('PEXPIREAT', key, math.floor(tonumber(decided_us) / 1000) + tonumber(ttl_ms))
+end
 local function pscore(prio, at)
   return string.format('%%.0f', (tonumber(prio) or %d) * %.0f + math.floor(tonumber(at) / 1000))
 end
@@ -283,7 +289,9 @@ redis.call('HDEL', KEYS[1], 'lease_until', 'draft_key', 'draft_event', 'assigned
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
-return {'ok', redis.call('HGETALL', KEYS[1]), us(now)}
+local item = redis.call('HGETALL', KEYS[1])
+expire_decided(KEYS[1], ARGV[6], ARGV[8])
+return {'ok', item, us(now)}
 `)
 
 // luaDeciders defines decided_before(f, who): whether who made or approved
@@ -355,7 +363,9 @@ redis.call('HDEL', KEYS[1], 'ov_key', 'ov_event', 'approved_by', 'pr_by', 'pr_de
   'al_for', 'al_agreed', 'al_state', 'al_revoked_by')
 if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'approved_by', ARGV[10]) end
 redis.call('ZADD', KEYS[2], ARGV[7], ARGV[1])
-return {'ok', redis.call('HGETALL', KEYS[1]), us(now)}
+local item = redis.call('HGETALL', KEYS[1])
+expire_decided(KEYS[1], ARGV[7], ARGV[11])
+return {'ok', item, us(now)}
 `)
 
 // KEYS: item, pending, claimed, decided. ARGV: id, request JSON, traceparent,
@@ -372,6 +382,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
     'decided_event_id', ARGV[9], 'decided_at', ARGV[10], 'overturns', ARGV[11], 'history', ARGV[12])
   if ARGV[14] ~= '' then redis.call('HSET', KEYS[1], 'approved_by', ARGV[14]) end
   redis.call('ZADD', KEYS[4], ARGV[10], ARGV[1])
+  expire_decided(KEYS[1], ARGV[10], ARGV[15])
   return 'created'
 end
 local f = redis.call('HMGET', KEYS[1], 'state', 'decided_event_id')
@@ -387,6 +398,7 @@ if ARGV[14] ~= '' then redis.call('HSET', KEYS[1], 'approved_by', ARGV[14]) end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[10], ARGV[1])
+expire_decided(KEYS[1], ARGV[10], ARGV[15])
 return 'ok'
 `)
 
@@ -394,10 +406,12 @@ return 'ok'
 type store struct {
 	rdb    redis.UniversalClient
 	prefix string // PREFIX:review:
+	// decidedTTL is how long a decided item is kept after its decision.
+	decidedTTL time.Duration
 }
 
-func newStore(rdb redis.UniversalClient, redisPrefix string) *store {
-	return &store{rdb: rdb, prefix: redisPrefix + ":review:"}
+func newStore(rdb redis.UniversalClient, redisPrefix string, decidedTTL time.Duration) *store {
+	return &store{rdb: rdb, prefix: redisPrefix + ":review:", decidedTTL: decidedTTL}
 }
 
 func (s *store) itemKey(id string) string { return s.prefix + "item:" + id }
@@ -506,6 +520,17 @@ func (s *store) assign(ctx context.Context, id, reviewer, lead string, lease tim
 // reapBatch bounds the expired leases one requeue pass looks at.
 const reapBatch = 200
 
+// forgetExpiredDecisions drops from the decided set the ids of items whose
+// decision is older than decidedTTL: the items themselves have expired.
+func (s *store) forgetExpiredDecisions(ctx context.Context, now time.Time) (int64, error) {
+	cutoff := now.Add(-s.decidedTTL).UnixMicro()
+	n, err := s.rdb.ZRemRangeByScore(ctx, s.decidedKey(), "-inf", "("+strconv.FormatInt(cutoff, 10)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("forget expired decisions: %w", err)
+	}
+	return n, nil
+}
+
 // requeueExpired returns items whose lease ran out to the pending set and
 // reports how many it returned. Several replicas may run it at once: each
 // item is returned, and counted, once.
@@ -542,7 +567,7 @@ func (s *store) prepare(ctx context.Context, id, reviewer, draftKey string, draf
 func (s *store) finalize(ctx context.Context, id string, ev *events.ReviewDecided, draftKey string) (scriptResult, error) {
 	res, err := s.run(ctx, finalizeScript, id,
 		[]string{s.itemKey(id), s.pendingKey(), s.claimedKey(), s.decidedKey()},
-		id, ev.Decision, ev.Reviewer, ev.Reason, ev.EventID, ev.DecidedAt.UnixMicro(), draftKey)
+		id, ev.Decision, ev.Reviewer, ev.Reason, ev.EventID, ev.DecidedAt.UnixMicro(), draftKey, s.decidedTTL.Milliseconds())
 	if err != nil {
 		return res, fmt.Errorf("record decision on %s: %w", id, err)
 	}
@@ -579,7 +604,7 @@ func (s *store) finalizeOverturn(ctx context.Context, it *Item, ev *events.Revie
 		return scriptResult{}, err
 	}
 	res, err := s.run(ctx, finalizeOverturnScript, it.ID, []string{s.itemKey(it.ID), s.decidedKey()},
-		it.ID, key, ev.Decision, ev.Reviewer, ev.Reason, ev.EventID, ev.DecidedAt.UnixMicro(), ev.Overturns, history, ev.ApprovedBy)
+		it.ID, key, ev.Decision, ev.Reviewer, ev.Reason, ev.EventID, ev.DecidedAt.UnixMicro(), ev.Overturns, history, ev.ApprovedBy, s.decidedTTL.Milliseconds())
 	if err != nil {
 		return res, fmt.Errorf("record overturn of %s: %w", it.ID, err)
 	}
