@@ -15,6 +15,7 @@ import (
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/jwt"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/redisconn"
@@ -44,7 +45,26 @@ type Config struct {
 	// ConfirmedBank, benign ones into BenignBank (an allow bank).
 	Feedback                  bool
 	ConfirmedBank, BenignBank string
+
+	// Reviewer media (media.go): fetched as the hasher fetches it. The
+	// allow-list and the size cap mirror the hasher's settings of the same
+	// names.
+	URLAllowlist  []string
+	MaxMediaBytes int64
+	FetchTimeout  time.Duration
+	// MediaCacheBytes bounds the media held in memory for reviewers, and
+	// MediaCacheTTL how long one item's stays (0 for either: none kept).
+	MediaCacheBytes int64
+	MediaCacheTTL   time.Duration
 }
+
+// Defaults of the reviewer media settings.
+const (
+	DefaultMaxMediaBytes   = 50 << 20 // the hasher's
+	DefaultFetchTimeout    = 30 * time.Second
+	DefaultMediaCacheBytes = 256 << 20
+	DefaultMediaCacheTTL   = 10 * time.Minute
+)
 
 // DefaultHTTPAddr is where the API listens unless told otherwise.
 const DefaultHTTPAddr = "127.0.0.1:8083"
@@ -66,6 +86,14 @@ func (c *Config) Bind(s *config.Set) {
 	s.Bool(&c.Feedback, "feedback", true, "add the hashes of decided items to the confirmed or the benign bank")
 	s.String(&c.ConfirmedBank, "confirmed-bank", "confirmed", "block bank that items decided violating are added to")
 	s.String(&c.BenignBank, "benign-bank", "reviewed-benign", "allow bank that items decided benign are added to (configured as kind allow)")
+	s.List(&c.URLAllowlist, "url-allowlist", "",
+		"CIDR prefixes or IP addresses reviewer media may be fetched from although they are not public (set as the hasher's)")
+	s.Int64(&c.MaxMediaBytes, "max-media-bytes", DefaultMaxMediaBytes, "largest media file fetched for reviewers (set as the hasher's)")
+	s.Duration(&c.FetchTimeout, "fetch-timeout", DefaultFetchTimeout, "time limit of one reviewer media fetch, redirects and body included")
+	s.Int64(&c.MediaCacheBytes, "media-cache-bytes", DefaultMediaCacheBytes,
+		"memory that verified reviewer media may take (0: fetched for every request, none kept)")
+	s.Duration(&c.MediaCacheTTL, "media-cache-ttl", DefaultMediaCacheTTL,
+		"how long one item's verified media stays in memory (dropped sooner when the item is decided)")
 }
 
 func (c *Config) validate() error {
@@ -93,6 +121,16 @@ func (c *Config) validate() error {
 	}
 	if c.JWTLeeway < 0 || c.JWTLeeway > 10*time.Minute {
 		errs = append(errs, fmt.Errorf("jwt-leeway %v: want 0 to 10m", c.JWTLeeway))
+	}
+	if _, err := fetch.ParseAllowlist(c.URLAllowlist); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxMediaBytes < 1 {
+		errs = append(errs, fmt.Errorf("max-media-bytes %d: must be positive", c.MaxMediaBytes))
+	}
+	if c.FetchTimeout < 0 || c.MediaCacheBytes < 0 || c.MediaCacheTTL < 0 {
+		errs = append(errs, fmt.Errorf("fetch-timeout %v, media-cache-bytes %d, media-cache-ttl %v: none may be negative",
+			c.FetchTimeout, c.MediaCacheBytes, c.MediaCacheTTL))
 	}
 	if c.Feedback {
 		if c.Topics.BankUpdates == "" {
@@ -122,6 +160,7 @@ type Service struct {
 	verifier *jwt.Verifier
 	metrics  *reviewMetrics
 	ui       *ui
+	media    *mediaGate
 	allow    allowBank
 	// rebuilding is true while this replica rebuilds the queue from Kafka.
 	rebuilding atomic.Bool
@@ -155,6 +194,9 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		verifier: verifier,
 	}
 	s.metrics = newReviewMetrics(s)
+	if s.media, err = newMediaGate(s); err != nil {
+		return nil, fmt.Errorf("review config: %w", err)
+	}
 	if s.ui, err = newUI(s); err != nil {
 		return nil, err
 	}
@@ -204,6 +246,7 @@ func (s *Service) Run(ctx context.Context) error {
 				return err
 			}
 			s.background.Go(func() { s.maintain(bg) })
+			s.background.Go(func() { s.media.cache.sweep(bg, time.Minute) })
 			if s.cfg.Feedback {
 				s.background.Go(func() {
 					if err := s.allow.ensure(bg, s); err != nil && bg.Err() == nil {
@@ -268,7 +311,9 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/items", s.api(accessReviewer, s.listItems))
 	mux.HandleFunc("GET /v1/items/{id}", s.api(accessReviewer, s.getItem))
 	mux.HandleFunc("POST /v1/items/{id}/claim", s.api(accessReviewer, s.claimItem))
-	mux.HandleFunc("POST /v1/items/{id}/decision", s.api(accessReviewer, s.decideItem))
+	mux.HandleFunc("POST /v1/items/{id}/decision", s.api(accessReviewer, s.forgetMedia(s.decideItem)))
+	mux.HandleFunc("GET /v1/items/{id}/media", s.api(accessReviewer, s.media.serveMedia))
+	mux.HandleFunc("GET /v1/items/{id}/preview", s.api(accessReviewer, s.media.servePreview))
 	mux.HandleFunc("POST /v1/items/{id}/assign", s.api(accessLead, s.assignItem))
 	mux.HandleFunc("POST /v1/items/{id}/overturn", s.api(accessLead, s.overturnItem))
 	mux.HandleFunc("GET /v1/stats", s.api(accessReviewer, s.getStats))
