@@ -285,13 +285,15 @@ func (g *mediaGate) servePreview(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.mu.Lock()
-	if e.preview == nil {
-		before := len(e.preview)
+	derived := e.preview == nil
+	if derived {
 		e.preview, e.placeholder = g.derivePreview(r.Context(), e)
-		g.cache.grow(int64(len(e.preview) - before))
 	}
 	data, placeholder := e.preview, e.placeholder
 	e.mu.Unlock()
+	if derived && !placeholder {
+		g.cache.addPreview(r.PathValue("id"), e, int64(len(data)))
+	}
 	mediaHeaders(w, e, "image/jpeg")
 	if placeholder {
 		w.Header().Set(headerPreview, "placeholder")
@@ -464,7 +466,8 @@ type mediaCache struct {
 }
 
 type cached struct {
-	e       *mediaEntry
+	e *mediaEntry
+	// size counts the media and, once derived, the preview.
 	size    int64
 	expires time.Time
 }
@@ -510,12 +513,15 @@ func (c *mediaCache) put(id string, e *mediaEntry) {
 	c.bytes += size
 }
 
-// grow counts a preview added to an entry. It may overshoot max by the
-// previews' few kilobytes until the next put.
-func (c *mediaCache) grow(n int64) {
+// addPreview counts the preview derived for e, if e is still id's entry.
+// It may overshoot max by the previews' few kilobytes until the next put.
+func (c *mediaCache) addPreview(id string, e *mediaEntry, n int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.bytes += n
+	if ce := c.entries[id]; ce != nil && ce.e == e {
+		ce.size += n
+		c.bytes += n
+	}
 }
 
 func (c *mediaCache) drop(id string) {
@@ -527,9 +533,7 @@ func (c *mediaCache) drop(id string) {
 func (c *mediaCache) remove(id string) {
 	if ce := c.entries[id]; ce != nil {
 		delete(c.entries, id)
-		ce.e.mu.Lock()
-		c.bytes -= ce.size + int64(len(ce.e.preview))
-		ce.e.mu.Unlock()
+		c.bytes -= ce.size
 	}
 }
 

@@ -12,10 +12,14 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/fetch"
@@ -330,11 +334,11 @@ func TestMediaRefusalsAndUI(t *testing.T) {
 	if resp, _ := b.get(itemPath); !strings.Contains(resp.Header.Get("Content-Security-Policy"), "img-src 'self'") {
 		t.Errorf("the UI's CSP lets images come from elsewhere: %q", resp.Header.Get("Content-Security-Policy"))
 	}
-	resp, body2 := b.get(itemPath + "/preview")
+	resp, _ = b.get(itemPath + "/preview")
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/jpeg" {
 		t.Errorf("UI preview with the session cookie: %d", resp.StatusCode)
 	}
-	resp, body2 = b.get(itemPath + "/media")
+	resp, body2 := b.get(itemPath + "/media")
 	if resp.StatusCode != http.StatusOK || body2 != string(picture) {
 		t.Errorf("UI media with the session cookie: %d, %d bytes", resp.StatusCode, len(body2))
 	}
@@ -344,5 +348,88 @@ func TestMediaRefusalsAndUI(t *testing.T) {
 	}
 	if resp, _ := newBrowser(t, r.base).get(itemPath + "/media"); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("UI media without a session: %d, want 401", resp.StatusCode)
+	}
+}
+
+// A video's preview is a frame reduced on the server, and its media answers
+// the range requests a video element makes.
+func TestMediaVideoPreview(t *testing.T) {
+	t.Parallel()
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("no ffmpeg")
+	}
+	clip := filepath.Join(t.TempDir(), "clip.mp4")
+	out, err := exec.Command(ffmpeg, "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10",
+		"-t", "2", "-pix_fmt", "yuv420p", "-f", "mp4", clip).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, out)
+	}
+	data, err := os.ReadFile(clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := mediaConfig(t)
+	host := newMediaHost(t, func(int, *http.Request) []byte { return data })
+	r := start(t, cfg)
+	req := withSHA256(newRequest(testenv.Name("video")), sha256Hex(data))
+	req.ContentType = events.ContentVideo
+	req.MediaURL = host.URL + "/v.mp4"
+	publish(t, cfg, requestMsg(t, cfg, req))
+	r.waitItem(t, req.ContentID)
+
+	resp, prev := getMedia(t, tokenFor(t, "rita"), r.itemURL(req.ContentID)+"/preview")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get(headerPreview) != "derived" {
+		t.Fatalf("video preview: %d %q", resp.StatusCode, resp.Header.Get(headerPreview))
+	}
+	img, err := jpeg.Decode(bytes.NewReader(prev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != previewSide || b.Dy() != previewSide*240/320 {
+		t.Errorf("video preview %v, want %dx%d", b, previewSide, previewSide*240/320)
+	}
+	hr, err := http.NewRequest(http.MethodGet, r.itemURL(req.ContentID)+"/media", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr.Header.Set("Authorization", "Bearer "+tokenFor(t, "rita"))
+	hr.Header.Set("Range", "bytes=0-99")
+	ranged, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ranged.Body.Close()
+	if ranged.StatusCode != http.StatusPartialContent || ranged.Header.Get("Content-Type") != "video/mp4" ||
+		ranged.Header.Get("Content-Length") != "100" || ranged.Header.Get("Content-Disposition") != "inline" {
+		t.Errorf("range of the video: %d %v", ranged.StatusCode, ranged.Header)
+	}
+}
+
+// The kept media stays within its byte budget and its time.
+func TestMediaCacheBounds(t *testing.T) {
+	c := newMediaCache(100, 50*time.Millisecond)
+	entry := func(n int) *mediaEntry { return &mediaEntry{data: make([]byte, n)} }
+	c.put("a", entry(60))
+	c.put("b", entry(30))
+	c.addPreview("b", c.get("b"), 5)
+	c.put("c", entry(40)) // over budget: a, closest to expiry, goes
+	if c.get("a") != nil || c.get("b") == nil || c.get("c") == nil || c.size() != 75 {
+		t.Errorf("after eviction: a %v, b %v, c %v, %d bytes; want b and c, 75 bytes", c.get("a") != nil, c.get("b") != nil, c.get("c") != nil, c.size())
+	}
+	c.put("huge", entry(101))
+	if c.get("huge") != nil || c.size() != 75 {
+		t.Errorf("media larger than the whole cache was kept")
+	}
+	c.drop("b")
+	if c.get("b") != nil || c.size() != 40 {
+		t.Errorf("after drop: %d bytes, want 40", c.size())
+	}
+	time.Sleep(60 * time.Millisecond)
+	c.mu.Lock()
+	c.sweepLocked(time.Now())
+	c.mu.Unlock()
+	if c.get("c") != nil || c.size() != 0 {
+		t.Errorf("expired media still kept: %d bytes", c.size())
 	}
 }
