@@ -62,8 +62,8 @@ const (
 	// previewTimeout bounds deriving one preview (a video's ffmpeg run
 	// included); past it the preview is the placeholder.
 	previewTimeout = 20 * time.Second
-	// maxConcurrentFetches bounds the media held in flight at once (each
-	// up to max-media-bytes).
+	// maxConcurrentFetches bounds the media fetches and preview
+	// derivations in flight at once (each fetch up to max-media-bytes).
 	maxConcurrentFetches = 4
 )
 
@@ -132,8 +132,9 @@ func recordedSHA256(req *events.ReviewRequested) string {
 }
 
 // unhashableItem reports whether review was requested because the pipeline
-// could not hash the media (reason "unhashable" or "unhashable: <why>"):
-// the only items whose media may be served without a recorded sha256.
+// could not hash the media (the enforcer's reason "unhashable (<why>)", or
+// "unhashable" / "unhashable: <why>"): the only items whose media may be
+// served without a recorded sha256.
 func unhashableItem(req *events.ReviewRequested) bool {
 	r := strings.ToLower(strings.TrimSpace(req.Reason))
 	return r == "unhashable" || strings.HasPrefix(r, "unhashable:") || strings.HasPrefix(r, "unhashable ")
@@ -287,7 +288,22 @@ func (g *mediaGate) servePreview(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	derived := e.preview == nil
 	if derived {
+		// Decoding takes memory too (a 50-megapixel picture, a frame):
+		// it shares the fetches' slots.
+		select {
+		case g.slots <- struct{}{}:
+		case <-r.Context().Done():
+			e.mu.Unlock()
+			return
+		}
 		e.preview, e.placeholder = g.derivePreview(r.Context(), e)
+		<-g.slots
+		if r.Context().Err() != nil {
+			// Cut short by the reviewer leaving: not a placeholder to keep.
+			e.preview = nil
+			e.mu.Unlock()
+			return
+		}
 	}
 	data, placeholder := e.preview, e.placeholder
 	e.mu.Unlock()

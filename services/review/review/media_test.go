@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"image"
 	"image/jpeg"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -275,7 +276,7 @@ func TestMediaRefusalsAndUI(t *testing.T) {
 	unhashed.MediaURL = host.URL + "/d.png"
 	unhashable := newRequest(testenv.Name("unhashable"))
 	unhashable.MediaURL = host.URL + "/e.png"
-	unhashable.Reason = "unhashable: media larger than 52428800 bytes"
+	unhashable.Reason = "unhashable (too_large)" // as the enforcer words it
 	unhashable.Matches = []events.Match{}
 	page := withSHA256(newRequest(testenv.Name("page")), sha256Hex(html))
 	page.MediaURL = htmlHost.URL + "/f.png"
@@ -431,5 +432,28 @@ func TestMediaCacheBounds(t *testing.T) {
 	c.mu.Unlock()
 	if c.get("c") != nil || c.size() != 0 {
 		t.Errorf("expired media still kept: %d bytes", c.size())
+	}
+}
+
+// BenchmarkPreview measures deriving the preview of a 12-megapixel JPEG
+// (a phone photo) on the server.
+func BenchmarkPreview(b *testing.B) {
+	img := image.NewRGBA(image.Rect(0, 0, 4000, 3000))
+	for y := range 3000 {
+		for x := range 4000 {
+			img.Pix[(y*4000+x)*4], img.Pix[(y*4000+x)*4+1], img.Pix[(y*4000+x)*4+2], img.Pix[(y*4000+x)*4+3] = uint8(x), uint8(y), uint8(x^y), 255
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 85}); err != nil {
+		b.Fatal(err)
+	}
+	g := &mediaGate{s: &Service{log: slog.New(slog.DiscardHandler)}}
+	e := &mediaEntry{data: buf.Bytes(), mime: sniff(buf.Bytes())}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, placeholder := g.derivePreview(context.Background(), e); placeholder {
+			b.Fatal("no preview derived")
+		}
 	}
 }
