@@ -181,6 +181,7 @@ func startPipeline(t *testing.T, p *platform, secret string, tweak ...func(*enfo
 	rc.Group = prefix + "-review"
 	rc.JWTHS256Secrets = []string{"e2e=" + reviewSecret}
 	rc.JWTIssuer, rc.JWTAudience = reviewIssuer, reviewAudience
+	rc.URLAllowlist = allow
 
 	var ec enforcer.Config
 	bind(t, &ec)
@@ -415,6 +416,21 @@ func TestUploadToTakedown(t *testing.T) {
 	})
 	if n := plat.count(reviewID); n != 0 {
 		t.Fatalf("a weaker match was taken down before review (%d requests)", n)
+	}
+	// The reviewer sees the media through the review service, checked
+	// against the sha256 the hasher recorded: the very bytes hashed.
+	mreq, _ := http.NewRequest(http.MethodGet, reviewURL+"/media", nil)
+	mreq.Header.Set("Authorization", "Bearer "+reviewToken(t, "rita"))
+	mresp, err := http.DefaultClient.Do(mreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	media, err := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if err != nil || mresp.StatusCode != http.StatusOK || !bytes.Equal(media, weaker.Data) ||
+		mresp.Header.Get("X-Takedown-Media-Verified") != "true" {
+		t.Fatalf("reviewer media: %d, %d bytes (%d uploaded), verified %q: %s", mresp.StatusCode, len(media), len(weaker.Data),
+			mresp.Header.Get("X-Takedown-Media-Verified"), media[:min(len(media), 200)])
 	}
 	if code, out := postJSON(t, reviewURL+"/claim", map[string]any{"reviewer": "rita"}, reviewToken(t, "rita")); code != http.StatusOK {
 		t.Fatalf("claim: %d %v", code, out)

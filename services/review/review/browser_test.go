@@ -6,10 +6,10 @@ import (
 	"image/color"
 	"image/png"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,21 +53,19 @@ func syntheticPicture(t *testing.T) []byte {
 }
 
 // The reviewer's day in a real headless Chromium: sign in with a token, see
-// the queue with the incident item first, open it, find the media blurred
-// and greyscale, reveal it, claim and decide with keyboard shortcuts, and the
+// the queue with the incident item first, open it, find the server's
+// blurred greyscale preview, reveal the media (from the review service,
+// never the media host), claim and decide with keyboard shortcuts, and the
 // decision is recorded and published.
 func TestBrowserReviewFlow(t *testing.T) {
-	cfg := testConfig(t)
+	cfg := mediaConfig(t)
 	picture := syntheticPicture(t)
-	media := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "image/png")
-		_, _ = w.Write(picture)
-	}))
-	defer media.Close()
+	media := newMediaHost(t, func(int, *http.Request) []byte { return picture })
 	r := start(t, cfg)
 
 	attack := newRequest(testenv.Name("upload-7731"))
 	attack.MediaURL = media.URL + "/media/upload-7731.png"
+	withSHA256(attack, hashAsHasher(t, attack.MediaURL))
 	attack.Reason = "pdq distance 19 is above the auto-removal distance 16"
 	attack.Matches = []events.Match{
 		{Bank: "incident-2026-11", EntryID: "crop90-17-50:9f2c41d0", Labels: []string{"incident:2026-11", "source:gifct-cip"},
@@ -102,11 +100,24 @@ func TestBrowserReviewFlow(t *testing.T) {
 	p.waitPage(itemPath, "document.getElementById('claim-button') !== null")
 	p.press("c")
 	p.waitPage(itemPath, "document.getElementById('decision-form') !== null")
-	p.waitPage(itemPath, "document.getElementById('media').complete && document.getElementById('media').naturalWidth === 640")
-
-	filter := func() string { return p.evalString(`getComputedStyle(document.getElementById('media')).filter`) }
+	// Before the reveal: the server's preview, 32 pixels across, and no
+	// request for the media itself.
+	p.waitPage(itemPath, "document.getElementById('preview').complete && document.getElementById('preview').naturalWidth > 0")
+	if w := p.evalString(`String(document.getElementById('preview').naturalWidth)`); w != "32" {
+		t.Errorf("preview is %s pixels wide, want the server's 32-pixel derivative", w)
+	}
+	if src := p.evalString(`document.getElementById('media').getAttribute('src') || ''`); src != "" {
+		t.Errorf("the media is loaded before the reveal: src %q", src)
+	}
+	shown := func() string {
+		return p.evalString(`(document.getElementById('preview').hidden ? '' : 'preview') + (document.getElementById('media').hidden ? '' : 'media')`)
+	}
+	if s := shown(); s != "preview" {
+		t.Fatalf("before reveal the page shows %q, want the preview only", s)
+	}
+	filter := func() string { return p.evalString(`getComputedStyle(document.getElementById('preview')).filter`) }
 	if f := filter(); f != "blur(24px) grayscale(1)" {
-		t.Fatalf("media filter %q before reveal, want blur(24px) grayscale(1)", f)
+		t.Fatalf("preview filter %q, want blur(24px) grayscale(1)", f)
 	}
 	var evidence []string
 	p.eval(`Array.from(document.querySelectorAll('#evidence tbody tr')).map(tr => tr.innerText)`, &evidence)
@@ -115,12 +126,16 @@ func TestBrowserReviewFlow(t *testing.T) {
 		t.Errorf("evidence rows %q", evidence)
 	}
 	p.press("r")
-	if f := filter(); f != "none" {
+	p.waitPage(itemPath, "document.getElementById('media').complete && document.getElementById('media').naturalWidth === 640")
+	if s := shown(); s != "media" {
+		t.Errorf("after reveal the page shows %q, want the media only", s)
+	}
+	if f := p.evalString(`getComputedStyle(document.getElementById('media')).filter`); f != "none" {
 		t.Errorf("media filter %q after reveal, want none", f)
 	}
 	p.press("r")
-	if f := filter(); f != "blur(24px) grayscale(1)" {
-		t.Errorf("media filter %q after hiding again", f)
+	if s := shown(); s != "preview" {
+		t.Errorf("after hiding again the page shows %q, want the preview only", s)
 	}
 	// v without a reason asks for one instead of deciding.
 	p.press("v")
@@ -155,6 +170,33 @@ func TestBrowserReviewFlow(t *testing.T) {
 	}
 	if ev.EventID != it.DecidedEventID || ev.Reviewer != "rita" || ev.Decision != events.DecisionViolating || ev.ContentID != attack.ContentID {
 		t.Errorf("published %+v", ev)
+	}
+
+	// The browser asked the review service for the preview and the media,
+	// and the media host nothing: the host was asked by the hasher and the
+	// review service only, with one User-Agent.
+	var fromService []string
+	for _, u := range p.requests() {
+		if strings.HasPrefix(u, media.URL) {
+			t.Errorf("the browser requested %s from the media host", u)
+		}
+		if strings.HasPrefix(u, r.base+itemPath+"/") {
+			fromService = append(fromService, strings.TrimPrefix(u, r.base+itemPath))
+		}
+	}
+	if !slices.Contains(fromService, "/preview") || !slices.Contains(fromService, "/media") {
+		t.Errorf("the browser's requests to the item's media: %q, want /preview and /media", fromService)
+	}
+	seen := media.seen()
+	// (Once more after the decision: the decided item's page fetches and
+	// checks the media again, since the decision dropped the kept copy.)
+	if len(seen) < 2 {
+		t.Errorf("the media host was asked %d times, want the hasher and the review service", len(seen))
+	}
+	for _, hr := range seen {
+		if hr.UserAgent() != seen[0].UserAgent() {
+			t.Errorf("the media host saw User-Agent %q besides the hasher's %q", hr.UserAgent(), seen[0].UserAgent())
+		}
 	}
 }
 

@@ -58,7 +58,10 @@ type browserPage struct {
 	nextID  int64
 	waiting map[int64]chan cdpMessage
 	closed  chan struct{}
-	readErr error
+	// requested are the URLs of every request the page sent (events
+	// Network.requestWillBeSent), blocked ones included.
+	requested []string
+	readErr   error
 }
 
 type cdpMessage struct {
@@ -163,10 +166,11 @@ func startChromium(t *testing.T, width, height int) *browserPage {
 	p.call("Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}, nil)
 	p.call("Page.enable", nil, nil)
 	p.call("Runtime.enable", nil, nil)
+	p.call("Network.enable", nil, nil)
 	return p
 }
 
-// read delivers replies to their callers; events are not needed.
+// read delivers replies to their callers and records the page's requests.
 func (p *browserPage) read() {
 	defer close(p.closed)
 	for {
@@ -178,7 +182,24 @@ func (p *browserPage) read() {
 			return
 		}
 		var m cdpMessage
-		if err := json.Unmarshal(raw, &m); err != nil || m.ID == 0 {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			continue
+		}
+		if m.ID == 0 {
+			if m.Method == "Network.requestWillBeSent" {
+				var ev struct {
+					Params struct {
+						Request struct {
+							URL string `json:"url"`
+						} `json:"request"`
+					} `json:"params"`
+				}
+				if json.Unmarshal(raw, &ev) == nil {
+					p.mu.Lock()
+					p.requested = append(p.requested, ev.Params.Request.URL)
+					p.mu.Unlock()
+				}
+			}
 			continue
 		}
 		p.mu.Lock()
@@ -253,6 +274,13 @@ func (p *browserPage) eval(expr string, out any) {
 			p.t.Fatalf("result of %s: %v (%s)", expr, err, res.Result.Value)
 		}
 	}
+}
+
+// requests returns the URLs the page has requested so far.
+func (p *browserPage) requests() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.requested...)
 }
 
 // evalString is eval of a string-valued expression.

@@ -132,6 +132,14 @@
 //	POST /v1/items/{id}/allowlist/revoke {"reason": "..."}              (admin)
 //	     -> 200 item: the benign-bank entry is disabled (bank.updates
 //	     disable); the decision stands. 409 if it is not allow-listed.
+//	GET  /v1/items/{id}/media
+//	     -> 200 the item's media, as the hasher hashed it (see Media); 502
+//	     "media changed since it was hashed" (no bytes), or a fetch that
+//	     failed or was refused by the fetch policy; 504 a host too slow;
+//	     409 no sha256 recorded and the item is not unhashable; 404.
+//	GET  /v1/items/{id}/preview
+//	     -> 200 image/jpeg: the derived preview (see Media), with the same
+//	     checks and refusals as /media.
 //	GET  /v1/stats
 //	     -> 200 {"pending": n, "claimed": n, "decided": n}
 //	GET  /healthz, /readyz (Redis ping, and not while rebuilding), /metrics
@@ -154,9 +162,50 @@
 // # Web UI
 //
 // /ui/ serves the same operations as pages (ui.go): a login page for the
-// token, the queue, and an item page with the media blurred and greyscale
-// until revealed, the match evidence beside it, decision buttons and
-// keyboard shortcuts.
+// token, the queue, and an item page with the server's preview until the
+// reviewer reveals the media, the match evidence beside it, decision buttons
+// and keyboard shortcuts. /ui/items/{id}/media and /ui/items/{id}/preview
+// are the API's two, authenticated by the session cookie. The page never
+// points the browser at media_url (shown as text), and its CSP admits
+// images and video from the service only.
+//
+// # Media
+//
+// Reviewers' browsers never contact a media host (media.go). The service
+// fetches media_url as the hasher does: pkg/fetch's policy (public addresses
+// only, unless url-allowlist admits them, checked again at connect time and
+// on each redirect), the same client and so the same User-Agent, no cookies,
+// at most max-media-bytes within fetch-timeout. The bytes are served only if
+// their sha256 is the item's whole-file sha256 signal, the one the hasher
+// recorded: a host that served the hasher one thing and the service another
+// (cloaking) gets 502 and nothing is shown. An item without that signal is
+// refused (409) unless review was requested because the media could not be
+// hashed (reason "unhashable" or "unhashable: ..."), whose media is served
+// with X-Takedown-Media-Verified: false (true otherwise) and flagged on the
+// item page.
+//
+// Headers: Content-Type from http.DetectContentType of the bytes (anything
+// but image/* and video/* as application/octet-stream with
+// Content-Disposition: attachment; pictures and videos inline),
+// X-Content-Type-Options: nosniff, Cache-Control: no-store,
+// Content-Security-Policy: sandbox; default-src 'none', Referrer-Policy:
+// no-referrer, Cross-Origin-Resource-Policy: same-origin,
+// X-Takedown-Media-Sha256. /media answers Range requests (for video).
+//
+// The preview is derived on the server: a picture decoded by pkg/mediahash
+// (its pixel, size and time limits), or a frame about a second into a video
+// (pkg/video's sandboxed ffmpeg, 20 s at most), reduced to at most 32 pixels
+// on its long side, greyscale, blurred (two 3x3 box passes), JPEG. What
+// cannot be previewed gets a grey placeholder (X-Takedown-Preview:
+// placeholder rather than derived).
+//
+// Verified media is kept in memory only, never on disk (a video being
+// previewed is copied to /dev/shm, where there is one, for ffmpeg and
+// removed at once): at most media-cache-bytes in all, each item's for
+// media-cache-ttl, the entries closest to expiry evicted first, and dropped
+// when the item is decided by this replica (a decided item's media is
+// fetched and checked again when asked for, and not kept). A minute's sweep
+// drops expired entries; shutdown drops all.
 //
 // # Retention
 //

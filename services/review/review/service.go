@@ -15,6 +15,7 @@ import (
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/redisconn"
 	"github.com/takedown-pipeline/takedown/pkg/service"
@@ -60,7 +61,26 @@ type Config struct {
 	// DecidedTTL is how long a decided item stays in Redis after its
 	// decision: the queue's record of it is review.decided, kept on Kafka.
 	DecidedTTL time.Duration
+
+	// Reviewer media (media.go): fetched as the hasher fetches it. The
+	// allow-list and the size cap mirror the hasher's settings of the same
+	// names.
+	URLAllowlist  []string
+	MaxMediaBytes int64
+	FetchTimeout  time.Duration
+	// MediaCacheBytes bounds the media held in memory for reviewers, and
+	// MediaCacheTTL how long one item's stays (0 for either: none kept).
+	MediaCacheBytes int64
+	MediaCacheTTL   time.Duration
 }
+
+// Defaults of the reviewer media settings.
+const (
+	DefaultMaxMediaBytes   = 50 << 20 // the hasher's
+	DefaultFetchTimeout    = 30 * time.Second
+	DefaultMediaCacheBytes = 256 << 20
+	DefaultMediaCacheTTL   = 10 * time.Minute
+)
 
 // maxLeeway bounds jwt-leeway: clocks that disagree by more are broken,
 // and the leeway extends every token's life.
@@ -99,6 +119,14 @@ func (c *Config) Bind(s *config.Set) {
 		"who must agree before a benign decision allow-lists the content: lead (a lead's confirmation) or two_reviewers (any second person's agreement)")
 	s.Duration(&c.DecidedTTL, "decided-ttl", DefaultDecidedTTL,
 		"how long a decided item stays in Redis after its (latest) decision, for overturns and allow-listing; the decisions themselves are kept on review.decided")
+	s.List(&c.URLAllowlist, "url-allowlist", "",
+		"CIDR prefixes or IP addresses reviewer media may be fetched from although they are not public (set as the hasher's)")
+	s.Int64(&c.MaxMediaBytes, "max-media-bytes", DefaultMaxMediaBytes, "largest media file fetched for reviewers (set as the hasher's)")
+	s.Duration(&c.FetchTimeout, "fetch-timeout", DefaultFetchTimeout, "time limit of one reviewer media fetch, redirects and body included")
+	s.Int64(&c.MediaCacheBytes, "media-cache-bytes", DefaultMediaCacheBytes,
+		"memory that verified reviewer media may take (0: fetched for every request, none kept)")
+	s.Duration(&c.MediaCacheTTL, "media-cache-ttl", DefaultMediaCacheTTL,
+		"how long one item's verified media stays in memory (dropped sooner when the item is decided)")
 }
 
 // DefaultDecidedTTL keeps a decided item a month: long enough for a lead's
@@ -162,6 +190,16 @@ func (c *Config) validate() error {
 	if c.JWTRolesClaim == "" {
 		errs = append(errs, errors.New("jwt-roles-claim is empty"))
 	}
+	if _, err := fetch.ParseAllowlist(c.URLAllowlist); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxMediaBytes < 1 {
+		errs = append(errs, fmt.Errorf("max-media-bytes %d: must be positive", c.MaxMediaBytes))
+	}
+	if c.FetchTimeout < 0 || c.MediaCacheBytes < 0 || c.MediaCacheTTL < 0 {
+		errs = append(errs, fmt.Errorf("fetch-timeout %v, media-cache-bytes %d, media-cache-ttl %v: none may be negative",
+			c.FetchTimeout, c.MediaCacheBytes, c.MediaCacheTTL))
+	}
 	if c.Feedback {
 		if c.Topics.BankUpdates == "" {
 			errs = append(errs, errors.New("topic-bank-updates must be set when feedback is on"))
@@ -190,6 +228,7 @@ type Service struct {
 	verifier *tokenVerifier
 	metrics  *reviewMetrics
 	ui       *ui
+	media    *mediaGate
 	allow    allowBank
 	// rebuilding is true while this replica rebuilds the queue from Kafka.
 	rebuilding atomic.Bool
@@ -224,6 +263,9 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		verifier: verifier,
 	}
 	s.metrics = newReviewMetrics(s)
+	if s.media, err = newMediaGate(s); err != nil {
+		return nil, fmt.Errorf("review config: %w", err)
+	}
 	if s.ui, err = newUI(s); err != nil {
 		return nil, err
 	}
@@ -274,6 +316,7 @@ func (s *Service) Run(ctx context.Context) error {
 				return err
 			}
 			s.background.Go(func() { s.maintain(bg) })
+			s.background.Go(func() { s.media.cache.sweep(bg, time.Minute) })
 			if s.cfg.Feedback {
 				s.background.Go(func() {
 					if err := s.allow.ensure(bg, s); err != nil && bg.Err() == nil {
@@ -339,7 +382,9 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/items", s.api(accessReviewer, s.listItems))
 	mux.HandleFunc("GET /v1/items/{id}", s.api(accessReviewer, s.getItem))
 	mux.HandleFunc("POST /v1/items/{id}/claim", s.api(accessReviewer, s.claimItem))
-	mux.HandleFunc("POST /v1/items/{id}/decision", s.api(accessReviewer, s.decideItem))
+	mux.HandleFunc("POST /v1/items/{id}/decision", s.api(accessReviewer, s.forgetMedia(s.decideItem)))
+	mux.HandleFunc("GET /v1/items/{id}/media", s.api(accessReviewer, s.media.serveMedia))
+	mux.HandleFunc("GET /v1/items/{id}/preview", s.api(accessReviewer, s.media.servePreview))
 	mux.HandleFunc("POST /v1/items/{id}/assign", s.api(accessLead, s.assignItem))
 	mux.HandleFunc("POST /v1/items/{id}/overturn", s.api(accessLead, s.overturnItem))
 	mux.HandleFunc("POST /v1/items/{id}/allowlist", s.api(accessReviewer, s.allowlistItem))

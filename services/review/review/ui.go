@@ -29,8 +29,10 @@ import (
 // a per-session CSRF token, a random value set in its own cookie at login
 // and echoed in the form (double submit): another site can neither read nor
 // set it, and SameSite=Strict keeps the session cookie off its requests
-// anyway. The media is shown from its media_url by the reviewer's browser
-// (never fetched by the service), blurred and greyscale until revealed.
+// anyway. The browser never loads media_url (shown as text only): the item
+// page shows the service's derived preview (small, greyscale, blurred on the
+// server) and, once the reviewer reveals it, the verified media, both from
+// the service (media.go); the page's CSP admits no other origin.
 
 //go:embed ui/templates/*.html ui/static/*
 var uiFiles embed.FS
@@ -51,6 +53,9 @@ func newUI(s *Service) (*ui, error) {
 		"variant": variantName,
 		"join":    strings.Join,
 		"itemURL": func(id string) string { return "/ui/items/" + url.PathEscape(id) },
+		"unverifiable": func(it *Item) bool {
+			return recordedSHA256(&it.request) == "" && unhashableItem(&it.request)
+		},
 		"isImage": func(it *Item) bool { return it.ContentType != events.ContentVideo },
 	}
 	u := &ui{s: s, pages: map[string]*template.Template{}}
@@ -82,6 +87,8 @@ func (u *ui) register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /ui/next", u.page(accessReviewer, u.next))
 	mux.HandleFunc("GET /ui/items/{id}", u.page(accessReviewer, u.item))
 	mux.HandleFunc("POST /ui/items/{id}/claim", u.page(accessReviewer, u.claim))
+	mux.HandleFunc("GET /ui/items/{id}/media", u.s.uiMedia(u.s.media.serveMedia))
+	mux.HandleFunc("GET /ui/items/{id}/preview", u.s.uiMedia(u.s.media.servePreview))
 	mux.HandleFunc("POST /ui/items/{id}/decision", u.page(accessReviewer, u.decide))
 	mux.HandleFunc("POST /ui/items/{id}/assign", u.page(accessLead, u.assign))
 	mux.HandleFunc("POST /ui/items/{id}/overturn", u.page(accessLead, u.overturn))
@@ -89,11 +96,10 @@ func (u *ui) register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /ui/items/{id}/allowlist/revoke", u.page(accessAdmin, u.revoke))
 }
 
-// contentSecurityPolicy allows only the service's own scripts and styles;
-// media may come from any http(s) host, since that is where the platform
-// keeps it.
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src http: https:; " +
-	"media-src http: https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// contentSecurityPolicy allows only the service's own scripts, styles and
+// media: a reviewer's browser contacts no media host, whatever a page holds.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"media-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 func securityHeaders(w http.ResponseWriter) {
 	h := w.Header()
@@ -451,7 +457,9 @@ func (u *ui) decide(w http.ResponseWriter, r *http.Request, v *view) {
 		u.act(w, r, v, refusal(http.StatusBadRequest, "%v", err))
 		return
 	}
-	u.act(w, r, v, u.s.decide(r.Context(), r.PathValue("id"), v.Me.Subject, decision, reason))
+	o := u.s.decide(r.Context(), r.PathValue("id"), v.Me.Subject, decision, reason)
+	u.s.media.cache.drop(r.PathValue("id"))
+	u.act(w, r, v, o)
 }
 
 func (u *ui) assign(w http.ResponseWriter, r *http.Request, v *view) {

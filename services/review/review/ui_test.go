@@ -216,9 +216,9 @@ func TestUIWorksTheQueue(t *testing.T) {
 
 	itemPath := "/ui/items/" + url.PathEscape(hostile.ContentID)
 	_, page := b.get(itemPath)
-	if !strings.Contains(page, `class="media blurred"`) || !strings.Contains(page, `id="claim-button"`) ||
+	if !strings.Contains(page, `id="preview" class="media preview blurred"`) || !strings.Contains(page, `id="claim-button"`) ||
 		strings.Contains(page, `id="decision-form"`) || strings.Contains(page, `id="assign-form"`) {
-		t.Errorf("pending item page for a reviewer: want blurred media, a claim button, no decision or lead form:\n%s", page)
+		t.Errorf("pending item page for a reviewer: want the blurred preview, a claim button, no decision or lead form:\n%s", page)
 	}
 	token := csrf(t, page)
 	if resp, _ := b.post(itemPath+"/claim", url.Values{}); resp.StatusCode != http.StatusForbidden {

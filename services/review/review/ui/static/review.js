@@ -4,12 +4,19 @@
 (function () {
   function byId(id) { return document.getElementById(id); }
 
+  // The page shows the service's blurred preview; the media itself is
+  // requested (from the service) only on the first reveal.
   function toggleReveal() {
     var media = byId("media");
+    var preview = byId("preview");
     var button = byId("reveal");
     if (!media) { return; }
-    var hidden = media.classList.toggle("blurred");
-    if (button) { button.textContent = hidden ? "Reveal (r)" : "Hide (r)"; }
+    var reveal = media.hidden;
+    if (reveal && !media.getAttribute("src")) { media.setAttribute("src", media.dataset.src); }
+    media.hidden = !reveal;
+    if (preview) { preview.hidden = reveal; }
+    if (!reveal && media.pause) { media.pause(); }
+    if (button) { button.textContent = reveal ? "Hide (r)" : "Reveal (r)"; }
   }
 
   function decide(decision) {
