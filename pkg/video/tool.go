@@ -113,7 +113,8 @@ const cpuGrace = 5
 // process killed it (a cancelled context, a stopped extraction).
 func limitError(tool string, cmd *exec.Cmd, o Options, killed bool, said *tail) error {
 	ps := cmd.ProcessState
-	if ps == nil {
+	if ps == nil || ps.Success() {
+		// A tool that finished its work was not stopped, whatever it used.
 		return nil
 	}
 	cpu := ps.UserTime() + ps.SystemTime()
