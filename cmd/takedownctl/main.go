@@ -1,7 +1,8 @@
 // Command takedownctl operates a takedown pipeline: it hashes media, adds
 // entries to hash banks, imports, exports and configures banks, matches hash
 // lists offline, submits uploads, and runs the whole pipeline on one machine
-// for development (`takedownctl dev`, what `make run` starts).
+// for development (`takedownctl dev`, what `make run` starts), and inspects and
+// replays dead-letter topics.
 package main
 
 import (
@@ -36,6 +37,10 @@ Usage:
                                                              match hashes against a bank file (JSON lines)
   takedownctl submit [--content-id ID] FILE|URL              send an upload to the pipeline
   takedownctl report [--from TIME] [--to TIME] [--json]      transparency report of enforcement.actions
+  takedownctl dlq list [--json]                              dead-letter topics (*.dlq) with message counts per partition
+  takedownctl dlq show TOPIC [--offset [P:]N,...] [--limit N] [--json]
+                                                             print dead-lettered messages: reason, origin, headers, value
+  takedownctl dlq replay TOPIC --offset [P:]N,... | --all    republish dead-lettered messages to their original topic
   takedownctl token --sub NAME [--roles reviewer|lead|admin] --secret S [--kid KID] [--ttl 12h]
                                                              print a review service token (HS256)
   takedownctl dev                                            run the whole pipeline on this machine (make run)
@@ -86,6 +91,8 @@ func run(ctx context.Context, args []string) error {
 		return cmdSubmit(ctx, args[1:], os.Stdout)
 	case "report":
 		return cmdReport(ctx, args[1:], os.Stdout, os.Stderr)
+	case "dlq":
+		return cmdDLQ(ctx, args[1:], os.Stdout, os.Stderr)
 	case "token":
 		return cmdToken(ctx, args[1:], os.Stdout)
 	case "dev":

@@ -8,7 +8,15 @@ import (
 	"runtime/debug"
 	"strconv"
 	"time"
+
+	"github.com/takedown-pipeline/takedown/pkg/metrics"
 )
+
+// deadLettered counts the messages DeadLetter parked, by the topic they were
+// consumed from and the consumer group (the service) that gave up on them.
+var deadLettered = metrics.Default.NewCounterVec("takedown_messages_dead_lettered_total",
+	"Messages sent to a dead-letter topic, by the topic they were consumed from and the consumer group.",
+	"topic", "group")
 
 // RetryConfig bounds retries of transient errors.
 type RetryConfig struct {
@@ -112,6 +120,7 @@ func DeadLetter(pub Publisher, topic, service string, exhausted bool) Middleware
 			if perr := pub.Publish(ctx, dl); perr != nil {
 				return fmt.Errorf("dead-letter to %s failed: %w (handler error: %v)", topic, perr, err)
 			}
+			deadLettered.With(msg.Topic, service).Inc()
 			Log(ctx).Warn("message sent to dead-letter topic", "dlq", topic, "err", err,
 				"permanent", IsPermanent(err), "attempts", attempts)
 			return nil

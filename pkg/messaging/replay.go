@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,29 @@ func topicMetadata(ctx context.Context, c *kafka.Client, topic string) ([]kafka.
 		return t.Partitions, nil
 	}
 	return nil, fmt.Errorf("topic %s: %w", topic, ErrTopicNotFound)
+}
+
+// ListTopics names every topic of the cluster but the broker's internal ones
+// (__consumer_offsets), sorted.
+func ListTopics(ctx context.Context, k config.Kafka) ([]string, error) {
+	c, err := client(k)
+	if err != nil {
+		return nil, err
+	}
+	defer closeIdle(c)
+	md, err := c.Metadata(ctx, &kafka.MetadataRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("list topics: %w", err)
+	}
+	var out []string
+	for _, t := range md.Topics {
+		if t.Internal || strings.HasPrefix(t.Name, "__") {
+			continue
+		}
+		out = append(out, t.Name)
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // TopicPartitions lists the partitions of topic with their first and end

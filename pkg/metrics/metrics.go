@@ -47,6 +47,12 @@ func (r *Registry) BeforeWrite(fn func()) {
 	r.before = append(r.before, fn)
 }
 
+// Default is the registry of metrics that belong to the process rather than
+// to one service's code (what package messaging counts for every consumer).
+// pkg/service serves it on /metrics of every service, after the service's own
+// registry if it has one.
+var Default = NewRegistry()
+
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry { return &Registry{metrics: map[string]metric{}} }
 

@@ -28,6 +28,8 @@ type Worker struct {
 	Log    *slog.Logger
 	Health *Health
 	// HTTPAddr and HTTP are the service's API, health endpoints included.
+	// GET /metrics also serves metrics.Default, after the service's own
+	// metrics if HTTP serves any.
 	HTTPAddr string
 	HTTP     http.Handler
 	// Server holds the HTTP timeouts and the admin address: when it is
@@ -104,10 +106,10 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	public := w.HTTP
+	public := withProcessMetrics(w.HTTP)
 	if w.Server.AdminAddr != "" {
 		var admin http.Handler
-		public, admin = SplitAdmin(w.HTTP)
+		public, admin = SplitAdmin(public)
 		stopAdmin, adminAddr, err := ServeWith(ctx, w.Log, w.Server.AdminAddr, admin, w.Server)
 		if err != nil {
 			return fmt.Errorf("%s: %w", config.EnvName("admin-addr"), err)

@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/metrics"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 
@@ -87,5 +90,55 @@ func TestWorkerPreflightFailure(t *testing.T) {
 	}
 	if len(closed) != 2 {
 		t.Errorf("closed %v after a failed start", closed)
+	}
+}
+
+// Every service's /metrics counts the messages it dead-lettered, whether it
+// has metrics of its own (matcher, review) or not (ingest, hasher,
+// enforcer): the worker serves the process's registry after the service's.
+func TestWorkerMetricsCountDeadLettered(t *testing.T) {
+	for _, own := range []bool{false, true} {
+		t.Run(map[bool]string{false: "no registry", true: "own registry"}[own], func(t *testing.T) {
+			var closed []string
+			w := worker(t, &closed)
+			if own {
+				reg := metrics.NewRegistry()
+				reg.NewCounter("test_service_own_total", "A service's own metric.").Inc()
+				mux := w.HTTP.(*http.ServeMux)
+				mux.Handle("GET /metrics", reg.Handler())
+			}
+			k := w.Kafka
+			topic := w.Consumer.Topics[0]
+			dlq := testenv.Name("worker-dlq")
+			w.Topics = Topics(1, 1, topic, dlq)
+			pub := messaging.NewKafkaPublisher(k)
+			t.Cleanup(func() { _ = pub.Close() })
+			w.Handle = messaging.Chain(func(context.Context, *messaging.Message) error {
+				return messaging.Permanentf("malformed")
+			}, messaging.Standard(w.Log, w.Consumer.Group, pub, dlq, messaging.RetryConfig{})...)
+			stop := testenv.Run(t, "worker", w.Run, w.Health.Ready)
+			defer stop()
+			testenv.Publish(t, k, messaging.Message{Topic: topic, Key: []byte("k"), Value: []byte("{")},
+				messaging.Message{Topic: topic, Key: []byte("k"), Value: []byte("[")})
+			testenv.ReadTopic(t, k, dlq, 2)
+			want := fmt.Sprintf(`takedown_messages_dead_lettered_total{topic=%q,group=%q} 2`, topic, w.Consumer.Group)
+			var page string
+			testenv.WaitFor(t, 10*time.Second, "the dead-letter count on /metrics", func() bool {
+				resp, err := http.Get("http://" + w.Health.Addr() + "/metrics")
+				if err != nil {
+					return false
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				page = string(b)
+				return resp.StatusCode == http.StatusOK && strings.Contains(page, want)
+			})
+			if own && !strings.Contains(page, "test_service_own_total 1") {
+				t.Errorf("the service's own metrics are gone from /metrics:\n%s", page)
+			}
+			if !strings.Contains(page, "# TYPE takedown_messages_dead_lettered_total counter") {
+				t.Errorf("no TYPE line:\n%s", page)
+			}
+		})
 	}
 }

@@ -92,7 +92,7 @@ func ffmpegArgs(p probed, o Options) []string {
 func extract(ctx context.Context, p probed, o Options, fn func(Frame) error) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	cmd, err := nicedCommand(runCtx, o.Nice, o.FFmpeg, ffmpegArgs(p, o)...)
+	cmd, err := limitedCommand(runCtx, o, o.Nice, o.FFmpeg, ffmpegArgs(p, o)...)
 	if err != nil {
 		return startError(o.FFmpeg, err)
 	}
@@ -158,17 +158,23 @@ func extract(ctx context.Context, p probed, o Options, fn func(Frame) error) err
 			loopErr = fmt.Errorf("%w: ffmpeg sent a frame without its timestamp", ErrCorrupt)
 		}
 	}
-	if loopErr != nil || fnErr != nil {
+	killed := loopErr != nil || fnErr != nil
+	if killed {
 		stop() // kills ffmpeg's process group
 	}
 	<-parsed
 	waitErr := cmd.Wait()
+	limitErr := limitError("ffmpeg", cmd, o, killed, &ps.tail)
 
 	switch {
 	case fnErr != nil:
 		return fnErr
 	case ctxError(ctx, o) != nil:
 		return ctxError(ctx, o)
+	case limitErr != nil:
+		// Before loopErr: a decoder stopped by its limit cuts its last
+		// frame short, which is not the file's fault.
+		return limitErr
 	case loopErr != nil:
 		if errors.Is(loopErr, ErrCorrupt) && ps.tail.String() != "" {
 			return fmt.Errorf("%w; ffmpeg said: %s", loopErr, ps.tail.String())
@@ -246,7 +252,9 @@ func (ps *parser) line(line string) (frameMeta, bool) {
 		}
 		return m, true
 	}
-	if worthKeeping(level) {
+	// A line without a level tag is not ffmpeg's logger: the dynamic loader,
+	// glibc or prlimit, whose words explain a limit hit before ffmpeg ran.
+	if worthKeeping(level) || (level == "" && ctxName == "") {
 		if ctxName != "" {
 			msg = ctxName + ": " + msg
 		}

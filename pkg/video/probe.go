@@ -81,13 +81,16 @@ func probe(ctx context.Context, path string, o Options) (probed, error) {
 		return probed{}, fmt.Errorf("%w: %s is not a regular file", ErrNotVideo, path)
 	}
 	p := probed{url: "file:" + abs}
-	cmd := command(ctx, o.FFprobe,
+	cmd, err := limitedCommand(ctx, o, 0, o.FFprobe,
 		"-hide_banner", "-loglevel", "repeat+level+error",
 		"-protocol_whitelist", protocols, "-format_whitelist", Demuxers,
 		"-show_entries", "format=format_name,duration"+
 			":stream=index,codec_type,codec_name,width,height,avg_frame_rate,r_frame_rate,duration"+
 			":stream_disposition=attached_pic:stream_side_data=rotation:stream_tags=rotate",
 		"-of", "json", p.url)
+	if err != nil {
+		return p, startError(o.FFprobe, err)
+	}
 	var out limitedBuffer
 	out.limit = maxProbeOutput
 	var errOut limitedBuffer
@@ -100,18 +103,21 @@ func probe(ctx context.Context, path string, o Options) (probed, error) {
 	if cerr := ctxError(ctx, o); cerr != nil {
 		return p, cerr
 	}
+	var t tail
+	for line := range strings.SplitSeq(errOut.String(), "\n") {
+		ctxName, _, msg := logLevel(line)
+		if ctxName != "" {
+			msg = ctxName + ": " + msg
+		}
+		t.add(msg)
+	}
+	if lerr := limitError("ffprobe", cmd, o, false, &t); lerr != nil {
+		return p, lerr
+	}
 	if out.over {
 		return p, fmt.Errorf("%w: ffprobe's description is over %d bytes", ErrNotVideo, maxProbeOutput)
 	}
 	if err != nil {
-		var t tail
-		for line := range strings.SplitSeq(errOut.String(), "\n") {
-			ctxName, _, msg := logLevel(line)
-			if ctxName != "" {
-				msg = ctxName + ": " + msg
-			}
-			t.add(msg)
-		}
 		return p, &ToolError{Tool: "ffprobe", Kind: ErrNotVideo, Exit: exitCode(err), Stderr: t.String()}
 	}
 	var pj probeJSON

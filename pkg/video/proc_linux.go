@@ -3,6 +3,7 @@
 package video
 
 import (
+	"os"
 	"os/exec"
 	"syscall"
 )
@@ -12,4 +13,13 @@ import (
 func isolate(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+}
+
+// signalled names the signal that killed the process, if one did.
+func signalled(ps *os.ProcessState) (string, bool) {
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() {
+		return "", false
+	}
+	return ws.Signal().String(), true
 }

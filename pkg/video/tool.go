@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -37,16 +38,105 @@ func command(ctx context.Context, bin string, args ...string) *exec.Cmd {
 // exit status. Niceness is inherited by every thread the tool starts, which
 // setting it from here after the start could not promise.
 func nicedCommand(ctx context.Context, nice int, bin string, args ...string) (*exec.Cmd, error) {
+	argv, err := nicedArgv(nice, bin, args)
+	if err != nil {
+		return nil, err
+	}
+	return command(ctx, argv[0], argv[1:]...), nil
+}
+
+func nicedArgv(nice int, bin string, args []string) ([]string, error) {
 	path, err := exec.LookPath(bin)
 	if err != nil {
 		return nil, err
 	}
 	if nice > 0 {
 		if n, err := exec.LookPath("nice"); err == nil {
-			return command(ctx, n, append([]string{"-n", strconv.Itoa(nice), "--", path}, args...)...), nil
+			return append([]string{n, "-n", strconv.Itoa(nice), "--", path}, args...), nil
 		}
 	}
-	return command(ctx, path, args...), nil
+	return append([]string{path}, args...), nil
+}
+
+// limitedCommand is nicedCommand run under o's resource limits: prlimit(1)
+// (util-linux, in every Debian image) sets RLIMIT_CPU and RLIMIT_AS on
+// itself and then executes nice, which executes the tool, so the limits hold
+// from the tool's first instruction and for every thread it starts (setting
+// them from here after the start could not promise that). Without prlimit
+// the tool is not run at all while a limit is set: a decoder of hostile
+// input without its limits is what they are there to prevent.
+func limitedCommand(ctx context.Context, o Options, nice int, bin string, args ...string) (*exec.Cmd, error) {
+	argv, err := nicedArgv(nice, bin, args)
+	if err != nil {
+		return nil, err
+	}
+	var limits []string
+	if o.CPULimit > 0 {
+		// The soft limit sends SIGXCPU (ffmpeg stops and exits on it), the
+		// hard one, a little later, SIGKILL for a tool that does not.
+		soft := int64(math.Ceil(o.CPULimit.Seconds()))
+		limits = append(limits, fmt.Sprintf("--cpu=%d:%d", soft, soft+cpuGrace))
+	}
+	if o.MemoryLimit > 0 {
+		limits = append(limits, fmt.Sprintf("--as=%d:%d", o.MemoryLimit, o.MemoryLimit))
+	}
+	if len(limits) == 0 {
+		return command(ctx, argv[0], argv[1:]...), nil
+	}
+	pl, err := exec.LookPath("prlimit")
+	if err != nil {
+		return nil, fmt.Errorf("prlimit (util-linux) is needed to run %s under its CPU and memory limits: %w", bin, err)
+	}
+	return command(ctx, pl, append(append(limits, "--"), argv...)...), nil
+}
+
+// outOfMemory reports whether a tool's words are those of an allocation
+// refused: malloc's ENOMEM, a thread that could not get its stack (EAGAIN
+// from pthread_create, which ffmpeg reports when opening its decoder), or
+// the loader unable to map a library.
+func outOfMemory(said *tail) bool {
+	for _, s := range []string{"Cannot allocate memory", "Resource temporarily unavailable",
+		"failed to map segment", "ut of memory"} {
+		if said.contains(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// cpuGrace is the CPU time, in seconds, between SIGXCPU and SIGKILL.
+const cpuGrace = 5
+
+// limitError tells whether a finished tool ran into o's limits, or died of
+// a signal nobody here sent (a crash): ErrResourceLimit or ErrCrashed, with
+// what the tool said; nil if it did neither. killed says whether this
+// process killed it (a cancelled context, a stopped extraction).
+func limitError(tool string, cmd *exec.Cmd, o Options, killed bool, said *tail) error {
+	ps := cmd.ProcessState
+	if ps == nil || ps.Success() {
+		// A tool that finished its work was not stopped, whatever it used.
+		return nil
+	}
+	cpu := ps.UserTime() + ps.SystemTime()
+	// RLIMIT_CPU is checked on the scheduler's tick, so a tool stopped by
+	// it has used at least the limit; a few milliseconds of slack cover the
+	// rounding between the kernel's two clocks of it.
+	if o.CPULimit > 0 && cpu+50*time.Millisecond >= o.CPULimit {
+		return &ResourceLimitError{Tool: tool, Resource: "cpu", Limit: o.CPULimit.String(),
+			Detail: fmt.Sprintf("used %v of CPU time", cpu.Round(time.Millisecond)), Stderr: said.String()}
+	}
+	if o.MemoryLimit > 0 && outOfMemory(said) {
+		return &ResourceLimitError{Tool: tool, Resource: "memory", Limit: strconv.FormatInt(o.MemoryLimit, 10) + " bytes of address space",
+			Detail: "an allocation failed", Stderr: said.String()}
+	}
+	if sig, ok := signalled(ps); ok && !killed {
+		if sig == "cpu time limit exceeded" && o.CPULimit > 0 {
+			return &ResourceLimitError{Tool: tool, Resource: "cpu", Limit: o.CPULimit.String(), Detail: sig, Stderr: said.String()}
+		}
+		return fmt.Errorf("%w: %s killed by signal %q (%v of CPU time): %s", ErrCrashed, tool, sig,
+			cpu.Round(time.Millisecond), said.String())
+	}
+	return nil
 }
 
 // startError explains a tool that could not be started.

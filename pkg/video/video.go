@@ -85,6 +85,22 @@ const (
 	DefaultMaxWidth    = 3840
 	DefaultMaxHeight   = 2160
 	DefaultTimeout     = 10 * time.Minute
+	// DefaultCPULimit and DefaultMemoryLimit bound each run of ffmpeg and
+	// ffprobe (RLIMIT_CPU, RLIMIT_AS). Measured on 2 cores (ffmpeg 5.1,
+	// every frame decoded): the reference sample videos (SD and HD, up to
+	// 30 s) took at most 3.7 s of CPU, 110 MB resident and 770 MB of
+	// address space; 4 s of synthetic 3840x2160 HEVC took 19 s of CPU,
+	// 370 MB resident and 1 GB of address space. Address space grows with
+	// the decoder's threads (each reserves a stack and a malloc arena, about
+	// 72 MB, and ffmpeg starts up to 16 on a large host), hence 4 GiB. The
+	// CPU limit lets a video of the full 2 hours decode on 3 cores for the
+	// whole DefaultTimeout, and stops a decoder spinning on crafted input
+	// on a host with more.
+	DefaultCPULimit    = 30 * time.Minute
+	DefaultMemoryLimit = 4 << 30
+	// MinMemoryLimit is the smallest MemoryLimit taken: below about 150 MB
+	// ffmpeg 5.1 cannot map its shared libraries.
+	MinMemoryLimit = 256 << 20
 )
 
 // Demuxers is the -format_whitelist given to ffmpeg and ffprobe: the common
@@ -130,6 +146,13 @@ type Options struct {
 	// video would otherwise take cores from the pictures hashed beside it;
 	// niced, it gets what they leave.
 	Nice int
+	// CPULimit is the CPU time (all threads) one run of ffmpeg or ffprobe
+	// may use, MemoryLimit its address space in bytes: RLIMIT_CPU and
+	// RLIMIT_AS set through prlimit(1). 0 means DefaultCPULimit and
+	// DefaultMemoryLimit, a negative value no limit. A tool that runs into
+	// one fails with ErrResourceLimit.
+	CPULimit    time.Duration
+	MemoryLimit int64
 }
 
 // DefaultNice is ffmpeg's niceness unless Options.Nice says otherwise.
@@ -193,6 +216,12 @@ var (
 	// ErrTimeout: the extraction took longer than Options.Timeout; the
 	// error also wraps context.DeadlineExceeded.
 	ErrTimeout = errors.New("video extraction timed out")
+	// ErrResourceLimit: ffmpeg or ffprobe ran into Options.CPULimit or
+	// Options.MemoryLimit (a *ResourceLimitError says which).
+	ErrResourceLimit = errors.New("video decoder hit its resource limit")
+	// ErrCrashed: ffmpeg or ffprobe died of a signal this package did not
+	// send (a segfault, an abort).
+	ErrCrashed = errors.New("video decoder crashed")
 	// ErrInvalidOptions: an Options field is out of range.
 	ErrInvalidOptions = errors.New("invalid video options")
 )
@@ -216,6 +245,26 @@ func (e *ToolError) Error() string {
 }
 
 func (e *ToolError) Unwrap() error { return e.Kind }
+
+// ResourceLimitError is a tool stopped by one of its resource limits. It
+// wraps ErrResourceLimit.
+type ResourceLimitError struct {
+	Tool     string // "ffmpeg" or "ffprobe"
+	Resource string // "cpu" or "memory"
+	Limit    string // the limit, as set
+	Detail   string // what was seen: the CPU time used, the failed allocation
+	Stderr   string // the tool's last warnings and errors
+}
+
+func (e *ResourceLimitError) Error() string {
+	msg := fmt.Sprintf("%v: %s over its %s limit of %s: %s", ErrResourceLimit, e.Tool, e.Resource, e.Limit, e.Detail)
+	if e.Stderr != "" {
+		msg += "; it said: " + e.Stderr
+	}
+	return msg
+}
+
+func (e *ResourceLimitError) Unwrap() error { return ErrResourceLimit }
 
 // withDefaults fills in the defaults and checks the ranges.
 func (o Options) withDefaults() (Options, error) {
@@ -256,6 +305,18 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.TempDir == "" {
 		o.TempDir = os.TempDir()
+	}
+	switch {
+	case o.CPULimit == 0:
+		o.CPULimit = DefaultCPULimit
+	case o.CPULimit > 0 && o.CPULimit < time.Second:
+		return o, fmt.Errorf("%w: CPULimit %v is under a second (RLIMIT_CPU counts whole seconds)", ErrInvalidOptions, o.CPULimit)
+	}
+	switch {
+	case o.MemoryLimit == 0:
+		o.MemoryLimit = DefaultMemoryLimit
+	case o.MemoryLimit > 0 && o.MemoryLimit < MinMemoryLimit:
+		return o, fmt.Errorf("%w: MemoryLimit %d is under %d: ffmpeg cannot even load its libraries", ErrInvalidOptions, o.MemoryLimit, MinMemoryLimit)
 	}
 	switch {
 	case o.Nice == 0:

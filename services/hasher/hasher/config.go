@@ -22,6 +22,8 @@ const (
 	DefaultVideoFPS      = 1
 	DefaultVideoMaxDur   = video.DefaultMaxDuration
 	DefaultVideoTimeout  = video.DefaultTimeout
+	DefaultVideoCPULimit = video.DefaultCPULimit
+	DefaultVideoMemLimit = video.DefaultMemoryLimit
 )
 
 // Config holds the hasher settings.
@@ -52,6 +54,11 @@ type Config struct {
 	VideoMaxDuration time.Duration
 	// VideoTimeout bounds the hashing of one video.
 	VideoTimeout time.Duration
+	// VideoCPULimit and VideoMemoryLimit bound each run of ffmpeg and
+	// ffprobe: CPU time over all its threads, and address space in bytes
+	// (RLIMIT_CPU and RLIMIT_AS, through prlimit). Negative: no limit.
+	VideoCPULimit    time.Duration
+	VideoMemoryLimit int64
 }
 
 // Bind registers the settings: the common ones, then
@@ -65,6 +72,8 @@ type Config struct {
 //	video-fps           TAKEDOWN_VIDEO_FPS           1
 //	video-max-duration  TAKEDOWN_VIDEO_MAX_DURATION  2h0m0s
 //	video-timeout       TAKEDOWN_VIDEO_TIMEOUT       10m0s
+//	video-cpu-limit     TAKEDOWN_VIDEO_CPU_LIMIT     30m0s
+//	video-memory-limit  TAKEDOWN_VIDEO_MEMORY_LIMIT  4294967296
 func (c *Config) Bind(s *config.Set) {
 	c.Common.Bind(s, "hasher", DefaultHTTPAddr)
 	s.String(&c.Group, "group", DefaultGroup, "Kafka consumer group of the hasher")
@@ -79,6 +88,10 @@ func (c *Config) Bind(s *config.Set) {
 	s.Int(&c.VideoFPS, "video-fps", DefaultVideoFPS, "frames of a video (or a live stream segment) hashed per second")
 	s.Duration(&c.VideoMaxDuration, "video-max-duration", DefaultVideoMaxDur, "longest video hashed; longer ones are dead-lettered")
 	s.Duration(&c.VideoTimeout, "video-timeout", DefaultVideoTimeout, "time limit of hashing one video (ffmpeg included); slower ones are dead-lettered")
+	s.Duration(&c.VideoCPULimit, "video-cpu-limit", DefaultVideoCPULimit,
+		"CPU time (all threads) one run of ffmpeg or ffprobe may use, through prlimit; negative: no limit")
+	s.Int64(&c.VideoMemoryLimit, "video-memory-limit", DefaultVideoMemLimit,
+		"address space in bytes one run of ffmpeg or ffprobe may map, through prlimit; negative: no limit")
 }
 
 // withDefaults fills what a Config built in code (rather than by Bind) may
@@ -107,6 +120,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.VideoTimeout == 0 {
 		c.VideoTimeout = DefaultVideoTimeout
+	}
+	if c.VideoCPULimit == 0 {
+		c.VideoCPULimit = DefaultVideoCPULimit
+	}
+	if c.VideoMemoryLimit == 0 {
+		c.VideoMemoryLimit = DefaultVideoMemLimit
 	}
 	if c.DLQTopic == "" {
 		c.DLQTopic = "hasher.dlq"
@@ -146,6 +165,13 @@ func (c Config) validate() error {
 	}
 	if c.VideoMaxDuration < 0 || c.VideoTimeout < 0 {
 		errs = append(errs, fmt.Errorf("TAKEDOWN_VIDEO_MAX_DURATION=%v, TAKEDOWN_VIDEO_TIMEOUT=%v: must be positive", c.VideoMaxDuration, c.VideoTimeout))
+	}
+	if c.VideoCPULimit > 0 && c.VideoCPULimit < time.Second {
+		errs = append(errs, fmt.Errorf("TAKEDOWN_VIDEO_CPU_LIMIT=%v: at least 1s (the kernel counts whole seconds), or negative for none", c.VideoCPULimit))
+	}
+	if c.VideoMemoryLimit > 0 && c.VideoMemoryLimit < video.MinMemoryLimit {
+		errs = append(errs, fmt.Errorf("TAKEDOWN_VIDEO_MEMORY_LIMIT=%d: at least %d bytes (ffmpeg cannot load its libraries in less), or negative for none",
+			c.VideoMemoryLimit, int64(video.MinMemoryLimit)))
 	}
 	if c.Topics.StreamSegments == c.Topics.Ingested {
 		errs = append(errs, fmt.Errorf("TAKEDOWN_TOPIC_STREAM_SEGMENTS and TAKEDOWN_TOPIC_INGESTED are both %q: the hasher tells the events apart by topic", c.Topics.Ingested))

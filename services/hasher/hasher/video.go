@@ -28,7 +28,8 @@ func (s *Service) checkFFmpeg() {
 }
 
 func (s *Service) videoOptions() video.Options {
-	return video.Options{FPS: float64(s.cfg.VideoFPS), MaxDuration: s.cfg.VideoMaxDuration, Timeout: s.cfg.VideoTimeout}
+	return video.Options{FPS: float64(s.cfg.VideoFPS), MaxDuration: s.cfg.VideoMaxDuration, Timeout: s.cfg.VideoTimeout,
+		CPULimit: s.cfg.VideoCPULimit, MemoryLimit: s.cfg.VideoMemoryLimit}
 }
 
 // hashVideo returns the byte hashes and the sampled frames of a video. Every
