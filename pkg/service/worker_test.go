@@ -110,7 +110,7 @@ func TestWorkerMetricsCountDeadLettered(t *testing.T) {
 			k := w.Kafka
 			topic := w.Consumer.Topics[0]
 			dlq := testenv.Name("worker-dlq")
-			w.Topics = Topics(1, 1, topic, dlq)
+			w.Topics = Topics(config.Common{Partitions: 1, Replication: 1}, topic, dlq)
 			pub := messaging.NewKafkaPublisher(k)
 			t.Cleanup(func() { _ = pub.Close() })
 			w.Handle = messaging.Chain(func(context.Context, *messaging.Message) error {
