@@ -505,12 +505,6 @@ const (
 	ActionRestore        = "restore"
 	ActionStopStream     = "stop_stream"
 	ActionQueueForReview = "queue_for_review"
-	// ActionUnhashable records that an upload's media could not be hashed
-	// (no webhook call: the record itself is the action).
-	ActionUnhashable = "unhashable"
-	// ActionHold asks the platform to keep an upload hidden until a
-	// reviewer decides on it; a restore releases it.
-	ActionHold = "hold"
 	OutcomeSucceeded     = "succeeded"
 	OutcomeFailed        = "failed"
 	// OutcomeRetrying records a failed attempt that will be tried again.
@@ -521,6 +515,16 @@ const (
 	TriggerOverturn = "overturn"
 	// TriggerIncident marks an automatic action under incident mode.
 	TriggerIncident = "incident"
+)
+
+// Actions for media that could not be hashed.
+const (
+	// ActionUnhashable records that an upload's media could not be hashed
+	// (no webhook call: the record itself is the action).
+	ActionUnhashable = "unhashable"
+	// ActionHold asks the platform to keep an upload hidden until a
+	// reviewer decides on it; a restore releases it.
+	ActionHold = "hold"
 )
 
 // Severities of a bank's content, highest first; they order the review
