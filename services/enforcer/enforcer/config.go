@@ -53,6 +53,9 @@ type Config struct {
 	// StreamStateTTL is how long a stream's matched footage is kept after
 	// its last matching segment.
 	StreamStateTTL time.Duration
+	// UnhashablePolicy is what happens to media the hasher could not hash
+	// (one of the UnhashablePolicy constants), besides its audit record.
+	UnhashablePolicy string
 
 	rules policy.Rules // parsed by validate
 }
@@ -75,6 +78,7 @@ type Config struct {
 //	action-rules         TAKEDOWN_ACTION_RULES         default=remove
 //	stream-match         TAKEDOWN_STREAM_MATCH         6s
 //	stream-state-ttl     TAKEDOWN_STREAM_STATE_TTL     24h0m0s
+//	unhashable-policy    TAKEDOWN_UNHASHABLE_POLICY    review
 func (c *Config) Bind(s *config.Set) {
 	c.Common.Bind(s, "enforcer", DefaultHTTPAddr)
 	d, inc := policy.Default().AutoDistance, policy.Default().IncidentDistance
@@ -104,7 +108,22 @@ func (c *Config) Bind(s *config.Set) {
 		"footage of one bank video a live stream may show before it is stopped (stop_stream), added up over its segments")
 	s.Duration(&c.StreamStateTTL, "stream-state-ttl", DefaultStreamStateTTL,
 		"how long a live stream's matched footage is remembered after its last matching segment")
+	s.String(&c.UnhashablePolicy, "unhashable-policy", UnhashableReview,
+		"media the hasher could not hash (too large, too long, unsupported, host down, decoder crashed): review (queue it), hold (ask the platform to keep it hidden, then queue it) or allow (record it only)")
 }
+
+// Unhashable policies: what the enforcer does with media that could not be
+// hashed, after recording it.
+const (
+	// UnhashableReview queues it for review (the default): it fails closed
+	// to a person.
+	UnhashableReview = "review"
+	// UnhashableHold asks the platform to keep it hidden (webhook action
+	// hold), then queues it for review; a benign decision releases it.
+	UnhashableHold = "hold"
+	// UnhashableAllow only records it.
+	UnhashableAllow = "allow"
+)
 
 // Defaults of the live stream settings.
 const (
@@ -171,6 +190,11 @@ func (c *Config) validate() error {
 		if d.v < 0 || d.v > d.maxBits {
 			errs = append(errs, fmt.Errorf("%s %d: want 0..%d (bits of the hash)", d.name, d.v, d.maxBits))
 		}
+	}
+	switch c.UnhashablePolicy {
+	case UnhashableReview, UnhashableHold, UnhashableAllow:
+	default:
+		errs = append(errs, fmt.Errorf("unhashable-policy %q: want %s, %s or %s", c.UnhashablePolicy, UnhashableReview, UnhashableHold, UnhashableAllow))
 	}
 	if c.StreamMatch <= 0 || c.StreamStateTTL <= 0 {
 		errs = append(errs, fmt.Errorf("stream-match %v and stream-state-ttl %v must be positive", c.StreamMatch, c.StreamStateTTL))

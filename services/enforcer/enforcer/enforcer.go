@@ -52,6 +52,7 @@ type Service struct {
 	health *service.Health
 
 	sent, restores, queued, duplicates, failures, retries, noops, streams atomic.Int64
+	unhashable, holds                                                     atomic.Int64
 }
 
 // Stats counts what the enforcer did since it started.
@@ -76,6 +77,10 @@ type Stats struct {
 	// StreamsStopped is live streams stopped (stop_stream accepted by the
 	// platform) on their matched footage.
 	StreamsStopped int64 `json:"streams_stopped"`
+	// Unhashable is media recorded as unhashable (action unhashable).
+	Unhashable int64 `json:"unhashable"`
+	// HoldsSent is holds of unhashable media the platform accepted.
+	HoldsSent int64 `json:"holds_sent"`
 }
 
 // New checks cfg and creates the clients; nothing connects until Run.
@@ -128,6 +133,8 @@ func (s *Service) Stats() Stats {
 		Retries:           s.retries.Load(),
 		NothingToDo:       s.noops.Load(),
 		StreamsStopped:    s.streams.Load(),
+		Unhashable:        s.unhashable.Load(),
+		HoldsSent:         s.holds.Load(),
 	}
 }
 
