@@ -47,6 +47,9 @@ type Item struct {
 	Overturns string `json:"overturns,omitempty"`
 	// History holds the decisions overturned so far, oldest first.
 	History []PastDecision `json:"history,omitempty"`
+	// Unhashable is set when the media could not be hashed: the item has
+	// no matches, and its reason says why.
+	Unhashable *events.Unhashable `json:"unhashable,omitempty"`
 
 	request events.ReviewRequested
 	// draft is the review.decided event the item is committed to, and
@@ -706,6 +709,7 @@ func itemFromHash(id string, h map[string]string, now time.Time) (*Item, error) 
 	it.ContentID, it.CorrelationID, it.RequestEventID = r.ContentID, r.CorrelationID, r.EventID
 	it.MediaURL, it.ContentType, it.UploadedAt = r.MediaURL, r.ContentType, r.UploadedAt
 	it.Reason, it.Matches = r.Reason, r.Matches
+	it.Unhashable = r.Unhashable
 	if it.Matches == nil {
 		it.Matches = []events.Match{}
 	}
