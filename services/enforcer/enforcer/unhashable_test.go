@@ -169,3 +169,34 @@ func TestUnhashableAllow(t *testing.T) {
 		t.Errorf("New with unhashable-policy ignore: %v", err)
 	}
 }
+
+// TestUnhashableStreamSegments: each segment of a live stream that cannot
+// be hashed is recorded, and the stream is queued for review once.
+func TestUnhashableStreamSegments(t *testing.T) {
+	t.Parallel()
+	h := start(t, 0, nil)
+	stream := testenv.Name("stream")
+	for seq := range int64(2) {
+		seg := segment(stream, seq)
+		seg.Matches = []events.Match{}
+		seg.Unhashable = &events.Unhashable{Reason: events.UnhashableDecoderTimeout, Detail: "video extraction timed out"}
+		h.publish(h.cfg.Topics.Matched, seg)
+	}
+	h.waitStats("both segments", func(st Stats) bool { return st.Unhashable >= 2 && st.DuplicatesSkipped >= 1 })
+	recs := h.actions(3)
+	var unhashable, queued int
+	for _, a := range recs {
+		switch a.Action {
+		case events.ActionUnhashable:
+			unhashable++
+		case events.ActionQueueForReview:
+			queued++
+		}
+	}
+	if unhashable != 2 || queued != 1 {
+		t.Errorf("records %+v: want 2 unhashable (one per segment) and 1 queue_for_review", recs)
+	}
+	if st := h.stats(); st.ReviewsQueued != 1 || st.StreamsStopped != 0 || st.DuplicatesSkipped != 1 {
+		t.Errorf("stats %+v, want 1 queued (the second segment's queueing a duplicate), nothing stopped", st)
+	}
+}
