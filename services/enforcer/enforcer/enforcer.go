@@ -19,6 +19,11 @@
 // on each content (removed, restricted, restored), which an overturn
 // consults.
 //
+// Media the hasher could not hash (media.matched with unhashable set) is
+// recorded as an unhashable action and then queued for review, held by the
+// platform and queued, or only recorded, as UnhashablePolicy says; see
+// unhashable.go.
+//
 // Live streams: the verdicts of a stream's segments are added up per bank
 // video in Redis, and the stream is stopped (action stop_stream) as soon as
 // one bank video's matched footage reaches StreamMatch; see stream.go.

@@ -239,6 +239,10 @@ func (s *Service) enforce(ctx context.Context, log *slog.Logger, r actRequest) e
 			return nil
 		}
 	}
+	labels := r.basis.Labels
+	if labels == nil {
+		labels = []string{} // an action on no match (unhashable media): an empty list, not null
+	}
 	hook := *s.hook
 	hook.OnRetry = func(attempt int, err error) error { return s.recordRetry(ctx, log, r, attempt, err) }
 	attempts, sendErr := hook.Send(ctx, webhook.Takedown{
@@ -249,7 +253,7 @@ func (s *Service) enforce(ctx context.Context, log *slog.Logger, r actRequest) e
 		ClientID:       r.parent.ClientID,
 		Reason:         r.reason,
 		Bank:           r.basis.Bank,
-		Labels:         r.basis.Labels,
+		Labels:         labels,
 		Evidence:       r.evidence,
 		IdempotencyKey: r.key,
 		CorrelationID:  r.parent.CorrelationID,

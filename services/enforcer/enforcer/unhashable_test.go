@@ -97,7 +97,8 @@ func TestUnhashableHold(t *testing.T) {
 	h.reviewRequests(2)
 	st := h.waitStats("two holds", func(st Stats) bool { return st.HoldsSent >= 2 && st.ReviewsQueued >= 2 })
 	for _, td := range h.platform.takedowns(t) {
-		if td.Action != events.ActionHold || td.Trigger != events.TriggerAuto || td.IdempotencyKey != webhook.IdempotencyKey(td.ContentID, events.ActionHold) || !strings.Contains(td.Reason, "unhashable (") {
+		if td.Action != events.ActionHold || td.Trigger != events.TriggerAuto || td.IdempotencyKey != webhook.IdempotencyKey(td.ContentID, events.ActionHold) ||
+			!strings.Contains(td.Reason, "unhashable (") || td.Labels == nil || td.Evidence == nil {
 			t.Errorf("hold request %+v", td)
 		}
 	}
