@@ -201,8 +201,9 @@ func (s *Service) handleIngested(ctx context.Context, msg *messaging.Message) er
 // stays down is the upload's problem, not the service's: the upload is then
 // unhashable (host_unavailable) rather than stalling every upload behind it
 // on the partition; a refused URL or answer is unhashable at once
-// (host_refused, or too_large for a body over the limit). Failures of the hasher's own dependencies (publishing to Kafka)
-// are not handled here and never dead-letter: the consumer waits them out.
+// (host_refused, or too_large for a body over the limit). Failures of the
+// hasher's own dependencies (publishing to Kafka) are not handled here and
+// never dead-letter: the consumer waits them out.
 func (s *Service) fetch(ctx context.Context, url string) (*fetch.Media, error) {
 	backoff := s.fetchBackoff
 	for attempt := 1; ; attempt++ {
