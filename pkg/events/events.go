@@ -262,6 +262,54 @@ type MediaHashed struct {
 	// content id is the stream's); frame times are then times in the
 	// stream, not in the segment.
 	Stream *StreamSegmentRef `json:"stream,omitempty"`
+	// Unhashable is set when the media could not be hashed (see
+	// Unhashable); Signals then hold at most the byte hashes (sha256, md5)
+	// of what was fetched, none when nothing was.
+	Unhashable *Unhashable `json:"unhashable,omitempty"`
+}
+
+// Unhashable says why an upload's media could not be hashed. Such media
+// is not let through: it goes to review (or as the enforcer's unhashable
+// policy says) with this reason, so that an uploader who knows the limits
+// cannot evade matching by exceeding them.
+type Unhashable struct {
+	// Reason is one of the Unhashable constants.
+	Reason string `json:"reason"`
+	// Detail is the error, for a reviewer and the audit trail.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Reasons media is unhashable.
+const (
+	// UnhashableTooLarge: the file is over the size limit.
+	UnhashableTooLarge = "too_large"
+	// UnhashableTooLong: the video is longer than the duration limit.
+	UnhashableTooLong = "too_long"
+	// UnhashableTooManyPixels: the picture (or the video's frames) is over
+	// the pixel limit.
+	UnhashableTooManyPixels = "too_many_pixels"
+	// UnhashableUnsupported: not a picture or video that decodes (corrupt,
+	// an unsupported format, a decompression bomb), or no decoder for it.
+	UnhashableUnsupported = "unsupported"
+	// UnhashableHostUnavailable: the media host still failed (timeouts,
+	// 5xx, connection errors) after every fetch attempt.
+	UnhashableHostUnavailable = "host_unavailable"
+	// UnhashableHostRefused: the URL was refused by the fetch policy, or
+	// the host answered 4xx.
+	UnhashableHostRefused = "host_refused"
+	// UnhashableDecoderCrashed: the decoder crashed on the media (or the
+	// media crashed the hasher repeatedly).
+	UnhashableDecoderCrashed = "decoder_crashed"
+	// UnhashableDecoderTimeout: decoding took longer than its limit.
+	UnhashableDecoderTimeout = "decoder_timeout"
+)
+
+// String is "reason: detail" (or the reason alone).
+func (u *Unhashable) String() string {
+	if u.Detail == "" {
+		return u.Reason
+	}
+	return u.Reason + ": " + u.Detail
 }
 
 // VideoFrame is one sampled frame of a video. The short field names keep a
@@ -405,6 +453,10 @@ type MediaMatched struct {
 	// are then the segment's frame matches (rule frames), which the
 	// enforcer adds up per stream.
 	Stream *StreamSegmentRef `json:"stream,omitempty"`
+	// Unhashable is carried over from media.hashed: the media could not be
+	// hashed, so nothing was matched and it must not be let through as if
+	// it had been.
+	Unhashable *Unhashable `json:"unhashable,omitempty"`
 }
 
 // ReviewRequested asks a person to look at an uncertain match.
@@ -418,6 +470,9 @@ type ReviewRequested struct {
 	// Signals are the upload's signals (from media.matched), which a
 	// decision feeds back into the confirmed or the allow-list bank.
 	Signals []Signal `json:"signals,omitempty"`
+	// Unhashable is set when the item is queued because its media could
+	// not be hashed (Matches is then empty).
+	Unhashable *Unhashable `json:"unhashable,omitempty"`
 }
 
 // Review decisions.
@@ -474,6 +529,16 @@ const (
 	ActionAllowlistAgreed    = "allowlist_agreed"
 	ActionAllowlistConfirmed = "allowlist_confirmed"
 	ActionAllowlistRevoked   = "allowlist_revoked"
+)
+
+// Actions for media that could not be hashed.
+const (
+	// ActionUnhashable records that an upload's media could not be hashed
+	// (no webhook call: the record itself is the action).
+	ActionUnhashable = "unhashable"
+	// ActionHold asks the platform to keep an upload hidden until a
+	// reviewer decides on it; a restore releases it.
+	ActionHold = "hold"
 )
 
 // Severities of a bank's content, highest first; they order the review
@@ -786,6 +851,13 @@ func (e *MediaIngested) validate() error {
 }
 
 func (e *MediaHashed) validate() error {
+	if e.Unhashable != nil {
+		// Media that could not be fetched has no signals at all.
+		if e.Unhashable.Reason == "" {
+			return invalid("unhashable without a reason")
+		}
+		return nil
+	}
 	if len(e.Signals) == 0 {
 		return invalid("no signals")
 	}

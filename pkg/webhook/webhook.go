@@ -40,7 +40,9 @@ const DefaultTolerance = 5 * time.Minute
 // Takedown is the body of a takedown request.
 type Takedown struct {
 	// Action is what the platform is asked to do: events.ActionRemove,
-	// events.ActionRestrict or events.ActionRestore.
+	// events.ActionRestrict, events.ActionRestore, events.ActionStopStream
+	// or events.ActionHold (keep an upload that could not be hashed hidden
+	// until a reviewer decides; a restore releases it).
 	Action string `json:"action"`
 	// ContentID is the platform's own id of the content (or stream), as it
 	// submitted it; ClientID is the ingest client that submitted it, empty

@@ -144,8 +144,9 @@ func bind(t *testing.T, b interface{ Bind(*config.Set) }) {
 }
 
 // startPipeline starts the five services; tweak, if given, changes the
-// enforcer's settings.
-func startPipeline(t *testing.T, p *platform, secret string, tweak ...func(*enforcer.Config)) *pipeline {
+// enforcer's settings (a func(*enforcer.Config)) or the hasher's (a
+// func(*hasher.Config)).
+func startPipeline(t *testing.T, p *platform, secret string, tweak ...any) *pipeline {
 	prefix := testenv.Name("e2e")
 	d := config.DefaultTopics()
 	topics := config.Topics{
@@ -169,6 +170,11 @@ func startPipeline(t *testing.T, p *platform, secret string, tweak ...func(*enfo
 	hc.Common = common(t, "hasher", topics, prefix)
 	hc.URLAllowlist = allow
 	hc.Group = prefix + "-hasher"
+	for _, f := range tweak {
+		if f, ok := f.(func(*hasher.Config)); ok {
+			f(&hc)
+		}
+	}
 
 	var mc matcher.Config
 	bind(t, &mc)
@@ -190,7 +196,9 @@ func startPipeline(t *testing.T, p *platform, secret string, tweak ...func(*enfo
 	ec.WebhookURL = p.srv.URL + "/webhook"
 	ec.WebhookSecret = secret
 	for _, f := range tweak {
-		f(&ec)
+		if f, ok := f.(func(*enforcer.Config)); ok {
+			f(&ec)
+		}
 	}
 
 	pl := &pipeline{topics: topics, brokers: ic.Kafka.Brokers}

@@ -59,6 +59,9 @@ type Config struct {
 	// topic); after that, the content's status, which is kept, still stops
 	// a replayed action from being taken twice.
 	DoneKeyTTL time.Duration
+	// UnhashablePolicy is what happens to media the hasher could not hash
+	// (one of the UnhashablePolicy constants), besides its audit record.
+	UnhashablePolicy string
 
 	rules policy.Rules // parsed by validate
 }
@@ -81,6 +84,7 @@ type Config struct {
 //	action-rules         TAKEDOWN_ACTION_RULES         default=remove
 //	stream-match         TAKEDOWN_STREAM_MATCH         6s
 //	stream-state-ttl     TAKEDOWN_STREAM_STATE_TTL     24h0m0s
+//	unhashable-policy    TAKEDOWN_UNHASHABLE_POLICY    review
 func (c *Config) Bind(s *config.Set) {
 	c.Common.Bind(s, "enforcer", DefaultHTTPAddr)
 	d, inc := policy.Default().AutoDistance, policy.Default().IncidentDistance
@@ -112,12 +116,27 @@ func (c *Config) Bind(s *config.Set) {
 		"how long a live stream's matched footage is remembered after its last matching segment")
 	s.Duration(&c.DoneKeyTTL, "done-key-ttl", DefaultDoneKeyTTL,
 		"how long an action is remembered as done in Redis; longer than the retention of media.matched and of the dead-letter topic, so that no replay acts twice")
+	s.String(&c.UnhashablePolicy, "unhashable-policy", UnhashableReview,
+		"media the hasher could not hash (too large, too long, unsupported, host down, decoder crashed): review (queue it), hold (ask the platform to keep it hidden, then queue it) or allow (record it only)")
 }
 
 // DefaultDoneKeyTTL outlasts the default retention of the dead-letter topics
 // (config.DefaultDeadLetterRetention), the longest a replayed event can have
 // waited.
 const DefaultDoneKeyTTL = 35 * 24 * time.Hour
+
+// Unhashable policies: what the enforcer does with media that could not be
+// hashed, after recording it.
+const (
+	// UnhashableReview queues it for review (the default): it fails closed
+	// to a person.
+	UnhashableReview = "review"
+	// UnhashableHold asks the platform to keep it hidden (webhook action
+	// hold), then queues it for review; a benign decision releases it.
+	UnhashableHold = "hold"
+	// UnhashableAllow only records it.
+	UnhashableAllow = "allow"
+)
 
 // Defaults of the live stream settings.
 const (
@@ -187,6 +206,11 @@ func (c *Config) validate() error {
 	}
 	if c.DoneKeyTTL < time.Hour {
 		errs = append(errs, fmt.Errorf("%s=%v: at least an hour (it must outlast any redelivery)", config.EnvName("done-key-ttl"), c.DoneKeyTTL))
+	}
+	switch c.UnhashablePolicy {
+	case UnhashableReview, UnhashableHold, UnhashableAllow:
+	default:
+		errs = append(errs, fmt.Errorf("unhashable-policy %q: want %s, %s or %s", c.UnhashablePolicy, UnhashableReview, UnhashableHold, UnhashableAllow))
 	}
 	if c.StreamMatch <= 0 || c.StreamStateTTL <= 0 {
 		errs = append(errs, fmt.Errorf("stream-match %v and stream-state-ttl %v must be positive", c.StreamMatch, c.StreamStateTTL))

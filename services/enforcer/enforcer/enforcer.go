@@ -19,6 +19,11 @@
 // on each content (removed, restricted, restored), which an overturn
 // consults.
 //
+// Media the hasher could not hash (media.matched with unhashable set) is
+// recorded as an unhashable action and then queued for review, held by the
+// platform and queued, or only recorded, as UnhashablePolicy says; see
+// unhashable.go.
+//
 // Live streams: the verdicts of a stream's segments are added up per bank
 // video in Redis, and the stream is stopped (action stop_stream) as soon as
 // one bank video's matched footage reaches StreamMatch; see stream.go.
@@ -52,6 +57,7 @@ type Service struct {
 	health *service.Health
 
 	sent, restores, queued, duplicates, failures, retries, noops, streams atomic.Int64
+	unhashable, holds                                                     atomic.Int64
 }
 
 // Stats counts what the enforcer did since it started.
@@ -76,6 +82,10 @@ type Stats struct {
 	// StreamsStopped is live streams stopped (stop_stream accepted by the
 	// platform) on their matched footage.
 	StreamsStopped int64 `json:"streams_stopped"`
+	// Unhashable is media recorded as unhashable (action unhashable).
+	Unhashable int64 `json:"unhashable"`
+	// HoldsSent is holds of unhashable media the platform accepted.
+	HoldsSent int64 `json:"holds_sent"`
 }
 
 // New checks cfg and creates the clients; nothing connects until Run.
@@ -128,6 +138,8 @@ func (s *Service) Stats() Stats {
 		Retries:           s.retries.Load(),
 		NothingToDo:       s.noops.Load(),
 		StreamsStopped:    s.streams.Load(),
+		Unhashable:        s.unhashable.Load(),
+		HoldsSent:         s.holds.Load(),
 	}
 }
 

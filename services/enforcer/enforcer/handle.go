@@ -46,6 +46,9 @@ func (s *Service) handleMatched(ctx context.Context, msg *messaging.Message) err
 		return messaging.Permanent(err)
 	}
 	log := messaging.Log(ctx).With("content_id", ev.ContentID, "event_id", ev.EventID)
+	if ev.Unhashable != nil {
+		return s.handleUnhashable(ctx, log, &ev)
+	}
 	if ev.Stream != nil {
 		return s.handleStream(ctx, log, &ev)
 	}
@@ -92,8 +95,7 @@ func (s *Service) handleDecided(ctx context.Context, msg *messaging.Message) err
 		return s.handleOverturn(ctx, log.With("overturns", ev.Overturns), &ev)
 	}
 	if ev.Decision != events.DecisionViolating {
-		log.Info("reviewer decided benign; no action", "reason", ev.Reason)
-		return nil
+		return s.releaseHold(ctx, log, &ev)
 	}
 	choice := s.rules.Choose(ev.Matches)
 	if isStream(ev.Matches) {
@@ -124,10 +126,10 @@ func (s *Service) handleOverturn(ctx context.Context, log *slog.Logger, ev *even
 		r.reason = reason
 		r.basis = s.policy.Decide(ev.Matches).Best
 		r.needed = func(status string) (bool, string) {
-			if status == events.ActionRemove || status == events.ActionRestrict {
+			if status == events.ActionRemove || status == events.ActionRestrict || status == events.ActionHold {
 				return true, ""
 			}
-			return false, "overturned to benign, but the content is neither removed nor restricted: nothing to restore"
+			return false, "overturned to benign, but the content is neither removed, restricted nor held: nothing to restore"
 		}
 	} else {
 		choice := s.rules.Choose(ev.Matches)
@@ -179,6 +181,8 @@ func statusWord(status string) string {
 		return "removed"
 	case events.ActionRestrict:
 		return "restricted"
+	case events.ActionHold:
+		return "held"
 	case events.ActionRestore:
 		return "restored"
 	}
@@ -235,6 +239,10 @@ func (s *Service) enforce(ctx context.Context, log *slog.Logger, r actRequest) e
 			return nil
 		}
 	}
+	labels := r.basis.Labels
+	if labels == nil {
+		labels = []string{} // an action on no match (unhashable media): an empty list, not null
+	}
 	hook := *s.hook
 	hook.OnRetry = func(attempt int, err error) error { return s.recordRetry(ctx, log, r, attempt, err) }
 	attempts, sendErr := hook.Send(ctx, webhook.Takedown{
@@ -245,7 +253,7 @@ func (s *Service) enforce(ctx context.Context, log *slog.Logger, r actRequest) e
 		ClientID:       r.parent.ClientID,
 		Reason:         r.reason,
 		Bank:           r.basis.Bank,
-		Labels:         r.basis.Labels,
+		Labels:         labels,
 		Evidence:       r.evidence,
 		IdempotencyKey: r.key,
 		CorrelationID:  r.parent.CorrelationID,
@@ -317,9 +325,12 @@ func (s *Service) record(ctx context.Context, log *slog.Logger, r actRequest, at
 	if err := s.markDone(ctx, r.key, act.EventID, r.parent.ContentID, r.action); err != nil {
 		return err
 	}
-	if r.action == events.ActionRestore {
+	switch r.action {
+	case events.ActionRestore:
 		s.restores.Add(1)
-	} else {
+	case events.ActionHold:
+		s.holds.Add(1)
+	default:
 		s.sent.Add(1)
 	}
 	log.Info("action taken", "action", r.action, "idempotency_key", r.key, "trigger", r.trigger, "attempts", attempts,
@@ -345,8 +356,9 @@ func (s *Service) queueForReview(ctx context.Context, log *slog.Logger, ev *even
 		Reason:      reason,
 		// Each match keeps its bank's incident flag and severity, which
 		// order the review queue.
-		Matches: ev.Matches,
-		Signals: ev.Signals,
+		Matches:    ev.Matches,
+		Signals:    ev.Signals,
+		Unhashable: ev.Unhashable,
 	}
 	// A republish after a crash carries the same id, so it reads as the
 	// same request.

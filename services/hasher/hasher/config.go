@@ -40,7 +40,7 @@ type Config struct {
 	FetchTimeout time.Duration
 	// FetchAttempts is how often a media host that fails transiently is
 	// tried (backoff 2 s doubling, at most 30 s) before the upload is
-	// dead-lettered.
+	// unhashable (host_unavailable).
 	FetchAttempts int
 	// MaxPixels bounds the width*height of a decoded image.
 	MaxPixels int64
@@ -79,15 +79,15 @@ func (c *Config) Bind(s *config.Set) {
 	s.String(&c.Group, "group", DefaultGroup, "Kafka consumer group of the hasher")
 	s.List(&c.URLAllowlist, "url-allowlist", "",
 		"CIDR prefixes or IP addresses media may be fetched from although they are not public (loopback, private, link-local...)")
-	s.Int64(&c.MaxMediaBytes, "max-media-bytes", DefaultMaxMediaBytes, "largest media file fetched; larger ones are dead-lettered")
+	s.Int64(&c.MaxMediaBytes, "max-media-bytes", DefaultMaxMediaBytes, "largest media file fetched; larger ones are unhashable (sent to review)")
 	s.Duration(&c.FetchTimeout, "fetch-timeout", DefaultFetchTimeout, "time limit of one media fetch, redirects and body included")
 	s.Int(&c.FetchAttempts, "fetch-attempts", DefaultFetchAttempts,
-		"attempts at a media host that fails transiently (5xx, timeout) before the upload is dead-lettered")
+		"attempts at a media host that fails transiently (5xx, timeout) before the upload is unhashable (sent to review)")
 	s.Int64(&c.MaxPixels, "max-pixels", DefaultMaxPixels,
-		"largest width*height of an image decoded; larger ones (decompression bombs) are dead-lettered")
+		"largest width*height of an image decoded; larger ones (decompression bombs) are unhashable (sent to review)")
 	s.Int(&c.VideoFPS, "video-fps", DefaultVideoFPS, "frames of a video (or a live stream segment) hashed per second")
-	s.Duration(&c.VideoMaxDuration, "video-max-duration", DefaultVideoMaxDur, "longest video hashed; longer ones are dead-lettered")
-	s.Duration(&c.VideoTimeout, "video-timeout", DefaultVideoTimeout, "time limit of hashing one video (ffmpeg included); slower ones are dead-lettered")
+	s.Duration(&c.VideoMaxDuration, "video-max-duration", DefaultVideoMaxDur, "longest video hashed; longer ones are unhashable (sent to review)")
+	s.Duration(&c.VideoTimeout, "video-timeout", DefaultVideoTimeout, "time limit of hashing one video (ffmpeg included); slower ones are unhashable (sent to review)")
 	s.Duration(&c.VideoCPULimit, "video-cpu-limit", DefaultVideoCPULimit,
 		"CPU time (all threads) one run of ffmpeg or ffprobe may use, through prlimit; negative: no limit")
 	s.Int64(&c.VideoMemoryLimit, "video-memory-limit", DefaultVideoMemLimit,

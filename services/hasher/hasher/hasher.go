@@ -10,15 +10,20 @@
 // produces it; its frames are placed in stream time and its media.hashed,
 // keyed by the stream's id, says which segment it is.
 //
-// A URL that is refused, a 4xx answer, media over the size limit, an
-// undecodable file or a decompression bomb is bad input: the upload goes to
-// the dead-letter topic at once with the reason. Timeouts, 5xx answers and
-// connection failures are retried first. Hashing has no external effect, so a
-// redelivered upload is simply hashed and published again.
+// Media that cannot be hashed fails closed: a URL that is refused, a 4xx
+// answer, a host still failing after every attempt (timeouts, 5xx answers and
+// connection failures are retried first), media over the size, pixel or
+// duration limit, an undecodable file, a decompression bomb or a decoder that
+// crashed or timed out is published as media.hashed with Unhashable set (its
+// reason, and the byte hashes of whatever was fetched), which the matcher
+// passes on and the enforcer sends to review. Only a malformed event goes to
+// the dead-letter topic. Hashing has no external effect, so a redelivered
+// upload is simply hashed and published again.
 package hasher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -45,7 +50,7 @@ type Service struct {
 	pub          messaging.Publisher
 	health       *service.Health
 
-	hashed, videos, segments atomic.Int64
+	hashed, videos, segments, unhashable atomic.Int64
 }
 
 // New checks cfg and creates the clients; nothing connects until Run.
@@ -88,11 +93,14 @@ type Stats struct {
 	// Videos is video uploads hashed, Segments live stream segments.
 	Videos   int64 `json:"videos"`
 	Segments int64 `json:"segments"`
+	// Unhashable is media published as unhashable (counted in Hashed
+	// too).
+	Unhashable int64 `json:"unhashable"`
 }
 
 // Stats returns the counters.
 func (s *Service) Stats() Stats {
-	return Stats{Hashed: s.hashed.Load(), Videos: s.videos.Load(), Segments: s.segments.Load()}
+	return Stats{Hashed: s.hashed.Load(), Videos: s.videos.Load(), Segments: s.segments.Load(), Unhashable: s.unhashable.Load()}
 }
 
 // Handler serves /healthz, /readyz and GET /v1/stats.
@@ -158,7 +166,7 @@ func (s *Service) handleIngested(ctx context.Context, msg *messaging.Message) er
 
 	media, err := s.fetch(ctx, in.MediaURL)
 	if err != nil {
-		return err
+		return s.unhashableOr(ctx, ingestedBase(&in), nil, err)
 	}
 	if in.ContentType == events.ContentVideo {
 		return s.handleVideo(ctx, &in, media)
@@ -171,21 +179,15 @@ func (s *Service) handleIngested(ctx context.Context, msg *messaging.Message) er
 		if ctx.Err() != nil {
 			return err // shutting down or out of time: not the media's fault
 		}
-		return messaging.Permanentf("media from %s (%d bytes, served as %s): %w", in.MediaURL, len(media.Data), media.MimeType, err)
+		return s.unhashableOr(ctx, ingestedBase(&in), media,
+			mediaError(fmt.Errorf("media from %s (%d bytes, served as %s): %w", in.MediaURL, len(media.Data), media.MimeType, err)))
 	}
 	info := res.Info
 	if info.MimeType == "" || info.MimeType == "application/octet-stream" {
 		info.MimeType = media.MimeType
 	}
-	out := events.MediaHashed{
-		Meta:        events.Follow(events.TypeMediaHashed, &in.Meta),
-		MediaURL:    in.MediaURL,
-		ContentType: in.ContentType,
-		UploaderID:  in.UploaderID,
-		UploadedAt:  in.UploadedAt,
-		Media:       info,
-		Signals:     res.Signals,
-	}
+	out := ingestedBase(&in)
+	out.Media, out.Signals = info, res.Signals
 	if err := messaging.PublishEvent(ctx, s.pub, s.cfg.Topics.Hashed, &out); err != nil {
 		return fmt.Errorf("publish %s: %w", events.TypeMediaHashed, err)
 	}
@@ -197,9 +199,11 @@ func (s *Service) handleIngested(ctx context.Context, msg *messaging.Message) er
 
 // fetch gets the media, retrying a failing host with backoff. A host that
 // stays down is the upload's problem, not the service's: the upload is then
-// dead-lettered for replay rather than stalling every upload behind it on the
-// partition. Failures of the hasher's own dependencies (publishing to Kafka)
-// are not handled here and never dead-letter: the consumer waits them out.
+// unhashable (host_unavailable) rather than stalling every upload behind it
+// on the partition; a refused URL or answer is unhashable at once
+// (host_refused, or too_large for a body over the limit). Failures of the
+// hasher's own dependencies (publishing to Kafka) are not handled here and
+// never dead-letter: the consumer waits them out.
 func (s *Service) fetch(ctx context.Context, url string) (*fetch.Media, error) {
 	backoff := s.fetchBackoff
 	for attempt := 1; ; attempt++ {
@@ -207,11 +211,18 @@ func (s *Service) fetch(ctx context.Context, url string) (*fetch.Media, error) {
 		if err == nil {
 			return media, nil
 		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("fetch media interrupted: %w", err) // not the host's fault
+		}
 		if fetch.IsPermanent(err) {
-			return nil, messaging.Permanentf("fetch media: %w", err)
+			reason := events.UnhashableHostRefused
+			if errors.Is(err, fetch.ErrTooLarge) {
+				reason = events.UnhashableTooLarge
+			}
+			return nil, unhashable(reason, fmt.Errorf("fetch media: %w", err))
 		}
 		if attempt >= s.cfg.FetchAttempts {
-			return nil, messaging.Permanentf("fetch media: still failing after %d attempts: %w", attempt, err)
+			return nil, unhashable(events.UnhashableHostUnavailable, fmt.Errorf("fetch media: still failing after %d attempts: %w", attempt, err))
 		}
 		messaging.Log(ctx).Warn("fetching media failed; retrying", "attempt", attempt, "retry_in", backoff, "err", err)
 		select {

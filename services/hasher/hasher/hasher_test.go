@@ -135,6 +135,8 @@ func TestHasher(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	photo := testPNG(t)
 	var brokenHits atomic.Int32
+	garbage := []byte("this is not an image at all, just text pretending")
+	clip := []byte("\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom-and-some-frames")
 	mux := http.NewServeMux()
 	mux.HandleFunc("/photo.png", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "image/png")
@@ -142,7 +144,7 @@ func TestHasher(t *testing.T) {
 	})
 	mux.HandleFunc("/garbage.jpg", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "image/jpeg")
-		_, _ = w.Write([]byte("this is not an image at all, just text pretending"))
+		_, _ = w.Write(garbage)
 	})
 	mux.HandleFunc("/bomb.png", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "image/png")
@@ -150,7 +152,7 @@ func TestHasher(t *testing.T) {
 	})
 	mux.HandleFunc("/clip.mp4", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "video/mp4")
-		_, _ = w.Write([]byte("\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom-and-some-frames"))
+		_, _ = w.Write(clip)
 	})
 	mux.HandleFunc("/broken.png", func(w http.ResponseWriter, r *http.Request) {
 		brokenHits.Add(1)
@@ -243,51 +245,74 @@ func TestHasher(t *testing.T) {
 		}
 	})
 
-	t.Run("a video that does not decode is dead-lettered", func(t *testing.T) {
+	// unhashableOf waits for the media.hashed of in and checks that it is
+	// unhashable for reason, with the byte hashes of data (nil: nothing was
+	// fetched), and that nothing went to the dead-letter topic.
+	unhashableOf := func(t *testing.T, in events.MediaIngested, reason string, data []byte, detail ...string) events.MediaHashed {
+		t.Helper()
+		out := decodeHashed(t, coll.find(t, cfg.Topics.Hashed, in.ContentID, 1)[0])
+		u := out.Unhashable
+		if u == nil || u.Reason != reason {
+			t.Fatalf("media.hashed %+v: want unhashable %s", out, reason)
+		}
+		t.Logf("unhashable %s: %s", u.Reason, u.Detail)
+		for _, d := range detail {
+			if !strings.Contains(u.Detail, d) {
+				t.Errorf("detail %q does not mention %q", u.Detail, d)
+			}
+		}
+		if data == nil {
+			if len(out.Signals) != 0 || out.Media.Bytes != 0 {
+				t.Errorf("nothing was fetched, yet signals %+v, media %+v", out.Signals, out.Media)
+			}
+		} else {
+			sum := sha256.Sum256(data)
+			if got := signal(out, events.SignalSHA256); got != hex.EncodeToString(sum[:]) || signal(out, events.SignalMD5) == "" ||
+				len(out.Signals) != 2 || out.Media.Bytes != int64(len(data)) {
+				t.Errorf("signals %+v, media %+v: want the sha256 %x and md5 of the %d bytes fetched", out.Signals, out.Media, sum, len(data))
+			}
+		}
+		if out.CorrelationID != in.CorrelationID || out.MediaURL != in.MediaURL || out.ContentType != in.ContentType ||
+			out.UploaderID != "uploader-7" || !out.UploadedAt.Equal(uploadedAt) {
+			t.Errorf("media.hashed %+v does not follow %+v", out, in)
+		}
+		coll.mu.Lock()
+		defer coll.mu.Unlock()
+		for _, m := range coll.msgs {
+			if m.Topic == cfg.DLQTopic && string(m.Key) == in.ContentID {
+				t.Errorf("unhashable media was also dead-lettered: %s", m.Header(messaging.HeaderDLQError))
+			}
+		}
+		return out
+	}
+
+	t.Run("a video that does not decode is unhashable", func(t *testing.T) {
 		// Real videos: video_test.go.
 		in := ingest(t, "/clip.mp4", events.ContentVideo)
-		m := coll.find(t, cfg.DLQTopic, in.ContentID, 1)[0]
-		if reason := m.Header(messaging.HeaderDLQError); !strings.Contains(reason, "video from") {
-			t.Errorf("dlq-error %q", reason)
-		}
+		unhashableOf(t, in, events.UnhashableUnsupported, clip, "video from")
 	})
 
-	deadLetters := []struct {
-		name, path string
-		want       []string
+	unhashables := []struct {
+		name, path, reason string
+		data               []byte
+		want               []string
 	}{
-		{"undecodable file", "/garbage.jpg", []string{"unsupported media format", "text/plain"}},
-		{"decompression bomb", "/bomb.png", []string{"too many pixels", "60000x60000"}},
-		{"missing media", "/missing.png", []string{"HTTP 404"}},
+		{"undecodable file", "/garbage.jpg", events.UnhashableUnsupported, garbage, []string{"unsupported media format", "text/plain"}},
+		{"decompression bomb", "/bomb.png", events.UnhashableTooManyPixels, pngBomb(), []string{"too many pixels", "60000x60000"}},
+		{"missing media", "/missing.png", events.UnhashableHostRefused, nil, []string{"HTTP 404"}},
 	}
-	for _, dl := range deadLetters {
-		t.Run(dl.name, func(t *testing.T) {
-			in := ingest(t, dl.path, events.ContentImage)
-			m := coll.find(t, cfg.DLQTopic, in.ContentID, 1)[0]
-			reason := m.Header(messaging.HeaderDLQError)
-			t.Logf("dlq-error: %s", reason)
-			for _, s := range dl.want {
-				if !strings.Contains(reason, s) {
-					t.Errorf("dlq-error %q does not mention %q", reason, s)
-				}
-			}
-			if a := m.Header(messaging.HeaderDLQAttempts); a != "1" {
-				t.Errorf("bad input was tried %s times, want 1", a)
-			}
-			if m.Header(messaging.HeaderDLQTopic) != cfg.Topics.Ingested {
-				t.Errorf("dead letter from %q", m.Header(messaging.HeaderDLQTopic))
-			}
+	for _, u := range unhashables {
+		t.Run(u.name+" is unhashable", func(t *testing.T) {
+			in := ingest(t, u.path, events.ContentImage)
+			unhashableOf(t, in, u.reason, u.data, u.want...)
 		})
 	}
 
-	t.Run("server error is retried, then dead-lettered", func(t *testing.T) {
+	t.Run("server error is retried, then unhashable", func(t *testing.T) {
 		in := ingest(t, "/broken.png", events.ContentImage)
-		m := coll.find(t, cfg.DLQTopic, in.ContentID, 1)[0]
+		unhashableOf(t, in, events.UnhashableHostUnavailable, nil, "503", "after 3 attempts")
 		if n := brokenHits.Load(); n != 3 {
 			t.Errorf("media server hit %d times, want 3 (TAKEDOWN_FETCH_ATTEMPTS)", n)
-		}
-		if reason := m.Header(messaging.HeaderDLQError); !strings.Contains(reason, "503") || !strings.Contains(reason, "after 3 attempts") {
-			t.Errorf("dlq-error %q", reason)
 		}
 	})
 

@@ -17,12 +17,12 @@ import (
 )
 
 // checkFFmpeg warns at start when ffmpeg or ffprobe cannot be found: the
-// hasher still hashes pictures, and videos are dead-lettered with the
-// reason, to be replayed once the tools are installed.
+// hasher still hashes pictures, and videos are unhashable (unsupported)
+// until the tools are installed.
 func (s *Service) checkFFmpeg() {
 	for _, bin := range []string{"ffmpeg", "ffprobe"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			s.log.Warn("video hashing unavailable: videos will be dead-lettered until it is installed", "binary", bin, "err", err)
+			s.log.Warn("video hashing unavailable: videos are unhashable until it is installed", "binary", bin, "err", err)
 		}
 	}
 }
@@ -34,8 +34,8 @@ func (s *Service) videoOptions() video.Options {
 
 // hashVideo returns the byte hashes and the sampled frames of a video. Every
 // failure of the media (not a video, corrupt, too long, too large, too slow
-// to decode) and a missing ffmpeg are permanent: dead-lettered with the
-// reason. A shutdown is not.
+// to decode, a crashed decoder) and a missing ffmpeg make it unhashable,
+// with the reason. A shutdown is not.
 func (s *Service) hashVideo(ctx context.Context, url string, media *fetch.Media) (mediahash.Result, videohash.Result, error) {
 	var err error
 	var bytes mediahash.Result
@@ -43,7 +43,10 @@ func (s *Service) hashVideo(ctx context.Context, url string, media *fetch.Media)
 		return bytes, videohash.Result{}, cerr // out of time waiting for a CPU slot: not the media's fault
 	}
 	if err != nil {
-		return bytes, videohash.Result{}, messaging.Permanentf("media from %s (%d bytes): %w", url, len(media.Data), err)
+		if ctx.Err() != nil {
+			return bytes, videohash.Result{}, err
+		}
+		return bytes, videohash.Result{}, mediaError(fmt.Errorf("media from %s (%d bytes): %w", url, len(media.Data), err))
 	}
 	frames, err := videohash.UploadBytes(ctx, media.Data, s.videoOptions())
 	if err != nil {
@@ -51,9 +54,9 @@ func (s *Service) hashVideo(ctx context.Context, url string, media *fetch.Media)
 			return bytes, frames, err // shutting down or out of time: not the media's fault
 		}
 		if errors.Is(err, video.ErrNoFFmpeg) {
-			return bytes, frames, messaging.Permanentf("video from %s cannot be hashed on this hasher (replay it once ffmpeg is installed): %w", url, err)
+			return bytes, frames, unhashable(events.UnhashableUnsupported, fmt.Errorf("video from %s cannot be hashed on this hasher (ffmpeg is not installed): %w", url, err))
 		}
-		return bytes, frames, messaging.Permanentf("video from %s (%d bytes, served as %s): %w", url, len(media.Data), media.MimeType, err)
+		return bytes, frames, mediaError(fmt.Errorf("video from %s (%d bytes, served as %s): %w", url, len(media.Data), media.MimeType, err))
 	}
 	if halved := frames.Thin(0); halved > 0 {
 		messaging.Log(ctx).Info("video frames thinned to fit one event", "frames", len(frames.Frames),
@@ -77,20 +80,11 @@ func (s *Service) handleVideo(ctx context.Context, in *events.MediaIngested, med
 	start := time.Now()
 	b, v, err := s.hashVideo(ctx, in.MediaURL, media)
 	if err != nil {
-		return err
+		return s.unhashableOr(ctx, ingestedBase(in), media, err)
 	}
-	out := events.MediaHashed{
-		Meta:            events.Follow(events.TypeMediaHashed, &in.Meta),
-		MediaURL:        in.MediaURL,
-		ContentType:     in.ContentType,
-		UploaderID:      in.UploaderID,
-		UploadedAt:      in.UploadedAt,
-		Media:           videoInfo(b, v, media),
-		Signals:         b.Signals,
-		DurationMs:      v.DurationMs,
-		FrameIntervalMs: v.IntervalMs,
-		Frames:          v.Frames,
-	}
+	out := ingestedBase(in)
+	out.Media, out.Signals = videoInfo(b, v, media), b.Signals
+	out.DurationMs, out.FrameIntervalMs, out.Frames = v.DurationMs, v.IntervalMs, v.Frames
 	if err := messaging.PublishEvent(ctx, s.pub, s.cfg.Topics.Hashed, &out); err != nil {
 		return fmt.Errorf("publish %s: %w", events.TypeMediaHashed, err)
 	}
@@ -112,26 +106,16 @@ func (s *Service) handleSegment(ctx context.Context, msg *messaging.Message) err
 	log := messaging.Log(ctx).With("stream_id", seg.ContentID, "sequence", seg.Sequence, "event_id", seg.EventID)
 	media, err := s.fetch(ctx, seg.MediaURL)
 	if err != nil {
-		return err
+		return s.unhashableOr(ctx, segmentBase(&seg), nil, err)
 	}
 	b, v, err := s.hashVideo(ctx, seg.MediaURL, media)
 	if err != nil {
-		return err
+		return s.unhashableOr(ctx, segmentBase(&seg), media, err)
 	}
 	v.Shift(seg.OffsetMs)
-	out := events.MediaHashed{
-		Meta:            events.Follow(events.TypeMediaHashed, &seg.Meta),
-		MediaURL:        seg.MediaURL,
-		ContentType:     events.ContentVideo,
-		UploaderID:      seg.UploaderID,
-		UploadedAt:      seg.ReceivedAt,
-		Media:           videoInfo(b, v, media),
-		Signals:         b.Signals,
-		DurationMs:      seg.DurationMs,
-		FrameIntervalMs: v.IntervalMs,
-		Frames:          v.Frames,
-		Stream:          seg.Ref(),
-	}
+	out := segmentBase(&seg)
+	out.Media, out.Signals = videoInfo(b, v, media), b.Signals
+	out.FrameIntervalMs, out.Frames = v.IntervalMs, v.Frames
 	if err := messaging.PublishEvent(ctx, s.pub, s.cfg.Topics.Hashed, &out); err != nil {
 		return fmt.Errorf("publish %s: %w", events.TypeMediaHashed, err)
 	}

@@ -47,7 +47,7 @@ func testVideo(t *testing.T, seconds int, pattern string) []byte {
 // TestHasherVideo sends a video upload and two live stream segments through
 // the hasher on the real broker: the frames come out sampled once a second,
 // the segments' in stream time with the segment's place, and a segment that
-// is no video is dead-lettered.
+// is no video is unhashable on its stream.
 func TestHasherVideo(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
 	clip := testVideo(t, 5, "testsrc2")
@@ -136,17 +136,25 @@ func TestHasherVideo(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		out := decode(t, coll.find(t, cfg.Topics.Hashed, stream, 1)[0])
+		var out, bad events.MediaHashed
+		for _, m := range coll.find(t, cfg.Topics.Hashed, stream, 2) {
+			if ev := decode(t, m); ev.Unhashable != nil {
+				bad = ev
+			} else {
+				out = ev
+			}
+		}
 		if out.Stream == nil || out.Stream.Sequence != 0 || out.Stream.OffsetMs != 0 || out.Stream.DurationMs != 5000 ||
 			!out.Stream.ReceivedAt.Equal(received) || out.ContentType != events.ContentVideo || len(out.Frames) != 5 {
 			t.Errorf("segment 0: stream %+v, %d frames", out.Stream, len(out.Frames))
 		}
-		dl := coll.find(t, cfg.DLQTopic, stream, 1)[0]
-		if reason := dl.Header(messaging.HeaderDLQError); !strings.Contains(reason, "video from") {
-			t.Errorf("dlq-error %q", reason)
+		// The segment that is no video is unhashable on its stream, in its
+		// place, with the hashes of its bytes.
+		if u := bad.Unhashable; u == nil || u.Reason != events.UnhashableUnsupported || !strings.Contains(u.Detail, "video from") {
+			t.Errorf("segment 1: unhashable %+v, want unsupported", u)
 		}
-		if dl.Header(messaging.HeaderDLQTopic) != cfg.Topics.StreamSegments {
-			t.Errorf("dead letter from %q", dl.Header(messaging.HeaderDLQTopic))
+		if bad.Stream == nil || bad.Stream.Sequence != 1 || bad.Stream.OffsetMs != 5000 || bad.DurationMs != 5000 || len(bad.Signals) != 2 || len(bad.Frames) != 0 {
+			t.Errorf("segment 1: stream %+v, duration %d, signals %+v, %d frames", bad.Stream, bad.DurationMs, bad.Signals, len(bad.Frames))
 		}
 	})
 

@@ -395,6 +395,9 @@ func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
 		}
 		sigs = append(sigs, n)
 	}
+	if in.Unhashable != nil {
+		return s.passUnhashable(ctx, &in, sigs)
+	}
 	if len(sigs) == 0 && len(in.Frames) == 0 {
 		return messaging.Permanentf("media.hashed %s for content %s: none of its %d signals can be matched",
 			in.EventID, in.ContentID, len(in.Signals))
@@ -458,6 +461,33 @@ func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
 	} else {
 		log.Debug("upload did not match", "content_id", in.ContentID)
 	}
+	return nil
+}
+
+// passUnhashable passes media the hasher could not hash on, unmatched, as
+// a verdict carrying the reason and the byte hashes it has: the enforcer
+// sends it to review (or as its unhashable policy says), never lets it
+// through as if it had been checked.
+func (s *Service) passUnhashable(ctx context.Context, in *events.MediaHashed, sigs []events.Signal) error {
+	out := events.MediaMatched{
+		Meta:        events.Follow(events.TypeMediaMatched, &in.Meta),
+		MediaURL:    in.MediaURL,
+		ContentType: in.ContentType,
+		UploaderID:  in.UploaderID,
+		UploadedAt:  in.UploadedAt,
+		Matches:     []events.Match{},
+		Signals:     sigs,
+		Stream:      in.Stream,
+		Unhashable:  in.Unhashable,
+	}
+	out.EventID = derivedID(in.EventID)
+	if err := messaging.PublishEvent(ctx, s.pub, s.cfg.Topics.Matched, &out); err != nil {
+		return err // transient: retried
+	}
+	s.processed.Add(1)
+	s.metrics.processed.Inc()
+	messaging.Log(ctx).Info("unhashable media passed on unmatched", "content_id", in.ContentID,
+		"reason", in.Unhashable.Reason, "detail", in.Unhashable.Detail)
 	return nil
 }
 

@@ -183,6 +183,20 @@ func (c *collector) verdict(t *testing.T, in *events.MediaHashed) events.MediaMa
 	return out
 }
 
+func publishUnhashable(t *testing.T, pub messaging.Publisher, topic string, u *events.Unhashable, sigs ...events.Signal) *events.MediaHashed {
+	t.Helper()
+	id := testenv.Name("content")
+	ev := &events.MediaHashed{
+		Meta:     events.NewMeta(events.TypeMediaHashed, id, ""),
+		MediaURL: "https://cdn.example.com/" + id + ".mp4", ContentType: events.ContentVideo,
+		UploaderID: "user-7", UploadedAt: uploadedAt, Signals: sigs, Unhashable: u,
+	}
+	if err := messaging.PublishEvent(context.Background(), pub, topic, ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
 func randHex(n int) string {
 	var b strings.Builder
 	for b.Len() < n {
@@ -282,6 +296,23 @@ func TestMatcher(t *testing.T) {
 
 		if got = out.verdict(t, none); len(got.Matches) != 0 {
 			t.Errorf("unrelated upload matched: %+v", got.Matches)
+		}
+	})
+
+	t.Run("unhashable media passes unmatched", func(t *testing.T) {
+		// The byte hashes of a file over the limit (here one the bank
+		// holds) and a fetch that got nothing: neither is matched, both
+		// go on with the reason, for the enforcer to send to review.
+		fetched := publishUnhashable(t, pub, cfg.Topics.Hashed, &events.Unhashable{Reason: events.UnhashableTooLong, Detail: "video too long: 3h"}, sha(shaA))
+		nothing := publishUnhashable(t, pub, cfg.Topics.Hashed, &events.Unhashable{Reason: events.UnhashableHostUnavailable})
+		for _, in := range []*events.MediaHashed{fetched, nothing} {
+			got := out.verdict(t, in)
+			if got.Unhashable == nil || *got.Unhashable != *in.Unhashable || len(got.Matches) != 0 {
+				t.Errorf("verdict on unhashable %s: unhashable %+v, matches %+v; want %+v, no matches", in.ContentID, got.Unhashable, got.Matches, in.Unhashable)
+			}
+			if len(got.Signals) != len(in.Signals) || got.CorrelationID != in.CorrelationID || got.MediaURL != in.MediaURL {
+				t.Errorf("verdict %+v does not carry %+v over", got, in)
+			}
 		}
 	})
 

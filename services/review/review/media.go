@@ -132,13 +132,9 @@ func recordedSHA256(req *events.ReviewRequested) string {
 }
 
 // unhashableItem reports whether review was requested because the pipeline
-// could not hash the media (the enforcer's reason "unhashable (<why>)", or
-// "unhashable" / "unhashable: <why>"): the only items whose media may be
-// served without a recorded sha256.
-func unhashableItem(req *events.ReviewRequested) bool {
-	r := strings.ToLower(strings.TrimSpace(req.Reason))
-	return r == "unhashable" || strings.HasPrefix(r, "unhashable:") || strings.HasPrefix(r, "unhashable ")
-}
+// could not hash the media: the only items whose media may be served
+// without a recorded sha256.
+func unhashableItem(req *events.ReviewRequested) bool { return req.Unhashable != nil }
 
 // mediaError is a refusal with its status.
 type mediaError struct {

@@ -276,7 +276,11 @@ func TestMediaRefusalsAndUI(t *testing.T) {
 	unhashed.MediaURL = host.URL + "/d.png"
 	unhashable := newRequest(testenv.Name("unhashable"))
 	unhashable.MediaURL = host.URL + "/e.png"
-	unhashable.Reason = "unhashable (too_large)" // as the enforcer words it
+	unhashable.Reason = "unhashable (too_large): 80 MB over the 50 MB limit"
+	unhashable.Unhashable = &events.Unhashable{Reason: events.UnhashableTooLarge, Detail: "80 MB over the 50 MB limit"}
+	// A reason that merely says "unhashable" does not make an item
+	// unhashable: only the field the enforcer sets does.
+	unhashed.Reason = "unhashable (spoofed)"
 	unhashable.Matches = []events.Match{}
 	page := withSHA256(newRequest(testenv.Name("page")), sha256Hex(html))
 	page.MediaURL = htmlHost.URL + "/f.png"

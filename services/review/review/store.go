@@ -55,6 +55,9 @@ type Item struct {
 	PendingOverturn *PendingOverturn `json:"pending_overturn,omitempty"`
 	// Allowlist is the state of the allow-listing of a benign decision.
 	Allowlist *AllowlistState `json:"allowlist,omitempty"`
+	// Unhashable is set when the media could not be hashed: the item has
+	// no matches, and its reason says why.
+	Unhashable *events.Unhashable `json:"unhashable,omitempty"`
 
 	request events.ReviewRequested
 	// draft is the review.decided event the item is committed to, and
@@ -829,6 +832,7 @@ func itemFromHash(id string, h map[string]string, now time.Time) (*Item, error) 
 	it.ContentID, it.CorrelationID, it.RequestEventID = r.ContentID, r.CorrelationID, r.EventID
 	it.MediaURL, it.ContentType, it.UploadedAt = r.MediaURL, r.ContentType, r.UploadedAt
 	it.Reason, it.Matches = r.Reason, r.Matches
+	it.Unhashable = r.Unhashable
 	if it.Matches == nil {
 		it.Matches = []events.Match{}
 	}
