@@ -6,6 +6,7 @@ package attempts
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,6 +37,15 @@ func NewRedis(rdb redis.Cmdable, prefix string, ttl time.Duration) *Redis {
 
 // Key is the Redis key of a count.
 func (r *Redis) Key(key string) string { return r.prefix + ":" + key }
+
+// Count is key's count, 0 when it has none.
+func (r *Redis) Count(ctx context.Context, key string) (int64, error) {
+	n, err := r.rdb.Get(ctx, r.Key(key)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return n, err
+}
 
 // Incr adds one to key's count and renews its expiry, in one transaction so
 // that no count is ever left without one.

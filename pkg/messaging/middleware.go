@@ -173,13 +173,16 @@ func Correlation(base *slog.Logger) Middleware {
 }
 
 // Standard is the middleware stack every service uses, outermost first:
-// tracing, correlation logging, dead-lettering, panic recovery, retries.
-func Standard(log *slog.Logger, group string, pub Publisher, dlqTopic string, retry RetryConfig) []Middleware {
-	return []Middleware{
+// tracing, correlation logging, dead-lettering, then inner (a service's own,
+// such as CountAttempts: inside DeadLetter, so that what it gives up on can
+// still be dead-lettered, and outside Retry, so that in-process retries are
+// one delivery), panic recovery, retries.
+func Standard(log *slog.Logger, group string, pub Publisher, dlqTopic string, retry RetryConfig, inner ...Middleware) []Middleware {
+	mw := []Middleware{
 		Tracing(group),
 		Correlation(log),
 		DeadLetter(pub, dlqTopic, group, retry.DeadLetterExhausted),
-		Recover(),
-		Retry(retry),
 	}
+	mw = append(mw, inner...)
+	return append(mw, Recover(), Retry(retry))
 }

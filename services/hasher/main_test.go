@@ -1,15 +1,24 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"image"
+	"image/png"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 
@@ -73,7 +82,7 @@ func TestKafkaSettingsAtStartup(t *testing.T) {
 
 // start runs the hasher with k and unique topics and group, so that it
 // neither reads nor writes what other tests use.
-func start(t *testing.T, bin string, k config.Kafka) *testenv.Process {
+func start(t *testing.T, bin string, k config.Kafka, extra ...string) *testenv.Process {
 	t.Helper()
 	var env []string
 	for _, kv := range os.Environ() {
@@ -95,6 +104,109 @@ func start(t *testing.T, bin string, k config.Kafka) *testenv.Process {
 		"TAKEDOWN_TOPIC_HASHED="+testenv.Name("hashed"),
 		"TAKEDOWN_DLQ_TOPIC="+testenv.Name("hasher-dlq"),
 		"TAKEDOWN_TOPIC_PARTITIONS=1",
+		"TAKEDOWN_REDIS_ADDR="+testenv.RedisAddr(t),
+		"TAKEDOWN_REDIS_PREFIX="+testenv.Name("hasher"),
 	)
-	return testenv.Start(t, bin, env)
+	return testenv.Start(t, bin, append(env, extra...))
+}
+
+// An upload that crashes the hasher natively (a decoder's segfault, the OOM
+// killer) is never committed, so every restart gets it again. The hasher
+// counts its deliveries in Redis before handling them: after
+// TAKEDOWN_MAX_DELIVERIES crashes the restarted hasher publishes it as
+// unhashable (decoder_crashed) for review instead of crashing again, and
+// goes on with the next upload. The crash is a fault hook built in with
+// -tags faultinject: the bytes that hold the marker panic on a goroutine of
+// their own, which no recovery can catch.
+func TestCrashingUploadGoesToReviewNotACrashLoop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the hasher and runs it")
+	}
+	bin := filepath.Join(t.TempDir(), "hasher")
+	if out, err := exec.Command("go", "build", "-tags", "faultinject", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	const marker = "CRASH-THE-DECODER"
+	var picture bytes.Buffer
+	img := image.NewGray(image.Rect(0, 0, 64, 64))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 7)
+	}
+	if err := png.Encode(&picture, img); err != nil {
+		t.Fatal(err)
+	}
+	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/png")
+		if strings.HasSuffix(r.URL.Path, "/crash.png") {
+			_, _ = w.Write(append(slices.Clone(picture.Bytes()), marker...))
+			return
+		}
+		_, _ = w.Write(picture.Bytes())
+	}))
+	defer host.Close()
+
+	k := testenv.Kafka(t)
+	ingested, hashed := testenv.Name("ingested"), testenv.Name("hashed")
+	env := []string{
+		"TAKEDOWN_FAULT_CRASH_ON=" + marker,
+		"TAKEDOWN_MAX_DELIVERIES=2",
+		"TAKEDOWN_URL_ALLOWLIST=127.0.0.0/8",
+		"TAKEDOWN_INSTANCE_ID=hasher-0",
+		"TAKEDOWN_GROUP=" + testenv.Name("hasher-crash"),
+		"TAKEDOWN_REDIS_PREFIX=" + testenv.Name("hasher"),
+		"TAKEDOWN_TOPIC_INGESTED=" + ingested,
+		"TAKEDOWN_TOPIC_HASHED=" + hashed,
+	}
+	upload := func(path string) events.MediaIngested {
+		return events.MediaIngested{
+			Meta:     events.NewMeta(events.TypeMediaIngested, testenv.Name("content"), ""),
+			MediaURL: host.URL + path, ContentType: events.ContentImage, UploaderID: "u1",
+			UploadedAt: time.Now().UTC(), IngestedAt: time.Now().UTC(),
+		}
+	}
+	crash, next := upload("/crash.png"), upload("/fine.png")
+	if err := messaging.EnsureTopics(context.Background(), k, messaging.TopicSpec{Name: ingested, Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var msgs []messaging.Message
+	for _, ev := range []*events.MediaIngested{&crash, &next} {
+		m, err := messaging.EventMessage(ingested, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	testenv.Publish(t, k, msgs...)
+
+	// Two deliveries crash the hasher, as a supervisor restarts it.
+	for run := 1; run <= 2; run++ {
+		p := start(t, bin, k, env...)
+		if code := p.Exit(t, 90*time.Second); code == 0 || !strings.Contains(p.Output(), "simulated native crash") {
+			t.Fatalf("run %d: exit %d, want the simulated crash; output:\n%s", run, code, p.Output())
+		}
+	}
+	// The third gives up on the upload and hashes the next one.
+	p := start(t, bin, k, env...)
+	var got events.MediaHashed
+	testenv.ReadUntil(t, k, hashed, 90*time.Second, "the crashing upload as unhashable", func(m *messaging.Message) bool {
+		var ev events.MediaHashed
+		if events.Decode(m.Value, events.TypeMediaHashed, &ev) != nil || ev.ContentID != crash.ContentID {
+			return false
+		}
+		got = ev
+		return true
+	})
+	if got.Unhashable == nil || got.Unhashable.Reason != events.UnhashableDecoderCrashed || len(got.Signals) != 0 {
+		t.Errorf("media.hashed of the crashing upload: unhashable %+v, %d signals; want decoder_crashed without hashes", got.Unhashable, len(got.Signals))
+	}
+	testenv.ReadUntil(t, k, hashed, 60*time.Second, "the next upload hashed", func(m *messaging.Message) bool {
+		var ev events.MediaHashed
+		return events.Decode(m.Value, events.TypeMediaHashed, &ev) == nil && ev.ContentID == next.ContentID &&
+			ev.Unhashable == nil && len(ev.Signals) > 0
+	})
+	select {
+	case <-p.Done():
+		t.Fatalf("the hasher stopped again: %v\n%s", p.Err(), p.Output())
+	default:
+	}
 }

@@ -24,6 +24,10 @@ const (
 	DefaultVideoTimeout  = video.DefaultTimeout
 	DefaultVideoCPULimit = video.DefaultCPULimit
 	DefaultVideoMemLimit = video.DefaultMemoryLimit
+	// DefaultMaxDeliveries: a crash can be bad luck (the node's OOM killer
+	// choosing the hasher for another's memory); three in a row on the
+	// same upload are the upload.
+	DefaultMaxDeliveries = 3
 )
 
 // Config holds the hasher settings.
@@ -59,6 +63,12 @@ type Config struct {
 	// (RLIMIT_CPU and RLIMIT_AS, through prlimit). Negative: no limit.
 	VideoCPULimit    time.Duration
 	VideoMemoryLimit int64
+	// MaxDeliveries is how many times one message may be delivered without
+	// the hasher surviving its handling (a native crash in a decoder, the
+	// OOM killer) before it is published as unhashable (decoder_crashed)
+	// instead of tried again. Deliveries are counted in Redis, outside the
+	// process.
+	MaxDeliveries int
 }
 
 // Bind registers the settings: the common ones, then
@@ -74,6 +84,7 @@ type Config struct {
 //	video-timeout       TAKEDOWN_VIDEO_TIMEOUT       10m0s
 //	video-cpu-limit     TAKEDOWN_VIDEO_CPU_LIMIT     30m0s
 //	video-memory-limit  TAKEDOWN_VIDEO_MEMORY_LIMIT  4294967296
+//	max-deliveries      TAKEDOWN_MAX_DELIVERIES      3
 func (c *Config) Bind(s *config.Set) {
 	c.Common.Bind(s, "hasher", DefaultHTTPAddr)
 	s.String(&c.Group, "group", DefaultGroup, "Kafka consumer group of the hasher")
@@ -92,6 +103,8 @@ func (c *Config) Bind(s *config.Set) {
 		"CPU time (all threads) one run of ffmpeg or ffprobe may use, through prlimit; negative: no limit")
 	s.Int64(&c.VideoMemoryLimit, "video-memory-limit", DefaultVideoMemLimit,
 		"address space in bytes one run of ffmpeg or ffprobe may map, through prlimit; negative: no limit")
+	s.Int(&c.MaxDeliveries, "max-deliveries", DefaultMaxDeliveries,
+		"deliveries of one upload that the hasher may not survive (a decoder crash, the OOM killer), counted in Redis, before the upload is unhashable (decoder_crashed) instead of tried again")
 }
 
 // withDefaults fills what a Config built in code (rather than by Bind) may
@@ -114,6 +127,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.VideoFPS == 0 {
 		c.VideoFPS = DefaultVideoFPS
+	}
+	if c.MaxDeliveries == 0 {
+		c.MaxDeliveries = DefaultMaxDeliveries
 	}
 	if c.VideoMaxDuration == 0 {
 		c.VideoMaxDuration = DefaultVideoMaxDur
@@ -153,6 +169,12 @@ func (c Config) validate() error {
 	}
 	if c.FetchTimeout < 0 {
 		errs = append(errs, fmt.Errorf("TAKEDOWN_FETCH_TIMEOUT=%s: must be positive", c.FetchTimeout))
+	}
+	if c.MaxDeliveries < 1 {
+		errs = append(errs, fmt.Errorf("TAKEDOWN_MAX_DELIVERIES=%d: must be positive", c.MaxDeliveries))
+	}
+	if err := c.Redis.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.FetchAttempts < 1 {
 		errs = append(errs, fmt.Errorf("TAKEDOWN_FETCH_ATTEMPTS=%d: must be positive", c.FetchAttempts))

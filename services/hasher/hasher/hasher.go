@@ -30,11 +30,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/takedown-pipeline/takedown/pkg/attempts"
 	"github.com/takedown-pipeline/takedown/pkg/cpu"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/mediahash"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/redisconn"
 	"github.com/takedown-pipeline/takedown/pkg/service"
 )
 
@@ -49,6 +53,8 @@ type Service struct {
 	fetchBackoff time.Duration
 	pub          messaging.Publisher
 	health       *service.Health
+	// rdb holds the delivery counts (CountAttempts).
+	rdb *redis.Client
 
 	hashed, videos, segments, unhashable atomic.Int64
 }
@@ -63,8 +69,13 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	rdb, err := redisconn.New(cfg.Redis)
+	if err != nil {
+		return nil, fmt.Errorf("hasher config: %w", err)
+	}
 	return &Service{
 		cfg: cfg,
+		rdb: rdb,
 		log: log,
 		fetcher: fetch.NewClient(fetch.Config{
 			Policy:   fetch.Policy{Allow: allow},
@@ -138,14 +149,27 @@ func (s *Service) Run(ctx context.Context) error {
 			// (messaging.Stopping).
 			HandlerTimeout: time.Duration(s.cfg.FetchAttempts)*(s.cfg.FetchTimeout+30*time.Second) + max(mediahash.DefaultTimeout, s.cfg.VideoTimeout) + time.Minute,
 		},
+		// Deliveries are counted in Redis: without it a crash loop would
+		// go unnoticed, so the hasher does not start without it.
+		Preflight: []func(context.Context) error{func(ctx context.Context) error { return redisconn.Check(ctx, s.cfg.Redis) }},
 		Handle: messaging.Chain(s.handle,
-			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, s.retry)...),
-		Close: []func() error{service.Closing("publisher", s.pub.Close)},
+			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, s.retry,
+				messaging.CountAttempts(attempts.NewRedis(s.rdb, s.cfg.Redis.Prefix+":hasher:attempts:"+s.cfg.Group, attempts.DefaultTTL),
+					s.cfg.MaxDeliveries, s.crashedOn))...),
+		Close: []func() error{service.Closing("publisher", s.pub.Close), service.Closing("redis", s.rdb.Close)},
 		ReadyLog: []any{"publishes", t.Hashed, "url_allowlist", s.cfg.URLAllowlist, "max_media_bytes", s.cfg.MaxMediaBytes,
-			"fetch_timeout", s.cfg.FetchTimeout, "fetch_attempts", s.cfg.FetchAttempts, "max_pixels", s.cfg.MaxPixels},
+			"fetch_timeout", s.cfg.FetchTimeout, "fetch_attempts", s.cfg.FetchAttempts, "max_pixels", s.cfg.MaxPixels,
+			"max_deliveries", s.cfg.MaxDeliveries},
 	}
 	s.checkFFmpeg()
 	return w.Run(ctx)
+}
+
+// crashedOn publishes a message that the hasher did not survive handling
+// attempts times as unhashable, instead of crashing on it again.
+func (s *Service) crashedOn(ctx context.Context, msg *messaging.Message, attempts int) error {
+	return s.PublishUnhashable(ctx, msg, events.UnhashableDecoderCrashed, fmt.Sprintf(
+		"the hasher stopped %d times while handling this upload (a decoder crash or out of memory); not tried again", attempts-1))
 }
 
 // handle routes a message by its topic.
@@ -172,7 +196,12 @@ func (s *Service) handleIngested(ctx context.Context, msg *messaging.Message) er
 		return s.handleVideo(ctx, &in, media)
 	}
 	var res mediahash.Result
-	if cerr := cpu.Do(ctx, func() { res, err = mediahash.Hash(ctx, media.Data, in.ContentType, s.limits) }); cerr != nil {
+	if cerr := cpu.Do(ctx, func() {
+		if decodeFault != nil {
+			decodeFault(media.Data)
+		}
+		res, err = mediahash.Hash(ctx, media.Data, in.ContentType, s.limits)
+	}); cerr != nil {
 		return cerr // out of time waiting for a CPU slot: not the media's fault
 	}
 	if err != nil {

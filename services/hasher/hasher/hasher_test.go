@@ -169,6 +169,7 @@ func TestHasher(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Kafka.Brokers = brokers
+	cfg.Redis.Addr, cfg.Redis.Prefix = testenv.RedisAddr(t), testenv.Name("hasher")
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Group = testenv.Name("takedown-hasher")
 	cfg.Partitions = 1

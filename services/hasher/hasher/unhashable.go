@@ -34,8 +34,13 @@ func unhashable(reason string, err error) error { return &unhashableError{reason
 // unhashable, with the reason its cause gives.
 func mediaError(err error) error {
 	var te *video.ToolError
+	var le *video.ResourceLimitError
 	reason := events.UnhashableUnsupported
 	switch {
+	case errors.As(err, &le) && le.Resource == "cpu":
+		reason = events.UnhashableDecoderTimeout
+	case errors.Is(err, video.ErrResourceLimit), errors.Is(err, video.ErrCrashed):
+		reason = events.UnhashableDecoderCrashed
 	case errors.Is(err, mediahash.ErrTooLarge), errors.Is(err, fetch.ErrTooLarge):
 		reason = events.UnhashableTooLarge
 	case errors.Is(err, video.ErrTooLong):

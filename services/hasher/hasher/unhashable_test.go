@@ -64,6 +64,7 @@ func TestUnhashableLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Kafka.Brokers = brokers
+	cfg.Redis.Addr, cfg.Redis.Prefix = testenv.RedisAddr(t), testenv.Name("hasher")
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Group = testenv.Name("takedown-hasher")
 	cfg.Partitions = 1
@@ -148,6 +149,7 @@ func TestPublishUnhashable(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Kafka.Brokers = brokers
+	cfg.Redis.Addr, cfg.Redis.Prefix = testenv.RedisAddr(t), testenv.Name("hasher")
 	cfg.Topics.Ingested = testenv.Name("media.ingested")
 	cfg.Topics.StreamSegments = testenv.Name("stream.segments")
 	cfg.Topics.Hashed = testenv.Name("media.hashed")

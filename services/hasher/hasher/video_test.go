@@ -72,6 +72,7 @@ func TestHasherVideo(t *testing.T) {
 		t.Errorf("video defaults %d fps, %v, %v", cfg.VideoFPS, cfg.VideoMaxDuration, cfg.VideoTimeout)
 	}
 	cfg.Kafka.Brokers = brokers
+	cfg.Redis.Addr, cfg.Redis.Prefix = testenv.RedisAddr(t), testenv.Name("hasher")
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Group = testenv.Name("takedown-hasher")
 	cfg.Partitions = 1
