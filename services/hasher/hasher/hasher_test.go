@@ -162,22 +162,7 @@ func TestHasher(t *testing.T) {
 	media := httptest.NewServer(mux)
 	t.Cleanup(media.Close)
 
-	var cfg Config
-	set := config.New("hasher-test").WithEnv(func(string) (string, bool) { return "", false })
-	cfg.Bind(set)
-	if err := set.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Kafka.Brokers = brokers
-	cfg.Redis.Addr, cfg.Redis.Prefix = testenv.RedisAddr(t), testenv.Name("hasher")
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.Group = testenv.Name("takedown-hasher")
-	cfg.Partitions = 1
-	cfg.Topics.Ingested = testenv.Name("media.ingested")
-	cfg.Topics.Hashed = testenv.Name("media.hashed")
-	cfg.Topics.StreamSegments = testenv.Name("stream.segments")
-	cfg.DLQTopic = testenv.Name("hasher.dlq")
-	cfg.URLAllowlist = []string{"127.0.0.0/8", "::1"} // the media server
+	cfg := testConfig(t, brokers, nil)
 	cfg.FetchTimeout = 10 * time.Second
 	cfg.FetchAttempts = 3
 	svc, err := New(cfg, slog.New(slog.DiscardHandler))
@@ -355,4 +340,28 @@ func TestHasher(t *testing.T) {
 			t.Errorf("dlq-error %q", reason)
 		}
 	})
+}
+
+// testConfig is the hasher's configuration from env (as its main binds it)
+// on the test broker and Redis, with topics and a group of the test's own
+// and the loopback media servers allowed.
+func testConfig(t *testing.T, brokers []string, env map[string]string) Config {
+	t.Helper()
+	var cfg Config
+	set := config.New("hasher-test").WithEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg.Bind(set)
+	if err := set.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Kafka.Brokers = brokers
+	cfg.Redis.Addr, cfg.Redis.Prefix = testenv.RedisAddr(t), testenv.Name("hasher")
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.Group = testenv.Name("takedown-hasher")
+	cfg.Partitions = 1
+	cfg.Topics.Ingested = testenv.Name("media.ingested")
+	cfg.Topics.StreamSegments = testenv.Name("stream.segments")
+	cfg.Topics.Hashed = testenv.Name("media.hashed")
+	cfg.DLQTopic = testenv.Name("hasher.dlq")
+	cfg.URLAllowlist = []string{"127.0.0.0/8", "::1"} // the media servers
+	return cfg
 }

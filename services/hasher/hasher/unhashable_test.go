@@ -51,28 +51,10 @@ func TestUnhashableLimits(t *testing.T) {
 	media := httptest.NewServer(mux)
 	t.Cleanup(media.Close)
 
-	var cfg Config
-	set := config.New("hasher-test").WithEnv(func(k string) (string, bool) {
-		v, ok := map[string]string{
-			"TAKEDOWN_MAX_MEDIA_BYTES": "1048576", "TAKEDOWN_MAX_PIXELS": "100000",
-			"TAKEDOWN_VIDEO_MAX_DURATION": "2s", "TAKEDOWN_FETCH_TIMEOUT": "500ms", "TAKEDOWN_FETCH_ATTEMPTS": "2",
-		}[k]
-		return v, ok
+	cfg := testConfig(t, brokers, map[string]string{
+		"TAKEDOWN_MAX_MEDIA_BYTES": "1048576", "TAKEDOWN_MAX_PIXELS": "100000",
+		"TAKEDOWN_VIDEO_MAX_DURATION": "2s", "TAKEDOWN_FETCH_TIMEOUT": "500ms", "TAKEDOWN_FETCH_ATTEMPTS": "2",
 	})
-	cfg.Bind(set)
-	if err := set.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Kafka.Brokers = brokers
-	cfg.Redis.Addr, cfg.Redis.Prefix = testenv.RedisAddr(t), testenv.Name("hasher")
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.Group = testenv.Name("takedown-hasher")
-	cfg.Partitions = 1
-	cfg.Topics.Ingested = testenv.Name("media.ingested")
-	cfg.Topics.StreamSegments = testenv.Name("stream.segments")
-	cfg.Topics.Hashed = testenv.Name("media.hashed")
-	cfg.DLQTopic = testenv.Name("hasher.dlq")
-	cfg.URLAllowlist = []string{"127.0.0.0/8", "::1"}
 	svc, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -142,17 +124,7 @@ func TestUnhashableLimits(t *testing.T) {
 // malformed message as permanent (for the dead-letter topic).
 func TestPublishUnhashable(t *testing.T) {
 	brokers := testenv.KafkaBrokers(t)
-	var cfg Config
-	set := config.New("hasher-test").WithEnv(func(string) (string, bool) { return "", false })
-	cfg.Bind(set)
-	if err := set.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Kafka.Brokers = brokers
-	cfg.Redis.Addr, cfg.Redis.Prefix = testenv.RedisAddr(t), testenv.Name("hasher")
-	cfg.Topics.Ingested = testenv.Name("media.ingested")
-	cfg.Topics.StreamSegments = testenv.Name("stream.segments")
-	cfg.Topics.Hashed = testenv.Name("media.hashed")
+	cfg := testConfig(t, brokers, nil)
 	svc, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

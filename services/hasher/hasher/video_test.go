@@ -62,25 +62,10 @@ func TestHasherVideo(t *testing.T) {
 	media := httptest.NewServer(mux)
 	t.Cleanup(media.Close)
 
-	var cfg Config
-	set := config.New("hasher-test").WithEnv(func(string) (string, bool) { return "", false })
-	cfg.Bind(set)
-	if err := set.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
+	cfg := testConfig(t, brokers, nil)
 	if cfg.VideoFPS != 1 || cfg.VideoMaxDuration != 2*time.Hour || cfg.VideoTimeout != 10*time.Minute {
 		t.Errorf("video defaults %d fps, %v, %v", cfg.VideoFPS, cfg.VideoMaxDuration, cfg.VideoTimeout)
 	}
-	cfg.Kafka.Brokers = brokers
-	cfg.Redis.Addr, cfg.Redis.Prefix = testenv.RedisAddr(t), testenv.Name("hasher")
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.Group = testenv.Name("takedown-hasher")
-	cfg.Partitions = 1
-	cfg.Topics.Ingested = testenv.Name("media.ingested")
-	cfg.Topics.StreamSegments = testenv.Name("stream.segments")
-	cfg.Topics.Hashed = testenv.Name("media.hashed")
-	cfg.DLQTopic = testenv.Name("hasher.dlq")
-	cfg.URLAllowlist = []string{"127.0.0.0/8", "::1"}
 	svc, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
