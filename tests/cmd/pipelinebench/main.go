@@ -178,7 +178,10 @@ func setup(ctx context.Context, o opts) (*harness, error) {
 		// (50/s by default) would otherwise be what is measured.
 		"TAKEDOWN_CLIENT_RATE=100000", "TAKEDOWN_CLIENT_BURST=100000",
 	}
-	st.extra["review"] = []string{"TAKEDOWN_JWT_HS256_SECRETS=bench=" + events.NewID() + events.NewID()}
+	// No one signs in to the bench's review service; it needs a key, an
+	// issuer and an audience to start.
+	st.extra["review"] = []string{"TAKEDOWN_JWT_HS256_SECRETS=bench=" + events.NewID() + events.NewID(),
+		"TAKEDOWN_JWT_ISSUER=pipelinebench", "TAKEDOWN_JWT_AUDIENCE=takedown-review"}
 	st.extra["enforcer"] = []string{"TAKEDOWN_WEBHOOK_URL=" + h.plat.base + "/webhook", "TAKEDOWN_WEBHOOK_SECRET=" + secret}
 	// The bank's topic, made as `takedownctl bank add` makes it: compacted (the matcher refuses to start without it).
 	k := config.Kafka{Brokers: []string{st.brokers}}
