@@ -470,6 +470,11 @@ type ReviewRequested struct {
 	// Signals are the upload's signals (from media.matched), which a
 	// decision feeds back into the confirmed or the allow-list bank.
 	Signals []Signal `json:"signals,omitempty"`
+	// Stream is set when the content is a live stream (its content id is
+	// the stream's) and nothing else says so: a segment that could not be
+	// hashed has no frame matches. The decision carries it on, so that a
+	// violating one stops the stream.
+	Stream *StreamSegmentRef `json:"stream,omitempty"`
 	// Unhashable is set when the item is queued because its media could
 	// not be hashed (Matches is then empty).
 	Unhashable *Unhashable `json:"unhashable,omitempty"`
@@ -496,6 +501,8 @@ type ReviewDecided struct {
 	// that this one replaces (a lead overturning a reviewer, or an appeal).
 	// The enforcer restores content whose removal was overturned.
 	Overturns string `json:"overturns,omitempty"`
+	// Stream is the request's: set when the content is a live stream.
+	Stream *StreamSegmentRef `json:"stream,omitempty"`
 	// ApprovedBy is the second lead who approved an overturn that restores
 	// content an incident or critical bank matched (Reviewer proposed it).
 	ApprovedBy string `json:"approved_by,omitempty"`

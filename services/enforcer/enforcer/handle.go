@@ -98,7 +98,7 @@ func (s *Service) handleDecided(ctx context.Context, msg *messaging.Message) err
 		return s.releaseHold(ctx, log, &ev)
 	}
 	choice := s.rules.Choose(ev.Matches)
-	if isStream(ev.Matches) {
+	if isStream(ev.Matches) || ev.Stream != nil {
 		// A live stream queued for review: violating stops it.
 		return s.enforce(ctx, log, actRequest{
 			parent: &ev.Meta, action: events.ActionStopStream, key: webhook.IdempotencyKey(ev.ContentID, events.ActionStopStream),
@@ -359,6 +359,7 @@ func (s *Service) queueForReview(ctx context.Context, log *slog.Logger, ev *even
 		Matches:    ev.Matches,
 		Signals:    ev.Signals,
 		Unhashable: ev.Unhashable,
+		Stream:     ev.Stream,
 	}
 	// A republish after a crash carries the same id, so it reads as the
 	// same request.

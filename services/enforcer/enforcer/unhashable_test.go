@@ -200,4 +200,18 @@ func TestUnhashableStreamSegments(t *testing.T) {
 	if st := h.stats(); st.ReviewsQueued != 1 || st.StreamsStopped != 0 || st.DuplicatesSkipped != 1 {
 		t.Errorf("stats %+v, want 1 queued (the second segment's queueing a duplicate), nothing stopped", st)
 	}
+	// The review request says it is a stream, though no match does, and a
+	// violating decision that carries that on stops the stream rather than
+	// removing an upload of that id.
+	reqs := h.reviewRequests(1)
+	if reqs[0].Stream == nil || reqs[0].Stream.Sequence != 0 {
+		t.Fatalf("review request's stream %+v, want the first segment's", reqs[0].Stream)
+	}
+	dec := decidedOn(stream, events.DecisionViolating, "")
+	dec.Matches, dec.Stream = []events.Match{}, reqs[0].Stream
+	h.publish(h.cfg.Topics.ReviewDecided, dec)
+	h.waitStats("the stream to be stopped", func(st Stats) bool { return st.StreamsStopped+st.TakedownsSent > 0 })
+	if got := h.platform.calls(t); got[[2]string{stream, events.ActionStopStream}] != 1 || len(got) != 1 {
+		t.Errorf("webhook calls %v, want one stop_stream of %s", got, stream)
+	}
 }

@@ -338,6 +338,7 @@ func (s *Service) decide(ctx context.Context, id, reviewer, decision, reason str
 		UploadedAt:  parent.UploadedAt,
 		Matches:     parent.Matches,
 		DecidedAt:   time.Now().UTC(),
+		Stream:      parent.Stream,
 	}
 	if ev.Matches == nil {
 		ev.Matches = []events.Match{}
@@ -517,6 +518,7 @@ func (s *Service) overturnOnce(ctx context.Context, id string, lead *principal, 
 		Decision: decision, Reviewer: lead.Subject, Reason: reason,
 		MediaURL: it.MediaURL, ContentType: it.ContentType, UploadedAt: it.UploadedAt,
 		Matches: it.Matches, DecidedAt: time.Now().UTC(), Overturns: it.DecidedEventID,
+		Stream: it.request.Stream,
 	}
 	args := overturnArgs{replaces: it.DecidedEventID, lead: lead.Subject, needTwo: needTwo, decision: decision, reason: reason}
 	if p := it.PendingOverturn; needTwo && p != nil && p.ProposedBy != lead.Subject {

@@ -186,6 +186,7 @@ func synthesizedRequest(ev *events.ReviewDecided) *events.ReviewRequested {
 		MediaURL: ev.MediaURL, ContentType: ev.ContentType, UploadedAt: ev.UploadedAt,
 		Reason:  "restored from its decision (the review request was no longer on its topic)",
 		Matches: ev.Matches,
+		Stream:  ev.Stream,
 	}
 }
 

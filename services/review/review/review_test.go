@@ -677,6 +677,10 @@ func TestDecisionPublishesOnce(t *testing.T) {
 	cfg := testConfig(t)
 	r := start(t, cfg)
 	req := newRequest(testenv.Name("content"))
+	// A live stream's request: the decision carries its stream on, so that
+	// the enforcer stops the stream.
+	req.Stream = &events.StreamSegmentRef{Sequence: 3, OffsetMs: 6000, DurationMs: 2000,
+		ReceivedAt: time.Date(2025, 3, 4, 5, 6, 9, 0, time.UTC)}
 	publish(t, cfg, requestMsg(t, cfg, req))
 	r.waitItem(t, req.ContentID)
 	if code, body := r.claim(t, req.ContentID, "alice"); code != http.StatusOK {
@@ -705,7 +709,7 @@ func TestDecisionPublishesOnce(t *testing.T) {
 			OccurredAt: ev.OccurredAt},
 		Decision: events.DecisionViolating, Reviewer: "alice", Reason: "flag and logo of a listed group",
 		MediaURL: req.MediaURL, ContentType: req.ContentType, UploadedAt: ev.UploadedAt,
-		Matches: req.Matches, DecidedAt: ev.DecidedAt,
+		Matches: req.Matches, DecidedAt: ev.DecidedAt, Stream: req.Stream,
 	}
 	if !reflect.DeepEqual(ev, want) || !ev.UploadedAt.Equal(req.UploadedAt) || ev.DecidedAt.IsZero() ||
 		ev.EventID == req.EventID {
