@@ -52,6 +52,12 @@ func (s *Service) handleMatched(ctx context.Context, msg *messaging.Message) err
 	if ev.Stream != nil {
 		return s.handleStream(ctx, log, &ev)
 	}
+	return s.decideOnMatches(ctx, log, &ev)
+}
+
+// decideOnMatches acts on an upload's matches by the removal policy: removes
+// (or restricts) it, queues it for review, or lets it be.
+func (s *Service) decideOnMatches(ctx context.Context, log *slog.Logger, ev *events.MediaMatched) error {
 	d := s.policy.Decide(ev.Matches)
 	switch d.Action {
 	case policy.ActionRemove:
@@ -74,11 +80,11 @@ func (s *Service) handleMatched(ctx context.Context, msg *messaging.Message) err
 		if all := s.rules.Choose(ev.Matches); all.Action == events.ActionRemove {
 			reason := fmt.Sprintf("restricted automatically (%s); an uncertain match calls for removal: %s distance %d to bank %s entry %s (rule %s)",
 				d.Reason, all.Basis.SignalType, all.Basis.Distance, all.Basis.Bank, all.Basis.EntryID, all.Rule)
-			return s.queueForReview(ctx, log, &ev, reason, all.Basis)
+			return s.queueForReview(ctx, log, ev, reason, all.Basis)
 		}
 		return nil
 	case policy.ActionReview:
-		return s.queueForReview(ctx, log, &ev, d.Reason, d.Best)
+		return s.queueForReview(ctx, log, ev, d.Reason, d.Best)
 	default:
 		log.Debug("no match; nothing to enforce")
 		return nil

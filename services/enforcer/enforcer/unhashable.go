@@ -26,6 +26,12 @@ func (s *Service) handleUnhashable(ctx context.Context, log *slog.Logger, ev *ev
 	if err := s.recordUnhashable(ctx, log, ev, reason); err != nil {
 		return err
 	}
+	if len(ev.Matches) > 0 && ev.Stream == nil {
+		// Its bytes are a known file (the matcher matched their sha256 or
+		// md5): that is enough to act on, hashable or not.
+		log.Info("unhashable media matched by its file hash; acting on the match")
+		return s.decideOnMatches(ctx, log, ev)
+	}
 	switch s.cfg.UnhashablePolicy {
 	case UnhashableAllow:
 		return nil

@@ -215,3 +215,28 @@ func TestUnhashableStreamSegments(t *testing.T) {
 		t.Errorf("webhook calls %v, want one stop_stream of %s", got, stream)
 	}
 }
+
+// TestUnhashableKnownFileIsRemoved: media too long to hash whose file hash
+// is in a bank (the matcher matched its sha256) is acted on like any exact
+// match, removed without review, even under the hold policy; it is still
+// recorded as unhashable.
+func TestUnhashableKnownFileIsRemoved(t *testing.T) {
+	t.Parallel()
+	h := start(t, 0, func(c *Config) { c.UnhashablePolicy = UnhashableHold })
+	ev := unhashableMatched(events.UnhashableTooLong, "video too long: 3h, the limit is 2h0m0s")
+	ev.Matches = []events.Match{{Bank: "demo", EntryID: "e1", Labels: []string{"terror"}, SignalType: events.SignalSHA256,
+		Signal: ev.Signals[0].Value, Distance: 0, Threshold: 0}}
+	h.publish(h.cfg.Topics.Matched, ev)
+	h.waitStats("the removal", func(st Stats) bool { return st.TakedownsSent >= 1 })
+	recs := h.actions(2)
+	checkUnhashableRecord(t, recs, ev)
+	if rm := actionOf(t, recs, ev.ContentID, events.ActionRemove, events.OutcomeSucceeded); rm.Trigger != events.TriggerAuto {
+		t.Errorf("remove record %+v, want trigger auto", rm)
+	}
+	if got := h.platform.calls(t); got[[2]string{ev.ContentID, events.ActionRemove}] != 1 || len(got) != 1 {
+		t.Errorf("platform calls %v, want one remove and no hold", got)
+	}
+	if n := testenv.EndOffset(t, h.cfg.Kafka.Brokers, h.cfg.Topics.ReviewRequested); n != 0 {
+		t.Errorf("%d review requests, want none", n)
+	}
+}

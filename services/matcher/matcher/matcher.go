@@ -464,18 +464,27 @@ func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
 	return nil
 }
 
-// passUnhashable passes media the hasher could not hash on, unmatched, as
-// a verdict carrying the reason and the byte hashes it has: the enforcer
-// sends it to review (or as its unhashable policy says), never lets it
-// through as if it had been checked.
+// passUnhashable passes media the hasher could not hash on as a verdict
+// carrying the reason, the byte hashes it has and their matches: a file
+// too long or too large to decode can still be a known file. The enforcer
+// acts on such a match; without one it sends the media to review (or as its
+// unhashable policy says), never lets it through as if it had been checked.
 func (s *Service) passUnhashable(ctx context.Context, in *events.MediaHashed, sigs []events.Signal) error {
+	v := bank.Verdict{Matches: []events.Match{}}
+	if len(sigs) > 0 {
+		var err error
+		if v, err = s.match(ctx, sigs); err != nil {
+			return fmt.Errorf("waiting for a CPU slot: %w", err)
+		}
+	}
 	out := events.MediaMatched{
 		Meta:        events.Follow(events.TypeMediaMatched, &in.Meta),
 		MediaURL:    in.MediaURL,
 		ContentType: in.ContentType,
 		UploaderID:  in.UploaderID,
 		UploadedAt:  in.UploadedAt,
-		Matches:     []events.Match{},
+		Matches:     v.Matches,
+		Suppressed:  v.Suppressed,
 		Signals:     sigs,
 		Stream:      in.Stream,
 		Unhashable:  in.Unhashable,
@@ -486,8 +495,8 @@ func (s *Service) passUnhashable(ctx context.Context, in *events.MediaHashed, si
 	}
 	s.processed.Add(1)
 	s.metrics.processed.Inc()
-	messaging.Log(ctx).Info("unhashable media passed on unmatched", "content_id", in.ContentID,
-		"reason", in.Unhashable.Reason, "detail", in.Unhashable.Detail)
+	messaging.Log(ctx).Info("unhashable media passed on", "content_id", in.ContentID,
+		"reason", in.Unhashable.Reason, "detail", in.Unhashable.Detail, "matches", len(v.Matches))
 	return nil
 }
 

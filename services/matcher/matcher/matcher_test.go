@@ -299,16 +299,24 @@ func TestMatcher(t *testing.T) {
 		}
 	})
 
-	t.Run("unhashable media passes unmatched", func(t *testing.T) {
-		// The byte hashes of a file over the limit (here one the bank
-		// holds) and a fetch that got nothing: neither is matched, both
-		// go on with the reason, for the enforcer to send to review.
-		fetched := publishUnhashable(t, pub, cfg.Topics.Hashed, &events.Unhashable{Reason: events.UnhashableTooLong, Detail: "video too long: 3h"}, sha(shaA))
+	t.Run("unhashable media passes on, matched by its file hashes", func(t *testing.T) {
+		// The byte hashes of a file over the limit that the bank holds:
+		// matched, for the enforcer to act on; a file of unknown bytes and
+		// a fetch that got nothing: unmatched. All go on with the reason.
+		known := publishUnhashable(t, pub, cfg.Topics.Hashed, &events.Unhashable{Reason: events.UnhashableTooLong, Detail: "video too long: 3h"}, sha(shaA))
+		unknown := publishUnhashable(t, pub, cfg.Topics.Hashed, &events.Unhashable{Reason: events.UnhashableTooLarge}, sha(randHex(64)))
 		nothing := publishUnhashable(t, pub, cfg.Topics.Hashed, &events.Unhashable{Reason: events.UnhashableHostUnavailable})
-		for _, in := range []*events.MediaHashed{fetched, nothing} {
+		for _, in := range []*events.MediaHashed{known, unknown, nothing} {
 			got := out.verdict(t, in)
-			if got.Unhashable == nil || *got.Unhashable != *in.Unhashable || len(got.Matches) != 0 {
-				t.Errorf("verdict on unhashable %s: unhashable %+v, matches %+v; want %+v, no matches", in.ContentID, got.Unhashable, got.Matches, in.Unhashable)
+			want := 0
+			if in == known {
+				want = 1
+			}
+			if got.Unhashable == nil || *got.Unhashable != *in.Unhashable || len(got.Matches) != want {
+				t.Errorf("verdict on unhashable %s: unhashable %+v, matches %+v; want %+v, %d matches", in.ContentID, got.Unhashable, got.Matches, in.Unhashable, want)
+			}
+			if want == 1 && (got.Matches[0].SignalType != events.SignalSHA256 || got.Matches[0].Distance != 0) {
+				t.Errorf("match of the known file: %+v, want its sha256 at distance 0", got.Matches[0])
 			}
 			if len(got.Signals) != len(in.Signals) || got.CorrelationID != in.CorrelationID || got.MediaURL != in.MediaURL {
 				t.Errorf("verdict %+v does not carry %+v over", got, in)
