@@ -1,35 +1,92 @@
-// Package telemetry sets up OpenTelemetry tracing for a service: W3C trace
-// context propagation always, and export over OTLP/HTTP when the standard
-// OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) variable is set.
+// Package telemetry sets up OpenTelemetry for a service as the OTel
+// specification's environment variables say: the span exporter
+// (OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_* with either protocol, through
+// contrib autoexport), the resource (OTEL_SERVICE_NAME,
+// OTEL_RESOURCE_ATTRIBUTES, plus SDK, host and process attributes), the
+// propagators (OTEL_PROPAGATORS), the sampler and the batch processor. It
+// also holds the HTTP instrumentation every service shares and the slog
+// handler that ties log lines to spans.
 package telemetry
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"os"
+	"strings"
 
+	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/contrib/propagators/autoprop"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 )
 
-// Setup installs a global tracer provider for service and returns its
-// shutdown function, which flushes spans. extra exporters (tests use an
-// in-memory one) are added beside the OTLP exporter.
-func Setup(ctx context.Context, service string, extra ...sdktrace.SpanExporter) (func(context.Context) error, error) {
-	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(
-		propagation.TraceContext{}, propagation.Baggage{}))
-	opts := []sdktrace.TracerProviderOption{
-		sdktrace.WithResource(resource.NewSchemaless(semconv.ServiceName(service))),
+// Enabled reports whether the environment asks for spans to be exported:
+// an OTLP endpoint or an exporter is named, and the SDK is not disabled.
+// Without any of those tracing stays a no-op that never connects anywhere
+// (autoexport alone would default to OTLP on localhost).
+func Enabled() bool {
+	if strings.EqualFold(strings.TrimSpace(os.Getenv("OTEL_SDK_DISABLED")), "true") {
+		return false
 	}
-	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
-		exp, err := otlptracehttp.New(ctx)
+	for _, k := range []string{"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		if os.Getenv(k) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Resource describes the process: service is service.name unless
+// OTEL_SERVICE_NAME sets it, OTEL_RESOURCE_ATTRIBUTES adds to it, and the
+// SDK, host and process attributes are detected. The process's command line
+// is left out: settings given as flags may hold secrets.
+func Resource(ctx context.Context, service string) (*resource.Resource, error) {
+	return resource.New(ctx,
+		// Detectors apply in order, later ones winning: the environment
+		// overrides the service's own name, as the specification says.
+		resource.WithAttributes(semconv.ServiceName(service)),
+		resource.WithFromEnv(),
+		resource.WithTelemetrySDK(),
+		resource.WithHost(),
+		resource.WithProcessPID(),
+		resource.WithProcessExecutableName(),
+		resource.WithProcessExecutablePath(),
+		resource.WithProcessOwner(),
+		resource.WithProcessRuntimeName(),
+		resource.WithProcessRuntimeVersion(),
+		resource.WithProcessRuntimeDescription(),
+	)
+}
+
+// Setup installs the global propagator and tracer provider for service and
+// returns the shutdown function, which flushes spans. Spans are exported
+// only when Enabled; extra exporters (tests use an in-memory one) are
+// added beside the configured one either way.
+func Setup(ctx context.Context, service string, extra ...sdktrace.SpanExporter) (func(context.Context) error, error) {
+	// W3C trace context and baggage unless OTEL_PROPAGATORS says otherwise.
+	otel.SetTextMapPropagator(autoprop.NewTextMapPropagator())
+	res, err := Resource(ctx, service)
+	if errors.Is(err, resource.ErrPartialResource) {
+		// A malformed OTEL_RESOURCE_ATTRIBUTES: the specification has the
+		// SDK say so and carry on with what it could read.
+		slog.Warn("some resource attributes were not read", "err", err)
+	} else if err != nil {
+		return nil, err
+	}
+	// The sampler (OTEL_TRACES_SAMPLER), span limits (OTEL_SPAN_*) and the
+	// batch processor (OTEL_BSP_*) read the environment themselves.
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if Enabled() {
+		exp, err := autoexport.NewSpanExporter(ctx)
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, sdktrace.WithBatcher(exp))
+		if !autoexport.IsNoneSpanExporter(exp) {
+			opts = append(opts, sdktrace.WithBatcher(exp))
+		}
 	}
 	for _, e := range extra {
 		opts = append(opts, sdktrace.WithSyncer(e))
