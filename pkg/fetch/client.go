@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/takedown-pipeline/takedown/pkg/telemetry"
 )
 
 // Defaults of Config.
@@ -96,7 +98,9 @@ func NewClient(cfg Config) *Client {
 		},
 	}
 	c.hc = &http.Client{
-		Transport: &http.Transport{
+		// A CLIENT span per request (redirects included), a child of the
+		// hasher's process span.
+		Transport: telemetry.Transport(&http.Transport{
 			// No proxy: the dial-time check must see the media server's
 			// address, not a proxy's.
 			Proxy:                  nil,
@@ -106,7 +110,7 @@ func NewClient(cfg Config) *Client {
 			IdleConnTimeout:        90 * time.Second,
 			TLSHandshakeTimeout:    10 * time.Second,
 			MaxResponseHeaderBytes: 64 << 10,
-		},
+		}),
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) > cfg.MaxRedirects {
 				return fmt.Errorf("%w: more than %d redirects from %s", ErrTooManyRedirects, cfg.MaxRedirects, via[0].URL.Redacted())

@@ -2,56 +2,41 @@ package telemetry
 
 import (
 	"net/http"
-	"strings"
 
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
-	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 )
 
-const tracerName = "github.com/takedown-pipeline/takedown/pkg/telemetry"
+// untraced are the probe and scrape paths: called every few seconds by
+// Kubernetes and Prometheus, their spans would drown the rest.
+var untraced = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
-// HTTP wraps an API handler with a SERVER span per request. A caller's W3C
-// traceparent header is honoured, so a platform's own upload trace continues
-// into the pipeline. Health probes are not traced: they would drown the rest.
+func traced(r *http.Request) bool { return !untraced[r.URL.Path] }
+
+// HTTP wraps an API handler with otelhttp's SERVER span per request, named
+// by the ServeMux pattern that matched ("POST /v1/uploads"), with the
+// semantic-convention attributes. A caller's W3C traceparent header is
+// honoured, so a platform's own upload trace continues into the pipeline.
+// Health probes and metric scrapes are not traced.
 func HTTP(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
-			h.ServeHTTP(w, r)
-			return
-		}
-		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := otel.Tracer(tracerName).Start(ctx, r.Method,
-			trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.URLPath(r.URL.Path)))
-		defer span.End()
-		rw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-		r = r.WithContext(ctx)
-		h.ServeHTTP(rw, r)
-		// ServeMux records the matched pattern ("POST /v1/uploads") on the
-		// request; it names the span without the ids in the path.
-		if r.Pattern != "" {
-			span.SetName(strings.TrimSpace(r.Pattern))
-			span.SetAttributes(semconv.HTTPRoute(r.Pattern))
-		}
-		span.SetAttributes(attribute.Int(string(semconv.HTTPResponseStatusCodeKey), rw.code))
-		if rw.code >= 500 {
-			span.SetStatus(codes.Error, http.StatusText(rw.code))
-		}
-	})
+	return otelhttp.NewHandler(h, "http", otelhttp.WithFilter(traced))
 }
 
-type statusWriter struct {
-	http.ResponseWriter
-	code int
+// Transport wraps an HTTP client transport (nil: the default) with
+// otelhttp's CLIENT span per request, named by the method as the HTTP
+// conventions say (otelhttp's default is "HTTP POST"); the span's context is
+// sent along in the request headers.
+func Transport(rt http.RoundTripper) http.RoundTripper {
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return otelhttp.NewTransport(rt, otelhttp.WithSpanNameFormatter(clientSpanName))
 }
 
-func (w *statusWriter) WriteHeader(code int) {
-	w.code = code
-	w.ResponseWriter.WriteHeader(code)
+func clientSpanName(_ string, r *http.Request) string {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return r.Method
+	}
+	return "HTTP"
 }
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -13,11 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
-	"go.opentelemetry.io/otel/trace"
+	"github.com/takedown-pipeline/takedown/pkg/telemetry"
 )
 
 // Client defaults.
@@ -159,25 +155,13 @@ func (c *Client) Send(ctx context.Context, td Takedown) (attempts int, err error
 	}
 }
 
-func (c *Client) attempt(ctx context.Context, key string, body []byte) (err error) {
+func (c *Client) attempt(ctx context.Context, key string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, cmpOr(c.Timeout, DefaultTimeout))
 	defer cancel()
-	// A CLIENT span per attempt, its context sent along, so a platform that
-	// traces can continue the upload's trace into its own takedown handling.
-	ctx, span := otel.Tracer(tracerName).Start(ctx, http.MethodPost, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(semconv.HTTPRequestMethodKey.String(http.MethodPost)))
-	defer func() {
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-		}
-		span.End()
-	}()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("webhook: build request: %w", err)
 	}
-	otel.GetTextMapPropagator().Inject(ctx, propagation.HeaderCarrier(req.Header))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(HeaderIdempotencyKey, key)
 	req.Header.Set(HeaderSignature, Sign(c.Secret, time.Now(), body))
@@ -185,12 +169,16 @@ func (c *Client) attempt(ctx context.Context, key string, body []byte) (err erro
 	if hc == nil {
 		hc = noRedirects
 	}
-	resp, err := hc.Do(req)
+	// otelhttp's CLIENT span per attempt, a child of the caller's span, its
+	// context sent along: a platform that traces can continue the upload's
+	// trace into its own takedown handling.
+	traced := *hc
+	traced.Transport = telemetry.Transport(hc.Transport)
+	resp, err := traced.Do(req)
 	if err != nil {
 		return fmt.Errorf("webhook: %w", err)
 	}
 	defer resp.Body.Close()
-	span.SetAttributes(semconv.HTTPResponseStatusCode(resp.StatusCode))
 	// Read a little for the error message, then drain so the connection is
 	// reused.
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -204,8 +192,6 @@ func (c *Client) attempt(ctx context.Context, key string, body []byte) (err erro
 	}
 	return se
 }
-
-const tracerName = "github.com/takedown-pipeline/takedown/pkg/webhook"
 
 func cmpOr[T int | time.Duration](v, def T) T {
 	if v <= 0 {
