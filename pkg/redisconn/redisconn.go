@@ -30,7 +30,8 @@ type Tune func(*redis.UniversalOptions)
 
 // New builds the client described by cfg: a plain client, or a failover
 // client that asks Sentinel for the master. Both are *redis.Client, so the
-// services do not care which. Nothing connects yet.
+// services do not care which. Commands made inside a span are traced.
+// Nothing connects yet.
 func New(cfg config.Redis, tune ...Tune) (*redis.Client, error) {
 	o, err := options(cfg)
 	if err != nil {
@@ -39,10 +40,16 @@ func New(cfg config.Redis, tune ...Tune) (*redis.Client, error) {
 	for _, t := range tune {
 		t(o)
 	}
+	var c *redis.Client
 	if o.MasterName != "" {
-		return redis.NewFailoverClient(o.Failover()), nil
+		c = redis.NewFailoverClient(o.Failover())
+	} else {
+		c = redis.NewClient(o.Simple())
 	}
-	return redis.NewClient(o.Simple()), nil
+	if err := instrument(c); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 func options(cfg config.Redis) (*redis.UniversalOptions, error) {
