@@ -190,6 +190,16 @@ func (c Common) ConsumerConcurrency(perCore, floor int) int {
 	return max(perCore*runtime.GOMAXPROCS(0), floor)
 }
 
+// DefaultLogFormat is json in a Kubernetes pod (KUBERNETES_SERVICE_HOST is
+// set in every container), where logs go to a collector that parses them,
+// and text elsewhere, where a person reads them.
+func DefaultLogFormat() string {
+	if os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
+		return "json"
+	}
+	return "text"
+}
+
 // Bind registers the common settings; service names the default dead-letter
 // topic and httpAddr is the service's default listen address.
 func (c *Common) Bind(s *Set, service, httpAddr string) {
@@ -207,7 +217,7 @@ func (c *Common) Bind(s *Set, service, httpAddr string) {
 	s.String(&c.HTTPAddr, "http-addr", httpAddr, "listen address of the service's HTTP server (health, API)")
 	c.HTTP.Bind(s)
 	s.String(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
-	s.String(&c.LogFormat, "log-format", "text", "text or json")
+	s.String(&c.LogFormat, "log-format", DefaultLogFormat(), "text or json (default json in Kubernetes, text elsewhere)")
 	s.String(&c.DLQTopic, "dlq-topic", service+".dlq", "dead-letter topic of this service")
 	c.Topics.Bind(s)
 	c.Retention.Bind(s)

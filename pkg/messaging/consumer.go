@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
 )
@@ -53,6 +54,7 @@ type ConsumerConfig struct {
 // commits past one still in hand.
 type Consumer struct {
 	cfg     ConsumerConfig
+	attrs   []attribute.KeyValue // of process spans: broker and client id
 	rcfg    kafka.ReaderConfig
 	r       *kafka.Reader // set by Run
 	lag     atomic.Pointer[kafka.Reader]
@@ -88,8 +90,11 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 	}
 	log = log.With("group", cfg.Group)
 	dialer := newDialer(cfg.Kafka)
+	// kafka-go's own client id unless the member is named.
+	id := kafka.DefaultClientID
 	if cfg.InstanceID != "" {
-		dialer.ClientID = clientID(cfg.Group, cfg.InstanceID)
+		id = clientID(cfg.Group, cfg.InstanceID)
+		dialer.ClientID = id
 	}
 	rcfg := kafka.ReaderConfig{
 		Brokers:     cfg.Kafka.Brokers,
@@ -127,7 +132,7 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 			log.Debug("kafka reader: " + fmt.Sprintf(msg, args...))
 		}),
 	}
-	return &Consumer{cfg: cfg, rcfg: rcfg, log: log, marks: watermarks{parts: map[partition]*partState{}}}
+	return &Consumer{cfg: cfg, rcfg: rcfg, log: log, attrs: consumerAttrs(cfg.Kafka.Brokers, id), marks: watermarks{parts: map[partition]*partState{}}}
 }
 
 // Running reports whether Run is fetching messages.
@@ -432,6 +437,7 @@ func (c *Consumer) handle(ctx context.Context, h Handler, msg *Message) bool {
 	for {
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.HandlerTimeout)
 		hctx = context.WithValue(hctx, stoppingKey{}, ctx.Done())
+		hctx = withClientAttrs(hctx, c.attrs)
 		err := h(hctx, msg)
 		cancel()
 		if err == nil {

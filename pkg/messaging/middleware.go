@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/takedown-pipeline/takedown/pkg/metrics"
+	"github.com/takedown-pipeline/takedown/pkg/telemetry"
 )
 
 // deadLettered counts the messages DeadLetter parked, by the topic they were
@@ -161,13 +162,14 @@ func WithLog(ctx context.Context, l *slog.Logger) context.Context {
 
 // Correlation puts a logger into the context that names the message's
 // correlation id, key and position, so every line a handler logs can be
-// joined up across services.
+// joined up across services. Inside Tracing, the logger is bound to the
+// process span too: its lines carry trace_id and span_id.
 func Correlation(base *slog.Logger) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, msg *Message) error {
 			l := base.With("topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset,
 				"key", string(msg.Key), "correlation_id", msg.Header(HeaderCorrelationID))
-			return next(WithLog(ctx, l), msg)
+			return next(WithLog(ctx, telemetry.WithContext(l, ctx)), msg)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
@@ -25,8 +26,9 @@ type Publisher interface {
 
 // KafkaPublisher publishes with kafka-go.
 type KafkaPublisher struct {
-	w  *kafka.Writer
-	tr *kafka.Transport
+	w     *kafka.Writer
+	tr    *kafka.Transport
+	attrs []attribute.KeyValue // of send spans: the broker
 }
 
 // NewKafkaPublisher returns a publisher to the given brokers. Keys are
@@ -40,7 +42,7 @@ type KafkaPublisher struct {
 // ErrTopicNotFound.
 func NewKafkaPublisher(k config.Kafka) *KafkaPublisher {
 	tr := newTransport(k)
-	return &KafkaPublisher{tr: tr, w: &kafka.Writer{
+	return &KafkaPublisher{tr: tr, attrs: serverAttrs(k.Brokers), w: &kafka.Writer{
 		Addr:         kafka.TCP(k.Brokers...),
 		Transport:    tr,
 		Balancer:     &kafka.Murmur2Balancer{},
@@ -77,7 +79,7 @@ func (p *KafkaPublisher) Publish(ctx context.Context, msgs ...Message) error {
 	for i := range msgs {
 		m := msgs[i] // copy: headers are rewritten below
 		m.Headers = append([]Header(nil), m.Headers...)
-		_, spans[i] = startSendSpan(ctx, &m)
+		_, spans[i] = startSendSpan(ctx, &m, p.attrs...)
 		out[i] = toKafka(&m)
 	}
 	err := p.write(ctx, out)

@@ -2,6 +2,7 @@ package messaging
 
 import (
 	"context"
+	"net"
 	"strconv"
 
 	"go.opentelemetry.io/otel"
@@ -50,12 +51,48 @@ func messageAttrs(msg *Message, op string, opType attribute.KeyValue) []attribut
 	return attrs
 }
 
-// startSendSpan starts a PRODUCER span for msg and injects its context into
-// the message headers.
-func startSendSpan(ctx context.Context, msg *Message) (context.Context, trace.Span) {
+// serverAttrs names the broker a client talks to: the first bootstrap
+// broker. kafka-go does not say which broker (the partition leader) served
+// a request, so this is the cluster's entry point, not necessarily the
+// broker that stored the message.
+func serverAttrs(brokers []string) []attribute.KeyValue {
+	if len(brokers) == 0 {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(brokers[0])
+	if err != nil {
+		return []attribute.KeyValue{semconv.ServerAddress(brokers[0])}
+	}
+	attrs := []attribute.KeyValue{semconv.ServerAddress(host)}
+	if p, err := strconv.Atoi(port); err == nil {
+		attrs = append(attrs, semconv.ServerPort(p))
+	}
+	return attrs
+}
+
+// clientAttrsKey carries, in a handler's context, the span attributes of
+// the consumer that fetched the message (its broker and client id), which
+// Tracing, a middleware that does not know the consumer, adds to the
+// process span.
+type clientAttrsKey struct{}
+
+func withClientAttrs(ctx context.Context, attrs []attribute.KeyValue) context.Context {
+	return context.WithValue(ctx, clientAttrsKey{}, attrs)
+}
+
+// consumerAttrs are the span attributes of a consumer with client id id
+// talking to brokers.
+func consumerAttrs(brokers []string, id string) []attribute.KeyValue {
+	return append(serverAttrs(brokers), semconv.MessagingClientID(id))
+}
+
+// startSendSpan starts a PRODUCER span for msg, with extra attributes (the
+// publisher's broker), and injects its context into the message headers.
+func startSendSpan(ctx context.Context, msg *Message, extra ...attribute.KeyValue) (context.Context, trace.Span) {
 	ctx, span := otel.Tracer(tracerName).Start(ctx, "send "+msg.Topic,
 		trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(messageAttrs(msg, "send", semconv.MessagingOperationTypeSend)...))
+		trace.WithAttributes(messageAttrs(msg, "send", semconv.MessagingOperationTypeSend)...),
+		trace.WithAttributes(extra...))
 	otel.GetTextMapPropagator().Inject(ctx, HeaderCarrier{Msg: msg})
 	return ctx, span
 }
@@ -63,7 +100,8 @@ func startSendSpan(ctx context.Context, msg *Message) (context.Context, trace.Sp
 // Tracing starts a CONSUMER "process <topic>" span for every message. The
 // producer's context, taken from the headers, is both the parent (so one trace
 // runs from upload to takedown) and a link, as the messaging conventions
-// suggest for single-message processing.
+// suggest for single-message processing. Messages fetched by a Consumer
+// also carry server.address, server.port and messaging.client.id.
 func Tracing(group string) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, msg *Message) error {
@@ -73,6 +111,9 @@ func Tracing(group string) Middleware {
 				semconv.MessagingDestinationPartitionID(strconv.Itoa(msg.Partition)),
 				semconv.MessagingKafkaOffset(int(msg.Offset)),
 			)
+			if ca, ok := ctx.Value(clientAttrsKey{}).([]attribute.KeyValue); ok {
+				attrs = append(attrs, ca...)
+			}
 			opts := []trace.SpanStartOption{
 				trace.WithSpanKind(trace.SpanKindConsumer),
 				trace.WithAttributes(attrs...),

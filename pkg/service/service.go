@@ -24,7 +24,9 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/telemetry"
 )
 
-// NewLogger returns a slog logger writing to stderr.
+// NewLogger returns a slog logger writing to stderr. A line written with a
+// context holding a span (log.InfoContext(ctx, ...), or a logger bound by
+// telemetry.WithContext) carries that span's trace_id and span_id.
 func NewLogger(service, level, format string) *slog.Logger {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
@@ -37,7 +39,7 @@ func NewLogger(service, level, format string) *slog.Logger {
 	} else {
 		h = slog.NewTextHandler(os.Stderr, opts)
 	}
-	return slog.New(h).With("service", service)
+	return slog.New(telemetry.LogHandler(h)).With("service", service)
 }
 
 // SignalContext is cancelled on SIGINT or SIGTERM.

@@ -18,6 +18,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/service"
+	"github.com/takedown-pipeline/takedown/pkg/telemetry"
 )
 
 // UploadRequest is the body of POST /v1/uploads.
@@ -102,7 +103,8 @@ func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request, c caller,
 	if s.refused(w, r, req.MediaURL, problems) {
 		return
 	}
-	log := s.log.With("client", c.client, "content_id", req.ContentID)
+	// Bound to the request: its lines carry the request span's trace id.
+	log := telemetry.WithContext(s.log, r.Context()).With("client", c.client, "content_id", req.ContentID)
 	// An id names one piece of media: the same id with other media must
 	// not pass for a duplicate of the first (the consumer would drop it).
 	prev, same, err := s.claimMedia(r.Context(), s.uploadKey(c.client, req.ContentID), mediaFingerprint(req.MediaURL), s.cfg.DedupTTL)
@@ -155,7 +157,7 @@ func (s *Service) checkMediaURL(ctx context.Context, raw string) (problem string
 	if err == nil {
 		return "", false
 	}
-	s.log.Info("media_url refused", "media_url", raw, "err", err)
+	s.log.InfoContext(ctx, "media_url refused", "media_url", raw, "err", err)
 	if !fetch.IsPermanent(err) {
 		return "media_url could not be checked now; try again", true
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/service"
+	"github.com/takedown-pipeline/takedown/pkg/telemetry"
 )
 
 // SegmentRequest is the body of POST /v1/streams/{id}/segments: one segment
@@ -79,7 +80,7 @@ func (s *Service) handleSegment(w http.ResponseWriter, r *http.Request, c caller
 		UploaderID: req.UploaderID, ReceivedAt: time.Now().UTC(),
 	}
 	ev.ClientID = c.client
-	log := s.log.With("client", c.client, "stream_id", streamID, "sequence", ev.Sequence, "event_id", ev.EventID)
+	log := telemetry.WithContext(s.log, r.Context()).With("client", c.client, "stream_id", streamID, "sequence", ev.Sequence, "event_id", ev.EventID)
 	key := s.segmentKey(c.client, streamID, ev.Sequence)
 	claim := mediaFingerprint(req.MediaURL) + " " + ev.EventID
 	stored, same, err := s.claimMedia(r.Context(), key, claim, s.cfg.SegmentDedupTTL)

@@ -41,7 +41,7 @@ func writeError(w http.ResponseWriter, code int, format string, args ...any) {
 
 // unavailable answers a Redis failure; the details go to the log only.
 func (s *Service) unavailable(w http.ResponseWriter, r *http.Request, err error) {
-	s.log.Error("review queue unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+	s.log.ErrorContext(r.Context(), "review queue unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 	writeError(w, http.StatusServiceUnavailable, "review queue unavailable; try again")
 }
 
@@ -178,7 +178,7 @@ func (s *Service) answer(w http.ResponseWriter, r *http.Request, o outcome) {
 	case o.err != nil && o.code == 0:
 		s.unavailable(w, r, o.err)
 	case o.err != nil:
-		s.log.Error("review action failed", "method", r.Method, "path", r.URL.Path, "err", o.err)
+		s.log.ErrorContext(r.Context(), "review action failed", "method", r.Method, "path", r.URL.Path, "err", o.err)
 		writeError(w, o.code, "%s", o.msg)
 	case o.item == nil:
 		writeError(w, o.code, "%s", o.msg)
