@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # A real Prometheus (Debian's package: 2.42, with promtool) for the tests of
 # the metrics, the rules and the dashboards' queries.
-# Usage: scripts/prometheus.sh install|start [job=]host:port...|stop|status|env
+# Usage: scripts/prometheus.sh install|start [job=]host:port[/path]...|stop|status|env
 #   install  apt-get installs prometheus when prometheus or promtool is missing
 #   start    writes a configuration scraping the targets (job "takedown" when
-#            a target names none) every $TAKEDOWN_TEST_PROMETHEUS_SCRAPE_INTERVAL,
+#            a target names none, /metrics when it names no path) every $TAKEDOWN_TEST_PROMETHEUS_SCRAPE_INTERVAL,
 #            loads the rule files of $TAKEDOWN_TEST_PROMETHEUS_RULES (a glob,
 #            deployments/observability/prometheus/*.rules.yaml by default),
 #            starts Prometheus and waits until it is ready
@@ -56,19 +56,24 @@ EOF
     for f in "${files[@]}"; do echo "  - '$f'"; done
   fi
   echo "scrape_configs:"
-  # One job per name, in the order first named.
+  # One job per name, in the order first named; a target's own path (after
+  # host:port) becomes its __metrics_path__ label.
   local -A seen=()
   local order=()
   for t in "$@"; do
     if [[ $t == *=* ]]; then job=${t%%=*} addr=${t#*=}; else job=takedown addr=$t; fi
     [[ -n ${seen[$job]+x} ]] || order+=("$job")
-    seen[$job]+=" '$addr'"
+    seen[$job]+=" $addr"
   done
   for job in "${order[@]}"; do
     echo "  - job_name: '$job'"
     echo "    static_configs:"
-    echo "      - targets: [$(echo "${seen[$job]}" | sed 's/^ //; s/ /, /g')]"
+    for addr in ${seen[$job]}; do
+      echo "      - targets: ['${addr%%/*}']"
+      [[ $addr == */* ]] && echo "        labels: {__metrics_path__: '/${addr#*/}'}"
+    done
   done
+  return 0
 }
 
 wait_ready() {
@@ -134,5 +139,5 @@ case "${1:-}" in
     if pid=$(our_pid) && ready; then say "up (pid $pid) on http://127.0.0.1:$PORT"
     else say "down"; exit 1; fi ;;
   env) echo "export TAKEDOWN_TEST_PROMETHEUS_URL=http://127.0.0.1:$PORT" ;;
-  *) echo "usage: $0 install|start [job=]host:port...|stop|status|env" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start [job=]host:port[/path]...|stop|status|env" >&2; exit 2 ;;
 esac

@@ -40,8 +40,9 @@ type Prometheus struct {
 
 // StartPrometheus starts a Prometheus of the test's own, on a free port and
 // in a temporary directory, scraping targets every second with the rules of
-// RulesDir loaded. Each target is host:port, or job=host:port to name its
-// job (the job label; "takedown" otherwise). The test's cleanup stops it.
+// RulesDir loaded. Each target is host:port[/path], or job=host:port[/path]
+// to name its job (the job label; "takedown" otherwise); the path is
+// /metrics unless given. The test's cleanup stops it.
 // A missing prometheus binary skips the test (fails it under `make test`).
 func StartPrometheus(t testing.TB, targets ...string) *Prometheus {
 	t.Helper()
