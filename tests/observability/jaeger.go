@@ -302,12 +302,13 @@ func (j *Jaeger) Trace(ctx context.Context, traceID string) (Trace, error) {
 }
 
 // FindTraces asks the v3 API (/api/v3/traces?query.service_name=) for the
-// spans of the traces of service in the last hour, all traces' spans
-// together (group them by TraceID).
-func (j *Jaeger) FindTraces(ctx context.Context, service string) (Trace, error) {
+// spans of the last limit traces of service in the last hour, all traces'
+// spans together (group them by TraceID).
+func (j *Jaeger) FindTraces(ctx context.Context, service string, limit int) (Trace, error) {
 	now := time.Now()
 	q := url.Values{
 		"query.service_name":   {service},
+		"query.num_traces":     {strconv.Itoa(limit)},
 		"query.start_time_min": {now.Add(-time.Hour).UTC().Format(time.RFC3339Nano)},
 		"query.start_time_max": {now.Add(time.Minute).UTC().Format(time.RFC3339Nano)},
 	}

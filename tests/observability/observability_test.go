@@ -212,7 +212,7 @@ func TestJaegerReceivesOTLP(t *testing.T) {
 	}
 	check("v3 trace", tr)
 
-	found, err := j.FindTraces(ctx, service)
+	found, err := j.FindTraces(ctx, service, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
