@@ -2,7 +2,6 @@ package observability
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -76,40 +75,6 @@ func TestEveryAlertIsUnitTested(t *testing.T) {
 	}
 }
 
-// dashboardQueries returns every query of the Grafana dashboards.
-func dashboardQueries(t *testing.T) map[string]string {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(RepoRoot(), "deployments", "observability", "grafana", "*.json"))
-	if len(files) == 0 {
-		t.Fatal("no Grafana dashboards")
-	}
-	type panel struct {
-		Title   string `json:"title"`
-		Targets []struct {
-			Expr string `json:"expr"`
-		} `json:"targets"`
-	}
-	out := map[string]string{}
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d struct {
-			Panels []panel `json:"panels"`
-		}
-		if err := json.Unmarshal(b, &d); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		for _, p := range d.Panels {
-			for _, tg := range p.Targets {
-				out[filepath.Base(f)+": "+p.Title+": "+tg.Expr] = tg.Expr
-			}
-		}
-	}
-	return out
-}
-
 // A real Prometheus scrapes a test's /metrics page, the instant query
 // returns the page's value, the rules load and evaluate, and every
 // dashboard query is one Prometheus accepts.
@@ -146,7 +111,11 @@ func TestPrometheusScrapesAndQueries(t *testing.T) {
 		}
 		return true, nil
 	})
-	for name, expr := range dashboardQueries(t) {
+	queries, err := DashboardQueries()
+	if err != nil || len(queries) == 0 {
+		t.Fatalf("dashboard queries: %d, %v", len(queries), err)
+	}
+	for name, expr := range queries {
 		if _, err := p.Query(ctx, expr); err != nil {
 			t.Errorf("dashboard query %s: %v", name, err)
 		}

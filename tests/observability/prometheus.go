@@ -2,6 +2,7 @@ package observability
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -16,6 +17,40 @@ import (
 // RulesDir holds the Prometheus rules and their promtool unit tests.
 func RulesDir() string {
 	return filepath.Join(RepoRoot(), "deployments", "observability", "prometheus")
+}
+
+// DashboardQueries returns every query of the Grafana dashboards in
+// deployments/observability/grafana, keyed by "file: panel: query", so an
+// end-to-end test can check that each returns data from live services.
+func DashboardQueries() (map[string]string, error) {
+	files, err := filepath.Glob(filepath.Join(RepoRoot(), "deployments", "observability", "grafana", "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var d struct {
+			Panels []struct {
+				Title   string `json:"title"`
+				Targets []struct {
+					Expr string `json:"expr"`
+				} `json:"targets"`
+			} `json:"panels"`
+		}
+		if err := json.Unmarshal(b, &d); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		for _, p := range d.Panels {
+			for _, tg := range p.Targets {
+				out[filepath.Base(f)+": "+p.Title+": "+tg.Expr] = tg.Expr
+			}
+		}
+	}
+	return out, nil
 }
 
 // Promtool returns promtool's path, skipping the test when it is not
