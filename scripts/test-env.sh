@@ -22,6 +22,8 @@ case "${1:-}" in
   down)
     "$HERE/kafka.sh" stop
     "$HERE/redis.sh" stop
+    # Started by the tests that need it (tests/observability).
+    "$HERE/jaeger.sh" stop
     ;;
   *) echo "usage: $0 up|down" >&2; exit 2 ;;
 esac
