@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
-	"github.com/takedown-pipeline/takedown/pkg/metrics"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 
@@ -102,10 +103,11 @@ func TestWorkerMetricsCountDeadLettered(t *testing.T) {
 			var closed []string
 			w := worker(t, &closed)
 			if own {
-				reg := metrics.NewRegistry()
-				reg.NewCounter("test_service_own_total", "A service's own metric.").Inc()
-				mux := w.HTTP.(*http.ServeMux)
-				mux.Handle("GET /metrics", reg.Handler())
+				reg := prometheus.NewRegistry()
+				c := prometheus.NewCounter(prometheus.CounterOpts{Name: "test_service_own_total", Help: "A service's own metric."})
+				reg.MustRegister(c)
+				c.Inc()
+				w.Metrics = reg
 			}
 			k := w.Kafka
 			topic := w.Consumer.Topics[0]
