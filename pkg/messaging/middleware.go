@@ -8,7 +8,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"time"
-
 )
 
 // RetryConfig bounds retries of transient errors.
