@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // buildInfo is takedown_build_info, on the process's default registry.
@@ -81,4 +83,16 @@ func withMetrics(h http.Handler, own prometheus.Gatherer) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// Observe records seconds on a latency histogram with the trace id of ctx's
+// span as an exemplar, so that a slow bucket on a dashboard links to a trace.
+func Observe(ctx context.Context, h prometheus.Observer, seconds float64) {
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		if e, ok := h.(prometheus.ExemplarObserver); ok {
+			e.ObserveWithExemplar(seconds, prometheus.Labels{"trace_id": sc.TraceID().String()})
+			return
+		}
+	}
+	h.Observe(seconds)
 }
