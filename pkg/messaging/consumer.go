@@ -203,6 +203,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	close(stopCommits)
 	<-commitDone
 	c.commit(ctx) // the final watermark
+	forgetLag(c.cfg.Group, c.marks.partitions())
 	return err
 }
 
@@ -333,6 +334,7 @@ func (c *Consumer) fetch(ctx context.Context, d *dispatcher) error {
 			}
 			continue
 		}
+		observeLag(c.cfg.Group, km.Topic, km.Partition, km.HighWaterMark, km.Offset)
 		d.dispatch(&inflight{km: km, mark: c.marks.add(km)})
 	}
 }

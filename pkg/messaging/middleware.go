@@ -9,15 +9,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/metrics"
 	"github.com/takedown-pipeline/takedown/pkg/telemetry"
 )
-
-// deadLettered counts the messages DeadLetter parked, by the topic they were
-// consumed from and the consumer group (the service) that gave up on them.
-var deadLettered = metrics.Default.NewCounterVec("takedown_messages_dead_lettered_total",
-	"Messages sent to a dead-letter topic, by the topic they were consumed from and the consumer group.",
-	"topic", "group")
 
 // RetryConfig bounds retries of transient errors.
 type RetryConfig struct {
@@ -69,6 +62,7 @@ func Retry(cfg RetryConfig) Middleware {
 					return &RetriesExhaustedError{Attempts: attempt, Err: err}
 				}
 				Log(ctx).Warn("transient failure; retrying", "attempt", attempt, "err", err, "retry_in", backoff)
+				countRetry(ctx, msg)
 				t := time.NewTimer(backoff)
 				select {
 				case <-t.C:
@@ -121,7 +115,10 @@ func DeadLetter(pub Publisher, topic, service string, exhausted bool) Middleware
 			if perr := pub.Publish(ctx, dl); perr != nil {
 				return fmt.Errorf("dead-letter to %s failed: %w (handler error: %v)", topic, perr, err)
 			}
-			deadLettered.With(msg.Topic, service).Inc()
+			deadLettered.WithLabelValues(msg.Topic, service).Inc()
+			if d := deliveryOf(ctx); d != nil {
+				d.deadLettered = true
+			}
 			Log(ctx).Warn("message sent to dead-letter topic", "dlq", topic, "err", err,
 				"permanent", IsPermanent(err), "attempts", attempts)
 			return nil
@@ -175,7 +172,7 @@ func Correlation(base *slog.Logger) Middleware {
 }
 
 // Standard is the middleware stack every service uses, outermost first:
-// tracing, correlation logging, dead-lettering, then inner (a service's own,
+// tracing, correlation logging, RED metrics, dead-lettering, then inner (a service's own,
 // such as CountAttempts: inside DeadLetter, so that what it gives up on can
 // still be dead-lettered, and outside Retry, so that in-process retries are
 // one delivery), panic recovery, retries.
@@ -183,6 +180,7 @@ func Standard(log *slog.Logger, group string, pub Publisher, dlqTopic string, re
 	mw := []Middleware{
 		Tracing(group),
 		Correlation(log),
+		Metrics(group),
 		DeadLetter(pub, dlqTopic, group, retry.DeadLetterExhausted),
 	}
 	mw = append(mw, inner...)

@@ -132,3 +132,14 @@ func (w *watermarks) committed(msgs []kafka.Message) {
 		}
 	}
 }
+
+// partitions lists the partitions fetched from.
+func (w *watermarks) partitions() []partition {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]partition, 0, len(w.parts))
+	for k := range w.parts {
+		out = append(out, k)
+	}
+	return out
+}

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 )
@@ -28,10 +30,11 @@ type Worker struct {
 	Log    *slog.Logger
 	Health *Health
 	// HTTPAddr and HTTP are the service's API, health endpoints included.
-	// GET /metrics also serves metrics.Default, after the service's own
-	// metrics if HTTP serves any.
+	// GET /metrics is the worker's: it serves Metrics, the service's own
+	// registry (may be nil), and the process's (see MetricsHandler).
 	HTTPAddr string
 	HTTP     http.Handler
+	Metrics  prometheus.Gatherer
 	// Server holds the HTTP timeouts and the admin address: when it is
 	// set, /healthz, /readyz and /metrics move there (see SplitAdmin).
 	Server config.HTTPServer
@@ -106,7 +109,8 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	public := withProcessMetrics(w.HTTP)
+	registerProcessMetrics(w.Name)
+	public := withMetrics(w.HTTP, w.Metrics)
 	if w.Server.AdminAddr != "" {
 		var admin http.Handler
 		public, admin = SplitAdmin(public)

@@ -2,7 +2,8 @@
 // `make test` starts (scripts/test-env.sh), and unique names inside them so
 // tests never see each other's data. It also holds the harness the service
 // tests share: Run starts a service and waits until it is ready, WaitFor
-// polls for a condition, EndOffset counts the records of a topic.
+// polls for a condition, EndOffset counts the records of a topic, Scrape and
+// Metric read a service's /metrics.
 package testenv
 
 import (

@@ -47,6 +47,9 @@ type Client struct {
 	// error from it stops Send, which returns it wrapped, so that attempts
 	// a caller cannot account for are not made.
 	OnRetry func(attempt int, err error) error
+	// OnAttempt, if set, is told of every attempt: how long it took and
+	// its error (nil for a 2xx). It is for metrics; ctx is Send's.
+	OnAttempt func(ctx context.Context, took time.Duration, err error)
 }
 
 // StatusError is a non-2xx answer from the webhook.
@@ -119,7 +122,11 @@ func (c *Client) Send(ctx context.Context, td Takedown) (attempts int, err error
 	backoff := cmpOr(c.MinBackoff, DefaultMinBackoff)
 	maxBackoff := max(cmpOr(c.MaxBackoff, DefaultMaxBackoff), backoff)
 	for attempts = 1; ; attempts++ {
+		start := time.Now()
 		err = c.attempt(ctx, td.IdempotencyKey, body)
+		if c.OnAttempt != nil {
+			c.OnAttempt(ctx, time.Since(start), err)
+		}
 		if err == nil {
 			return attempts, nil
 		}

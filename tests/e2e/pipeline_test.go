@@ -109,6 +109,7 @@ type pipeline struct {
 	topics   config.Topics
 	brokers  []string
 	ingest   *ingest.Service
+	hasher   *hasher.Service
 	matcher  *matcher.Service
 	review   *review.Service
 	enforcer *enforcer.Service
@@ -210,6 +211,7 @@ func startPipeline(t *testing.T, p *platform, secret string, tweak ...any) *pipe
 	if err != nil {
 		t.Fatal(err)
 	}
+	pl.hasher = hs
 	if pl.matcher, err = matcher.New(mc, log.With("service", "matcher")); err != nil {
 		t.Fatal(err)
 	}
@@ -468,6 +470,7 @@ func TestUploadToTakedown(t *testing.T) {
 	// audit record.
 	checkTrace(t, autoID, false)
 	checkTrace(t, reviewID, true)
+	checkMetrics(t, pl)
 }
 
 // redeliver publishes the media.matched record of contentID a second time.

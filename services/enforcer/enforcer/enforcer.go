@@ -58,6 +58,7 @@ type Service struct {
 
 	sent, restores, queued, duplicates, failures, retries, noops, streams atomic.Int64
 	unhashable, holds                                                     atomic.Int64
+	metrics                                                               *enforcerMetrics
 }
 
 // Stats counts what the enforcer did since it started.
@@ -113,10 +114,12 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 			MinBackoff:  cfg.WebhookBackoffMin,
 			MaxBackoff:  cfg.WebhookBackoffMax,
 		},
-		rdb:    rdb,
-		pub:    messaging.NewKafkaPublisher(cfg.Kafka),
-		health: service.NewHealth(),
+		rdb:     rdb,
+		pub:     messaging.NewKafkaPublisher(cfg.Kafka),
+		health:  service.NewHealth(),
+		metrics: newEnforcerMetrics(),
 	}
+	s.hook.OnAttempt = s.metrics.webhookAttempt
 	s.health.AddCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	return s, nil
 }
@@ -159,7 +162,7 @@ func (s *Service) Run(ctx context.Context) error {
 	t := s.cfg.Topics
 	w := service.Worker{
 		Name: "enforcer", Log: s.log, Health: s.health,
-		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
+		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(), Metrics: s.metrics.reg,
 		Server: s.cfg.HTTP,
 		Kafka:  s.cfg.Kafka,
 		Topics: service.Topics(s.cfg.Common,

@@ -331,6 +331,7 @@ func (s *Service) record(ctx context.Context, log *slog.Logger, r actRequest, at
 	if err := s.markDone(ctx, r.key, act.EventID, r.parent.ContentID, r.action); err != nil {
 		return err
 	}
+	s.metrics.actionTaken(ctx, r.action, r.trigger, r.uploadedAt)
 	switch r.action {
 	case events.ActionRestore:
 		s.restores.Add(1)
@@ -381,6 +382,7 @@ func (s *Service) queueForReview(ctx context.Context, log *slog.Logger, ev *even
 		return err
 	}
 	s.queued.Add(1)
+	s.metrics.actionTaken(ctx, events.ActionQueueForReview, events.TriggerAuto, ev.UploadedAt)
 	log.Info("uncertain match queued for review", "idempotency_key", key, "reason", reason)
 	return nil
 }

@@ -57,6 +57,7 @@ type Service struct {
 	rdb *redis.Client
 
 	hashed, videos, segments, unhashable atomic.Int64
+	metrics                              *hasherMetrics
 }
 
 // New checks cfg and creates the clients; nothing connects until Run.
@@ -88,6 +89,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		// host to come back before its upload is parked.
 		fetchBackoff: 2 * time.Second,
 		health:       service.NewHealth(),
+		metrics:      newHasherMetrics(),
 	}, nil
 }
 
@@ -130,7 +132,7 @@ func (s *Service) Run(ctx context.Context) error {
 	t := s.cfg.Topics
 	w := service.Worker{
 		Name: "hasher", Log: s.log, Health: s.health,
-		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
+		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(), Metrics: s.metrics.reg,
 		Server: s.cfg.HTTP,
 		Kafka:  s.cfg.Kafka,
 		Topics: service.Topics(s.cfg.Common, t.Ingested, t.StreamSegments, t.Hashed, s.cfg.DLQTopic),
@@ -196,6 +198,7 @@ func (s *Service) handleIngested(ctx context.Context, msg *messaging.Message) er
 		return s.handleVideo(ctx, &in, media)
 	}
 	var res mediahash.Result
+	start := time.Now()
 	if cerr := cpu.Do(ctx, func() {
 		if decodeFault != nil {
 			decodeFault(media.Data)
@@ -204,6 +207,7 @@ func (s *Service) handleIngested(ctx context.Context, msg *messaging.Message) er
 	}); cerr != nil {
 		return cerr // out of time waiting for a CPU slot: not the media's fault
 	}
+	service.Observe(ctx, s.metrics.hashSeconds.WithLabelValues(in.ContentType), time.Since(start).Seconds())
 	if err != nil {
 		if ctx.Err() != nil {
 			return err // shutting down or out of time: not the media's fault
@@ -236,8 +240,13 @@ func (s *Service) handleIngested(ctx context.Context, msg *messaging.Message) er
 func (s *Service) fetch(ctx context.Context, url string) (*fetch.Media, error) {
 	backoff := s.fetchBackoff
 	for attempt := 1; ; attempt++ {
+		start := time.Now()
 		media, err := s.fetcher.Fetch(ctx, url)
+		outcome := fetchOutcome(ctx, err)
+		s.metrics.fetches.WithLabelValues(outcome).Inc()
+		service.Observe(ctx, s.metrics.fetchSeconds.WithLabelValues(outcome), time.Since(start).Seconds())
 		if err == nil {
+			s.metrics.fetchedBytes.Add(float64(len(media.Data)))
 			return media, nil
 		}
 		if ctx.Err() != nil {
@@ -263,4 +272,19 @@ func (s *Service) fetch(ctx context.Context, url string) (*fetch.Media, error) {
 		}
 		backoff = min(backoff*2, 30*time.Second)
 	}
+}
+
+// fetchOutcome names the outcome of one fetch attempt for the metrics.
+func fetchOutcome(ctx context.Context, err error) string {
+	switch {
+	case err == nil:
+		return fetchOK
+	case ctx.Err() != nil:
+		return fetchInterrupted
+	case errors.Is(err, fetch.ErrTooLarge):
+		return fetchTooLarge
+	case fetch.IsPermanent(err):
+		return fetchRefused
+	}
+	return fetchFailed
 }

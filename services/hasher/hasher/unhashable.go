@@ -110,6 +110,7 @@ func (s *Service) publishUnhashable(ctx context.Context, out events.MediaHashed,
 	}
 	s.hashed.Add(1)
 	s.unhashable.Add(1)
+	s.metrics.unhashable.WithLabelValues(u.Reason).Inc()
 	attrs := []any{"content_id", out.ContentID, "hashed_event_id", out.EventID, "reason", u.Reason,
 		"detail", u.Detail, "media_url", out.MediaURL, "bytes", out.Media.Bytes}
 	if out.Stream != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/mediahash"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/service"
 	"github.com/takedown-pipeline/takedown/pkg/video"
 	"github.com/takedown-pipeline/takedown/pkg/videohash"
 )
@@ -39,6 +40,10 @@ func (s *Service) videoOptions() video.Options {
 func (s *Service) hashVideo(ctx context.Context, url string, media *fetch.Media) (mediahash.Result, videohash.Result, error) {
 	var err error
 	var bytes mediahash.Result
+	start := time.Now()
+	defer func() {
+		service.Observe(ctx, s.metrics.hashSeconds.WithLabelValues(events.ContentVideo), time.Since(start).Seconds())
+	}()
 	if cerr := cpu.Do(ctx, func() { bytes, err = mediahash.Hash(ctx, media.Data, events.ContentVideo, s.limits) }); cerr != nil {
 		return bytes, videohash.Result{}, cerr // out of time waiting for a CPU slot: not the media's fault
 	}

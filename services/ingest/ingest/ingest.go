@@ -42,8 +42,9 @@ type Service struct {
 	pub    messaging.Publisher
 	health *service.Health
 	// keys are the API's signing keys by key id.
-	keys   map[string]clientKey
-	limits *limiters
+	keys    map[string]clientKey
+	limits  *limiters
+	metrics *ingestMetrics
 
 	accepted, ingested, duplicates, segments      atomic.Int64
 	unauthorized, limited, conflicts, dupSegments atomic.Int64
@@ -65,14 +66,15 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		return nil, fmt.Errorf("ingest config: %w", err)
 	}
 	s := &Service{
-		cfg:    cfg,
-		log:    log,
-		policy: fetch.Policy{Allow: allow},
-		rdb:    rdb,
-		pub:    messaging.NewKafkaPublisher(cfg.Kafka),
-		health: service.NewHealth(),
-		keys:   keys,
-		limits: newLimiters(cfg.ClientRate, cfg.ClientBurst),
+		cfg:     cfg,
+		log:     log,
+		policy:  fetch.Policy{Allow: allow},
+		rdb:     rdb,
+		pub:     messaging.NewKafkaPublisher(cfg.Kafka),
+		health:  service.NewHealth(),
+		keys:    keys,
+		limits:  newLimiters(cfg.ClientRate, cfg.ClientBurst),
+		metrics: newIngestMetrics(),
 	}
 	s.health.AddCheck("redis", func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	return s, nil
@@ -116,8 +118,8 @@ func (s *Service) Stats() Stats {
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.health.Register(mux)
-	mux.HandleFunc("POST /v1/uploads", s.authenticated(s.handleUpload))
-	mux.HandleFunc("POST /v1/streams/{id}/segments", s.authenticated(s.handleSegment))
+	mux.HandleFunc("POST /v1/uploads", s.metrics.measured("/v1/uploads", s.authenticated(s.handleUpload)))
+	mux.HandleFunc("POST /v1/streams/{id}/segments", s.metrics.measured("/v1/streams/{id}/segments", s.authenticated(s.handleSegment)))
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
 		service.WriteJSON(w, http.StatusOK, s.Stats())
 	})
@@ -138,7 +140,7 @@ func (s *Service) Run(ctx context.Context) error {
 	t := s.cfg.Topics
 	w := service.Worker{
 		Name: "ingest", Log: s.log, Health: s.health,
-		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
+		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(), Metrics: s.metrics.reg,
 		Server: s.cfg.HTTP,
 		Kafka:  s.cfg.Kafka,
 		Topics: service.Topics(s.cfg.Common, t.Uploaded, t.Ingested, t.StreamSegments, s.cfg.DLQTopic),

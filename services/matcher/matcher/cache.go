@@ -16,10 +16,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/metrics"
 	"github.com/takedown-pipeline/takedown/pkg/redisconn"
 )
 
@@ -51,12 +51,12 @@ type verdictCache struct {
 	hits, misses, bypasses, forged atomic.Int64
 	// errors, lookup and rejected are the Prometheus side; set by the
 	// service.
-	rejected *metrics.Counter
+	rejected prometheus.Counter
 	// lastForgedLog rate-limits the warning about forged entries, which an
 	// attacker could otherwise turn into a log flood.
 	lastForgedLog atomic.Int64
-	errors        *metrics.Counter
-	lookup        *metrics.Histogram
+	errors        prometheus.Counter
+	lookup        prometheus.Histogram
 
 	mu      sync.Mutex
 	down    error // the error that put Redis in bypass, nil while healthy
@@ -157,7 +157,7 @@ func (c *verdictCache) get(ctx context.Context, keys []string) ([]*bank.Hits, er
 	start := time.Now()
 	vals, err := c.rdb.MGet(ctx, keys...).Result()
 	if c.lookup != nil {
-		c.lookup.ObserveDuration(time.Since(start))
+		c.lookup.Observe(time.Since(start).Seconds())
 	}
 	if err != nil {
 		c.failed(err)

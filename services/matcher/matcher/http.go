@@ -92,5 +92,4 @@ func (s *Service) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/stats", func(w http.ResponseWriter, r *http.Request) {
 		service.WriteJSON(w, http.StatusOK, s.Stats(r.Context()))
 	})
-	mux.Handle("GET /metrics", s.metrics.reg.Handler())
 }

@@ -205,7 +205,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.routes(mux)
 	w := service.Worker{
 		Name: "matcher", Log: s.log, Health: s.health,
-		HTTPAddr: cfg.HTTPAddr, HTTP: mux,
+		HTTPAddr: cfg.HTTPAddr, HTTP: mux, Metrics: s.metrics.reg,
 		Server: cfg.HTTP,
 		Kafka:  cfg.Kafka,
 		Topics: append(service.Topics(cfg.Common, cfg.Topics.Hashed, cfg.Topics.Matched, cfg.DLQTopic),
@@ -363,11 +363,11 @@ func (s *Service) writeSnapshot(why string) {
 	start := time.Now()
 	n, err := writeSnapshot(s.cfg.SnapshotDir, s.cfg.Topics.BankUpdates, banks, offsets)
 	if err != nil {
-		s.metrics.snapshotWrites.With("error").Inc()
+		s.metrics.snapshotWrites.WithLabelValues("error").Inc()
 		s.log.Error("cannot write bank snapshot", "dir", s.cfg.SnapshotDir, "err", err)
 		return
 	}
-	s.metrics.snapshotWrites.With("ok").Inc()
+	s.metrics.snapshotWrites.WithLabelValues("ok").Inc()
 	s.snapGen = gen
 	s.snapHave = true
 	s.log.Info("bank snapshot written", "why", why, "entries", banks.Len(), "bytes", n,
@@ -512,13 +512,13 @@ func derivedID(parent string) string {
 func (s *Service) matchVideo(in *events.MediaHashed) bank.Hits {
 	q := bank.VideoQuery{Frames: in.Frames, IntervalMs: in.FrameIntervalMs, DurationMs: in.DurationMs}
 	if in.Stream != nil {
-		s.metrics.videos.With("segment").Inc()
+		s.metrics.videos.WithLabelValues("segment").Inc()
 		// The frames are in stream time; the segment ends where it
 		// started plus its length.
 		q.DurationMs += in.Stream.OffsetMs
 		return s.Banks().MatchVideoFrames(q)
 	}
-	s.metrics.videos.With("upload").Inc()
+	s.metrics.videos.WithLabelValues("upload").Inc()
 	return s.Banks().MatchVideo(q, s.cfg.VideoRules())
 }
 
@@ -529,7 +529,7 @@ func (s *Service) matchVideo(in *events.MediaHashed) bank.Hits {
 // when ctx ends while it waits for a CPU slot.
 func (s *Service) match(ctx context.Context, sigs []events.Signal, extra ...bank.Hits) (bank.Verdict, error) {
 	start := time.Now()
-	defer func() { s.metrics.match.ObserveDuration(time.Since(start)) }()
+	defer func() { s.metrics.match.Observe(time.Since(start).Seconds()) }()
 	banks := s.Banks()
 	// Matching in memory is the CPU-heavy step; the cache's round trips
 	// hold no CPU slot.

@@ -405,7 +405,7 @@ func (s *Service) publishDraft(ctx context.Context, id string, it *Item) (_ *Ite
 	}
 	switch fin.status {
 	case "ok":
-		s.metrics.decisions.With(out.Decision, "decision").Inc()
+		s.metrics.decisions.WithLabelValues(out.Decision, "decision").Inc()
 		s.log.Info("review decided", "content_id", id, "reviewer", out.Reviewer, "decision", out.Decision,
 			"reason", out.Reason, "event_id", out.EventID, "correlation_id", out.CorrelationID)
 		return fin.item, true, nil
@@ -439,7 +439,7 @@ func (s *Service) publishDecision(ctx context.Context, id string, ev *events.Rev
 		return err
 	}
 	for _, u := range updates {
-		s.metrics.feedback.With(u.Bank, u.Op).Inc()
+		s.metrics.feedback.WithLabelValues(u.Bank, u.Op).Inc()
 	}
 	return nil
 }
@@ -628,7 +628,7 @@ func (s *Service) publishOverturn(ctx context.Context, it *Item) (*Item, error) 
 	}
 	switch fin.status {
 	case "ok":
-		s.metrics.decisions.With(out.Decision, "overturn").Inc()
+		s.metrics.decisions.WithLabelValues(out.Decision, "overturn").Inc()
 		s.log.Info("review decision overturned", "content_id", it.ID, "lead", out.Reviewer, "approved_by", out.ApprovedBy,
 			"decision", out.Decision, "overturned", it.Decision, "overturned_by", it.DecidedBy, "reason", out.Reason,
 			"event_id", out.EventID, "overturns", out.Overturns)

@@ -199,7 +199,7 @@ func (s *Service) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.As(err, &ae) {
 		ae = &authError{code: http.StatusUnauthorized, reason: "invalid", msg: errToken.Error(), detail: err.Error()}
 	}
-	s.metrics.authRefused.With(ae.reason).Inc()
+	s.metrics.authRefused.WithLabelValues(ae.reason).Inc()
 	s.log.Info("request refused", "method", r.Method, "path", r.URL.Path, "status", ae.code, "why", ae.msg, "detail", ae.detail)
 	switch {
 	case ae.code == http.StatusUnauthorized && ae.reason == "missing":

@@ -247,7 +247,7 @@ func (s *Service) publishAllowlist(ctx context.Context, it *Item, audit []messag
 		return nil, fmt.Errorf("allow-list %s: %w", it.ID, err)
 	}
 	for _, u := range updates {
-		s.metrics.feedback.With(u.Bank, u.Op).Inc()
+		s.metrics.feedback.WithLabelValues(u.Bank, u.Op).Inc()
 	}
 	if _, err := s.store.moveAllowState(ctx, it.ID, it.DecidedEventID, "confirmed", "published", ""); err != nil {
 		return nil, err
@@ -302,7 +302,7 @@ func (s *Service) revoke(ctx context.Context, id string, admin *principal, reaso
 	if err := s.pub.Publish(ctx, bm, am); err != nil {
 		return outcome{code: http.StatusServiceUnavailable, err: err, msg: "could not publish the revocation; try again"}
 	}
-	s.metrics.feedback.With(s.cfg.BenignBank, events.BankOpDisable).Inc()
+	s.metrics.feedback.WithLabelValues(s.cfg.BenignBank, events.BankOpDisable).Inc()
 	if _, err := s.store.moveAllowState(ctx, id, it.DecidedEventID, "published", "revoked", admin.Subject); err != nil {
 		return failure(err)
 	}

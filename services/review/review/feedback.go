@@ -180,7 +180,7 @@ func (a *allowBank) ensure(ctx context.Context, s *Service) error {
 		if err := messaging.PublishEvent(ctx, s.pub, s.cfg.Topics.BankUpdates, &u); err != nil {
 			return fmt.Errorf("configure benign bank %s as an allow bank: %w", s.cfg.BenignBank, err)
 		}
-		s.metrics.feedback.With(s.cfg.BenignBank, events.BankOpConfigure).Inc()
+		s.metrics.feedback.WithLabelValues(s.cfg.BenignBank, events.BankOpConfigure).Inc()
 		s.log.Info("benign bank configured as an allow bank", "bank", s.cfg.BenignBank, "was_configured", found)
 	}
 	if err := s.rdb.Set(ctx, key, cfg.Kind, 0).Err(); err != nil {

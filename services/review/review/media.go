@@ -16,10 +16,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/mediahash"
-	"github.com/takedown-pipeline/takedown/pkg/metrics"
 	"github.com/takedown-pipeline/takedown/pkg/video"
 )
 
@@ -77,7 +77,7 @@ type mediaGate struct {
 	cache   *mediaCache
 	slots   chan struct{}
 	limits  mediahash.Limits
-	fetches *metrics.CounterVec
+	fetches *prometheus.CounterVec
 }
 
 func newMediaGate(s *Service) (*mediaGate, error) {
@@ -100,12 +100,13 @@ func newMediaGate(s *Service) (*mediaGate, error) {
 		limits: mediahash.Limits{MaxBytes: s.cfg.MaxMediaBytes, Timeout: previewTimeout},
 	}
 	r := s.metrics.reg
-	g.fetches = r.NewCounterVec("takedown_review_media_fetches_total",
+	g.fetches = newCounterVec(r, "takedown_review_media_fetches_total",
 		"Media fetched for reviewers, by outcome (verified, unverified: an unhashable item without a recorded sha256, "+
 			"changed: other bytes than those hashed, refused, failed).", "outcome")
-	r.GaugeFunc("takedown_review_media_cache_bytes", "Bytes of reviewer media (and previews) held in memory.", func() float64 {
+	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "takedown_review_media_cache_bytes",
+		Help: "Bytes of reviewer media (and previews) held in memory."}, func() float64 {
 		return float64(g.cache.size())
-	})
+	}))
 	return g, nil
 }
 
@@ -163,7 +164,7 @@ func (g *mediaGate) load(ctx context.Context, id string) (*mediaEntry, error) {
 	}
 	want := recordedSHA256(&it.request)
 	if want == "" && !unhashableItem(&it.request) {
-		g.fetches.With("refused").Inc()
+		g.fetches.WithLabelValues("refused").Inc()
 		return nil, &mediaError{http.StatusConflict,
 			"no sha256 was recorded for this item's media, so what its host serves now cannot be verified; not served"}
 	}
@@ -178,21 +179,21 @@ func (g *mediaGate) load(ctx context.Context, id string) (*mediaEntry, error) {
 		g.s.log.Warn("reviewer media not fetched", "item", id, "err", err)
 		switch {
 		case errors.Is(err, fetch.ErrForbiddenAddress), errors.Is(err, fetch.ErrScheme), errors.Is(err, fetch.ErrBadURL):
-			g.fetches.With("refused").Inc()
+			g.fetches.WithLabelValues("refused").Inc()
 			return nil, &mediaError{http.StatusBadGateway, "media URL refused by the fetch policy: " + err.Error()}
 		case errors.Is(err, fetch.ErrTimeout):
-			g.fetches.With("failed").Inc()
+			g.fetches.WithLabelValues("failed").Inc()
 			return nil, &mediaError{http.StatusGatewayTimeout, "media host too slow: " + err.Error()}
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
 		}
-		g.fetches.With("failed").Inc()
+		g.fetches.WithLabelValues("failed").Inc()
 		return nil, &mediaError{http.StatusBadGateway, "media not fetched: " + err.Error()}
 	}
 	sum := sha256.Sum256(m.Data)
 	got := hex.EncodeToString(sum[:])
 	if want != "" && got != want {
-		g.fetches.With("changed").Inc()
+		g.fetches.WithLabelValues("changed").Inc()
 		g.s.log.Warn("reviewer media differs from the media hashed: not served", "item", id,
 			"sha256_hashed", want, "sha256_now", got, "bytes", len(m.Data))
 		return nil, &mediaError{http.StatusBadGateway, fmt.Sprintf("%v: the host now serves bytes with sha256 %s, the hasher recorded %s",
@@ -200,9 +201,9 @@ func (g *mediaGate) load(ctx context.Context, id string) (*mediaEntry, error) {
 	}
 	e := &mediaEntry{data: m.Data, mime: sniff(m.Data), sha256: got, verified: want != ""}
 	if e.verified {
-		g.fetches.With("verified").Inc()
+		g.fetches.WithLabelValues("verified").Inc()
 	} else {
-		g.fetches.With("unverified").Inc()
+		g.fetches.WithLabelValues("unverified").Inc()
 	}
 	if !decided {
 		g.cache.put(id, e)

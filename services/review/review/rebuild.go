@@ -101,16 +101,16 @@ func (s *Service) rebuild(ctx context.Context) error {
 		info.Decisions, err = replayTopic(ctx, s.cfg.Kafka, s.cfg.Topics.ReviewDecided, s.restoreDecision)
 	}
 	if err != nil {
-		s.metrics.rebuilds.With("error").Inc()
+		s.metrics.rebuilds.WithLabelValues("error").Inc()
 		return fmt.Errorf("rebuild the review queue from Kafka: %w", err)
 	}
 	info.RebuiltAt = time.Now().UTC()
 	body, _ := json.Marshal(info)
 	if err := s.rdb.Set(ctx, s.store.stateKey(), body, 0).Err(); err != nil {
-		s.metrics.rebuilds.With("error").Inc()
+		s.metrics.rebuilds.WithLabelValues("error").Inc()
 		return fmt.Errorf("mark the rebuilt queue: %w", err)
 	}
-	s.metrics.rebuilds.With("ok").Inc()
+	s.metrics.rebuilds.WithLabelValues("ok").Inc()
 	st, _ := s.store.stats(ctx)
 	s.log.Warn("review queue rebuilt from Kafka", "requests", info.Requests, "decisions", info.Decisions,
 		"pending", st.Pending, "decided", st.Decided, "took", time.Since(start).Round(time.Millisecond))

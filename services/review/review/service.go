@@ -304,7 +304,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}()
 	w := service.Worker{
 		Name: "review", Log: s.log, Health: s.health,
-		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(),
+		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(), Metrics: s.metrics.reg,
 		Server:    s.cfg.HTTP,
 		Kafka:     s.cfg.Kafka,
 		Topics:    topics,
@@ -362,23 +362,22 @@ func (s *Service) handleRequested(ctx context.Context, msg *messaging.Message) e
 	}
 	log := messaging.Log(ctx).With("content_id", req.ContentID, "event_id", req.EventID)
 	if added {
-		s.metrics.requests.With("queued").Inc()
+		s.metrics.requests.WithLabelValues("queued").Inc()
 		p := priorityOf(req.Matches)
 		log.Info("review item queued", "reason", req.Reason, "matches", len(req.Matches),
 			"rank", p.Rank, "incident", p.Incident, "severity", p.Severity)
 	} else {
-		s.metrics.requests.With("duplicate").Inc()
+		s.metrics.requests.WithLabelValues("duplicate").Inc()
 		log.Info("review already queued for this content; request ignored")
 	}
 	return nil
 }
 
 // Handler is the HTTP API and the web UI (see the package comment), health
-// and metrics included. Every API and UI route needs a valid token.
+// included (the worker serves /metrics). Every API and UI route needs a valid token.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	s.health.Register(mux)
-	mux.Handle("GET /metrics", s.metrics.reg.Handler())
 	mux.HandleFunc("GET /v1/items", s.api(accessReviewer, s.listItems))
 	mux.HandleFunc("GET /v1/items/{id}", s.api(accessReviewer, s.getItem))
 	mux.HandleFunc("POST /v1/items/{id}/claim", s.api(accessReviewer, s.claimItem))

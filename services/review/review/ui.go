@@ -227,7 +227,7 @@ func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !sameToken(r.PostForm.Get("csrf"), csrfOf(r)) {
-		u.s.metrics.authRefused.With("csrf").Inc()
+		u.s.metrics.authRefused.WithLabelValues("csrf").Inc()
 		u.showLogin(w, r, http.StatusForbidden, "The sign-in form expired; paste the token again.")
 		return
 	}
@@ -248,7 +248,7 @@ func (u *ui) login(w http.ResponseWriter, r *http.Request) {
 		code := http.StatusUnauthorized
 		if errors.As(err, &ae) {
 			code = ae.code
-			u.s.metrics.authRefused.With(ae.reason).Inc()
+			u.s.metrics.authRefused.WithLabelValues(ae.reason).Inc()
 		}
 		u.showLogin(w, r, code, err.Error())
 		return
@@ -290,7 +290,7 @@ func (u *ui) page(a access, h func(http.ResponseWriter, *http.Request, *view)) h
 			if errors.As(err, &ae) {
 				code, reason = ae.code, ae.reason
 			}
-			u.s.metrics.authRefused.With(reason).Inc()
+			u.s.metrics.authRefused.WithLabelValues(reason).Inc()
 			if r.Method == http.MethodGet && code == http.StatusUnauthorized {
 				msg := ""
 				if reason != "missing" {
@@ -312,7 +312,7 @@ func (u *ui) page(a access, h func(http.ResponseWriter, *http.Request, *view)) h
 			// A request that carries its token in a header was not sent by
 			// a browser on the strength of a cookie: no CSRF to fear.
 			if r.Header.Get("Authorization") == "" && !sameToken(r.PostForm.Get("csrf"), v.CSRF) {
-				u.s.metrics.authRefused.With("csrf").Inc()
+				u.s.metrics.authRefused.WithLabelValues("csrf").Inc()
 				u.render(w, http.StatusForbidden, "error", &view{Me: p, Title: "Refused",
 					Error: "The form's CSRF token is missing or wrong; reload the page and try again."})
 				return
