@@ -459,10 +459,13 @@ func TestDuplicateRequestsMakeOneItem(t *testing.T) {
 	again := newRequest(first.ContentID) // a new request event about the same content
 	again.Reason = "second opinion"
 	later := newRequest(testenv.Name("later"))
-	// One partition, so once the last message is queued the others were handled.
 	publish(t, cfg, requestMsg(t, cfg, first), requestMsg(t, cfg, first), requestMsg(t, cfg, again),
 		requestMsg(t, cfg, later))
+	// Requests of different content ids are handled concurrently: wait
+	// for both items. Those of one content id are handled in order, so the
+	// first request makes its item, whatever became of the repeats.
 	r.waitItem(t, later.ContentID)
+	r.waitItem(t, first.ContentID)
 
 	pending := r.list(t, StatePending)
 	// Requests of different content ids are handled at once, so either may
@@ -827,6 +830,9 @@ func TestRestartKeepsQueue(t *testing.T) {
 	first := start(t, cfg)
 	a, b := newRequest(testenv.Name("a")), newRequest(testenv.Name("b"))
 	publish(t, cfg, requestMsg(t, cfg, a), requestMsg(t, cfg, b))
+	// Both: requests with different keys are handled concurrently, in
+	// any order.
+	first.waitItem(t, a.ContentID)
 	first.waitItem(t, b.ContentID)
 	if code, body := first.claim(t, a.ContentID, "alice"); code != http.StatusOK {
 		t.Fatalf("claim: %d %s", code, body)
