@@ -395,10 +395,12 @@ func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
 		}
 		sigs = append(sigs, n)
 	}
-	if in.Unhashable != nil {
-		return s.passUnhashable(ctx, &in, sigs)
-	}
-	if len(sigs) == 0 && len(in.Frames) == 0 {
+	// Media the hasher could not hash goes on as a verdict all the same,
+	// with its reason and the matches of the file hashes it has (a file
+	// too long to decode can still be a known file): the enforcer acts on
+	// such a match, or sends it to review, never lets it through as if it
+	// had been checked.
+	if len(sigs) == 0 && len(in.Frames) == 0 && in.Unhashable == nil {
 		return messaging.Permanentf("media.hashed %s for content %s: none of its %d signals can be matched",
 			in.EventID, in.ContentID, len(in.Signals))
 	}
@@ -410,9 +412,12 @@ func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
 		}
 		video = append(video, hits)
 	}
-	v, err := s.match(ctx, sigs, video...)
-	if err != nil {
-		return fmt.Errorf("waiting for a CPU slot: %w", err)
+	v := bank.Verdict{Matches: []events.Match{}}
+	if len(sigs) > 0 || len(video) > 0 {
+		var err error
+		if v, err = s.match(ctx, sigs, video...); err != nil {
+			return fmt.Errorf("waiting for a CPU slot: %w", err)
+		}
 	}
 
 	out := events.MediaMatched{
@@ -425,11 +430,16 @@ func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
 		// The usable signals, normalised: what a reviewer's decision feeds
 		// back into a bank must be accepted there, and a bank refuses blank
 		// and malformed hashes.
-		Signals: sigs,
-		Stream:  in.Stream,
+		Signals:    sigs,
+		Stream:     in.Stream,
+		Unhashable: in.Unhashable,
 	}
 	if len(v.Suppressed) > 0 {
 		out.Suppressed = v.Suppressed
+	}
+	if in.Unhashable != nil {
+		log.Info("unhashable media passed on", "content_id", in.ContentID,
+			"reason", in.Unhashable.Reason, "detail", in.Unhashable.Detail)
 	}
 	// A redelivered input yields a verdict with the same id, so consumers
 	// can drop the duplicate.
@@ -461,42 +471,6 @@ func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
 	} else {
 		log.Debug("upload did not match", "content_id", in.ContentID)
 	}
-	return nil
-}
-
-// passUnhashable passes media the hasher could not hash on as a verdict
-// carrying the reason, the byte hashes it has and their matches: a file
-// too long or too large to decode can still be a known file. The enforcer
-// acts on such a match; without one it sends the media to review (or as its
-// unhashable policy says), never lets it through as if it had been checked.
-func (s *Service) passUnhashable(ctx context.Context, in *events.MediaHashed, sigs []events.Signal) error {
-	v := bank.Verdict{Matches: []events.Match{}}
-	if len(sigs) > 0 {
-		var err error
-		if v, err = s.match(ctx, sigs); err != nil {
-			return fmt.Errorf("waiting for a CPU slot: %w", err)
-		}
-	}
-	out := events.MediaMatched{
-		Meta:        events.Follow(events.TypeMediaMatched, &in.Meta),
-		MediaURL:    in.MediaURL,
-		ContentType: in.ContentType,
-		UploaderID:  in.UploaderID,
-		UploadedAt:  in.UploadedAt,
-		Matches:     v.Matches,
-		Suppressed:  v.Suppressed,
-		Signals:     sigs,
-		Stream:      in.Stream,
-		Unhashable:  in.Unhashable,
-	}
-	out.EventID = derivedID(in.EventID)
-	if err := messaging.PublishEvent(ctx, s.pub, s.cfg.Topics.Matched, &out); err != nil {
-		return err // transient: retried
-	}
-	s.processed.Add(1)
-	s.metrics.processed.Inc()
-	messaging.Log(ctx).Info("unhashable media passed on", "content_id", in.ContentID,
-		"reason", in.Unhashable.Reason, "detail", in.Unhashable.Detail, "matches", len(v.Matches))
 	return nil
 }
 
