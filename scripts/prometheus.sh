@@ -6,7 +6,7 @@
 #   start    writes a configuration scraping the targets (job "takedown" when
 #            a target names none, /metrics when it names no path) every $TAKEDOWN_TEST_PROMETHEUS_SCRAPE_INTERVAL,
 #            loads the rule files of $TAKEDOWN_TEST_PROMETHEUS_RULES (a glob,
-#            deployments/observability/prometheus/*.rules.yaml by default),
+#            deployments/helm/takedown/rules/*.rules.yaml by default),
 #            starts Prometheus and waits until it is ready
 # One instance per $TAKEDOWN_TEST_PROMETHEUS_DIR and port: tests start their
 # own, each with its targets, in a directory of their own.
@@ -16,7 +16,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PORT="${TAKEDOWN_TEST_PROMETHEUS_PORT:-19090}"
 DIR="${TAKEDOWN_TEST_PROMETHEUS_DIR:-${TAKEDOWN_TEST_DATA:-/tmp/takedown-test}/prometheus}"
 INTERVAL="${TAKEDOWN_TEST_PROMETHEUS_SCRAPE_INTERVAL:-1s}"
-RULES="${TAKEDOWN_TEST_PROMETHEUS_RULES:-$HERE/../deployments/observability/prometheus/*.rules.yaml}"
+RULES="${TAKEDOWN_TEST_PROMETHEUS_RULES:-$HERE/../deployments/helm/takedown/rules/*.rules.yaml}"
 PIDFILE="$DIR/prometheus.pid"
 LOG="$DIR/prometheus.log"
 

@@ -2,7 +2,7 @@
 // tools: a Jaeger v2 built from the Go module proxy (scripts/jaeger.sh),
 // whose query API returns the spans a test's processes exported, and a
 // Prometheus (scripts/prometheus.sh, Debian's package) that scrapes given
-// targets with the rules of deployments/observability loaded, and answers
+// targets with the rules of deployments/helm/takedown/rules loaded, and answers
 // instant queries. Both are the real servers an operator runs, not fakes.
 package observability
 

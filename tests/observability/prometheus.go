@@ -16,14 +16,14 @@ import (
 
 // RulesDir holds the Prometheus rules and their promtool unit tests.
 func RulesDir() string {
-	return filepath.Join(RepoRoot(), "deployments", "observability", "prometheus")
+	return filepath.Join(RepoRoot(), "deployments", "helm", "takedown", "rules")
 }
 
 // DashboardQueries returns every query of the Grafana dashboards in
-// deployments/observability/grafana, keyed by "file: panel: query", so an
+// deployments/helm/takedown/dashboards, keyed by "file: panel: query", so an
 // end-to-end test can check that each returns data from live services.
 func DashboardQueries() (map[string]string, error) {
-	files, err := filepath.Glob(filepath.Join(RepoRoot(), "deployments", "observability", "grafana", "*.json"))
+	files, err := filepath.Glob(filepath.Join(RepoRoot(), "deployments", "helm", "takedown", "dashboards", "*.json"))
 	if err != nil {
 		return nil, err
 	}
