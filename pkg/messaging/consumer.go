@@ -89,6 +89,7 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 		log = slog.Default()
 	}
 	log = log.With("group", cfg.Group)
+	initSeries(cfg.Group, cfg.Topics)
 	dialer := newDialer(cfg.Kafka)
 	// kafka-go's own client id unless the member is named.
 	id := kafka.DefaultClientID

@@ -103,6 +103,22 @@ func Metrics(group string) Middleware {
 	}
 }
 
+// initSeries makes the counters and the in-flight gauge of group's topics
+// exist at zero from the start, so that a rate or an increase over them (the
+// dashboards' dead-letter panels, the alerts) is 0, not absent, until the
+// first message; an absent series reads on a dashboard as "no data", which
+// an SRE cannot tell from a broken scrape.
+func initSeries(group string, topics []string) {
+	for _, topic := range topics {
+		for _, outcome := range []string{OutcomeOK, OutcomeRetried, OutcomeDeadLettered} {
+			handledTotal.WithLabelValues(topic, group, outcome)
+		}
+		retriesTotal.WithLabelValues(topic, group)
+		deadLettered.WithLabelValues(topic, group)
+		inFlight.WithLabelValues(topic, group)
+	}
+}
+
 // countRetry counts an in-process retry of msg, when Metrics is outside.
 func countRetry(ctx context.Context, msg *Message) {
 	if d := deliveryOf(ctx); d != nil {

@@ -5,13 +5,14 @@ import (
 	"errors"
 	"net/http"
 	"runtime"
-	"runtime/debug"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/takedown-pipeline/takedown/pkg/telemetry"
 )
 
 // buildInfo is takedown_build_info, on the process's default registry.
@@ -41,17 +42,7 @@ func registerProcessMetrics(name string) {
 			}
 		}
 	})
-	version, revision := "(devel)", "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" {
-			version = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				revision = s.Value
-			}
-		}
-	}
+	version, revision := telemetry.Build()
 	buildInfo.WithLabelValues(name, version, runtime.Version(), revision).Set(1)
 }
 

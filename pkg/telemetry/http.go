@@ -2,6 +2,10 @@ package telemetry
 
 import (
 	"net/http"
+	"strings"
+
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 )
@@ -18,7 +22,28 @@ func traced(r *http.Request) bool { return !untraced[r.URL.Path] }
 // honoured, so a platform's own upload trace continues into the pipeline.
 // Health probes and metric scrapes are not traced.
 func HTTP(h http.Handler) http.Handler {
-	return otelhttp.NewHandler(h, "http", otelhttp.WithFilter(traced))
+	return otelhttp.NewHandler(withRoute(h), "http", otelhttp.WithFilter(traced))
+}
+
+// withRoute sets http.route on the request's span once h has routed it:
+// otelhttp names the span by the ServeMux pattern but leaves the attribute,
+// by which dashboards and trace searches group requests, unset.
+func withRoute(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r)
+		// ServeMux records the pattern on the request it was given.
+		if r.Pattern == "" {
+			return
+		}
+		route := r.Pattern
+		if _, path, ok := strings.Cut(route, " "); ok {
+			route = path // "POST /v1/uploads": the method is an attribute of its own
+		}
+		if i := strings.Index(route, "/"); i > 0 {
+			route = route[i:] // a host in the pattern is not part of the route
+		}
+		trace.SpanFromContext(r.Context()).SetAttributes(semconv.HTTPRoute(route))
+	})
 }
 
 // Transport wraps an HTTP client transport (nil: the default) with

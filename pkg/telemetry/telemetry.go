@@ -13,6 +13,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"go.opentelemetry.io/contrib/exporters/autoexport"
@@ -47,7 +48,7 @@ func Resource(ctx context.Context, service string) (*resource.Resource, error) {
 	return resource.New(ctx,
 		// Detectors apply in order, later ones winning: the environment
 		// overrides the service's own name, as the specification says.
-		resource.WithAttributes(semconv.ServiceName(service)),
+		resource.WithAttributes(semconv.ServiceName(service), semconv.ServiceVersion(ServiceVersion())),
 		resource.WithFromEnv(),
 		resource.WithTelemetrySDK(),
 		resource.WithHost(),
@@ -59,6 +60,35 @@ func Resource(ctx context.Context, service string) (*resource.Resource, error) {
 		resource.WithProcessRuntimeVersion(),
 		resource.WithProcessRuntimeDescription(),
 	)
+}
+
+// Build returns the main module's version and the VCS revision the binary
+// was built from ("(devel)" and "unknown" when the build did not record
+// them).
+func Build() (version, revision string) {
+	version, revision = "(devel)", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				revision = s.Value
+			}
+		}
+	}
+	return version, revision
+}
+
+// ServiceVersion is service.version: the module version of a released
+// build, else the revision a development build was made from, which is what
+// tells two deployments apart.
+func ServiceVersion() string {
+	version, revision := Build()
+	if version == "(devel)" && revision != "unknown" {
+		return revision[:min(len(revision), 12)]
+	}
+	return version
 }
 
 // Setup installs the global propagator and tracer provider for service and

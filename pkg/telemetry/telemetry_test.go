@@ -61,7 +61,8 @@ func TestServiceNameDefaultsToTheService(t *testing.T) {
 	}
 	// SDK, host and process attributes are there too.
 	for _, k := range []attribute.Key{semconv.TelemetrySDKNameKey, semconv.TelemetrySDKLanguageKey, semconv.TelemetrySDKVersionKey,
-		semconv.HostNameKey, semconv.ProcessPIDKey, semconv.ProcessExecutableNameKey, semconv.ProcessRuntimeNameKey} {
+		semconv.HostNameKey, semconv.ProcessPIDKey, semconv.ProcessExecutableNameKey, semconv.ProcessRuntimeNameKey,
+		semconv.ServiceVersionKey} {
 		if _, ok := got[k]; !ok {
 			t.Errorf("resource lacks %s: %v", k, got)
 		}
@@ -270,13 +271,20 @@ func TestHTTPSpans(t *testing.T) {
 		t.Errorf("span %q kind %v, want SERVER POST /v1/uploads/{id}", s.Name(), s.SpanKind())
 	}
 	var status int64
+	var route string
 	for _, a := range s.Attributes() {
-		if a.Key == semconv.HTTPResponseStatusCodeKey {
+		switch a.Key {
+		case semconv.HTTPResponseStatusCodeKey:
 			status = a.Value.AsInt64()
+		case semconv.HTTPRouteKey:
+			route = a.Value.AsString()
 		}
 	}
 	if status != http.StatusAccepted {
 		t.Errorf("http.response.status_code %d, want 202", status)
+	}
+	if route != "/v1/uploads/{id}" {
+		t.Errorf("http.route %q, want /v1/uploads/{id}", route)
 	}
 }
 

@@ -81,7 +81,13 @@ type Span struct {
 	Resource map[string]string
 	Start    time.Time
 	Duration time.Duration
+	// Links are the spans this one links to (v3 API only), often in other
+	// traces: a review decision's span links to the reviewer's request.
+	Links []Link
 }
+
+// Link is a span link.
+type Link struct{ TraceID, SpanID string }
 
 // Trace is the spans of one trace.
 type Trace []Span
@@ -221,6 +227,10 @@ type v3Answer struct {
 					Start        string          `json:"startTimeUnixNano"`
 					End          string          `json:"endTimeUnixNano"`
 					Attributes   []otlpKV        `json:"attributes"`
+					Links        []struct {
+						TraceID string `json:"traceId"`
+						SpanID  string `json:"spanId"`
+					} `json:"links"`
 				} `json:"spans"`
 			} `json:"scopeSpans"`
 		} `json:"resourceSpans"`
@@ -278,11 +288,15 @@ func fromV3(a v3Answer) Trace {
 		for _, ss := range rs.ScopeSpans {
 			for _, s := range ss.Spans {
 				start, end := nanos(s.Start), nanos(s.End)
+				var links []Link
+				for _, l := range s.Links {
+					links = append(links, Link{TraceID: l.TraceID, SpanID: l.SpanID})
+				}
 				tr = append(tr, Span{
 					TraceID: s.TraceID, SpanID: s.SpanID, ParentSpanID: s.ParentSpanID,
 					Name: s.Name, Kind: kindOf(s.Kind), Service: res["service.name"],
 					Attributes: attrs(s.Attributes), Resource: res,
-					Start: start, Duration: end.Sub(start),
+					Start: start, Duration: end.Sub(start), Links: links,
 				})
 			}
 		}
