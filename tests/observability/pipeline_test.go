@@ -506,7 +506,9 @@ func (o *observed) uploadTraceProblems(tr Trace, reviewed bool) []string {
 		fail("the hasher's fetch span has url %q", fetch.Attributes["url.full"])
 	}
 	// Redis calls are spans too (go-redis's OTel hook).
-	if !slices.ContainsFunc(tr, func(s Span) bool { return s.Attributes["db.system"] == "redis" || s.Attributes["db.system.name"] == "redis" }) {
+	if !slices.ContainsFunc(tr, func(s Span) bool {
+		return s.Attributes["db.system"] == "redis" || s.Attributes["db.system.name"] == "redis"
+	}) {
 		fail("no Redis span")
 	}
 	want := []string{o.names["ingest"], o.names["hasher"], o.names["matcher"], o.names["enforcer"]}
