@@ -30,17 +30,54 @@ type TopicSpec struct {
 // EnsureTopics creates the topics that do not exist yet. Existing topics are
 // left as they are.
 func EnsureTopics(ctx context.Context, k config.Kafka, specs ...TopicSpec) error {
+	_, err := CreateTopics(ctx, k, specs...)
+	return err
+}
+
+// CreateTopics creates the topics that do not exist yet, as EnsureTopics
+// does, and reports which of them it created: the others existed and were
+// left as they are.
+func CreateTopics(ctx context.Context, k config.Kafka, specs ...TopicSpec) (created []string, err error) {
 	var lastErr error
 	d := newDialer(k)
 	for _, b := range k.Brokers {
-		if lastErr = ensureVia(ctx, d, b, specs); lastErr == nil {
-			return nil
+		// A broker tried after one that failed half-way finds the topics
+		// made before the failure existing: they stay in created.
+		if lastErr = ensureVia(ctx, d, b, specs, &created); lastErr == nil {
+			return created, nil
 		}
 	}
-	return fmt.Errorf("ensure topics: %w", lastErr)
+	return created, fmt.Errorf("ensure topics: %w", lastErr)
 }
 
-func ensureVia(ctx context.Context, d *kafka.Dialer, broker string, specs []TopicSpec) error {
+// PartitionCounts returns the partition count of each of names that exists,
+// from one metadata request; a name left out of it does not exist. Unlike
+// kafka-go's Conn.ReadPartitions, it never makes the broker auto-create a
+// topic.
+func PartitionCounts(ctx context.Context, k config.Kafka, names ...string) (map[string]int, error) {
+	c, err := client(k)
+	if err != nil {
+		return nil, err
+	}
+	defer closeIdle(c)
+	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	if err != nil {
+		return nil, fmt.Errorf("metadata of %d topics: %w", len(names), err)
+	}
+	out := make(map[string]int, len(names))
+	for _, t := range md.Topics {
+		if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
+			continue
+		}
+		if t.Error != nil {
+			return nil, fmt.Errorf("metadata of %s: %w", t.Name, t.Error)
+		}
+		out[t.Name] = len(t.Partitions)
+	}
+	return out, nil
+}
+
+func ensureVia(ctx context.Context, d *kafka.Dialer, broker string, specs []TopicSpec, created *[]string) error {
 	conn, err := d.DialContext(ctx, "tcp", broker)
 	if err != nil {
 		return err
@@ -81,7 +118,11 @@ func ensureVia(ctx context.Context, d *kafka.Dialer, broker string, specs []Topi
 	// One topic at a time: kafka-go reports the first error of a batch only,
 	// and "already exists" must not hide a real failure behind it.
 	for _, tc := range cfgs {
-		if err := cc.CreateTopics(tc); err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		err := cc.CreateTopics(tc)
+		switch {
+		case err == nil:
+			*created = append(*created, tc.Topic)
+		case !errors.Is(err, kafka.TopicAlreadyExists):
 			return fmt.Errorf("create %s: %w", tc.Topic, err)
 		}
 	}
