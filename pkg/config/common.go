@@ -233,9 +233,7 @@ func DefaultLogFormat() string {
 // topic and httpAddr is the service's default listen address.
 func (c *Common) Bind(s *Set, service, httpAddr string) {
 	c.Kafka.Bind(s)
-	s.Int(&c.Replication, "topic-replication", 1, "replication factor of topics the service creates")
-	s.Int(&c.Partitions, "topic-partitions", DefaultPartitions,
-		"partition count of topics the service creates (the most replicas of a service that share its work)")
+	c.BindTopicSpecs(s)
 	s.Int(&c.Concurrency, "consumer-concurrency", 0,
 		"messages the service handles at once, one at a time per key (0: a default for the service, by its cores)")
 	s.Duration(&c.SessionTimeout, "consumer-session-timeout", DefaultSessionTimeout,
@@ -248,8 +246,6 @@ func (c *Common) Bind(s *Set, service, httpAddr string) {
 	s.String(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	s.String(&c.LogFormat, "log-format", DefaultLogFormat(), "text or json (default json in Kubernetes, text elsewhere)")
 	s.String(&c.DLQTopic, "dlq-topic", service+".dlq", "dead-letter topic of this service")
-	c.Topics.Bind(s)
-	c.Retention.Bind(s)
 	s.Bool(&c.CreateTopics, "create-topics", true,
 		"create the topics the service needs at start; false only checks that they exist (create them with `takedownctl topics create`)")
 	s.Duration(&c.LivenessTimeout, "liveness-timeout", DefaultLivenessTimeout,
@@ -258,6 +254,17 @@ func (c *Common) Bind(s *Set, service, httpAddr string) {
 		"the container's memory limit in bytes (Kubernetes: downward API limits.memory); with GOMEMLIMIT unset, the Go soft memory limit is go-memory-ratio of it (0: none)")
 	s.Float64(&c.GoMemoryRatio, "go-memory-ratio", DefaultGoMemoryRatio,
 		"share of memory-limit the Go heap may use before the garbage collector works harder, in (0,1] (lower where memory outside Go is used: the hasher's ffmpeg)")
+}
+
+// BindTopicSpecs registers the settings that name the topics and say how
+// they are created (partitions, replication, retentions): the services'
+// and takedownctl topics create's.
+func (c *Common) BindTopicSpecs(s *Set) {
+	s.Int(&c.Replication, "topic-replication", 1, "replication factor of topics the service creates")
+	s.Int(&c.Partitions, "topic-partitions", DefaultPartitions,
+		"partition count of topics the service creates (the most replicas of a service that share its work)")
+	c.Topics.Bind(s)
+	c.Retention.Bind(s)
 }
 
 // Validate checks the settings of Common that no client library checks,

@@ -30,24 +30,44 @@ type TopicSpec struct {
 // EnsureTopics creates the topics that do not exist yet. Existing topics are
 // left as they are.
 func EnsureTopics(ctx context.Context, k config.Kafka, specs ...TopicSpec) error {
-	_, err := CreateTopics(ctx, k, specs...)
-	return err
+	var lastErr error
+	d := newDialer(k)
+	for _, b := range k.Brokers {
+		if lastErr = ensureVia(ctx, d, b, specs); lastErr == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("ensure topics: %w", lastErr)
 }
 
 // CreateTopics creates the topics that do not exist yet, as EnsureTopics
 // does, and reports which of them it created: the others existed and were
-// left as they are.
+// left as they are. (kafka-go's Conn.CreateTopics hides "already exists",
+// so what existed is asked first: a topic someone else creates meanwhile is
+// reported as created.)
 func CreateTopics(ctx context.Context, k config.Kafka, specs ...TopicSpec) (created []string, err error) {
-	var lastErr error
-	d := newDialer(k)
-	for _, b := range k.Brokers {
-		// A broker tried after one that failed half-way finds the topics
-		// made before the failure existing: they stay in created.
-		if lastErr = ensureVia(ctx, d, b, specs, &created); lastErr == nil {
-			return created, nil
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	before, err := PartitionCounts(ctx, k, names...)
+	if err != nil {
+		return nil, err
+	}
+	var missing []TopicSpec
+	for _, s := range specs {
+		if _, ok := before[s.Name]; !ok {
+			missing = append(missing, s)
+			created = append(created, s.Name)
 		}
 	}
-	return created, fmt.Errorf("ensure topics: %w", lastErr)
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	if err := EnsureTopics(ctx, k, missing...); err != nil {
+		return nil, err
+	}
+	return created, nil
 }
 
 // PartitionCounts returns the partition count of each of names that exists,
@@ -77,7 +97,7 @@ func PartitionCounts(ctx context.Context, k config.Kafka, names ...string) (map[
 	return out, nil
 }
 
-func ensureVia(ctx context.Context, d *kafka.Dialer, broker string, specs []TopicSpec, created *[]string) error {
+func ensureVia(ctx context.Context, d *kafka.Dialer, broker string, specs []TopicSpec) error {
 	conn, err := d.DialContext(ctx, "tcp", broker)
 	if err != nil {
 		return err
@@ -118,11 +138,7 @@ func ensureVia(ctx context.Context, d *kafka.Dialer, broker string, specs []Topi
 	// One topic at a time: kafka-go reports the first error of a batch only,
 	// and "already exists" must not hide a real failure behind it.
 	for _, tc := range cfgs {
-		err := cc.CreateTopics(tc)
-		switch {
-		case err == nil:
-			*created = append(*created, tc.Topic)
-		case !errors.Is(err, kafka.TopicAlreadyExists):
+		if err := cc.CreateTopics(tc); err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 			return fmt.Errorf("create %s: %w", tc.Topic, err)
 		}
 	}
