@@ -327,6 +327,9 @@ func (c *Consumer) fetch(ctx context.Context, d *dispatcher) error {
 		case <-ctx.Done():
 			return nil
 		}
+		// A beat before fetching again: the wait for the slot may have
+		// been long, and was progress.
+		c.live.tick(time.Now())
 		c.live.waiting.Store(false)
 		// A fetch that times out takes nothing from the reader: the next
 		// one gets the message it would have.

@@ -89,6 +89,7 @@ func TestLivenessLongHandlerStaysAlive(t *testing.T) {
 	<-started
 	stayAlive(t, w, 3*time.Second, "while a handler runs within its timeout")
 	<-done
+	stayAlive(t, w, 2*w.Liveness, "once the long handler is done")
 }
 
 // A handler stuck past its deadline, ignoring its context, turns /healthz
