@@ -43,6 +43,9 @@ Usage:
   takedownctl dlq replay TOPIC --offset [P:]N,... | --all    republish dead-lettered messages to their original topic
   takedownctl token --sub NAME [--roles reviewer|lead|admin] --secret S [--kid KID] [--ttl 12h]
                                                              print a review service token (HS256)
+  takedownctl topics create [--topic-partitions N] [--topic-replication N] [--dlq-topics T,...]
+                                                             create every topic of the pipeline that is missing, as the
+                                                             services would (for TAKEDOWN_CREATE_TOPICS=false)
   takedownctl dev                                            run the whole pipeline on this machine (make run)
 
 Settings come from flags or TAKEDOWN_* environment variables, the same ones
@@ -95,6 +98,8 @@ func run(ctx context.Context, args []string) error {
 		return cmdDLQ(ctx, args[1:], os.Stdout, os.Stderr)
 	case "token":
 		return cmdToken(ctx, args[1:], os.Stdout)
+	case "topics":
+		return cmdTopics(ctx, args[1:], os.Stdout)
 	case "dev":
 		return cmdDev(ctx, args[1:])
 	case "help", "-h", "--help":

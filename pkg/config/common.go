@@ -77,6 +77,19 @@ type Common struct {
 	InstanceID string
 	// Retention is how long the topics the service creates keep records.
 	Retention Retention
+	// CreateTopics lets the service create the topics it needs at start.
+	// Off, it only checks that they exist and refuses to start without
+	// them: for clusters where services have no Create ACL and topics are
+	// made by `takedownctl topics create` (the Helm chart's hook Job).
+	CreateTopics bool
+	// LivenessTimeout is how long the consumer loop may go without
+	// progress before /healthz fails (0: never fails for it).
+	LivenessTimeout time.Duration
+	// MemoryLimit is the container's memory limit in bytes (0: none known).
+	// With it, and GOMEMLIMIT unset, the Go runtime's soft memory limit is
+	// set to GoMemoryRatio of it at start.
+	MemoryLimit   int64
+	GoMemoryRatio float64
 }
 
 // Retention is how long each kind of topic keeps its records, set on the
@@ -169,6 +182,22 @@ func (c Common) Instance() string {
 	return host
 }
 
+// Defaults of the liveness and memory settings.
+const (
+	// DefaultLivenessTimeout is well above the consumer's longest quiet
+	// spell when healthy (a fetch is asked again every few seconds, a retry
+	// backoff is at most 5 s), and short enough for Kubernetes to restart a
+	// wedged replica within minutes.
+	DefaultLivenessTimeout = 2 * time.Minute
+	// MinLivenessTimeout leaves room for a few rounds of the consumer's
+	// fetch loop, which goes round at least every 5 s when idle.
+	MinLivenessTimeout = 10 * time.Second
+	// DefaultGoMemoryRatio leaves a tenth of the container's memory to
+	// what the Go runtime does not count (stacks of cgo threads, the
+	// binary's pages, fragmentation).
+	DefaultGoMemoryRatio = 0.9
+)
+
 // DefaultSessionTimeout is the broker's smallest session timeout by default
 // (group.min.session.timeout.ms): the shortest wait for a killed member.
 const DefaultSessionTimeout = 6 * time.Second
@@ -204,9 +233,7 @@ func DefaultLogFormat() string {
 // topic and httpAddr is the service's default listen address.
 func (c *Common) Bind(s *Set, service, httpAddr string) {
 	c.Kafka.Bind(s)
-	s.Int(&c.Replication, "topic-replication", 1, "replication factor of topics the service creates")
-	s.Int(&c.Partitions, "topic-partitions", DefaultPartitions,
-		"partition count of topics the service creates (the most replicas of a service that share its work)")
+	c.BindTopicSpecs(s)
 	s.Int(&c.Concurrency, "consumer-concurrency", 0,
 		"messages the service handles at once, one at a time per key (0: a default for the service, by its cores)")
 	s.Duration(&c.SessionTimeout, "consumer-session-timeout", DefaultSessionTimeout,
@@ -219,8 +246,45 @@ func (c *Common) Bind(s *Set, service, httpAddr string) {
 	s.String(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	s.String(&c.LogFormat, "log-format", DefaultLogFormat(), "text or json (default json in Kubernetes, text elsewhere)")
 	s.String(&c.DLQTopic, "dlq-topic", service+".dlq", "dead-letter topic of this service")
+	s.Bool(&c.CreateTopics, "create-topics", true,
+		"create the topics the service needs at start; false only checks that they exist (create them with `takedownctl topics create`)")
+	s.Duration(&c.LivenessTimeout, "liveness-timeout", DefaultLivenessTimeout,
+		"/healthz fails when the consumer loop made no progress for this long, or a handler overran its own timeout by this much (0: never)")
+	s.Int64(&c.MemoryLimit, "memory-limit", 0,
+		"the container's memory limit in bytes (Kubernetes: downward API limits.memory); with GOMEMLIMIT unset, the Go soft memory limit is go-memory-ratio of it (0: none)")
+	s.Float64(&c.GoMemoryRatio, "go-memory-ratio", DefaultGoMemoryRatio,
+		"share of memory-limit the Go heap may use before the garbage collector works harder, in (0,1] (lower where memory outside Go is used: the hasher's ffmpeg)")
+}
+
+// BindTopicSpecs registers the settings that name the topics and say how
+// they are created (partitions, replication, retentions): the services'
+// and takedownctl topics create's.
+func (c *Common) BindTopicSpecs(s *Set) {
+	s.Int(&c.Replication, "topic-replication", 1, "replication factor of topics the service creates")
+	s.Int(&c.Partitions, "topic-partitions", DefaultPartitions,
+		"partition count of topics the service creates (the most replicas of a service that share its work)")
 	c.Topics.Bind(s)
 	c.Retention.Bind(s)
+}
+
+// Validate checks the settings of Common that no client library checks,
+// naming the setting at fault.
+func (c Common) Validate() error {
+	if err := c.Retention.Validate(); err != nil {
+		return err
+	}
+	if c.LivenessTimeout < 0 || (c.LivenessTimeout > 0 && c.LivenessTimeout < MinLivenessTimeout) {
+		return fmt.Errorf("%s=%s: want 0 (off) or at least %s, above the consumer's quiet spells when healthy",
+			EnvName("liveness-timeout"), c.LivenessTimeout, MinLivenessTimeout)
+	}
+	if c.MemoryLimit < 0 {
+		return fmt.Errorf("%s=%d: must not be negative (0: no limit known)", EnvName("memory-limit"), c.MemoryLimit)
+	}
+	// NaN fails both comparisons: !(r > 0) catches it.
+	if !(c.GoMemoryRatio > 0) || c.GoMemoryRatio > 1 {
+		return fmt.Errorf("%s=%v: want a share of the memory limit in (0,1], e.g. 0.9", EnvName("go-memory-ratio"), c.GoMemoryRatio)
+	}
+	return nil
 }
 
 // Defaults of the HTTP server settings.

@@ -134,6 +134,17 @@ func (s *Set) Bool(p *bool, name string, def bool, usage string) {
 	s.fs.BoolVar(p, name, b, usage)
 }
 
+// Float64 binds a floating-point setting.
+func (s *Set) Float64(p *float64, name string, def float64, usage string) {
+	v := s.env(name, strconv.FormatFloat(def, 'g', -1, 64), usage)
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		s.bad(name, v, err)
+		f = def
+	}
+	s.fs.Float64Var(p, name, f, usage)
+}
+
 // Duration binds a duration setting ("1.5s", "2m").
 func (s *Set) Duration(p *time.Duration, name string, def time.Duration, usage string) {
 	v := s.env(name, def.String(), usage)

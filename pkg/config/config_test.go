@@ -71,3 +71,61 @@ func TestEnvName(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// The liveness and memory settings are read from the environment, and
+// Validate refuses values outside their range, naming the setting.
+func TestCommonValidate(t *testing.T) {
+	cases := []struct {
+		env  map[string]string
+		want string // "" valid, else part of the error
+	}{
+		{nil, ""},
+		{map[string]string{"TAKEDOWN_GO_MEMORY_RATIO": "0.5", "TAKEDOWN_MEMORY_LIMIT": "1073741824"}, ""},
+		{map[string]string{"TAKEDOWN_GO_MEMORY_RATIO": "1"}, ""},
+		{map[string]string{"TAKEDOWN_GO_MEMORY_RATIO": "0"}, "TAKEDOWN_GO_MEMORY_RATIO=0"},
+		{map[string]string{"TAKEDOWN_GO_MEMORY_RATIO": "1.1"}, "TAKEDOWN_GO_MEMORY_RATIO=1.1"},
+		{map[string]string{"TAKEDOWN_GO_MEMORY_RATIO": "-0.5"}, "TAKEDOWN_GO_MEMORY_RATIO"},
+		{map[string]string{"TAKEDOWN_GO_MEMORY_RATIO": "NaN"}, "TAKEDOWN_GO_MEMORY_RATIO"},
+		{map[string]string{"TAKEDOWN_MEMORY_LIMIT": "-1"}, "TAKEDOWN_MEMORY_LIMIT=-1"},
+		{map[string]string{"TAKEDOWN_LIVENESS_TIMEOUT": "0"}, ""},
+		{map[string]string{"TAKEDOWN_LIVENESS_TIMEOUT": "30s"}, ""},
+		{map[string]string{"TAKEDOWN_LIVENESS_TIMEOUT": "2s"}, "TAKEDOWN_LIVENESS_TIMEOUT=2s"},
+		{map[string]string{"TAKEDOWN_LIVENESS_TIMEOUT": "-1m"}, "TAKEDOWN_LIVENESS_TIMEOUT"},
+		{map[string]string{"TAKEDOWN_TOPIC_RETENTION_DLQ": "-1h"}, "TAKEDOWN_TOPIC_RETENTION_DLQ"},
+	}
+	for _, tc := range cases {
+		var c Common
+		s := New("test").WithEnv(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+		c.Bind(s, "svc", "127.0.0.1:0")
+		if err := s.Parse(nil); err != nil {
+			t.Fatalf("%v: %v", tc.env, err)
+		}
+		err := c.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v: %v", tc.env, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%v: %v; want an error naming %q", tc.env, err, tc.want)
+		}
+	}
+}
+
+// TAKEDOWN_CREATE_TOPICS defaults to true and reads false.
+func TestCreateTopicsSetting(t *testing.T) {
+	for env, want := range map[string]bool{"": true, "false": false, "true": true} {
+		var c Common
+		s := New("test").WithEnv(func(k string) (string, bool) {
+			if k == "TAKEDOWN_CREATE_TOPICS" && env != "" {
+				return env, true
+			}
+			return "", false
+		})
+		c.Bind(s, "svc", "127.0.0.1:0")
+		if err := s.Parse(nil); err != nil {
+			t.Fatal(err)
+		}
+		if c.CreateTopics != want {
+			t.Errorf("TAKEDOWN_CREATE_TOPICS=%q: %v, want %v", env, c.CreateTopics, want)
+		}
+	}
+}

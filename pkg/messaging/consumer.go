@@ -43,6 +43,10 @@ type ConsumerConfig struct {
 	// bookkeeping, which at-least-once delivery turns into redeliveries.
 	CommitInterval time.Duration
 	CommitBatch    int
+	// FetchPoll is how long one fetch waits for a message before the loop
+	// goes round again (default DefaultFetchPoll), so that an idle consumer
+	// still shows progress to Stalled.
+	FetchPoll time.Duration
 	// Logger receives the consumer's own log lines.
 	Logger *slog.Logger
 }
@@ -63,6 +67,7 @@ type Consumer struct {
 	running atomic.Bool
 	handled atomic.Int64
 	marks   watermarks
+	live    progress // see Stalled
 }
 
 // NewConsumer joins cfg.Group for cfg.Topics. A group that has no committed
@@ -83,6 +88,9 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 	}
 	if cfg.CommitBatch <= 0 {
 		cfg.CommitBatch = 100
+	}
+	if cfg.FetchPoll <= 0 {
+		cfg.FetchPoll = DefaultFetchPoll
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -173,6 +181,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	}
 	c.r = kafka.NewReader(c.rcfg)
 	c.lag.Store(c.r)
+	c.live.tick(time.Now())
 	c.running.Store(true)
 	defer c.running.Store(false)
 	defer func() {
@@ -200,6 +209,7 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 		}
 	}()
 	err := c.fetch(ctx, d)
+	c.live.waiting.Store(true)
 	d.wg.Wait() // work in hand finishes; what was not started is handed back
 	close(stopCommits)
 	<-commitDone
@@ -311,16 +321,29 @@ func (c *Consumer) evict(ctx context.Context, ids []string) bool {
 func (c *Consumer) fetch(ctx context.Context, d *dispatcher) error {
 	var reclaimUntil time.Time
 	for {
+		c.live.tick(time.Now())
+		c.live.waiting.Store(true)
 		select {
 		case d.slots <- struct{}{}:
 		case <-ctx.Done():
 			return nil
 		}
-		km, err := c.r.FetchMessage(ctx)
+		// A beat before fetching again: the wait for the slot may have
+		// been long, and was progress.
+		c.live.tick(time.Now())
+		c.live.waiting.Store(false)
+		// A fetch that times out takes nothing from the reader: the next
+		// one gets the message it would have.
+		fctx, cancel := context.WithTimeout(ctx, c.cfg.FetchPoll)
+		km, err := c.r.FetchMessage(fctx)
+		cancel()
 		if err != nil {
 			<-d.slots
 			if ctx.Err() != nil {
 				return nil
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				continue // idle: round again
 			}
 			if errors.Is(err, io.EOF) {
 				return fmt.Errorf("consumer %s closed: %w", c.cfg.Group, err)
@@ -441,7 +464,9 @@ func (c *Consumer) handle(ctx context.Context, h Handler, msg *Message) bool {
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.HandlerTimeout)
 		hctx = context.WithValue(hctx, stoppingKey{}, ctx.Done())
 		hctx = withClientAttrs(hctx, c.attrs)
+		id := c.live.begin(msg)
 		err := h(hctx, msg)
+		c.live.end(id)
 		cancel()
 		if err == nil {
 			return true

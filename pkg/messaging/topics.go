@@ -40,6 +40,63 @@ func EnsureTopics(ctx context.Context, k config.Kafka, specs ...TopicSpec) error
 	return fmt.Errorf("ensure topics: %w", lastErr)
 }
 
+// CreateTopics creates the topics that do not exist yet, as EnsureTopics
+// does, and reports which of them it created: the others existed and were
+// left as they are. (kafka-go's Conn.CreateTopics hides "already exists",
+// so what existed is asked first: a topic someone else creates meanwhile is
+// reported as created.)
+func CreateTopics(ctx context.Context, k config.Kafka, specs ...TopicSpec) (created []string, err error) {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	before, err := PartitionCounts(ctx, k, names...)
+	if err != nil {
+		return nil, err
+	}
+	var missing []TopicSpec
+	for _, s := range specs {
+		if _, ok := before[s.Name]; !ok {
+			missing = append(missing, s)
+			created = append(created, s.Name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	if err := EnsureTopics(ctx, k, missing...); err != nil {
+		return nil, err
+	}
+	return created, nil
+}
+
+// PartitionCounts returns the partition count of each of names that exists,
+// from one metadata request; a name left out of it does not exist. Unlike
+// kafka-go's Conn.ReadPartitions, it never makes the broker auto-create a
+// topic.
+func PartitionCounts(ctx context.Context, k config.Kafka, names ...string) (map[string]int, error) {
+	c, err := client(k)
+	if err != nil {
+		return nil, err
+	}
+	defer closeIdle(c)
+	md, err := c.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	if err != nil {
+		return nil, fmt.Errorf("metadata of %d topics: %w", len(names), err)
+	}
+	out := make(map[string]int, len(names))
+	for _, t := range md.Topics {
+		if errors.Is(t.Error, kafka.UnknownTopicOrPartition) {
+			continue
+		}
+		if t.Error != nil {
+			return nil, fmt.Errorf("metadata of %s: %w", t.Name, t.Error)
+		}
+		out[t.Name] = len(t.Partitions)
+	}
+	return out, nil
+}
+
 func ensureVia(ctx context.Context, d *kafka.Dialer, broker string, specs []TopicSpec) error {
 	conn, err := d.DialContext(ctx, "tcp", broker)
 	if err != nil {

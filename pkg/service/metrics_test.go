@@ -16,6 +16,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
+	"github.com/takedown-pipeline/takedown/pkg/topics"
 )
 
 // The RED metrics messaging.Standard keeps move for a message handled at
@@ -38,7 +39,7 @@ func TestWorkerREDMetrics(t *testing.T) {
 	k := w.Kafka
 	topic, group := w.Consumer.Topics[0], w.Consumer.Group
 	dlq := testenv.Name("worker-dlq")
-	w.Topics = Topics(config.Common{Partitions: 1, Replication: 1}, topic, dlq)
+	w.Topics = topics.Specs(config.Common{Partitions: 1, Replication: 1}, topic, dlq)
 	pub := messaging.NewKafkaPublisher(k)
 	t.Cleanup(func() { _ = pub.Close() })
 	var mu sync.Mutex

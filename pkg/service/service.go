@@ -50,8 +50,19 @@ func SignalContext() (context.Context, context.CancelFunc) {
 // Check reports the health of one dependency; nil is healthy.
 type Check func(ctx context.Context) error
 
-// Health serves /healthz (the process is alive) and /readyz (it should get
-// traffic: ready flag set and every check passing).
+// Health serves /healthz (the process is alive: every liveness check
+// passes) and /readyz (it should get traffic: ready flag set and every check
+// passing).
+//
+// The two fail for different things. Readiness fails while the service
+// cannot do its work but restarting it would not help: starting up,
+// shutting down, Redis unreachable, the review queue rebuilding. Liveness
+// fails only when the process is stuck in a way only a restart ends (a
+// consumer loop that stopped, a handler that ignores its deadline), so that
+// Kubernetes restarts the pod; an outage of Kafka, Redis or the platform,
+// which every replica waits out alike, must never fail it, or every pod
+// would be restarted at once, over and over, and come back to the same
+// outage.
 type Health struct {
 	ready  atomic.Bool
 	addr   atomic.Pointer[string]
@@ -59,6 +70,7 @@ type Health struct {
 	mu     sync.Mutex
 	checks map[string]Check
 	infos  map[string]Info
+	alive  map[string]func() error
 }
 
 // Info reports a detail of the service's state that readiness shows but
@@ -67,7 +79,37 @@ type Health struct {
 type Info func(ctx context.Context) string
 
 // NewHealth returns a Health that is not ready yet.
-func NewHealth() *Health { return &Health{checks: map[string]Check{}, infos: map[string]Info{}} }
+func NewHealth() *Health {
+	return &Health{checks: map[string]Check{}, infos: map[string]Info{}, alive: map[string]func() error{}}
+}
+
+// AddLiveness registers a liveness check: /healthz fails while it returns
+// an error. It must answer from memory at once (no I/O): a probe that times
+// out fails as well.
+func (h *Health) AddLiveness(name string, alive func() error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.alive[name] = alive
+}
+
+// Alive runs the liveness checks and returns whether all pass, with the
+// failures.
+func (h *Health) Alive() (bool, map[string]string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]string{"status": "alive"}
+	ok := true
+	for name, alive := range h.alive {
+		if err := alive(); err != nil {
+			ok = false
+			out[name] = err.Error()
+		}
+	}
+	if !ok {
+		out["status"] = "stalled"
+	}
+	return ok, out
+}
 
 // SetReady marks the service ready or, during shutdown, not ready.
 func (h *Health) SetReady(v bool) { h.ready.Store(v) }
@@ -146,7 +188,12 @@ func (h *Health) Status(ctx context.Context) (bool, map[string]string) {
 // Register adds the endpoints to mux.
 func (h *Health) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		WriteJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+		ok, details := h.Alive()
+		code := http.StatusOK
+		if !ok {
+			code = http.StatusServiceUnavailable
+		}
+		WriteJSON(w, code, details)
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ok, details := h.Status(r.Context())
@@ -259,12 +306,13 @@ func Main(name string, bind func(*config.Set) *config.Common, run func(ctx conte
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(2)
 	}
-	if err := common.Retention.Validate(); err != nil {
+	if err := common.Validate(); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(2)
 	}
 	log := NewLogger(name, common.LogLevel, common.LogFormat)
 	slog.SetDefault(log)
+	SetMemoryLimit(log, *common)
 	ctx, stop := SignalContext()
 	defer stop()
 	shutdownTracing, err := telemetry.Setup(ctx, name)

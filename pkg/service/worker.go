@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,9 +39,16 @@ type Worker struct {
 	// Server holds the HTTP timeouts and the admin address: when it is
 	// set, /healthz, /readyz and /metrics move there (see SplitAdmin).
 	Server config.HTTPServer
-	// Topics are created, when missing, before anything else.
-	Kafka  config.Kafka
-	Topics []messaging.TopicSpec
+	// Topics are created, when missing, before anything else (package
+	// topics lists them). With TopicsMustExist (TAKEDOWN_CREATE_TOPICS=false)
+	// they are not created: the worker refuses to start when one is missing.
+	Kafka           config.Kafka
+	Topics          []messaging.TopicSpec
+	TopicsMustExist bool
+	// Liveness is how long the consumer may make no progress before
+	// /healthz fails (TAKEDOWN_LIVENESS_TIMEOUT; 0: never). See
+	// messaging.Consumer.Stalled for what counts as progress.
+	Liveness time.Duration
 	// Preflight checks must pass before the service starts: better to refuse
 	// to start than to consume and fail every message.
 	Preflight []func(context.Context) error
@@ -86,7 +94,11 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 		return err
 	}
 	if len(w.Topics) > 0 {
-		if err := messaging.EnsureTopics(ctx, w.Kafka, w.Topics...); err != nil {
+		ensure := messaging.EnsureTopics
+		if w.TopicsMustExist {
+			ensure = requireTopics
+		}
+		if err := ensure(ctx, w.Kafka, w.Topics...); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -151,7 +163,15 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 	if ctx.Err() != nil {
 		return nil
 	}
-	consumer := messaging.NewConsumer(w.Consumer)
+	cc := w.Consumer
+	if w.Liveness > 0 {
+		// The idle fetch loop goes round several times within the timeout.
+		cc.FetchPoll = min(messaging.DefaultFetchPoll, w.Liveness/4)
+	}
+	consumer := messaging.NewConsumer(cc)
+	if w.Liveness > 0 {
+		w.Health.AddLiveness("consumer", func() error { return consumer.Stalled(w.Liveness) })
+	}
 	w.Health.SetReady(true)
 	w.Log.Info(w.Name+" ready", append([]any{"addr", addr, "group", w.Consumer.Group, "consumes", w.Consumer.Topics,
 		"concurrency", max(w.Consumer.Concurrency, 1)}, w.ReadyLog...)...)
@@ -163,17 +183,36 @@ func (w *Worker) Run(ctx context.Context) (err error) {
 	return nil
 }
 
-// Topics lists the specs of topics a service creates: the common
-// partitions and replication, and each topic's retention by its kind.
-func Topics(c config.Common, names ...string) []messaging.TopicSpec {
-	out := make([]messaging.TopicSpec, len(names))
-	for i, n := range names {
-		out[i] = messaging.TopicSpec{Name: n, Partitions: c.Partitions, Replication: c.Replication}
-		if r, ok := c.RetentionOf(n); ok {
-			out[i].Retention = r
+// ErrTopicsMissing is the start refused for topics that do not exist while
+// the service may not create them.
+var ErrTopicsMissing = errors.New("topics missing")
+
+// requireTopics checks that every topic of specs exists, for a service that
+// may not create them (TAKEDOWN_CREATE_TOPICS=false), and names the missing
+// ones and the command that makes them: consuming or publishing to a
+// missing topic would fail or have the broker auto-create it with its
+// defaults (one partition, no compaction, a week's retention).
+func requireTopics(ctx context.Context, k config.Kafka, specs ...messaging.TopicSpec) error {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	have, err := messaging.PartitionCounts(ctx, k, names...)
+	if err != nil {
+		return fmt.Errorf("checking that the topics exist (%s=false): %w", config.EnvName("create-topics"), err)
+	}
+	var missing []string
+	for _, n := range names {
+		if _, ok := have[n]; !ok {
+			missing = append(missing, n)
 		}
 	}
-	return out
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s; %s=false, so the service does not create topics: run `takedownctl topics create` "+
+			"with the same TAKEDOWN_* settings (the Helm chart's topic Job does), or set %s=true",
+			ErrTopicsMissing, strings.Join(missing, ", "), config.EnvName("create-topics"), config.EnvName("create-topics"))
+	}
+	return nil
 }
 
 // Closing names what close closes, for its error.

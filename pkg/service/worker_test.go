@@ -17,6 +17,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
+	"github.com/takedown-pipeline/takedown/pkg/topics"
 )
 
 func worker(t *testing.T, closed *[]string) *Worker {
@@ -29,7 +30,7 @@ func worker(t *testing.T, closed *[]string) *Worker {
 		Name: "test", Log: slog.New(slog.DiscardHandler), Health: h,
 		HTTPAddr: "127.0.0.1:0", HTTP: mux,
 		Kafka:    config.Kafka{Brokers: brokers},
-		Topics:   Topics(config.Common{Partitions: 1, Replication: 1}, topic),
+		Topics:   topics.Specs(config.Common{Partitions: 1, Replication: 1}, topic),
 		Consumer: messaging.ConsumerConfig{Kafka: config.Kafka{Brokers: brokers}, Group: testenv.Name("g"), Topics: []string{topic}, SessionTimeout: 6 * time.Second},
 		Handle:   func(context.Context, *messaging.Message) error { return nil },
 		Close: []func() error{
@@ -112,7 +113,7 @@ func TestWorkerMetricsCountDeadLettered(t *testing.T) {
 			k := w.Kafka
 			topic := w.Consumer.Topics[0]
 			dlq := testenv.Name("worker-dlq")
-			w.Topics = Topics(config.Common{Partitions: 1, Replication: 1}, topic, dlq)
+			w.Topics = topics.Specs(config.Common{Partitions: 1, Replication: 1}, topic, dlq)
 			pub := messaging.NewKafkaPublisher(k)
 			t.Cleanup(func() { _ = pub.Close() })
 			w.Handle = messaging.Chain(func(context.Context, *messaging.Message) error {
@@ -144,4 +145,53 @@ func TestWorkerMetricsCountDeadLettered(t *testing.T) {
 			}
 		})
 	}
+}
+
+// With TAKEDOWN_CREATE_TOPICS=false a worker creates no topic: one missing
+// stops the start with the names of the missing topics and the command that
+// creates them, and leaves it missing; with every topic there it starts.
+func TestWorkerTopicsMustExist(t *testing.T) {
+	var closed []string
+	w := worker(t, &closed)
+	w.TopicsMustExist = true
+	consumed := w.Consumer.Topics[0]
+	missing := testenv.Name("worker-missing")
+	w.Topics = topics.Specs(config.Common{Partitions: 1, Replication: 1}, consumed, missing)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := w.Run(ctx)
+	if !errors.Is(err, ErrTopicsMissing) {
+		t.Fatalf("Run with topics missing: %v; want ErrTopicsMissing", err)
+	}
+	for _, want := range []string{consumed, missing, "takedownctl topics create", "TAKEDOWN_CREATE_TOPICS=false"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+	have, err := messaging.PartitionCounts(ctx, w.Kafka, consumed, missing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(have) != 0 {
+		t.Fatalf("the worker created topics %v though it may not", have)
+	}
+	if len(closed) != 2 {
+		t.Errorf("closed %v after a refused start", closed)
+	}
+
+	// Made by someone else (takedownctl topics create): only the one still
+	// missing is named.
+	if err := messaging.EnsureTopics(ctx, w.Kafka, topics.Specs(config.Common{Partitions: 1, Replication: 1}, consumed)...); err != nil {
+		t.Fatal(err)
+	}
+	closed = nil
+	err = w.Run(ctx)
+	if !errors.Is(err, ErrTopicsMissing) || strings.Contains(err.Error(), consumed) || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("Run with %s missing: %v", missing, err)
+	}
+
+	if err := messaging.EnsureTopics(ctx, w.Kafka, topics.Specs(config.Common{Partitions: 1, Replication: 1}, missing)...); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Run(t, "worker", w.Run, w.Health.Ready)
 }

@@ -42,6 +42,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/policy"
 	"github.com/takedown-pipeline/takedown/pkg/redisconn"
 	"github.com/takedown-pipeline/takedown/pkg/service"
+	"github.com/takedown-pipeline/takedown/pkg/topics"
 	"github.com/takedown-pipeline/takedown/pkg/webhook"
 )
 
@@ -165,8 +166,8 @@ func (s *Service) Run(ctx context.Context) error {
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(), Metrics: s.metrics.reg,
 		Server: s.cfg.HTTP,
 		Kafka:  s.cfg.Kafka,
-		Topics: service.Topics(s.cfg.Common,
-			t.Matched, t.ReviewDecided, t.ReviewRequested, t.Actions, s.cfg.DLQTopic),
+		Topics: topics.Of("enforcer", s.cfg.Common), TopicsMustExist: !s.cfg.CreateTopics,
+		Liveness: s.cfg.LivenessTimeout,
 		// Without Redis no action can be checked for "already done": better
 		// to refuse to start than to consume and block on every message.
 		Preflight: []func(context.Context) error{func(ctx context.Context) error { return redisconn.Check(ctx, s.cfg.Redis) }},

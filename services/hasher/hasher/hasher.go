@@ -40,6 +40,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/redisconn"
 	"github.com/takedown-pipeline/takedown/pkg/service"
+	"github.com/takedown-pipeline/takedown/pkg/topics"
 )
 
 // Service is the hasher.
@@ -135,7 +136,8 @@ func (s *Service) Run(ctx context.Context) error {
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(), Metrics: s.metrics.reg,
 		Server: s.cfg.HTTP,
 		Kafka:  s.cfg.Kafka,
-		Topics: service.Topics(s.cfg.Common, t.Ingested, t.StreamSegments, t.Hashed, s.cfg.DLQTopic),
+		Topics: topics.Of("hasher", s.cfg.Common), TopicsMustExist: !s.cfg.CreateTopics,
+		Liveness: s.cfg.LivenessTimeout,
 		Consumer: messaging.ConsumerConfig{
 			Kafka:  s.cfg.Kafka,
 			Group:  s.cfg.Group,

@@ -31,6 +31,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/redisconn"
 	"github.com/takedown-pipeline/takedown/pkg/service"
 	"github.com/takedown-pipeline/takedown/pkg/telemetry"
+	"github.com/takedown-pipeline/takedown/pkg/topics"
 )
 
 // Service is the ingest service.
@@ -143,7 +144,8 @@ func (s *Service) Run(ctx context.Context) error {
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(), Metrics: s.metrics.reg,
 		Server: s.cfg.HTTP,
 		Kafka:  s.cfg.Kafka,
-		Topics: service.Topics(s.cfg.Common, t.Uploaded, t.Ingested, t.StreamSegments, s.cfg.DLQTopic),
+		Topics: topics.Of("ingest", s.cfg.Common), TopicsMustExist: !s.cfg.CreateTopics,
+		Liveness: s.cfg.LivenessTimeout,
 		// Without Redis no upload can be deduplicated: refuse to start
 		// rather than consume and fail every message.
 		// A wrong password or an untrusted certificate stops it too, naming

@@ -32,6 +32,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/redisconn"
 	"github.com/takedown-pipeline/takedown/pkg/service"
+	"github.com/takedown-pipeline/takedown/pkg/topics"
 )
 
 // Service is one matcher replica.
@@ -208,8 +209,8 @@ func (s *Service) Run(ctx context.Context) error {
 		HTTPAddr: cfg.HTTPAddr, HTTP: mux, Metrics: s.metrics.reg,
 		Server: cfg.HTTP,
 		Kafka:  cfg.Kafka,
-		Topics: append(service.Topics(cfg.Common, cfg.Topics.Hashed, cfg.Topics.Matched, cfg.DLQTopic),
-			messaging.TopicSpec{Name: cfg.Topics.BankUpdates, Partitions: cfg.Partitions, Replication: cfg.Replication, Compact: true}),
+		Topics: topics.Of("matcher", cfg.Common), TopicsMustExist: !cfg.CreateTopics,
+		Liveness: cfg.LivenessTimeout,
 		// After the topics are made: an existing bank topic is kept as it
 		// is, so one that would expire entries is refused here.
 		Preflight: []func(context.Context) error{func(ctx context.Context) error {

@@ -20,6 +20,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/redisconn"
 	"github.com/takedown-pipeline/takedown/pkg/service"
 	"github.com/takedown-pipeline/takedown/pkg/telemetry"
+	"github.com/takedown-pipeline/takedown/pkg/topics"
 )
 
 // Config holds the review service's settings.
@@ -290,12 +291,11 @@ func (s *Service) Ready() bool { return s.health.Ready() }
 func (s *Service) Run(ctx context.Context) error {
 	t := s.cfg.Topics
 	// The actions topic takes the audit records of privileged review actions.
-	topics := service.Topics(s.cfg.Common, t.ReviewRequested, t.ReviewDecided, t.Actions, s.cfg.DLQTopic)
+	var feedback []string
 	if s.cfg.Feedback {
 		// Created compacted, as the matcher would, if the review service
 		// happens to be the first to need it.
-		topics = append(topics, messaging.TopicSpec{Name: t.BankUpdates, Partitions: s.cfg.Partitions,
-			Replication: s.cfg.Replication, Compact: true})
+		feedback = append(feedback, t.BankUpdates)
 	}
 	bg, stopBackground := context.WithCancel(ctx)
 	defer func() {
@@ -305,9 +305,10 @@ func (s *Service) Run(ctx context.Context) error {
 	w := service.Worker{
 		Name: "review", Log: s.log, Health: s.health,
 		HTTPAddr: s.cfg.HTTPAddr, HTTP: s.Handler(), Metrics: s.metrics.reg,
-		Server:    s.cfg.HTTP,
-		Kafka:     s.cfg.Kafka,
-		Topics:    topics,
+		Server: s.cfg.HTTP,
+		Kafka:  s.cfg.Kafka,
+		Topics: topics.Of("review", s.cfg.Common, feedback...), TopicsMustExist: !s.cfg.CreateTopics,
+		Liveness:  s.cfg.LivenessTimeout,
 		Preflight: []func(context.Context) error{func(ctx context.Context) error { return redisconn.Check(ctx, s.cfg.Redis) }},
 		Prepare: func(ctx context.Context) error {
 			// A Redis that lost the queue is refilled before the service
