@@ -84,7 +84,7 @@ func TestServerDryRun(t *testing.T) {
 		t.Run(vs.name, func(t *testing.T) {
 			ns := namespace(t, tl, "dry-"+vs.name)
 			manifest := must(t, tl.run(ctxFor(t, time.Minute), nil, tl.Helm,
-				append([]string{"template", "takedown", chartDir(), "--namespace", ns}, vs.helmArgs()...)...))
+				append([]string{"template", "takedown", chartDir(), "--namespace", ns, "--kube-version", kubeVersions[len(kubeVersions)-1]}, vs.helmArgs()...)...))
 			r := tl.run(ctxFor(t, 2*time.Minute), strings.NewReader(manifest), tl.Kubectl, "apply", "--dry-run=server", "-n", ns, "-f", "-")
 			if r.Err != nil {
 				t.Fatal(r.Err)
@@ -102,7 +102,7 @@ func TestServerDryRun(t *testing.T) {
 	// itself, TestBadValues; here the rendered object is altered).
 	t.Run("memory request above limit", func(t *testing.T) {
 		ns := namespace(t, tl, "dry-bad")
-		objs := parseObjects(t, must(t, tl.run(ctxFor(t, time.Minute), nil, tl.Helm, "template", "takedown", chartDir(), "--namespace", ns)))
+		objs := parseObjects(t, must(t, tl.run(ctxFor(t, time.Minute), nil, tl.Helm, "template", "takedown", chartDir(), "--namespace", ns, "--kube-version", kubeVersions[len(kubeVersions)-1])))
 		d, _ := find(objs, "Deployment", "takedown-hasher")
 		d.get("spec", "template", "spec", "containers", 0, "resources", "requests").(map[string]any)["memory"] = "4Gi"
 		b, err := yaml.Marshal(map[string]any(d))
@@ -171,8 +171,13 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	jobs := completeHookJobs(t, tl, ns, "takedown-topics", stop)
 
 	// No --api-versions: helm asks the API server, which serves the CRDs.
-	must(t, tl.run(ctxFor(t, 5*time.Minute), nil, tl.Helm, append([]string{"install", "takedown", chartDir(),
+	notes := must(t, tl.run(ctxFor(t, 5*time.Minute), nil, tl.Helm, append([]string{"install", "takedown", chartDir(),
 		"--namespace", ns, "--timeout", "3m"}, prod.helmArgs()[:2*len(prod.files)]...)...))
+	for _, want := range []string{"service scales beyond topics.partitions (12)", "hasher: KEDA on consumer lag, 4 to 12 replicas"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("NOTES.txt does not say %q:\n%s", want, notes)
+		}
+	}
 	for kind, want := range map[string]int{"deployments": 5, "services": 5, "poddisruptionbudgets": 5, "networkpolicies": 7,
 		"scaledobjects.keda.sh": 5, "servicemonitors.monitoring.coreos.com": 1, "prometheusrules.monitoring.coreos.com": 1,
 		"ingresses": 2, "configmaps": 4, "horizontalpodautoscalers": 0} {
