@@ -120,9 +120,14 @@ build_kubeconform() { # out
 }
 
 python_venv() { # dir: a venv at dir
-  if ! python3 -m venv "$1" >&2 2>/dev/null; then
-    need_apt python3 python3
-    apt-get install -y -qq --no-install-recommends python3-venv >&2
+  rm -rf "$1"
+  if ! python3 -m venv "$1" >/dev/null 2>&1; then
+    # Debian's python3 has no venv module (ensurepip) without python3-venv.
+    say "installing python3 and python3-venv with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends python3 python3-venv >&2
+    rm -rf "$1"
     python3 -m venv "$1" >&2
   fi
 }
