@@ -18,7 +18,7 @@ VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
 # then run, and fail one by one, without the services.
 TEST_ENV = env=$$(scripts/test-env.sh up) || { echo "make: scripts/test-env.sh up failed (its output is above): no Kafka or Redis for the tests" >&2; exit 1; }; eval "$$env"
 
-.PHONY: build run test test-env test-env-down lint fmt clean bench-match pdq-compare robustness bench-hash bench-startup bench-e2e chaos chaos-ci
+.PHONY: build run test test-env test-env-down lint fmt clean bench-match pdq-compare robustness bench-hash bench-startup bench-e2e chaos chaos-ci chart-check chart-docs
 
 ## build: every binary into bin/
 build:
@@ -101,6 +101,17 @@ chaos:
 chaos-ci:
 	CHAOS_SIZE=small $(MAKE) chaos
 	CHAOS_SIZE=small TAKEDOWN_CONSUMER_CONCURRENCY=1 $(MAKE) chaos
+
+## chart-check: the Helm chart (deployments/helm/takedown): helm lint, helm template of every value set in ci/, kubeconform -strict, a real kube-apiserver's server-side dry run, helm install/upgrade/uninstall and bad values; scripts/k8s-tools.sh builds and caches the tools (the API server: 6-10 CPU-minutes, once per machine)
+chart-check:
+	scripts/k8s-tools.sh build
+	@cd tests && TAKEDOWN_TEST_REQUIRE_K8S=1 $(GO) test -count=1 -timeout 30m ./chart/; rc=$$?; \
+	cd .. && scripts/k8s-tools.sh stop; exit $$rc
+
+## chart-docs: regenerate the values reference of deployments/helm/takedown/README.md from the comments of values.yaml (helm-docs)
+chart-docs:
+	scripts/k8s-tools.sh build helm-docs
+	@eval "$$(scripts/k8s-tools.sh env)" && "$$TAKEDOWN_TEST_HELM_DOCS" --log-level warning --chart-search-root deployments/helm/takedown --template-files README.md.gotmpl
 
 fmt:
 	gofmt -w $(MODULES)
