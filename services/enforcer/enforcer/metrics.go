@@ -48,6 +48,12 @@ func newEnforcerMetrics() *enforcerMetrics {
 		}, []string{"action"}),
 	}
 	m.reg.MustRegister(m.webhookCalls, m.webhookSeconds, m.actions, m.uploadToAction)
+	// The failure series exist at 0 from the start, so the failure panels
+	// and alerts read 0 on a healthy platform rather than "no data". 408 and
+	// 429 are retried like 5xx: failed with 4xx.
+	for _, s := range [][2]string{{"ok", "2xx"}, {"failed", "none"}, {"failed", "4xx"}, {"failed", "5xx"}, {"refused", "4xx"}} {
+		m.webhookCalls.WithLabelValues(s[0], s[1])
+	}
 	return m
 }
 
