@@ -68,8 +68,11 @@ func TestRenderAndSchemas(t *testing.T) {
 		"minimal": func(t *testing.T, objs []object) {
 			d, _ := find(objs, "Deployment", "takedown-enforcer")
 			env := containerEnv(d)
-			if env["TAKEDOWN_WEBHOOK_URL"] != "https://platform.example.com/takedown" || env["TAKEDOWN_WEBHOOK_SECRET"] != "<valueFrom>" {
-				t.Errorf("enforcer webhook settings: url %q, secret %q", env["TAKEDOWN_WEBHOOK_URL"], env["TAKEDOWN_WEBHOOK_SECRET"])
+			// The secret is a mounted file, never a value in the environment.
+			if env["TAKEDOWN_WEBHOOK_URL"] != "https://platform.example.com/takedown" || env["TAKEDOWN_WEBHOOK_SECRET_FILE"] != "/etc/takedown/webhook/secret" ||
+				env["TAKEDOWN_WEBHOOK_SECRET"] != "" {
+				t.Errorf("enforcer webhook settings: url %q, secret file %q, secret %q", env["TAKEDOWN_WEBHOOK_URL"],
+					env["TAKEDOWN_WEBHOOK_SECRET_FILE"], env["TAKEDOWN_WEBHOOK_SECRET"])
 			}
 			checkPods(t, objs)
 		},

@@ -90,7 +90,7 @@ func (c *Config) Bind(s *config.Set) {
 	d, inc := policy.Default().AutoDistance, policy.Default().IncidentDistance
 	s.String(&c.Group, "group", "takedown-enforcer", "Kafka consumer group of the enforcer")
 	s.String(&c.WebhookURL, "webhook-url", "", "the platform's takedown webhook URL (required)")
-	s.String(&c.WebhookSecret, "webhook-secret", "", "HMAC secret shared with the platform to sign takedown requests (required)")
+	s.Secret(&c.WebhookSecret, "webhook-secret", "HMAC secret shared with the platform to sign takedown requests (required)")
 	s.Duration(&c.WebhookTimeout, "webhook-timeout", webhook.DefaultTimeout, "timeout of one webhook request")
 	s.Int(&c.WebhookAttempts, "webhook-attempts", webhook.DefaultMaxAttempts,
 		"webhook attempts in a row (first included) before an unavailable platform is waited out with the consumer's longer backoff")

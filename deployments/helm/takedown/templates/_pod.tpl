@@ -88,6 +88,7 @@ read TAKEDOWN_*_FILE), never values in the chart.
 {{- end -}}
 {{- if eq .name "enforcer" -}}
 {{- if .svc.webhook.url }}{{ $_ := set $e "TAKEDOWN_WEBHOOK_URL" .svc.webhook.url }}{{ end -}}
+{{- if .svc.webhook.existingSecret }}{{ $_ := set $e "TAKEDOWN_WEBHOOK_SECRET_FILE" "/etc/takedown/webhook/secret" }}{{ end -}}
 {{- end -}}
 {{- range $k, $val := .svc.env }}{{ $_ := set $e $k (toString $val) }}{{ end -}}
 {{- toYaml $e -}}
@@ -123,14 +124,6 @@ read TAKEDOWN_*_FILE), never values in the chart.
     secretKeyRef:
       name: {{ $v.kafka.sasl.existingSecret }}
       key: {{ $v.kafka.sasl.usernameKey }}
-{{- end }}
-{{- if and (eq .name "enforcer") .svc.webhook.existingSecret }}
-{{- /* The enforcer reads its webhook secret from the environment only (no _FILE form): from the Secret, never a value. */}}
-- name: TAKEDOWN_WEBHOOK_SECRET
-  valueFrom:
-    secretKeyRef:
-      name: {{ .svc.webhook.existingSecret }}
-      key: {{ .svc.webhook.key }}
 {{- end }}
 {{- with .svc.extraEnv }}
 {{ toYaml . }}
@@ -239,6 +232,14 @@ read TAKEDOWN_*_FILE), never values in the chart.
     sizeLimit: {{ .svc.snapshot.sizeLimit }}
 {{- end }}
 {{- end }}
+{{- if and (eq .name "enforcer") .svc.webhook.existingSecret }}
+- name: webhook
+  secret:
+    secretName: {{ .svc.webhook.existingSecret }}
+    defaultMode: 0440
+    items:
+      - {key: {{ .svc.webhook.key | quote }}, path: secret}
+{{- end }}
 {{- if and (eq .name "review") .svc.jwt.existingSecret }}
 - name: jwt
   secret:
@@ -271,6 +272,9 @@ read TAKEDOWN_*_FILE), never values in the chart.
 {{- if .svc.snapshot.enabled }}
 - {name: snapshot, mountPath: /var/lib/takedown/snapshot}
 {{- end }}
+{{- end }}
+{{- if and (eq .name "enforcer") .svc.webhook.existingSecret }}
+- {name: webhook, mountPath: /etc/takedown/webhook, readOnly: true}
 {{- end }}
 {{- if and (eq .name "review") .svc.jwt.existingSecret }}
 - {name: jwt, mountPath: /etc/takedown/jwt, readOnly: true}
