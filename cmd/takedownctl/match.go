@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 
+	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/policy"
@@ -34,18 +36,25 @@ type matchedRef struct {
 	Distance   int    `json:"distance"`
 	Threshold  int    `json:"threshold"`
 	Variant    string `json:"variant,omitempty"`
+	// Video is a video match's rule, shares and matched time ranges, as the
+	// webhook's evidence carries them.
+	Video *events.VideoMatch `json:"video,omitempty"`
 }
 
-// cmdMatch hashes reference and query files and prints, per query, the
-// references it matches and the decision the pipeline would take, with the
-// thresholds and policy the matcher and enforcer use by default.
+// cmdMatch hashes reference and query files, pictures or videos, and
+// prints, per query, the references it matches and the decision the
+// pipeline would take, with the thresholds, video rules and policy the
+// matcher and enforcer use by default: references are hashed as `bank add`
+// hashes them, queries as the hasher hashes an upload (a video at one frame
+// a second, with ffmpeg), and the verdict is the matcher's
+// (bank.Banks.MatchVerdict, with a video's frames by bank.Banks.MatchVideo).
 func cmdMatch(ctx context.Context, args []string, out io.Writer) error {
 	var (
 		refs   []string
 		asJSON bool
 	)
 	s := config.New("takedownctl match")
-	s.FlagSet().Func("against", "reference image files or directories (comma-separated; repeatable)", func(v string) error {
+	s.FlagSet().Func("against", "reference image or video files, or directories of them (comma-separated; repeatable)", func(v string) error {
 		refs = append(refs, splitComma(v)...)
 		return nil
 	})
@@ -53,14 +62,15 @@ func cmdMatch(ctx context.Context, args []string, out io.Writer) error {
 	if err := s.Parse(args); err != nil {
 		return err
 	}
-	refFiles, err := imageFiles(refs)
+	exts := slices.Concat(imageExts, videoExts)
+	refFiles, err := mediaFiles(refs, exts)
 	if err != nil {
 		return err
 	}
 	if len(refFiles) == 0 {
 		return usageError{"match needs references: --against REF[,REF...]"}
 	}
-	queries, err := imageFiles(s.Args())
+	queries, err := mediaFiles(s.Args(), exts)
 	if err != nil {
 		return err
 	}
@@ -70,19 +80,28 @@ func cmdMatch(ctx context.Context, args []string, out io.Writer) error {
 
 	m := defaultMatching()
 	banks := m.newBanks()
+	refOf := map[string]string{} // bank entry id -> reference file
 	for i, path := range refFiles {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		sigs, err := m.bankSignals(ctx, data)
+		updates, err := m.bankUpdates(ctx, path, data)
 		if err != nil {
 			return fmt.Errorf("reference %s: %w", path, err)
 		}
-		u := events.NewBankAdd("references", nil, sigs)
-		u.EntryID = strconv.Itoa(i)
-		if err := banks.Apply(u); err != nil {
-			return fmt.Errorf("reference %s: %w", path, err)
+		for k, u := range updates {
+			// Named by position: two references with the same bytes stay
+			// two entries.
+			u.EntryID = strconv.Itoa(i)
+			if k > 0 {
+				u.EntryID += "-part" + strconv.Itoa(k)
+			}
+			u.ContentID = u.EntryID
+			refOf[u.EntryID] = path
+			if err := banks.Apply(u); err != nil {
+				return fmt.Errorf("reference %s: %w", path, err)
+			}
 		}
 	}
 
@@ -91,9 +110,9 @@ func cmdMatch(ctx context.Context, args []string, out io.Writer) error {
 	for _, path := range queries {
 		data, err := os.ReadFile(path)
 		if err == nil {
-			var sigs []events.Signal
-			if sigs, err = m.uploadSignals(ctx, data); err == nil {
-				line := decide(m, path, banks.Match(sigs), refFiles)
+			var v bank.Verdict
+			if v, err = m.verdict(ctx, banks, path, data); err == nil {
+				line := decide(m, path, v.Matches, refOf)
 				if asJSON {
 					err = enc.Encode(line)
 				} else {
@@ -113,13 +132,12 @@ func cmdMatch(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-func decide(m matching, query string, matches []events.Match, refFiles []string) matchLine {
+func decide(m matching, query string, matches []events.Match, refOf map[string]string) matchLine {
 	d := m.policy.Decide(matches)
 	line := matchLine{Query: query, Decision: decisionNames[d.Action], Reason: d.Reason, Matches: []matchedRef{}}
 	for _, mt := range matches {
-		i, _ := strconv.Atoi(mt.EntryID)
-		line.Matches = append(line.Matches, matchedRef{Reference: refFiles[i], SignalType: mt.SignalType,
-			Distance: mt.Distance, Threshold: mt.Threshold, Variant: mt.Variant})
+		line.Matches = append(line.Matches, matchedRef{Reference: refOf[mt.EntryID], SignalType: mt.SignalType,
+			Distance: mt.Distance, Threshold: mt.Threshold, Variant: mt.Variant, Video: mt.Video})
 	}
 	return line
 }
@@ -132,5 +150,19 @@ func printMatch(out io.Writer, l matchLine) {
 			v = " (" + m.Variant + ")"
 		}
 		fmt.Fprintf(out, "  %s  %s distance %d of %d%s\n", m.Reference, m.SignalType, m.Distance, m.Threshold, v)
+		if m.Video == nil && contentTypeOf(m.Reference) == events.ContentVideo && m.SignalType == events.SignalPDQ {
+			fmt.Fprintf(out, "    a frame of the video (a picture matches a bank video frame by frame, without time ranges)\n")
+		}
+		if vm := m.Video; vm != nil {
+			fmt.Fprintf(out, "    video %s: %d%% of the query's frames, %d%% of the reference's, %s matched\n",
+				vm.Rule, vm.QueryPercent, vm.ReferencePercent, seconds(vm.MatchedMs))
+			for _, r := range vm.Ranges {
+				fmt.Fprintf(out, "    query %s-%s = reference %s-%s (%d frames)\n",
+					seconds(r.QueryStartMs), seconds(r.QueryEndMs), seconds(r.RefStartMs), seconds(r.RefEndMs), r.Frames)
+			}
+		}
 	}
 }
+
+// seconds writes milliseconds as seconds, "12.3s".
+func seconds(ms int64) string { return strconv.FormatFloat(float64(ms)/1000, 'f', 1, 64) + "s" }

@@ -9,6 +9,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/mediahash"
 	"github.com/takedown-pipeline/takedown/pkg/policy"
+	"github.com/takedown-pipeline/takedown/pkg/videohash"
 )
 
 // matching is how the pipeline decides on an image by default: the
@@ -17,6 +18,7 @@ import (
 // that what they print is what the services would do.
 type matching struct {
 	thresholds bank.Thresholds
+	videoRules bank.VideoRules // the zero rules: the matcher's defaults
 	policy     policy.Policy
 	limits     mediahash.Limits
 }
@@ -48,6 +50,44 @@ func (m matching) bankSignals(ctx context.Context, data []byte) ([]events.Signal
 		return nil, err
 	}
 	return bank.Bankable(res.Signals), nil
+}
+
+// bankUpdates are the bank entries `takedownctl bank add` makes of a
+// reference file: one for a picture, one or more (parts) for a video.
+func (m matching) bankUpdates(ctx context.Context, path string, data []byte) ([]events.BankUpdate, error) {
+	if contentTypeOf(path) == events.ContentVideo {
+		updates, _, err := videoBankUpdates(ctx, data, "references", nil, videoBankOptions(0))
+		return updates, err
+	}
+	sigs, err := m.bankSignals(ctx, data)
+	if err != nil {
+		return nil, err
+	}
+	return []events.BankUpdate{events.NewBankAdd("references", nil, sigs)}, nil
+}
+
+// verdict is the matcher's verdict on a query file uploaded: a picture's
+// signals, or a video's file hashes and its frames sampled as the hasher
+// samples them, matched by the video rules.
+func (m matching) verdict(ctx context.Context, banks *bank.Banks, path string, data []byte) (bank.Verdict, error) {
+	if contentTypeOf(path) != events.ContentVideo {
+		sigs, err := m.uploadSignals(ctx, data)
+		if err != nil {
+			return bank.Verdict{}, err
+		}
+		return banks.MatchVerdict(sigs), nil
+	}
+	res, err := mediahash.Hash(ctx, data, events.ContentVideo, m.limits)
+	if err != nil {
+		return bank.Verdict{}, err
+	}
+	frames, err := videohash.UploadBytes(ctx, data, videoUploadOptions())
+	if err != nil {
+		return bank.Verdict{}, err
+	}
+	frames.Thin(0) // as the hasher does, to fit one event
+	q := bank.VideoQuery{Frames: frames.Frames, IntervalMs: frames.IntervalMs, DurationMs: frames.DurationMs}
+	return banks.MatchVerdict(res.Signals, banks.MatchVideo(q, m.videoRules)), nil
 }
 
 func splitComma(v string) []string {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,10 +30,12 @@ func (l *limits) bind(s *config.Set) {
 	s.Int64(&l.maxPixels, "max-pixels", 50_000_000, "largest image accepted, in pixels (checked before decoding)")
 }
 
+// videoExts are the file extensions taken for videos.
+var videoExts = []string{".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".ts", ".flv"}
+
 // contentTypeOf guesses image or video from a file name.
 func contentTypeOf(name string) string {
-	switch strings.ToLower(filepath.Ext(name)) {
-	case ".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".ts", ".flv":
+	if slices.Contains(videoExts, strings.ToLower(filepath.Ext(name))) {
 		return events.ContentVideo
 	}
 	return events.ContentImage

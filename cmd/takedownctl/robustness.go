@@ -71,7 +71,11 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // imageFiles expands directories into the image files they hold, sorted.
-func imageFiles(args []string) ([]string, error) {
+func imageFiles(args []string) ([]string, error) { return mediaFiles(args, imageExts) }
+
+// mediaFiles lists the files args name, and those of the directories they
+// name whose extension is one of exts, sorted.
+func mediaFiles(args []string, exts []string) ([]string, error) {
 	var files []string
 	for _, a := range args {
 		if a == "" {
@@ -90,7 +94,7 @@ func imageFiles(args []string) ([]string, error) {
 			return nil, err
 		}
 		for _, e := range ents {
-			if !e.IsDir() && slices.Contains(imageExts, strings.ToLower(filepath.Ext(e.Name()))) {
+			if !e.IsDir() && slices.Contains(exts, strings.ToLower(filepath.Ext(e.Name()))) {
 				files = append(files, filepath.Join(a, e.Name()))
 			}
 		}

@@ -18,6 +18,11 @@ func videoBankOptions(fps int) videohash.BankOptions {
 	return videohash.BankOptions{FPS: float64(fps), Video: video.Options{MaxDuration: video.DefaultMaxDuration, Timeout: 30 * time.Minute}}
 }
 
+// videoUploadOptions are how the hasher samples an uploaded video with its
+// defaults (the zero Options): one frame a second (TAKEDOWN_VIDEO_FPS),
+// within the duration cap and time limit.
+func videoUploadOptions() video.Options { return video.Options{} }
+
 // videoBankUpdates hashes a video for the bank and makes its entries
 // (videohash.BankUpdates: its file's sha256 and md5 and its frame hashes,
 // in parts for a long video).

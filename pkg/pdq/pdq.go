@@ -65,6 +65,7 @@ type Hasher struct {
 	regionRaw, regionPlane, regionTmp, regionSums []float32 // ImageRegions' whole blurred picture
 
 	fullSize bool // ImageFullSize: no shrink to 512x512
+	ownSize  bool // every hash at the picture's own size (NewFullSizeHasher)
 }
 
 // NewHasher returns a Hasher with no buffers yet; they grow to fit the
@@ -124,6 +125,18 @@ func (h *Hasher) ImageFullSize(img image.Image) Result {
 	defer func() { h.fullSize = false }()
 	return h.Image(img)
 }
+
+// NewFullSizeHasher returns a Hasher that hashes every picture at its own
+// size, without the shrink to fit 512x512, in all its methods (Image,
+// ImageDihedral, ImageDihedralRegions...), as the reference C++ hashes the
+// pixels it is given. The reference's published C++ hashes were computed
+// so, and its correctness rule (within 10 bits for decoded files) is about
+// them: a picture shrunk to 512 pixels first lands up to 12 bits away from
+// some of them, because along a side of 512 the blur window is 4 pixels,
+// even and off centre. The buffers grow to the picture's size, 8 bytes a
+// pixel: callers bound the size (package mediahash hashes its reduced
+// decode, about 1,100 pixels a side at most).
+func NewFullSizeHasher() *Hasher { return &Hasher{ownSize: true} }
 
 // ImageDihedral is the package's ImageDihedral using h's buffers.
 func (h *Hasher) ImageDihedral(img image.Image) [8]Result {

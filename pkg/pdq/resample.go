@@ -166,7 +166,7 @@ func (h *Hasher) prepare(img image.Image) (rows, cols int, shrunk bool) {
 		return 0, 0, false
 	}
 	tw, th := thumbSize(w, ht)
-	if h.fullSize || (tw == w && th == ht) {
+	if h.fullSize || h.ownSize || (tw == w && th == ht) {
 		return ht, w, false
 	}
 	if tw < minDim || th < minDim {

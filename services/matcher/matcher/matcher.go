@@ -509,18 +509,7 @@ func (s *Service) match(ctx context.Context, sigs []events.Signal, extra ...bank
 	// Matching in memory is the CPU-heavy step; the cache's round trips
 	// hold no CPU slot.
 	memory := func() (v bank.Verdict, err error) {
-		err = cpu.Do(ctx, func() {
-			if len(extra) == 0 {
-				v = banks.MatchVerdict(sigs)
-				return
-			}
-			hits := make([]bank.Hits, 0, len(sigs)+len(extra))
-			for _, sig := range sigs {
-				h, _ := banks.Lookup(sig)
-				hits = append(hits, h)
-			}
-			v = bank.Resolve(append(hits, extra...)...)
-		})
+		err = cpu.Do(ctx, func() { v = banks.MatchVerdict(sigs, extra...) })
 		return v, err
 	}
 	if s.cache == nil || len(sigs) == 0 {
