@@ -2,6 +2,7 @@ package review
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,6 +68,9 @@ func newReviewMetrics(s *Service) *reviewMetrics {
 var (
 	queueItemsDesc = prometheus.NewDesc("takedown_review_queue_items",
 		"Review items by effective state (an expired lease counts as pending); the whole queue, as every replica sees it.", []string{"state"}, nil)
+	pendingBandDesc = prometheus.NewDesc("takedown_review_pending_items",
+		"Items waiting in the pending queue by priority band: incident bank or not, and the bank's severity (expired leases not included); the whole queue, as every replica sees it.",
+		[]string{"incident", "severity"}, nil)
 	oldestAgeDesc = prometheus.NewDesc("takedown_review_oldest_pending_age_seconds",
 		"Age of the oldest item waiting in the pending queue (0 when it is empty); the whole queue, as every replica sees it.", nil, nil)
 	scrapeFailedDesc = prometheus.NewDesc("takedown_review_queue_scrape_failed",
@@ -80,6 +84,7 @@ type queueCollector struct{ s *Service }
 
 func (c queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- queueItemsDesc
+	ch <- pendingBandDesc
 	ch <- oldestAgeDesc
 	ch <- scrapeFailedDesc
 }
@@ -93,6 +98,10 @@ func (c queueCollector) Collect(ch chan<- prometheus.Metric) {
 	if err == nil {
 		oldest, now, err = s.store.oldestPending(ctx)
 	}
+	var bands []pendingBand
+	if err == nil {
+		bands, err = s.store.pendingBands(ctx)
+	}
 	if err != nil {
 		s.log.Warn("metrics: reading the queue", "err", err)
 		ch <- prometheus.MustNewConstMetric(scrapeFailedDesc, prometheus.GaugeValue, 1)
@@ -102,6 +111,9 @@ func (c queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(queueItemsDesc, prometheus.GaugeValue, float64(st.Pending), StatePending)
 	ch <- prometheus.MustNewConstMetric(queueItemsDesc, prometheus.GaugeValue, float64(st.Claimed), StateClaimed)
 	ch <- prometheus.MustNewConstMetric(queueItemsDesc, prometheus.GaugeValue, float64(st.Decided), StateDecided)
+	for _, b := range bands {
+		ch <- prometheus.MustNewConstMetric(pendingBandDesc, prometheus.GaugeValue, float64(b.Items), strconv.FormatBool(b.Incident), b.Severity)
+	}
 	age := 0.0
 	if !oldest.IsZero() {
 		age = max(now.Sub(oldest).Seconds(), 0)

@@ -58,6 +58,17 @@ func TestMetrics(t *testing.T) {
 		metricValue(t, m, `takedown_review_queue_items{state="decided"}`) != 0 {
 		t.Errorf("queue gauges with one pending item:\n%s", m)
 	}
+	// By priority band: the test's match names no severity (medium) and no
+	// incident bank; every other band is there at 0.
+	for series, want := range map[string]float64{
+		`takedown_review_pending_items{incident="false",severity="medium"}`:   1,
+		`takedown_review_pending_items{incident="false",severity="critical"}`: 0,
+		`takedown_review_pending_items{incident="true",severity="medium"}`:    0,
+	} {
+		if got := metricValue(t, m, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
 	time.Sleep(1100 * time.Millisecond) // the oldest item waits a second
 	publish(t, cfg, requestMsg(t, cfg, young))
 	r.waitItem(t, young.ContentID)

@@ -791,6 +791,43 @@ func (s *store) stats(ctx context.Context) (Stats, error) {
 	}, nil
 }
 
+// pendingBand is the count of queued items of one incident/severity band
+// of the priority ranks.
+type pendingBand struct {
+	Incident bool
+	Severity string
+	Items    int64
+}
+
+// pendingBands counts the queued items in each band of ranks an incident
+// flag and a severity make (confidence aside): one ZCOUNT each over the
+// band's score range, as the pending set is ordered by rank first. Expired
+// leases, which Stats counts as pending, are not in the set and not here.
+func (s *store) pendingBands(ctx context.Context) ([]pendingBand, error) {
+	pipe := s.rdb.Pipeline()
+	var bands []pendingBand
+	var cmds []*redis.IntCmd
+	for _, incident := range []bool{true, false} {
+		for _, sev := range []string{events.SeverityCritical, events.SeverityHigh, events.SeverityMedium, events.SeverityLow} {
+			lo := severityRank(sev) * rankPerSeverity
+			if !incident {
+				lo += rankPerIncident
+			}
+			bands = append(bands, pendingBand{Incident: incident, Severity: sev})
+			cmds = append(cmds, pipe.ZCount(ctx, s.pendingKey(),
+				strconv.FormatFloat(float64(lo)*rankScale, 'f', 0, 64),
+				"("+strconv.FormatFloat(float64(lo+rankPerSeverity)*rankScale, 'f', 0, 64)))
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("pending by priority: %w", err)
+	}
+	for i, c := range cmds {
+		bands[i].Items = c.Val()
+	}
+	return bands, nil
+}
+
 // oldestPending returns the enqueue time of the oldest item in the pending
 // set (zero if it is empty) and Redis's now. The set is ordered by rank
 // first, so the oldest is the earliest of each rank's first member: one
