@@ -31,12 +31,13 @@ build:
 run: build
 	bin/takedownctl dev
 
-## test: every test, against a real Kafka broker and a real redis-server
+## test: every test, against a real Kafka broker and a real redis-server, then the Helm chart's (make chart-check, against a real kube-apiserver)
 test:
 	@$(TEST_ENV) && \
-	TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test $(TEST_FLAGS) $(PKGS) && \
+	TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test $(TEST_FLAGS) $(filter-out %/tests/chart,$(PKGS)) && \
 	echo "vPDQ conformance, every frame at full size (under -race only every 8th is):" && \
-	cd pkg && TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test -count=1 -run 'Conformance' ./video/
+	(cd pkg && TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test -count=1 -run 'Conformance' ./video/) && \
+	$(MAKE) --no-print-directory chart-check
 
 ## test-env / test-env-down: start or stop the test Kafka and Redis
 test-env:
