@@ -11,13 +11,17 @@
 # hold distinct pictures. Idempotent: an existing corpus is reused.
 #
 # With --negatives, assembles instead the larger negative set (default DIR
-# ~/.cache/takedown/robustness-negatives): over 2,000 distinct pictures of
-# other kinds, from Debian packages that ship photographs and artwork
+# ~/.cache/takedown/robustness-negatives): 2,301 usable pictures of other
+# kinds, from Debian packages that ship photographs and artwork
 # (landscape photographs, painted portraits and story art, astronomical
 # photographs, star-atlas engravings, planet and nebula renders, clip-art
 # photographs), fetched with apt-get download into
 # ~/.cache/takedown/negatives-debs. Files with equal bytes are kept once;
-# takedownctl robustness --min-side 256 leaves out icons and sprites.
+# takedownctl robustness --min-side 256 leaves out icons and sprites. Not yet
+# a set of distinct pictures: the game packages ship families of variants of
+# one picture (recoloured planets and landscapes, one hull or nebula at
+# several sizes or in two packages), which match each other (README,
+# "Robustness"); they still have to be weeded out.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 if [[ "${1:-}" == --negatives ]]; then

@@ -64,7 +64,12 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 		Policy:      m.policy,
 		With64Bit:   with64,
 		Alterations: alts,
-		MinSide:     minSide,
+		Progress: func(done, total int) {
+			if done%100 == 0 || done == total {
+				fmt.Fprintf(os.Stderr, "takedownctl: %d of %d pictures matched\n", done, total)
+			}
+		},
+		MinSide: minSide,
 	})
 	if err != nil {
 		return err
@@ -82,20 +87,23 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 }
 
 // pickAlterations returns the alterations named, in the table's order; all
-// of them (nil) when none is named.
+// of them (nil) when none is named. "original" alone gives none: only the
+// originals are matched against each other.
 func pickAlterations(names []string) ([]demo.Alteration, error) {
 	names = slices.DeleteFunc(names, func(n string) bool { return n == "" })
 	if len(names) == 0 {
 		return nil, nil
 	}
-	var out []demo.Alteration
+	withOriginal := slices.Contains(names, "original")
+	names = slices.DeleteFunc(names, func(n string) bool { return n == "original" })
+	out := []demo.Alteration{}
 	for _, a := range demo.Alterations() {
 		if slices.Contains(names, a.Name) {
 			out = append(out, a)
 		}
 	}
-	if len(out) != len(names) {
-		var known []string
+	if len(out) != len(names) || (len(out) == 0 && !withOriginal) {
+		known := []string{"original"}
 		for _, a := range demo.Alterations() {
 			known = append(known, a.Name)
 		}

@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/image/draw"
 
@@ -59,6 +60,9 @@ type Config struct {
 	// wallpapers and gradients they match unrelated pictures even at
 	// distance 0.
 	With64Bit bool
+	// Progress, if set, is called after each picture's copies are matched
+	// with the number done so far and the total (from several goroutines).
+	Progress func(done, total int)
 	// MinSide leaves out pictures whose shorter side is below it (icons,
 	// sprites); 0 keeps every picture.
 	MinSide int
@@ -340,7 +344,11 @@ func evaluate(ctx context.Context, cfg Config, banks *bank.Banks, pics []picture
 		results[k] = make([]result, len(pics))
 	}
 	errs := make([]error, len(pics))
+	var done atomic.Int64
 	parallel(ctx, cfg.Workers, len(pics), func(i int) {
+		if cfg.Progress != nil {
+			defer func() { cfg.Progress(int(done.Add(1)), len(pics)) }()
+		}
 		img, orig, err := load(ctx, pics[i].path, cfg.MaxSide)
 		if err != nil {
 			errs[i] = fmt.Errorf("%s: %w", pics[i].name, err)
