@@ -13,6 +13,7 @@ import (
 
 	"github.com/takedown-pipeline/takedown/cmd/takedownctl/internal/robustness"
 	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/demo"
 )
 
 // imageExts are the files cmdRobustness takes from a directory.
@@ -26,6 +27,8 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 		asJSON  bool
 		verbose bool
 		with64  bool
+		only    []string
+		minSide int
 	)
 	s := config.New("takedownctl robustness")
 	s.List(&images, "images", "", "image files or directories of them: distinct pictures (see scripts/robustness-corpus.sh)")
@@ -34,7 +37,13 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 	s.Bool(&asJSON, "json", false, "print the report as JSON")
 	s.Bool(&verbose, "verbose", false, "list the missed copies and the false matches")
 	s.Bool(&with64, "with-64bit", false, "also match phash and dhash (off by default: they match unrelated pictures)")
+	s.List(&only, "alterations", "", "evaluate only these alterations (comma-separated names; default: all)")
+	s.Int(&minSide, "min-side", 0, "leave out pictures whose shorter side is below this many pixels (icons, sprites)")
 	if err := s.Parse(args); err != nil {
+		return err
+	}
+	alts, err := pickAlterations(only)
+	if err != nil {
 		return err
 	}
 	files, err := imageFiles(append(images, s.Args()...))
@@ -46,14 +55,21 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 	}
 	m := defaultMatching()
 	rep, err := robustness.Run(ctx, robustness.Config{
-		Images:    files,
-		Seed:      uint64(seed),
-		MaxSide:   maxSide,
-		Hash:      m.uploadSignals,
-		BankHash:  m.bankSignals,
-		NewBanks:  m.newBanks,
-		Policy:    m.policy,
-		With64Bit: with64,
+		Images:      files,
+		Seed:        uint64(seed),
+		MaxSide:     maxSide,
+		Hash:        m.uploadSignals,
+		BankHash:    m.bankSignals,
+		NewBanks:    m.newBanks,
+		Policy:      m.policy,
+		With64Bit:   with64,
+		Alterations: alts,
+		Progress: func(done, total int) {
+			if done%100 == 0 || done == total {
+				fmt.Fprintf(os.Stderr, "takedownctl: %d of %d pictures matched\n", done, total)
+			}
+		},
+		MinSide: minSide,
 	})
 	if err != nil {
 		return err
@@ -68,6 +84,32 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 	}
 	printRobustness(out, rep, verbose)
 	return nil
+}
+
+// pickAlterations returns the alterations named, in the table's order; all
+// of them (nil) when none is named. "original" alone gives none: only the
+// originals are matched against each other.
+func pickAlterations(names []string) ([]demo.Alteration, error) {
+	names = slices.DeleteFunc(names, func(n string) bool { return n == "" })
+	if len(names) == 0 {
+		return nil, nil
+	}
+	withOriginal := slices.Contains(names, "original")
+	names = slices.DeleteFunc(names, func(n string) bool { return n == "original" })
+	out := []demo.Alteration{}
+	for _, a := range demo.Alterations() {
+		if slices.Contains(names, a.Name) {
+			out = append(out, a)
+		}
+	}
+	if len(out) != len(names) || (len(out) == 0 && !withOriginal) {
+		known := []string{"original"}
+		for _, a := range demo.Alterations() {
+			known = append(known, a.Name)
+		}
+		return nil, usageError{fmt.Sprintf("unknown alteration in %q; known: %s", names, strings.Join(known, ", "))}
+	}
+	return out, nil
 }
 
 // imageFiles expands directories into the image files they hold, sorted.
@@ -106,7 +148,7 @@ func mediaFiles(args []string, exts []string) ([]string, error) {
 func printRobustness(out io.Writer, rep robustness.Report, verbose bool) {
 	fmt.Fprintf(out, "%d pictures, %d alterations\n\n", rep.Images, len(rep.Rows))
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "alteration\tmatched\ttaken down\tfalse matches\t")
+	fmt.Fprintln(tw, "alteration\tdetected\tauto\tfalse matches\t")
 	row := func(r robustness.Row, matched, removed string) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d / %d\t\n", r.Alteration, matched, removed, r.FalseMatches, r.Pairs)
 	}

@@ -41,6 +41,10 @@ func Alterations() []Alteration {
 		{"screenshot", "shrunk into a screenshot of a phone feed (interface, text, next post)", func(img image.Image, seed uint64) []byte {
 			return JPEG(Screenshot(img, rand.New(rand.NewPCG(seed, 0x5c4ee))), 90)
 		}},
+		{"centre-crop-5", "5% of the width and of the height cut from every edge (the central 90% x 90% kept)", jpeg85(func(img image.Image, _ *rand.Rand) image.Image { return CropCentre(img, 0.05) })},
+		{"centre-crop-10", "10% of the width and of the height cut from every edge (the central 80% x 80% kept)", jpeg85(func(img image.Image, _ *rand.Rand) image.Image { return CropCentre(img, 0.10) })},
+		{"centre-crop-15", "15% of the width and of the height cut from every edge (the central 70% x 70% kept)", jpeg85(func(img image.Image, _ *rand.Rand) image.Image { return CropCentre(img, 0.15) })},
+		{"screenshot-80", "shrunk to 80% inside feed chrome: a bar with text above, grey margins", jpeg85(func(img image.Image, r *rand.Rand) image.Image { return FeedFrame(img, 0.8, r) })},
 	}
 }
 
@@ -79,6 +83,45 @@ func CropRandom(src image.Image, frac float64, r *rand.Rand) *image.RGBA {
 	rect := image.Rect(b.Min.X+left, b.Min.Y+top, b.Max.X-(cw-left), b.Max.Y-(ch-top))
 	out := image.NewRGBA(image.Rect(0, 0, rect.Dx(), rect.Dy()))
 	draw.Draw(out, out.Rect, src, rect.Min, draw.Src)
+	return out
+}
+
+// CropCentre cuts edge of the width from the left and from the right, and
+// edge of the height from the top and from the bottom: the central
+// (1-2 edge) x (1-2 edge) of the picture is kept, as when a re-sharer cuts
+// away a platform's frame or a watermark on every side at once.
+func CropCentre(src image.Image, edge float64) *image.RGBA {
+	b := src.Bounds()
+	dx, dy := int(float64(b.Dx())*edge+0.5), int(float64(b.Dy())*edge+0.5)
+	rect := image.Rect(b.Min.X+dx, b.Min.Y+dy, b.Max.X-dx, b.Max.Y-dy)
+	out := image.NewRGBA(image.Rect(0, 0, rect.Dx(), rect.Dy()))
+	draw.Draw(out, out.Rect, src, rect.Min, draw.Src)
+	return out
+}
+
+// FeedFrame shows img shrunk to scale of each side inside a frame of a
+// feed's chrome of the picture's own size: a coloured bar across the top
+// carrying an avatar and a line of text, and grey margins around the picture,
+// which sits centred below the bar.
+func FeedFrame(src image.Image, scale float64, r *rand.Rand) *image.RGBA {
+	b := src.Bounds()
+	w, h := b.Dx(), b.Dy()
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	g := uint8(200 + r.IntN(40))
+	if r.IntN(3) == 0 {
+		g = uint8(30 + r.IntN(40)) // a dark theme
+	}
+	draw.Draw(out, out.Rect, image.NewUniform(color.RGBA{g, g, g, 255}), image.Point{}, draw.Src)
+	barH := max(3, int(float64(h)*(1-scale)*0.4+0.5))
+	bar := image.Rect(0, 0, w, barH)
+	draw.Draw(out, bar, image.NewUniform(color.RGBA{uint8(r.IntN(120)), uint8(r.IntN(120)), uint8(40 + r.IntN(160)), 255}), image.Point{}, draw.Src)
+	pad := max(1, barH/6)
+	disc(out, image.Rect(pad, pad, pad+barH-2*pad, barH-pad), color.RGBA{245, 245, 245, 255})
+	words(out, image.Rect(barH+pad, pad, w-pad, barH-pad), color.RGBA{245, 245, 245, 255}, r)
+	pw, ph := max(1, int(float64(w)*scale+0.5)), max(1, int(float64(h)*scale+0.5))
+	x0 := (w - pw) / 2
+	y0 := barH + (h-barH-ph)/2
+	draw.CatmullRom.Scale(out, image.Rect(x0, y0, x0+pw, y0+ph), src, b, draw.Src, nil)
 	return out
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/mediahash/internal/turboenc"
+	"github.com/takedown-pipeline/takedown/pkg/pdq"
 )
 
 // bench1MP are 1-megapixel JPEGs of natural-looking content at quality 85:
@@ -194,5 +195,44 @@ func BenchmarkHashParts(b *testing.B) {
 			sha256.Sum256(data)
 			md5.Sum(data)
 		}
+	})
+}
+
+// BenchmarkBankRegions is what a bank entry's region hashes cost to compute
+// (`bank add`; uploads do not compute them), with and without the centre
+// crops: one blur of the picture, then a decimation and a DCT per region.
+func BenchmarkBankRegions(b *testing.B) {
+	imgs := benchImages(b)
+	pic, err := DecodeForHashing(context.Background(), imgs[0], Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sets := []struct {
+		name string
+		rs   []region
+	}{
+		{"grid+symmetric", append(append([]region{}, symmetricRegions...), cropGrid...)},
+		{"grid+symmetric+centre", append(append(append([]region{}, symmetricRegions...), cropGrid...), centreCrops...)},
+	}
+	for _, s := range sets {
+		bx := boxes(s.rs)
+		b.Run(s.name, func(b *testing.B) {
+			n, cpu0 := 0, cpuTime()
+			for b.Loop() {
+				pdq.ImageDihedralRegions(pic.Image, bx)
+				n++
+			}
+			reportRate(b, n, cpu0)
+		})
+	}
+	b.Run("BankPictureSignals", func(b *testing.B) {
+		n, cpu0 := 0, cpuTime()
+		for b.Loop() {
+			if _, err := BankPictureSignals(pic.Image); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		reportRate(b, n, cpu0)
 	})
 }

@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/image/draw"
 
@@ -59,6 +60,12 @@ type Config struct {
 	// wallpapers and gradients they match unrelated pictures even at
 	// distance 0.
 	With64Bit bool
+	// Progress, if set, is called after each picture's copies are matched
+	// with the number done so far and the total (from several goroutines).
+	Progress func(done, total int)
+	// MinSide leaves out pictures whose shorter side is below it (icons,
+	// sprites); 0 keeps every picture.
+	MinSide int
 }
 
 // Row is the result of one alteration.
@@ -106,10 +113,12 @@ type Report struct {
 	Pairs        int `json:"pairs"`
 }
 
+// picture is one usable picture of the corpus. Only its bank signals are
+// kept between the phases: its pixels are loaded again by the worker that
+// alters it, so a corpus of thousands of pictures fits in memory.
 type picture struct {
 	name string
-	img  image.Image
-	data []byte // as banked: JPEG at quality 92
+	path string
 }
 
 // Run performs the evaluation.
@@ -127,25 +136,54 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		cfg.MaxSide = 1024
 	}
 	var rep Report
-	loaded, skipped := load(ctx, cfg)
-	rep.Skipped = skipped
 	// Reference practice, and the matcher's default, is not to match PDQ
 	// hashes of quality below 50 (flat, dark or featureless pictures): such
 	// a picture cannot be found by PDQ, altered or not, and is left out.
+	type loaded struct {
+		sigs []events.Signal
+		skip string
+		err  error
+	}
+	all := make([]loaded, len(cfg.Images))
+	parallel(ctx, cfg.Workers, len(cfg.Images), func(i int) {
+		path := cfg.Images[i]
+		img, data, err := load(ctx, path, cfg.MaxSide)
+		if err != nil {
+			all[i].skip = fmt.Sprintf("%s: %v", path, err)
+			return
+		}
+		if b := img.Bounds(); min(b.Dx(), b.Dy()) < cfg.MinSide {
+			all[i].skip = fmt.Sprintf("%s: %dx%d is smaller than %d pixels", filepath.Base(path), b.Dx(), b.Dy(), cfg.MinSide)
+			return
+		}
+		sigs, err := cfg.BankHash(ctx, data)
+		if err != nil {
+			all[i].err = fmt.Errorf("banking %s: %w", filepath.Base(path), err)
+			return
+		}
+		if q := wholeQuality(sigs); q < MinQuality {
+			all[i].skip = fmt.Sprintf("%s: PDQ quality %d is below %d", filepath.Base(path), q, MinQuality)
+			return
+		}
+		all[i].sigs = sigs
+	})
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
 	var (
 		pics   []picture
 		banked [][]events.Signal
 	)
-	for _, p := range loaded {
-		sigs, err := cfg.BankHash(ctx, p.data)
-		if err != nil {
-			return rep, fmt.Errorf("banking %s: %w", p.name, err)
+	for i, l := range all {
+		switch {
+		case l.err != nil:
+			return rep, l.err
+		case l.skip != "":
+			rep.Skipped = append(rep.Skipped, l.skip)
+		default:
+			pics = append(pics, picture{name: filepath.Base(cfg.Images[i]), path: cfg.Images[i]})
+			banked = append(banked, l.sigs)
 		}
-		if q := wholeQuality(sigs); q < MinQuality {
-			rep.Skipped = append(rep.Skipped, fmt.Sprintf("%s: PDQ quality %d is below %d", p.name, q, MinQuality))
-			continue
-		}
-		pics, banked = append(pics, p), append(banked, sigs)
 	}
 	if len(pics) < 2 {
 		return rep, fmt.Errorf("robustness: %d usable pictures; need at least 2", len(pics))
@@ -173,11 +211,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 
 	orig := demo.Alteration{Name: "original", Description: "the banked file itself",
 		Apply: func(image.Image, uint64) []byte { return nil }}
-	for k, alt := range append([]demo.Alteration{orig}, cfg.Alterations...) {
-		row, err := evaluate(ctx, cfg, banks, pics, banked, alt, k)
-		if err != nil {
-			return rep, err
-		}
+	rows, err := evaluate(ctx, cfg, banks, pics, banked, append([]demo.Alteration{orig}, cfg.Alterations...))
+	if err != nil {
+		return rep, err
+	}
+	for k, row := range rows {
 		if k == 0 {
 			rep.Originals = row
 		} else {
@@ -187,6 +225,30 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		rep.Pairs += row.Pairs
 	}
 	return rep, nil
+}
+
+// parallel calls f(0) .. f(n-1) on workers goroutines, and stops handing
+// out work once ctx is done.
+func parallel(ctx context.Context, workers, n int, f func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // MinQuality is the PDQ quality below which a picture is left out.
@@ -240,127 +302,121 @@ func hexDistance(a, b string) (int, error) {
 	return d, nil
 }
 
-// load decodes the pictures and makes their banked form.
-func load(ctx context.Context, cfg Config) ([]picture, []string) {
-	var (
-		pics    []picture
-		skipped []string
-	)
-	for _, path := range cfg.Images {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			skipped = append(skipped, fmt.Sprintf("%s: %v", path, err))
-			continue
-		}
-		img, _, err := mediahash.DecodeImage(ctx, data, mediahash.Limits{})
-		if err != nil {
-			skipped = append(skipped, fmt.Sprintf("%s: %v", path, err))
-			continue
-		}
-		if b := img.Bounds(); max(b.Dx(), b.Dy()) > cfg.MaxSide {
-			img = demo.Fit(img, cfg.MaxSide, cfg.MaxSide)
-		} else {
-			// One pixel layout for every picture, whatever its file held.
-			rgba := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-			draw.Draw(rgba, rgba.Rect, img, b.Min, draw.Src)
-			img = rgba
-		}
-		var buf bytes.Buffer
-		if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 92}); err != nil {
-			skipped = append(skipped, fmt.Sprintf("%s: %v", path, err))
-			continue
-		}
-		pics = append(pics, picture{name: filepath.Base(path), img: img, data: buf.Bytes()})
+// load decodes the picture at path and makes its banked form: scaled to fit
+// maxSide, as one RGBA layout, encoded as JPEG at quality 92. The same file
+// always gives the same pixels and bytes.
+func load(ctx context.Context, path string, maxSide int) (image.Image, []byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
 	}
-	return pics, skipped
+	img, _, err := mediahash.DecodeImage(ctx, data, mediahash.Limits{})
+	if err != nil {
+		return nil, nil, err
+	}
+	if b := img.Bounds(); max(b.Dx(), b.Dy()) > maxSide {
+		img = demo.Fit(img, maxSide, maxSide)
+	} else {
+		// One pixel layout for every picture, whatever its file held.
+		rgba := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+		draw.Draw(rgba, rgba.Rect, img, b.Min, draw.Src)
+		img = rgba
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 92}); err != nil {
+		return nil, nil, err
+	}
+	return img, buf.Bytes(), nil
 }
 
-// evaluate applies one alteration to every picture and matches the copies.
-func evaluate(ctx context.Context, cfg Config, banks *bank.Banks, pics []picture, banked [][]events.Signal, alt demo.Alteration, k int) (Row, error) {
-	row := Row{Alteration: alt.Name, Description: alt.Description, Copies: len(pics), Pairs: len(pics) * (len(pics) - 1)}
+// evaluate applies every alteration (alts[0] being the original itself) to
+// every picture and matches the copies: a worker loads one picture and
+// makes all its copies, so only the pictures in hand are in memory.
+func evaluate(ctx context.Context, cfg Config, banks *bank.Banks, pics []picture, banked [][]events.Signal, alts []demo.Alteration) ([]Row, error) {
 	type result struct {
-		i       int
 		matched bool
 		removed bool
 		wrong   []string
 		why     string
-		err     error
 	}
-	results := make([]result, len(pics))
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range cfg.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				r := &results[i]
-				r.i = i
-				data := pics[i].data
-				if k > 0 {
-					data = alt.Apply(pics[i].img, cfg.Seed+uint64(1000*k+i))
-				}
-				sigs, err := cfg.Hash(ctx, data)
-				if err != nil {
-					r.err = fmt.Errorf("%s of %s: %w", alt.Name, pics[i].name, err)
-					continue
-				}
-				matches := banks.Match(sigs)
-				own := fmt.Sprint(i)
-				var ownMatches []events.Match
-				others := map[int]events.Match{}
-				for _, m := range matches {
-					if m.EntryID == own {
-						ownMatches = append(ownMatches, m)
-					} else if n, err := strconv.Atoi(m.EntryID); err == nil {
-						if o, seen := others[n]; !seen || m.Distance < o.Distance {
-							others[n] = m
-						}
+	results := make([][]result, len(alts))
+	for k := range alts {
+		results[k] = make([]result, len(pics))
+	}
+	errs := make([]error, len(pics))
+	var done atomic.Int64
+	parallel(ctx, cfg.Workers, len(pics), func(i int) {
+		if cfg.Progress != nil {
+			defer func() { cfg.Progress(int(done.Add(1)), len(pics)) }()
+		}
+		img, orig, err := load(ctx, pics[i].path, cfg.MaxSide)
+		if err != nil {
+			errs[i] = fmt.Errorf("%s: %w", pics[i].name, err)
+			return
+		}
+		own := fmt.Sprint(i)
+		for k, alt := range alts {
+			r := &results[k][i]
+			data := orig
+			if k > 0 {
+				data = alt.Apply(img, cfg.Seed+uint64(1000*k+i))
+			}
+			sigs, err := cfg.Hash(ctx, data)
+			if err != nil {
+				errs[i] = fmt.Errorf("%s of %s: %w", alt.Name, pics[i].name, err)
+				return
+			}
+			var ownMatches []events.Match
+			others := map[int]events.Match{}
+			for _, m := range banks.Match(sigs) {
+				if m.EntryID == own {
+					ownMatches = append(ownMatches, m)
+				} else if n, err := strconv.Atoi(m.EntryID); err == nil {
+					if o, seen := others[n]; !seen || m.Distance < o.Distance {
+						others[n] = m
 					}
-				}
-				r.matched = len(ownMatches) > 0
-				if !r.matched {
-					r.why = whyMissed(sigs, banked[i])
-				}
-				d := cfg.Policy.Decide(ownMatches)
-				r.removed = d.Action == policy.ActionRemove
-				for n, m := range others {
-					v := m.SignalType
-					if m.Variant != "" {
-						v += ":" + m.Variant
-					}
-					r.wrong = append(r.wrong, fmt.Sprintf("%s -> %s (%s distance %d)", pics[i].name, pics[n].name, v, m.Distance))
 				}
 			}
-		}()
-	}
-	for i := range pics {
-		if ctx.Err() != nil {
-			break
+			r.matched = len(ownMatches) > 0
+			if !r.matched {
+				r.why = whyMissed(sigs, banked[i])
+			}
+			r.removed = cfg.Policy.Decide(ownMatches).Action == policy.ActionRemove
+			for n, m := range others {
+				v := m.SignalType
+				if m.Variant != "" {
+					v += ":" + m.Variant
+				}
+				r.wrong = append(r.wrong, fmt.Sprintf("%s -> %s (%s distance %d)", pics[i].name, pics[n].name, v, m.Distance))
+			}
 		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	})
 	if err := ctx.Err(); err != nil {
-		return row, err
+		return nil, err
 	}
-	for _, r := range results {
-		if r.err != nil {
-			return row, r.err
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
 		}
-		if r.matched {
-			row.Matched++
-		} else {
-			row.Missed = append(row.Missed, pics[r.i].name+" ("+r.why+")")
-		}
-		if r.removed {
-			row.Removed++
-		}
-		row.FalseMatches += len(r.wrong)
-		row.False = append(row.False, r.wrong...)
 	}
-	sort.Strings(row.Missed)
-	slices.Sort(row.False)
-	return row, nil
+	rows := make([]Row, len(alts))
+	for k, alt := range alts {
+		row := Row{Alteration: alt.Name, Description: alt.Description, Copies: len(pics), Pairs: len(pics) * (len(pics) - 1)}
+		for i, r := range results[k] {
+			if r.matched {
+				row.Matched++
+			} else {
+				row.Missed = append(row.Missed, pics[i].name+" ("+r.why+")")
+			}
+			if r.removed {
+				row.Removed++
+			}
+			row.FalseMatches += len(r.wrong)
+			row.False = append(row.False, r.wrong...)
+		}
+		sort.Strings(row.Missed)
+		slices.Sort(row.False)
+		rows[k] = row
+	}
+	return rows, nil
 }

@@ -32,14 +32,20 @@ func TestRun(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("not an image"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// An icon: left out by MinSide.
+	icon := filepath.Join(dir, "icon.png")
+	if err := os.WriteFile(icon, demo.PNG(demo.Scene(99, 64, 64)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	limits := mediahash.Limits{}
 	alts := map[string]demo.Alteration{}
 	for _, a := range demo.Alterations() {
 		alts[a.Name] = a
 	}
 	rep, err := robustness.Run(context.Background(), robustness.Config{
-		Images: append(files, bad),
-		Seed:   1,
+		Images:  append(files, bad, icon),
+		MinSide: 100,
+		Seed:    1,
 		Hash: func(ctx context.Context, data []byte) ([]events.Signal, error) {
 			r, err := mediahash.Hash(ctx, data, events.ContentImage, limits)
 			return r.Signals, err
@@ -58,7 +64,7 @@ func TestRun(t *testing.T) {
 	// Some scenes are too flat for PDQ (quality below 50) and are skipped
 	// with the bad file.
 	n := rep.Images
-	if n < 4 || n+len(rep.Skipped) != 9 {
+	if n < 4 || n+len(rep.Skipped) != 10 {
 		t.Fatalf("images %d, skipped %q; want at least 4 and the rest skipped", n, rep.Skipped)
 	}
 	pairs := n * (n - 1)
