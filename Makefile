@@ -18,7 +18,7 @@ VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
 # then run, and fail one by one, without the services.
 TEST_ENV = env=$$(scripts/test-env.sh up) || { echo "make: scripts/test-env.sh up failed (its output is above): no Kafka or Redis for the tests" >&2; exit 1; }; eval "$$env"
 
-.PHONY: build run test test-env test-env-down lint fmt clean bench-match pdq-compare robustness bench-hash bench-startup bench-e2e chaos chaos-ci
+.PHONY: build run test test-env test-env-down lint fmt clean images images-check images-push bench-match pdq-compare robustness bench-hash bench-startup bench-e2e chaos chaos-ci
 
 ## build: every binary into bin/
 build:
@@ -37,6 +37,21 @@ test:
 	TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test $(TEST_FLAGS) $(PKGS) && \
 	echo "vPDQ conformance, every frame at full size (under -race only every 8th is):" && \
 	cd pkg && TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test -count=1 -run 'Conformance' ./video/
+
+## images: the six container images (takedown-ingest, -hasher, -matcher, -review, -enforcer, -takedownctl), offline, into buildah's storage under ~/.cache/takedown (docs/images.md); needs root
+IMAGE_TAG ?= latest
+BASE_REGISTRY ?= localhost/takedown
+images:
+	TAKEDOWN_IMAGE_TAG=$(IMAGE_TAG) TAKEDOWN_BASE_REGISTRY=$(BASE_REGISTRY) scripts/images.sh build
+
+## images-check: run each image's binary (and ffmpeg, ffprobe, prlimit in the hasher's) with buildah run, check users, entrypoints, no shell or package manager, and measure the sizes
+images-check:
+	cd tests && TAKEDOWN_TEST_IMAGES=1 TAKEDOWN_IMAGE_TAG=$(IMAGE_TAG) $(GO) test -count=1 -v -run 'TestImages$$' ./images/
+
+## images-push REGISTRY=registry.example.com/takedown: push the bases and the images there
+images-push:
+	@test -n "$(REGISTRY)" || { echo "make images-push REGISTRY=registry.example.com/takedown" >&2; exit 2; }
+	TAKEDOWN_IMAGE_TAG=$(IMAGE_TAG) scripts/images.sh push $(REGISTRY)
 
 ## test-env / test-env-down: start or stop the test Kafka and Redis
 test-env:

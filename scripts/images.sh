@@ -296,8 +296,8 @@ ko_images() {
   # .ko.yaml sets CGO_ENABLED=0, -trimpath, -s -w and the platform.
   refs=$(SOURCE_DATE_EPOCH=$(source_epoch) KO_DOCKER_REPO=$LOCAL_REPO/ko \
     KO_DEFAULTBASEIMAGE="$BASE_REGISTRY/base-static@$(cat "$(digest_file base-static)")" \
-    "$KO" build --base-import-paths --push=false --tarball="$tar" --sbom=none --tags=latest "${paths[@]}") ||
-    { rm -rf "$out"; die "ko build failed"; }
+    "$KO" build --base-import-paths --push=false --tarball="$tar" --sbom=none --tags=latest "${paths[@]}" 2>"$out/ko.log") ||
+    { cat "$out/ko.log" >&2; rm -rf "$out"; die "ko build failed"; }
   local e name dir ref digest img ctr
   for e in "${KO_IMAGES[@]}"; do
     name=${e%%:*} dir=${e#*:}
