@@ -40,9 +40,13 @@ test:
 
 ## images: the six container images (takedown-ingest, -hasher, -matcher, -review, -enforcer, -takedownctl), offline, into buildah's storage under ~/.cache/takedown (docs/images.md); needs root
 IMAGE_TAG ?= latest
+# The bases: made here (localhost/takedown), or pulled from a registry by these digests.
 BASE_REGISTRY ?= localhost/takedown
+BASE_STATIC_DIGEST ?=
+BASE_HASHER_DIGEST ?=
 images:
-	TAKEDOWN_IMAGE_TAG=$(IMAGE_TAG) TAKEDOWN_BASE_REGISTRY=$(BASE_REGISTRY) scripts/images.sh build
+	TAKEDOWN_IMAGE_TAG=$(IMAGE_TAG) TAKEDOWN_BASE_REGISTRY=$(BASE_REGISTRY) \
+	TAKEDOWN_BASE_STATIC_DIGEST=$(BASE_STATIC_DIGEST) TAKEDOWN_BASE_HASHER_DIGEST=$(BASE_HASHER_DIGEST) scripts/images.sh build
 
 ## images-check: run each image's binary (and ffmpeg, ffprobe, prlimit in the hasher's) with buildah run, check users, entrypoints, no shell or package manager, and measure the sizes
 images-check:

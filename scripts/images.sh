@@ -25,7 +25,9 @@
 #        scripts/images.sh push REGISTRY    push the bases and images to REGISTRY (e.g. registry.example.com/takedown)
 #        scripts/images.sh env              the settings the image test reads, as export lines
 # Settings: TAKEDOWN_IMAGE_TAG (default latest), TAKEDOWN_BASE_REGISTRY
-# (default localhost/takedown: where the Dockerfile and ko find the bases),
+# (default localhost/takedown, the bases made here; a registry's name to
+# build from bases pushed there, with TAKEDOWN_BASE_STATIC_DIGEST and
+# TAKEDOWN_BASE_HASHER_DIGEST),
 # TAKEDOWN_DEBIAN_MIRROR, TAKEDOWN_IMAGES_REFRESH=1 (remake the Debian tree
 # and the bases, e.g. for security updates).
 set -euo pipefail
@@ -135,6 +137,22 @@ commit_base() {
 # argument; users with a registry pass their own (docs/images.md).
 digest_file() { echo "$IMGS/$1.digest"; }
 
+# base_digest NAME: the digest the images pin for base NAME: the one made
+# here, or with TAKEDOWN_BASE_REGISTRY set to a registry, the one given in
+# TAKEDOWN_BASE_STATIC_DIGEST / TAKEDOWN_BASE_HASHER_DIGEST (the registry's
+# digest of a pushed base is not the local one: `push` prints it).
+remote_bases() { [[ $BASE_REGISTRY != "$LOCAL_REPO" ]]; }
+base_digest() {
+  local v
+  if remote_bases; then
+    v=TAKEDOWN_$(tr 'a-z-' 'A-Z_' <<<"$1")_DIGEST
+    [[ ${!v:-} == sha256:* ]] || die "with TAKEDOWN_BASE_REGISTRY=$BASE_REGISTRY, set $v to the registry's digest of $1 (scripts/images.sh push prints it)"
+    echo "${!v}"
+  else
+    cat "$(digest_file "$1")"
+  fi
+}
+
 base_static() {
   local ca=/etc/ssl/certs/ca-certificates.crt inputs tree
   [[ -s $ca ]] || die "no $ca (apt-get install ca-certificates)"
@@ -174,7 +192,8 @@ host_release() {
 # certificates, upgraded from the security suite. Only a source of files for
 # base-hasher: nothing of it but the files the tools load goes into the image.
 debian_tree() {
-  local rel=$1 dir="$CACHE_ROOT/debian-$rel-ffmpeg"
+  local rel=$1
+  local dir="$CACHE_ROOT/debian-$rel-ffmpeg"
   if [[ -n ${TAKEDOWN_IMAGES_REFRESH:-} ]]; then
     rm -rf "$dir"
   fi
@@ -241,9 +260,10 @@ hasher_tree() {
   cp "$src/etc/os-release" "$dst/etc/os-release" 2>/dev/null || cp "$src/usr/lib/os-release" "$dst/etc/os-release"
   # Package records, for scanners and licences.
   local pkgs p
-  # shellcheck disable=SC2086
   # By base name: dpkg knows a file by the path its package ships it at,
   # /lib/... or /usr/lib/..., which merged /usr makes the same directory.
+  # One pattern per word: no file name here has a space.
+  # shellcheck disable=SC2046
   pkgs=$(chroot "$src" dpkg -S $(for f in $files; do echo "*/$(basename "$(chroot "$src" readlink -f "$f")")"; done) 2>/dev/null |
     cut -d: -f1 | tr ',' '\n' | tr -d ' ' | sort -u || true)
   mkdir -p "$dst/var/lib/dpkg/status.d"
@@ -290,12 +310,13 @@ ko_images() {
   local out tar refs
   out=$(mktemp -d)
   tar="$out/images.tar"
-  local paths=()
+  local paths=() static
+  static=$(base_digest base-static)
   for e in "${KO_IMAGES[@]}"; do paths+=("./${e#*:}"); done
   say "ko build (CGO_ENABLED=0) ${paths[*]}"
   # .ko.yaml sets CGO_ENABLED=0, -trimpath, -s -w and the platform.
   refs=$(SOURCE_DATE_EPOCH=$(source_epoch) KO_DOCKER_REPO=$LOCAL_REPO/ko \
-    KO_DEFAULTBASEIMAGE="$BASE_REGISTRY/base-static@$(cat "$(digest_file base-static)")" \
+    KO_DEFAULTBASEIMAGE="$BASE_REGISTRY/base-static@$static" \
     "$KO" build --base-import-paths --push=false --tarball="$tar" --sbom=none --tags=latest "${paths[@]}" 2>"$out/ko.log") ||
     { cat "$out/ko.log" >&2; rm -rf "$out"; die "ko build failed"; }
   local e name dir ref digest img ctr
@@ -312,7 +333,7 @@ ko_images() {
     bah pull --quiet "docker-archive:$tar:$LOCAL_REPO/ko/$(basename "$dir"):latest" >/dev/null
     ctr=$(bah from --pull=never "$LOCAL_REPO/ko/$(basename "$dir"):latest")
     local cfg=(--entrypoint "[\"/usr/local/bin/$name\"]"
-      --label "takedown.ko.digest=$digest" --label "takedown.base.digest=$(cat "$(digest_file base-static)")"
+      --label "takedown.ko.digest=$digest" --label "takedown.base.digest=$static"
       --label org.opencontainers.image.title="takedown-$name")
     # A service in a container listens on every interface, on the port the
     # chart names (the binaries' own default is 127.0.0.1:808x).
@@ -335,14 +356,14 @@ hasher_image() {
   say "go build (cgo, libjpeg-turbo) ./services/hasher"
   CGO_ENABLED=1 go build -trimpath -ldflags='-s -w' -o "$ctx/hasher" ./services/hasher
   sum=$(sha256sum <"$ctx/hasher" | cut -c1-64)
-  base=$(cat "$(digest_file base-hasher)")
+  base=$(base_digest base-hasher)
   if [[ "$(label_of "$img" takedown.binary.sha256)" == "$sum" && "$(label_of "$img" takedown.base.digest)" == "$base" ]] &&
     [[ "$(label_of "$img" takedown.dockerfile.sha256)" == "$(sha256sum <services/hasher/Dockerfile | cut -c1-64)" ]]; then
     say "takedown-hasher: unchanged"
     return 0
   fi
   local pull=--pull=never
-  [[ $BASE_REGISTRY == "$LOCAL_REPO" ]] || pull=--pull
+  remote_bases && pull=--pull
   bah bud --quiet --isolation chroot "$pull" --timestamp "$(source_epoch)" \
     --build-arg "BASE_REGISTRY=$BASE_REGISTRY" --build-arg "BASE_DIGEST=$base" \
     --label "takedown.binary.sha256=$sum" --label "takedown.base.digest=$base" \
@@ -355,7 +376,8 @@ build() {
   need_tools
   lock
   local start=$SECONDS
-  bases
+  # With a registry of bases, nothing is made here.
+  remote_bases || bases
   ko_images
   hasher_image
   # Images of earlier builds that lost their tag to a newer one.
@@ -365,13 +387,19 @@ build() {
 }
 
 push() {
-  local reg=${1:?usage: scripts/images.sh push REGISTRY (e.g. registry.example.com/takedown)} n
-  for n in base-static base-hasher; do
-    bah push "$LOCAL_REPO/$n:latest" "docker://$reg/$n:latest"
+  local reg=${1:?usage: scripts/images.sh push REGISTRY (e.g. registry.example.com/takedown)} n tmp
+  tmp=$(mktemp -d)
+  # Credentials: buildah login REGISTRY, or REGISTRY_AUTH_FILE.
+  for n in base-static base-hasher takedown-ingest takedown-hasher takedown-matcher takedown-review \
+    takedown-enforcer takedown-takedownctl; do
+    local tag=$TAG
+    [[ $n == base-* ]] && tag=latest
+    bah push --quiet --digestfile "$tmp/d" "$LOCAL_REPO/$n:$tag" "docker://$reg/$n:$tag"
+    # The registry's digest: the layers are compressed on the way, so it is
+    # not the local one. Pin this one (BASE_DIGEST, the chart's image values).
+    echo "$reg/$n:$tag@$(cat "$tmp/d")"
   done
-  for n in ingest hasher matcher review enforcer takedownctl; do
-    bah push "$LOCAL_REPO/takedown-$n:$TAG" "docker://$reg/takedown-$n:$TAG"
-  done
+  rm -rf "$tmp"
 }
 
 case "${1:-}" in
