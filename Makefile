@@ -18,7 +18,7 @@ VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
 # then run, and fail one by one, without the services.
 TEST_ENV = env=$$(scripts/test-env.sh up) || { echo "make: scripts/test-env.sh up failed (its output is above): no Kafka or Redis for the tests" >&2; exit 1; }; eval "$$env"
 
-.PHONY: build run test test-env test-env-down lint fmt clean bench-match pdq-compare robustness bench-hash bench-startup bench-e2e chaos chaos-ci chart-check chart-docs
+.PHONY: build run test test-env test-env-down lint fmt clean images images-check images-push bench-match pdq-compare robustness bench-hash bench-startup bench-e2e chaos chaos-ci chart-check chart-docs
 
 ## build: every binary into bin/
 build:
@@ -38,6 +38,25 @@ test:
 	echo "vPDQ conformance, every frame at full size (under -race only every 8th is):" && \
 	(cd pkg && TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test -count=1 -run 'Conformance' ./video/) && \
 	$(MAKE) --no-print-directory chart-check
+
+## images: the six container images (takedown-ingest, -hasher, -matcher, -review, -enforcer, -takedownctl), offline, into buildah's storage under ~/.cache/takedown (docs/images.md); needs root
+IMAGE_TAG ?= latest
+# The bases: made here (localhost/takedown), or pulled from a registry by these digests.
+BASE_REGISTRY ?= localhost/takedown
+BASE_STATIC_DIGEST ?=
+BASE_HASHER_DIGEST ?=
+images:
+	TAKEDOWN_IMAGE_TAG=$(IMAGE_TAG) TAKEDOWN_BASE_REGISTRY=$(BASE_REGISTRY) \
+	TAKEDOWN_BASE_STATIC_DIGEST=$(BASE_STATIC_DIGEST) TAKEDOWN_BASE_HASHER_DIGEST=$(BASE_HASHER_DIGEST) scripts/images.sh build
+
+## images-check: run each image's binary (and ffmpeg, ffprobe, prlimit in the hasher's) with buildah run, check users, entrypoints, no shell or package manager, and measure the sizes
+images-check:
+	cd tests && TAKEDOWN_TEST_IMAGES=1 TAKEDOWN_IMAGE_TAG=$(IMAGE_TAG) $(GO) test -count=1 -v -run 'TestImages$$' ./images/
+
+## images-push REGISTRY=registry.example.com/takedown: push the bases and the images there
+images-push:
+	@test -n "$(REGISTRY)" || { echo "make images-push REGISTRY=registry.example.com/takedown" >&2; exit 2; }
+	TAKEDOWN_IMAGE_TAG=$(IMAGE_TAG) scripts/images.sh push $(REGISTRY)
 
 ## test-env / test-env-down: start or stop the test Kafka and Redis
 test-env:
