@@ -4,6 +4,7 @@ go 1.27.3
 
 require (
 	github.com/corona10/goimagehash v1.1.0
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.72.0

@@ -1,7 +1,6 @@
 package mediahash
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -12,12 +11,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/pdq"
+	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 
 // sharedTestdata returns a folder of the reference test data, which lives
@@ -227,35 +226,15 @@ func TestColourModeFiles(t *testing.T) {
 // reference's correctness rule, with nothing added for the reduction: the
 // pdq the hasher emits is the one shared with other platforms.
 func TestReferenceHashesThroughHash(t *testing.T) {
-	dir := sharedTestdata(t, "pdq")
-	f, err := os.Open(filepath.Join(dir, "expected.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows := 0
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.Split(line, ",")
-		if len(fields) != 4 {
-			t.Fatalf("expected.csv: %q", line)
-		}
-		want, err := pdq.ParseHex(fields[1])
+	for _, ref := range testenv.PDQReferences(t, "") {
+		want, err := pdq.ParseHex(ref.Hex)
 		if err != nil {
 			t.Fatal(err)
 		}
-		maxDist, err := strconv.Atoi(fields[3])
+		name := filepath.Base(ref.Path)
+		res, err := Hash(context.Background(), readFile(t, ref.Path), events.ContentImage, Limits{})
 		if err != nil {
-			t.Fatal(err)
-		}
-		rows++
-		res, err := Hash(context.Background(), readFile(t, filepath.Join(dir, fields[0])), events.ContentImage, Limits{})
-		if err != nil {
-			t.Errorf("%s: %v", fields[0], err)
+			t.Errorf("%s: %v", name, err)
 			continue
 		}
 		got, err := pdq.ParseHex(res.Signal(events.SignalPDQ))
@@ -263,13 +242,10 @@ func TestReferenceHashesThroughHash(t *testing.T) {
 			t.Fatal(err)
 		}
 		d := pdq.Distance(got, want)
-		t.Logf("%s (%s): distance %d", fields[0], fields[2], d)
-		if d > maxDist {
-			t.Errorf("%s: pdq %v is %d from the %s reference %v, allowed %d", fields[0], got, d, fields[2], want, maxDist)
+		t.Logf("%s (%s): distance %d", name, ref.Source, d)
+		if d > ref.MaxDistance {
+			t.Errorf("%s: pdq %v is %d from the %s reference %v, allowed %d", name, got, d, ref.Source, want, ref.MaxDistance)
 		}
-	}
-	if rows == 0 {
-		t.Fatal("expected.csv has no rows")
 	}
 }
 

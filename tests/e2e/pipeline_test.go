@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -297,15 +296,7 @@ const (
 // reviewToken is a reviewer's token for the review service.
 func reviewToken(t *testing.T, sub string) string {
 	t.Helper()
-	now := time.Now()
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": sub, "roles": []string{"reviewer"},
-		"iss": reviewIssuer, "aud": reviewAudience, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
-	tok.Header["kid"] = "e2e"
-	s, err := tok.SignedString([]byte(reviewSecret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testenv.ReviewKey{Kid: "e2e", Secret: reviewSecret, Issuer: reviewIssuer, Audience: reviewAudience}.Token(t, sub)
 }
 
 func (pl *pipeline) upload(t *testing.T, contentID, url string) {

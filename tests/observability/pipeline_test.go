@@ -22,8 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/demo"
@@ -337,15 +335,7 @@ func (o *observed) decide(t *testing.T, contentID string) {
 
 func reviewerToken(t *testing.T, sub string) string {
 	t.Helper()
-	now := time.Now()
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": sub, "roles": []string{"reviewer"},
-		"iss": obsIssuer, "aud": obsAudience, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
-	tok.Header["kid"] = "obs"
-	s, err := tok.SignedString([]byte(obsJWTSecret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testenv.ReviewKey{Kid: "obs", Secret: obsJWTSecret, Issuer: obsIssuer, Audience: obsAudience}.Token(t, sub)
 }
 
 // logLine is one JSON log line of a service.
