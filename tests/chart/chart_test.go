@@ -80,10 +80,10 @@ func TestRenderAndSchemas(t *testing.T) {
 			wantKinds(t, objs, map[string]int{"Deployment": 5, "ScaledObject": 5, "HorizontalPodAutoscaler": 0,
 				"TriggerAuthentication": 1, "ServiceMonitor": 1, "PrometheusRule": 1, "Ingress": 2, "NetworkPolicy": 7})
 			checkPods(t, objs)
-			// The matcher's startupProbe covers 10 million entries: 90 s + 10 x 35 s x 2 = 790 s, 79 periods of 10 s.
+			// The matcher's startupProbe covers 10 million entries: 120 s + 10 x 35 s x 2 = 820 s, 82 periods of 10 s.
 			m, _ := find(objs, "Deployment", "takedown-matcher")
-			if ft := m.get("spec", "template", "spec", "containers", 0, "startupProbe", "failureThreshold"); ft != 79 {
-				t.Errorf("matcher startupProbe failureThreshold = %v, want 79", ft)
+			if ft := m.get("spec", "template", "spec", "containers", 0, "startupProbe", "failureThreshold"); ft != 82 {
+				t.Errorf("matcher startupProbe failureThreshold = %v, want 82", ft)
 			}
 			// A hasher trigger per consumed topic, on its consumer group.
 			so, _ := find(objs, "ScaledObject", "takedown-hasher")
