@@ -85,6 +85,10 @@ func TestRenderAndSchemas(t *testing.T) {
 			if ft := m.get("spec", "template", "spec", "containers", 0, "startupProbe", "failureThreshold"); ft != 82 {
 				t.Errorf("matcher startupProbe failureThreshold = %v, want 82", ft)
 			}
+			// A rollout waits for that load: 820 s + 300 s.
+			if pd := m.get("spec", "progressDeadlineSeconds"); pd != 1120 {
+				t.Errorf("matcher progressDeadlineSeconds = %v, want 1120", pd)
+			}
 			// A hasher trigger per consumed topic, on its consumer group.
 			so, _ := find(objs, "ScaledObject", "takedown-hasher")
 			var topics []string
