@@ -26,6 +26,8 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 		asJSON  bool
 		verbose bool
 		with64  bool
+		videos  []string
+		workers int
 	)
 	s := config.New("takedownctl robustness")
 	s.List(&images, "images", "", "image files or directories of them: distinct pictures (see scripts/robustness-corpus.sh)")
@@ -34,8 +36,13 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 	s.Bool(&asJSON, "json", false, "print the report as JSON")
 	s.Bool(&verbose, "verbose", false, "list the missed copies and the false matches")
 	s.Bool(&with64, "with-64bit", false, "also match phash and dhash (off by default: they match unrelated pictures)")
+	s.List(&videos, "videos", "", "video files or directories of them: distinct videos (see scripts/robustness-video-corpus.sh); evaluates videos instead of pictures")
+	s.Int(&workers, "workers", 0, "videos altered and hashed in parallel (0: GOMAXPROCS)")
 	if err := s.Parse(args); err != nil {
 		return err
+	}
+	if len(videos) > 0 {
+		return runVideoRobustness(ctx, append(videos, s.Args()...), workers, asJSON, verbose, out)
 	}
 	files, err := imageFiles(append(images, s.Args()...))
 	if err != nil {
