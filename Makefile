@@ -80,6 +80,11 @@ lint:
 robustness:
 	@corpus="$$(scripts/robustness-corpus.sh)" && $(GO) run ./cmd/takedownctl robustness --images "$$corpus"
 
+## robustness-video: the video robustness table (README "Video"): altered copies (crop, picture-in-picture, letterbox, frame rates, rotation, mirror, low bitrate) of a corpus of distinct videos (scripts/robustness-video-corpus.sh), matched as takedownctl match does
+.PHONY: robustness-video
+robustness-video:
+	@corpus="$$(scripts/robustness-video-corpus.sh)" && $(GO) run ./cmd/takedownctl robustness --videos "$$corpus" --verbose
+
 ## bench-hash: decode + PDQ + pHash + dHash + MD5 + SHA-256 of 1-megapixel JPEGs, per core, fast path vs image/jpeg
 bench-hash:
 	cd pkg && $(GO) test -run '^$$' -bench 'HashJPEG1MP' -cpu 1 -count 6 ./mediahash/

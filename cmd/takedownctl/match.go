@@ -154,8 +154,12 @@ func printMatch(out io.Writer, l matchLine) {
 			fmt.Fprintf(out, "    a frame of the video (a picture matches a bank video frame by frame, without time ranges)\n")
 		}
 		if vm := m.Video; vm != nil {
-			fmt.Fprintf(out, "    video %s: %d%% of the query's frames, %d%% of the reference's, %s matched\n",
-				vm.Rule, vm.QueryPercent, vm.ReferencePercent, seconds(vm.MatchedMs))
+			shown := ""
+			if vm.Transform != "" {
+				shown = ", shown " + vm.Transform
+			}
+			fmt.Fprintf(out, "    video %s: %d%% of the query's frames, %d%% of the reference's, %s matched%s\n",
+				vm.Rule, vm.QueryPercent, vm.ReferencePercent, seconds(vm.MatchedMs), shown)
 			for _, r := range vm.Ranges {
 				fmt.Fprintf(out, "    query %s-%s = reference %s-%s (%d frames)\n",
 					seconds(r.QueryStartMs), seconds(r.QueryEndMs), seconds(r.RefStartMs), seconds(r.RefEndMs), r.Frames)

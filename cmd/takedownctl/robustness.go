@@ -29,6 +29,8 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 		with64  bool
 		only    []string
 		minSide int
+		videos  []string
+		workers int
 	)
 	s := config.New("takedownctl robustness")
 	s.List(&images, "images", "", "image files or directories of them: distinct pictures (see scripts/robustness-corpus.sh)")
@@ -39,8 +41,13 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 	s.Bool(&with64, "with-64bit", false, "also match phash and dhash (off by default: they match unrelated pictures)")
 	s.List(&only, "alterations", "", "evaluate only these alterations (comma-separated names; default: all)")
 	s.Int(&minSide, "min-side", 0, "leave out pictures whose shorter side is below this many pixels (icons, sprites)")
+	s.List(&videos, "videos", "", "video files or directories of them: distinct videos (see scripts/robustness-video-corpus.sh); evaluates videos instead of pictures")
+	s.Int(&workers, "workers", 0, "videos altered and hashed in parallel (0: GOMAXPROCS)")
 	if err := s.Parse(args); err != nil {
 		return err
+	}
+	if len(videos) > 0 {
+		return runVideoRobustness(ctx, append(videos, s.Args()...), workers, asJSON, verbose, out)
 	}
 	alts, err := pickAlterations(only)
 	if err != nil {

@@ -1,6 +1,7 @@
 package bank
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/pdq"
 )
 
 // Defaults of VideoRules.
@@ -107,6 +109,20 @@ func frameVariant(s events.Signal) (string, error) {
 	return s.Variant, nil
 }
 
+// videoTransforms name how an upload shows a bank video, by the upload's
+// hash that matched (events.VideoFrame): [0] its PDQ (upright), [1] its
+// transpose; [2] FlipY, [3] its transpose; [4] FlipX, [5] its transpose;
+// [6] Rot180, [7] its transpose. A hash of the upload transformed by A
+// that matches a bank frame F says the upload is A⁻¹(F) (A's own
+// inverse), and its transpose that it is A(T(F)): flipy after the
+// transpose is rot270, flipx after it rot90, rot180 after it flipminus.
+var videoTransforms = [8]string{"", "flipplus", "flipy", "rot270", "flipx", "rot90", "rot180", "flipminus"}
+
+func mustHash(hex string) pdq.Hash {
+	h, _ := pdq.ParseHex(hex) // normalised: always 64 hex digits
+	return h
+}
+
 // pair is one upload frame (by index) within the threshold of one frame of
 // a bank video.
 type pair struct {
@@ -120,6 +136,7 @@ type pair struct {
 // to build its Match after the lock is released.
 type videoCandidate struct {
 	slot   uint32
+	tf     int // how the upload shows the bank video: an index into videoTransforms
 	pairs  []pair
 	match  events.Match // Bank, EntryID, labels, threshold, incident, severity
 	allow  bool
@@ -148,17 +165,44 @@ func (b *Banks) matchVideo(q VideoQuery, rules VideoRules, frames bool) Hits {
 		q.IntervalMs = 1000
 	}
 	cands, unique := b.lookupFrames(q)
+	// One match per bank video: of its candidates (one per way the upload
+	// may show it: upright, mirrored, rotated), the one that matches on the
+	// most frames, then at the smaller distance, then upright first.
+	var (
+		best   events.Match
+		have   bool
+		slot   uint32
+		allow  bool
+		bestFr int
+	)
+	flush := func() {
+		if !have {
+			return
+		}
+		if allow {
+			h.Allow = append(h.Allow, best)
+		} else {
+			h.Block = append(h.Block, best)
+		}
+		have = false
+	}
 	for _, c := range cands {
+		if have && c.slot != slot {
+			flush()
+		}
 		m, ok := decideVideo(q, c, unique, rules, frames)
 		if !ok {
 			continue
 		}
-		if c.allow {
-			h.Allow = append(h.Allow, m)
-		} else {
-			h.Block = append(h.Block, m)
+		fr := 0
+		for _, r := range m.Video.Ranges {
+			fr += r.Frames
+		}
+		if !have || fr > bestFr || fr == bestFr && m.Distance < best.Distance {
+			best, have, slot, allow, bestFr = m, true, c.slot, c.allow, fr
 		}
 	}
+	flush()
 	sortMatches(h.Block)
 	sortMatches(h.Allow)
 	return h
@@ -175,8 +219,26 @@ func (b *Banks) lookupFrames(q VideoQuery) (cands []*videoCandidate, unique []in
 		qi   int
 		hash string
 		p    parsed
+		tf   int // index into videoTransforms
 	}
 	var probes []probe
+	// add probes a hash of frame qi and its transpose, as transforms tf and
+	// tf+1. A frame symmetric under a transform probes the same hash twice,
+	// so that every transform's candidate has all its frames.
+	add := func(qi int, hex string, tf int) {
+		n, err := Normalize(events.Signal{Type: events.SignalPDQ, Value: hex})
+		if err != nil {
+			return
+		}
+		probes = append(probes, probe{qi, n.Value, parse(n), tf})
+		if h, err := pdq.ParseHex(n.Value); err == nil {
+			// The transpose of the same frame: exact for the square
+			// frames uploads are hashed at (pdq.Transpose).
+			if tn, err := Normalize(events.Signal{Type: events.SignalPDQ, Value: pdq.Transpose(h).String()}); err == nil {
+				probes = append(probes, probe{qi, tn.Value, parse(tn), tf + 1})
+			}
+		}
+	}
 	for i, f := range q.Frames {
 		unique[i] = -1
 		if b.minQuality >= 0 && f.Quality < b.minQuality {
@@ -192,12 +254,21 @@ func (b *Banks) lookupFrames(q VideoQuery) (cands []*videoCandidate, unique []in
 			seen[n.Value] = u
 		}
 		unique[i] = u
-		probes = append(probes, probe{i, n.Value, parse(n)})
+		probes = append(probes, probe{i, n.Value, parse(n), 0})
 		if f.Trim != "" {
 			if t, err := Normalize(events.Signal{Type: events.SignalPDQ, Value: f.Trim}); err == nil && t.Value != n.Value {
-				probes = append(probes, probe{i, t.Value, parse(t)})
+				probes = append(probes, probe{i, t.Value, parse(t), 0})
 			}
 		}
+		if f.FlipY == "" {
+			continue // a frame without its mirrored hashes (thinned, or an older hasher)
+		}
+		if tn, err := Normalize(events.Signal{Type: events.SignalPDQ, Value: pdq.Transpose(mustHash(n.Value)).String()}); err == nil {
+			probes = append(probes, probe{i, tn.Value, parse(tn), 1})
+		}
+		add(i, f.FlipY, 2)
+		add(i, f.FlipX, 4)
+		add(i, f.Rot180, 6)
 	}
 	if len(probes) == 0 {
 		return nil, unique
@@ -208,7 +279,11 @@ func (b *Banks) lookupFrames(q VideoQuery) (cands []*videoCandidate, unique []in
 	if r < 0 || len(b.frameMs) == 0 {
 		return nil, unique
 	}
-	byEntry := map[uint32]*videoCandidate{}
+	type key struct {
+		slot uint32
+		tf   int
+	}
+	byEntry := map[key]*videoCandidate{}
 	for _, pr := range probes {
 		b.pdq.search(pr.p.b32, r, func(id uint32, d int) bool {
 			ms, isFrame := b.frameMs[id]
@@ -221,9 +296,9 @@ func (b *Banks) lookupFrames(q VideoQuery) (cands []*videoCandidate, unique []in
 			if !bs.enabled || !bs.on[tPDQ] || d > bs.thr[tPDQ] {
 				return true
 			}
-			c := byEntry[owner]
+			c := byEntry[key{owner, pr.tf}]
 			if c == nil {
-				c = &videoCandidate{slot: owner, allow: bs.allow,
+				c = &videoCandidate{slot: owner, tf: pr.tf, allow: bs.allow,
 					qPct: bs.cfg.VideoQueryPercent, refPct: bs.cfg.VideoReferencePercent,
 					match: events.Match{
 						Bank: bs.name, EntryID: e.id,
@@ -231,7 +306,7 @@ func (b *Banks) lookupFrames(q VideoQuery) (cands []*videoCandidate, unique []in
 						SignalType: events.SignalPDQ, Variant: events.VariantVideo,
 						Threshold: bs.thr[tPDQ], Incident: bs.cfg.Incident, Severity: bs.cfg.Severity,
 					}}
-				byEntry[owner] = c
+				byEntry[key{owner, pr.tf}] = c
 				cands = append(cands, c)
 			}
 			c.pairs = append(c.pairs, pair{qi: pr.qi, refMs: int64(ms), dist: d, hash: pr.hash})
@@ -242,7 +317,12 @@ func (b *Banks) lookupFrames(q VideoQuery) (cands []*videoCandidate, unique []in
 		c.refMs = b.frameTimesLocked(c.slot)
 	}
 	// Map order must not leak into the output.
-	slices.SortFunc(cands, func(x, y *videoCandidate) int { return int(x.slot) - int(y.slot) })
+	slices.SortFunc(cands, func(x, y *videoCandidate) int {
+		if x.slot != y.slot {
+			return int(x.slot) - int(y.slot)
+		}
+		return x.tf - y.tf
+	})
 	return cands, unique
 }
 
@@ -331,6 +411,7 @@ func decideVideo(q VideoQuery, c *videoCandidate, unique []int, rules VideoRules
 
 	m := c.match
 	m.Labels = slices.Clone(m.Labels)
+	m.Video = &events.VideoMatch{Transform: videoTransforms[c.tf]}
 	dists := make([]int, len(chosen))
 	best := chosen[0]
 	for i, p := range chosen {
@@ -342,8 +423,56 @@ func decideVideo(q VideoQuery, c *videoCandidate, unique []int, rules VideoRules
 	sort.Ints(dists)
 	m.Distance = dists[(len(dists)-1)/2]
 	m.Signal = best.hash
-	m.Video = &events.VideoMatch{Rule: rule, QueryPercent: qPct, ReferencePercent: refPct, MatchedMs: matchedMs, Ranges: ranges}
+	m.Video.Rule, m.Video.QueryPercent, m.Video.ReferencePercent, m.Video.MatchedMs, m.Video.Ranges = rule, qPct, refPct, matchedMs, ranges
 	return m, true
+}
+
+// lookahead is how many matched upload frames, the first included, a new
+// range's start weighs its candidate offsets on (startPair).
+const lookahead = 10
+
+// startPair chooses the pair a range starts with at upload frame next[0]:
+// the one whose offset into the bank video the following matched frames
+// (up to lookahead of them) agree with best, each frame scoring the
+// distance of its closest pair within tol of that offset, or one more than
+// the largest distance seen when it has none; ties go to the closer pair,
+// then the earlier bank time. The closest pair alone is not enough: in a
+// nearly static video many bank frames are about equally close to each
+// upload frame, and the closest one of the first frame can be seconds away
+// from the alignment every other frame shares.
+func startPair(q VideoQuery, byFrame map[int][]pair, next []int, tol int64) pair {
+	ps := byFrame[next[0]]
+	if len(next) > lookahead {
+		next = next[:lookahead]
+	}
+	miss := 0
+	for _, qi := range next {
+		for _, p := range byFrame[qi] {
+			miss = max(miss, p.dist+1)
+		}
+	}
+	t0 := q.Frames[next[0]].Ms
+	best, bestScore := pair{}, -1
+	for i, p := range ps {
+		if i > 0 && p.refMs == ps[i-1].refMs && p.dist >= ps[i-1].dist {
+			continue // the same offset again (a frame's crop or trimmed hash)
+		}
+		score := 0
+		for _, qi := range next {
+			want := p.refMs + q.Frames[qi].Ms - t0
+			d := miss
+			os := byFrame[qi] // sorted by bank time (buildRanges)
+			k, _ := slices.BinarySearchFunc(os, want-tol, func(o pair, t int64) int { return cmp.Compare(o.refMs, t) })
+			for ; k < len(os) && os[k].refMs <= want+tol; k++ {
+				d = min(d, os[k].dist)
+			}
+			score += d
+		}
+		if bestScore < 0 || score < bestScore || score == bestScore && (p.dist < best.dist || p.dist == best.dist && p.refMs < best.refMs) {
+			best, bestScore = p, score
+		}
+	}
+	return best
 }
 
 // buildRanges groups a candidate's pairs into matched ranges: upload frames
@@ -367,6 +496,14 @@ func buildRanges(q VideoQuery, usable []bool, pairs []pair) ([]events.VideoRange
 		byFrame[p.qi] = append(byFrame[p.qi], p)
 	}
 	sort.Ints(order)
+	for _, ps := range byFrame {
+		slices.SortStableFunc(ps, func(a, b pair) int {
+			if c := cmp.Compare(a.refMs, b.refMs); c != 0 {
+				return c
+			}
+			return a.dist - b.dist
+		})
+	}
 	// usableBefore[i] counts the usable frames before frame i.
 	usableBefore := make([]int, len(q.Frames)+1)
 	for i, u := range usable {
@@ -421,7 +558,7 @@ func buildRanges(q VideoQuery, usable []bool, pairs []pair) ([]events.VideoRange
 		ranges = append(ranges, *cur)
 		cur = nil
 	}
-	for _, qi := range order {
+	for oi, qi := range order {
 		ps := byFrame[qi]
 		var next pair
 		extend := false
@@ -440,12 +577,7 @@ func buildRanges(q VideoQuery, usable []bool, pairs []pair) ([]events.VideoRange
 		}
 		if !extend {
 			closeRange()
-			next = ps[0]
-			for _, p := range ps[1:] {
-				if p.dist < next.dist || p.dist == next.dist && p.refMs < next.refMs {
-					next = p
-				}
-			}
+			next = startPair(q, byFrame, order[oi:], tol)
 			cur = &events.VideoRange{}
 			first = next
 		}

@@ -325,6 +325,14 @@ type VideoFrame struct {
 	// Trim is the PDQ hash of the frame without its letterbox or
 	// pillarbox bars, when it has some (see package framing).
 	Trim string `json:"trim,omitempty"`
+	// FlipY, FlipX and Rot180 are the PDQ hashes of the (square-scaled)
+	// frame mirrored left to right, top to bottom, and turned 180°. With
+	// the transposes of these and of PDQ (pdq.Transpose: exact for a square
+	// frame), the matcher finds a bank frame in a mirrored or rotated copy.
+	// Dropped first when the frames do not fit one event.
+	FlipY  string `json:"flipy,omitempty"`
+	FlipX  string `json:"flipx,omitempty"`
+	Rot180 string `json:"rot180,omitempty"`
 }
 
 // StreamSegmentRef places media in a live stream.
@@ -410,6 +418,11 @@ const (
 type VideoMatch struct {
 	// Rule is one of the VideoRule constants.
 	Rule string `json:"rule"`
+	// Transform is how the upload shows the bank video when it is not
+	// upright: a dihedral variant of PDQ ("flipy" for a copy mirrored left
+	// to right, "rot270" for one turned clockwise, ...); empty for an
+	// upright copy. All the matched frames of a match share it.
+	Transform string `json:"transform,omitempty"`
 	// QueryPercent is the share of the upload's unique frames (of PDQ
 	// quality 50 or more) within the threshold of a frame of the bank video.
 	QueryPercent int `json:"query_percent"`

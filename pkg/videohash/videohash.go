@@ -65,20 +65,70 @@ type Result struct {
 	Sampled int
 }
 
-// hashFrame returns the PDQ hash of a frame and, when the frame has bars,
-// of the part without them (else the zero result).
-func hashFrame(h *pdq.Hasher, img image.Image) (whole, trimmed pdq.Result) {
-	whole = h.Image(img)
+// hashTrimmed returns the PDQ hash of a frame without its bars, when it
+// has some (else the zero result).
+func hashTrimmed(h *pdq.Hasher, img image.Image) pdq.Result {
 	b := img.Bounds()
 	if t := framing.Trim(img); t != b && !t.Empty() {
 		if sub, ok := img.(interface {
 			SubImage(image.Rectangle) image.Image
 		}); ok {
-			trimmed = h.Image(sub.SubImage(t))
+			return h.Image(sub.SubImage(t))
 		}
 	}
-	return whole, trimmed
+	return pdq.Result{}
 }
+
+// uploadFrame hashes an upload's frame: its PDQ hash, the trimmed one
+// and, for a square frame (every frame is scaled to FrameSide
+// x FrameSide), the frame mirrored left to right, top to bottom and both
+// (turned 180°). Those are the hashes of the frame actually mirrored
+// (pdq.Hasher.ImageDihedralRegions: a flipped DCT is not exact at 256
+// pixels, whose blur window is even); the matcher transposes them, and
+// the PDQ hash, for the other four dihedral variants (pdq.Transpose). A
+// bank video is hashed upright only: mirrored and rotated copies are found
+// from the upload's side, at 3 hashes per sampled frame instead of 7 per
+// bank frame.
+func uploadFrame(h *pdq.Hasher, img image.Image) events.VideoFrame {
+	b := img.Bounds()
+	var vf events.VideoFrame
+	if b.Dx() == b.Dy() {
+		dih, _ := h.ImageDihedralRegions(img, nil)
+		vf = events.VideoFrame{PDQ: dih[0].Hash.String(), Quality: dih[0].Quality}
+		if dih[0].Quality > 0 {
+			vf.FlipY, vf.FlipX, vf.Rot180 = dih[dihFlipY].Hash.String(), dih[dihFlipX].Hash.String(), dih[dihRot180].Hash.String()
+		}
+	} else {
+		whole := h.Image(img)
+		vf = events.VideoFrame{PDQ: whole.Hash.String(), Quality: whole.Quality}
+	}
+	if t := hashTrimmed(h, img); t.Quality > 0 {
+		vf.Trim = t.Hash.String()
+	}
+	return vf
+}
+
+// CentreCrops are the regions of every bank frame hashed besides the whole
+// frame (and its trimmed part): the centre of the frame without 10% of each
+// edge, so that an upload cropped that way, which PDQ of the whole frame
+// does not survive, finds its frames. One blur of the frame serves them
+// all (pdq.ImageRegions), and each is a frame hash of the bank video like
+// the others, at the frame's time.
+var CentreCrops = []pdq.Box{{X0: 0.1, Y0: 0.1, X1: 0.9, Y1: 0.9}}
+
+// bankFrame returns a bank frame's hashes: the whole frame, the centre
+// crops and, when the frame has bars, its trimmed part.
+func bankFrame(h *pdq.Hasher, img image.Image) []pdq.Result {
+	dih, crops := h.ImageDihedralRegions(img, CentreCrops)
+	return append(append([]pdq.Result{dih[0]}, crops...), hashTrimmed(h, img))
+}
+
+// Indexes of pdq.DihedralVariants.
+const (
+	dihRot180 = 2
+	dihFlipX  = 4
+	dihFlipY  = 5
+)
 
 // FrameSide is the side of the square every frame is scaled to before it
 // is hashed (ffmpeg's area filter), as the reference vPDQ's downsampling
@@ -98,10 +148,36 @@ func frameSize(o video.Options) video.Options {
 
 // Upload samples the video at path at opts.FPS (video.DefaultFPS, one a
 // second, when 0) and hashes each sampled frame.
+//
+// An upload shorter than MinUploadFrames seconds is sampled again at
+// MinUploadFrames frames over its length (a 1.6 s video at 3.1 frames a
+// second): at one a second it would be decided on one or two frames,
+// which two chance matches would make a copy. Short videos are cheap to
+// decode twice.
 func Upload(ctx context.Context, path string, opts video.Options) (Result, error) {
 	if opts.FPS < 0 {
 		return Result{}, fmt.Errorf("%w: an upload is sampled at a positive rate, not every frame", video.ErrInvalidOptions)
 	}
+	res, err := upload(ctx, path, opts)
+	if err != nil || res.Sampled >= MinUploadFrames || res.DurationMs <= 0 {
+		return res, err
+	}
+	fps := min(float64(MinUploadFrames)*1000/float64(res.DurationMs), MaxShortFPS)
+	if fps <= 1000/float64(res.IntervalMs) {
+		return res, nil
+	}
+	opts.FPS = fps
+	return upload(ctx, path, opts)
+}
+
+// MinUploadFrames is the fewest frames an upload is sampled at (see
+// Upload); MaxShortFPS bounds the rate that takes for very short videos.
+const (
+	MinUploadFrames = 5
+	MaxShortFPS     = 10
+)
+
+func upload(ctx context.Context, path string, opts video.Options) (Result, error) {
 	fps := opts.FPS
 	if fps == 0 {
 		fps = video.DefaultFPS
@@ -112,15 +188,12 @@ func Upload(ctx context.Context, path string, opts video.Options) (Result, error
 	info, err := video.Frames(ctx, path, frameSize(opts), func(f video.Frame) error {
 		// A CPU slot per frame, not per video: a long video takes its
 		// turn with the pictures hashed meanwhile (package cpu).
-		var whole, trimmed pdq.Result
-		if err := cpu.Do(ctx, func() { whole, trimmed = hashFrame(h, f.Image) }); err != nil {
+		var vf events.VideoFrame
+		if err := cpu.Do(ctx, func() { vf = uploadFrame(h, f.Image) }); err != nil {
 			return err
 		}
 		res.Sampled++
-		vf := events.VideoFrame{Ms: f.Timestamp.Milliseconds(), PDQ: whole.Hash.String(), Quality: whole.Quality}
-		if trimmed.Quality > 0 {
-			vf.Trim = trimmed.Hash.String()
-		}
+		vf.Ms = f.Timestamp.Milliseconds()
 		last = vf.Ms
 		if n := len(res.Frames); n > 0 && res.Frames[n-1].PDQ == vf.PDQ && res.Frames[n-1].Trim == vf.Trim {
 			return nil
@@ -177,16 +250,27 @@ func (r *Result) Shift(ms int64) {
 	}
 }
 
-// Thin drops every other frame, doubling IntervalMs, until the frames'
-// JSON fits maxBytes (MaxEventBytes when 0), so that the event carrying
-// them fits a Kafka message. It returns how many times it halved them. At
-// one frame a second a two-hour video fits without thinning (about 100
-// bytes a frame), unless most frames also carry a trimmed hash.
+// Thin makes the frames' JSON fit maxBytes (MaxEventBytes when 0), so that
+// the event carrying them fits a Kafka message: first it drops every
+// frame's mirrored hashes (FlipY, FlipX, Rot180; with them a frame takes
+// about 330 bytes, so an upload longer than about 40 minutes at one frame
+// a second loses them, and with them the matching of mirrored and rotated
+// copies), then every other frame, doubling IntervalMs, as often as
+// needed. It returns how many times it halved the frames. At one frame a
+// second a two-hour video fits without halving (about 100 bytes a frame),
+// unless most frames also carry a trimmed hash.
 func (r *Result) Thin(maxBytes int) int {
 	if maxBytes <= 0 {
 		maxBytes = MaxEventBytes
 	}
 	halved := 0
+	if framesBytes(r.Frames) > maxBytes {
+		// The mirrored hashes go first: the frames' density matters to
+		// every copy, the mirrored hashes only to mirrored or rotated ones.
+		for i := range r.Frames {
+			r.Frames[i].FlipY, r.Frames[i].FlipX, r.Frames[i].Rot180 = "", "", ""
+		}
+	}
 	for len(r.Frames) > 1 && framesBytes(r.Frames) > maxBytes {
 		kept := r.Frames[:0]
 		for i, f := range r.Frames {
@@ -260,10 +344,10 @@ func Bank(ctx context.Context, path string, opts BankOptions) ([]Part, video.Inf
 		}
 	}
 	info, err := video.Frames(ctx, path, frameSize(vo), func(f video.Frame) error {
-		whole, trimmed := hashFrame(h, f.Image)
 		ms := f.Timestamp.Milliseconds()
-		keep(whole, ms)
-		keep(trimmed, ms)
+		for _, r := range bankFrame(h, f.Image) {
+			keep(r, ms)
+		}
 		return nil
 	})
 	if err != nil {

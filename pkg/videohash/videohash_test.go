@@ -278,6 +278,20 @@ func TestThinKeepsEventsUnderKafkasLimit(t *testing.T) {
 	if len(body) > 900<<10 {
 		t.Errorf("media.hashed of a two-hour video is %d bytes", len(body))
 	}
+	// With the mirrored hashes every upload now carries, those go first:
+	// the two-hour video keeps one frame a second, without them.
+	mirrored := mk(false)
+	for i := range mirrored.Frames {
+		f := &mirrored.Frames[i]
+		f.FlipY, f.FlipX, f.Rot180 = fmt.Sprintf("%064x", i+2<<20), fmt.Sprintf("%064x", i+3<<20), fmt.Sprintf("%064x", i+4<<20)
+	}
+	short := Result{IntervalMs: 1000, Frames: slices.Clone(mirrored.Frames[:2400])}
+	if n := short.Thin(0); n != 0 || short.Frames[2399].FlipY == "" {
+		t.Errorf("40 minutes with mirrored hashes: halved %d times, mirrored hashes kept: %v (%d bytes)", n, short.Frames[2399].FlipY != "", framesBytes(mirrored.Frames[:2400]))
+	}
+	if n := mirrored.Thin(0); n != 0 || len(mirrored.Frames) != 7200 || mirrored.Frames[0].FlipY != "" || framesBytes(mirrored.Frames) > MaxEventBytes {
+		t.Errorf("two hours with mirrored hashes: halved %d times to %d frames, mirrored hashes kept: %v", n, len(mirrored.Frames), mirrored.Frames[0].FlipY != "")
+	}
 	trimmed := mk(true)
 	n := trimmed.Thin(0)
 	if n != 1 || trimmed.IntervalMs != 2000 || len(trimmed.Frames) != 3600 || framesBytes(trimmed.Frames) > MaxEventBytes {
@@ -285,13 +299,13 @@ func TestThinKeepsEventsUnderKafkasLimit(t *testing.T) {
 	}
 }
 
-// TestLongBankVideoInParts cuts a bank video into parts of at most 300
-// hashes, as bank add does past MaxPartHashes, and checks the entries and
+// TestLongBankVideoInParts cuts a bank video into parts of at most 600
+// hashes (about 300 frames: each has its centre crop too), as bank add does past MaxPartHashes, and checks the entries and
 // that a copy of the whole video matches every part.
 func TestLongBankVideoInParts(t *testing.T) {
 	dir := samples(t)
 	path := filepath.Join(dir, "chair-orig-22-sd-bar.mp4")
-	parts, _, err := Bank(context.Background(), path, BankOptions{MaxPartHashes: 300})
+	parts, _, err := Bank(context.Background(), path, BankOptions{MaxPartHashes: 600})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +320,7 @@ func TestLongBankVideoInParts(t *testing.T) {
 		if i > 0 {
 			want = fmt.Sprintf("abababababababab-part%d", i)
 		}
-		if u.EntryID != want || len(u.Signals) > 300+2 || u.Labels[0] != "category:terror" {
+		if u.EntryID != want || len(u.Signals) > 600+2 || u.Labels[0] != "category:terror" {
 			t.Errorf("update %d: entry %s, %d signals, labels %v", i, u.EntryID, len(u.Signals), u.Labels)
 		}
 		if i > 0 && parts[i].FromMs <= parts[i-1].ToMs-1 {
