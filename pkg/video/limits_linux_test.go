@@ -124,3 +124,15 @@ func TestNetworkInputRefused(t *testing.T) {
 		}
 	}
 }
+
+// A tool that dies of SIGXCPU hit its CPU limit even when the CPU time
+// reported for it is below the limit (RLIMIT_CPU and rusage are counted
+// apart, and differ under load): it is the limit, not a crash.
+func TestSIGXCPUIsTheCPULimit(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "kill -XCPU $$")
+	if err := cmd.Run(); err == nil {
+		t.Fatal("sh survived its own SIGXCPU")
+	}
+	err := limitError("ffmpeg", cmd, Options{CPULimit: time.Minute}, false, &tail{})
+	wantLimit(t, err, "cpu")
+}

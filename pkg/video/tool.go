@@ -130,7 +130,12 @@ func limitError(tool string, cmd *exec.Cmd, o Options, killed bool, said *tail) 
 			Detail: "an allocation failed", Stderr: said.String()}
 	}
 	if sig, ok := signalled(ps); ok && !killed {
-		if sig == "cpu time limit exceeded" && o.CPULimit > 0 {
+		// SIGXCPU is the CPU limit even when the CPU time the kernel reports
+		// for the tool falls short of it: RLIMIT_CPU is enforced on the
+		// scheduler's tick, rusage is sampled apart, and under load the two
+		// differ by more than the slack above. Go names it "CPU time limit
+		// exceeded".
+		if strings.EqualFold(sig, "cpu time limit exceeded") && o.CPULimit > 0 {
 			return &ResourceLimitError{Tool: tool, Resource: "cpu", Limit: o.CPULimit.String(), Detail: sig, Stderr: said.String()}
 		}
 		return fmt.Errorf("%w: %s killed by signal %q (%v of CPU time): %s", ErrCrashed, tool, sig,
