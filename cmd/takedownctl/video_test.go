@@ -16,8 +16,9 @@ import (
 )
 
 // TestBankAddVideo banks a generated video with `bank add` on the real
-// broker and reads the entry back: the file's hashes and one frame hash
-// per frame (every frame of a 3-second, 10 fps clip), each with its time.
+// broker and reads the entry back: the file's hashes and two frame hashes
+// per frame (every frame of a 3-second, 10 fps clip: the whole frame and
+// its centre without 10% of each edge), each with its time.
 // Configure's video percentages go through too, and bad ones are refused.
 func TestBankAddVideo(t *testing.T) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
@@ -45,8 +46,8 @@ func TestBankAddVideo(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.mustRun("add", "--bank", "attack", "--label", "category:terror", clip)), &line); err != nil {
 		t.Fatal(err)
 	}
-	if line.Frames != 30 || line.Signals != 32 {
-		t.Fatalf("bank add printed %+v, want 30 frame hashes and 2 file hashes", line)
+	if line.Frames != 60 || line.Signals != 62 {
+		t.Fatalf("bank add printed %+v, want 60 frame hashes (30 frames and their centre crops) and 2 file hashes", line)
 	}
 	// Read back as a matcher would (a CSV export has no frame times).
 	var entries []bank.Entry
