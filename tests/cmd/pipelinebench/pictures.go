@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/gob"
+	"encoding/hex"
 	"fmt"
 	"image"
 	"math/rand/v2"
@@ -42,7 +44,16 @@ const picW, picH = 1152, 864
 // decide it (mediahash.Hash, a bank of the originals, the default policy):
 // copies must be removed, unrelated scenes must match nothing.
 func loadPool(ctx context.Context, dir string, seed uint64, originals, copies int) (*pool, error) {
-	path := filepath.Join(dir, fmt.Sprintf("pool-%d-%d-%d-%dx%d.gob", seed, originals, copies, picW, picH))
+	// The bank entries in a kept pool hold hashes the hashing code of the
+	// time made: after a change to it (PDQ at the decoded size, issue 15)
+	// uploads hash a few bits away and copies checked as removals land in
+	// review. The pool is keyed by what today's code makes of its first
+	// scene, so such a change makes a new one.
+	fp, err := hashingFingerprint(ctx, seed)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, fmt.Sprintf("pool-%d-%d-%d-%dx%d-%s.gob", seed, originals, copies, picW, picH, fp))
 	if f, err := os.Open(path); err == nil {
 		defer f.Close()
 		var p pool
@@ -62,6 +73,23 @@ func loadPool(ctx context.Context, dir string, seed uint64, originals, copies in
 		_ = os.Remove(f.Name())
 	}
 	return p, nil
+}
+
+// hashingFingerprint is a short digest of every signal today's code makes
+// of the pool's first scene, for a bank and for an upload.
+func hashingFingerprint(ctx context.Context, seed uint64) (string, error) {
+	data := demo.JPEG(demo.Scene(seed, picW, picH), 90)
+	h := sha256.New()
+	for _, hash := range []func(context.Context, []byte, string, mediahash.Limits) (mediahash.Result, error){mediahash.HashForBank, mediahash.Hash} {
+		res, err := hash(ctx, data, events.ContentImage, mediahash.Limits{})
+		if err != nil {
+			return "", err
+		}
+		for _, sg := range res.Signals {
+			fmt.Fprintf(h, "%s %s %s\n", sg.Type, sg.Variant, sg.Value)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
 func makePool(ctx context.Context, seed uint64, originals, copies int) (*pool, error) {
