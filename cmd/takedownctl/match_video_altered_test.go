@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -22,12 +21,7 @@ import (
 // bank's centre-crop frame hashes; a 1.6-second cut on more than two
 // frames. An unrelated video mirrored matches nothing.
 func TestMatchCommandAlteredVideos(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		if os.Getenv(testenv.EnvRequire) != "" {
-			t.Fatalf("ffmpeg missing: %v", err)
-		}
-		t.Skipf("ffmpeg missing: %v", err)
-	}
+	needFFmpeg(t)
 	videos := testenv.SharedTestdata(t, "vpdq/videos")
 	ref := filepath.Join(videos, "chair-orig-22-sd-bar.mp4") // 22.4 s, 480x720, letterboxed
 	unrelated := filepath.Join(videos, "pattern-hd-no-bar.mp4")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -22,12 +21,7 @@ import (
 // video matches nothing; a still of the video, a picture, matches the
 // video reference through one of its frames.
 func TestMatchCommandVideo(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		if os.Getenv(testenv.EnvRequire) != "" {
-			t.Fatalf("ffmpeg missing: %v", err)
-		}
-		t.Skipf("ffmpeg missing: %v", err)
-	}
+	needFFmpeg(t)
 	videos := testenv.SharedTestdata(t, "vpdq/videos")
 	ref := filepath.Join(videos, "doorknob-hd-no-bar.mp4") // 4.3 s, 1280x720
 	unrelated := filepath.Join(videos, "pattern-sd-grey-bar.mp4")

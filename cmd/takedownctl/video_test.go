@@ -21,12 +21,7 @@ import (
 // its centre without 10% of each edge), each with its time.
 // Configure's video percentages go through too, and bad ones are refused.
 func TestBankAddVideo(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		if os.Getenv("TAKEDOWN_TEST_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("ffmpeg missing: %v", err)
-		}
-		t.Skipf("ffmpeg missing: %v", err)
-	}
+	needFFmpeg(t)
 	e := newBankEnv(t)
 	clip := filepath.Join(t.TempDir(), "clip.mp4")
 	if out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10:duration=3",
@@ -81,5 +76,17 @@ func TestBankAddVideo(t *testing.T) {
 		if _, _, err := e.run("configure", "--bank", "attack", "--video-reference-percent", bad); err == nil {
 			t.Errorf("--video-reference-percent %s accepted", bad)
 		}
+	}
+}
+
+// needFFmpeg skips a test that runs ffmpeg where it is not installed, and
+// fails it under make test (TAKEDOWN_TEST_REQUIRE_SERVICES), which has it.
+func needFFmpeg(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		if os.Getenv(testenv.EnvRequire) != "" {
+			t.Fatalf("ffmpeg missing: %v", err)
+		}
+		t.Skipf("ffmpeg missing: %v", err)
 	}
 }
