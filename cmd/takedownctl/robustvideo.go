@@ -12,9 +12,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/takedown-pipeline/takedown/cmd/takedownctl/internal/robustness"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/policy"
@@ -177,62 +178,52 @@ func runVideoRobustness(ctx context.Context, args []string, workers int, asJSON,
 		n, _ := strconv.Atoi(strings.SplitN(id, "-", 2)[0])
 		return n
 	}
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range next {
-				jb, res := jobs[j], &results[j]
-				path := files[jb.ref]
-				if jb.alt >= 0 {
-					alt := alts[jb.alt]
-					path = filepath.Join(tmp, fmt.Sprintf("%s-%d.mp4", alt.Name, jb.ref))
-					in := infos[jb.ref]
-					a := slices.Concat([]string{"-nostdin", "-v", "error", "-y", "-i", files[jb.ref]}, alt.args(in.Width, in.Height, in.FrameRate), []string{path})
-					if o, err := exec.CommandContext(ctx, "ffmpeg", a...).CombinedOutput(); err != nil {
-						res.err = fmt.Errorf("ffmpeg %s: %v: %s", strings.Join(a, " "), err, o)
-						continue
-					}
-				}
-				data, err := os.ReadFile(path)
-				if err != nil {
-					res.err = err
-					continue
-				}
-				start := time.Now()
-				v, err := m.verdict(ctx, banks, path, data)
-				res.took = time.Since(start)
-				res.seconds = infos[jb.ref].Duration.Seconds()
-				if err != nil {
-					res.err = fmt.Errorf("%s: %w", path, err)
-					continue
-				}
-				var own, other []events.Match
-				for _, mt := range v.Matches {
-					if refOf(mt.EntryID) == jb.ref {
-						own = append(own, mt)
-					} else {
-						other = append(other, mt)
-					}
-				}
-				d := m.policy.Decide(own)
-				res.detected = d.Action != policy.ActionNone
-				res.auto = d.Action == policy.ActionRemove
-				for _, mt := range other {
-					if m.policy.Decide([]events.Match{mt}).Action != policy.ActionNone {
-						res.false = append(res.false, fmt.Sprintf("%s -> %s (distance %d)", filepath.Base(files[jb.ref]), filepath.Base(files[refOf(mt.EntryID)]), mt.Distance))
-					}
-				}
+	robustness.Parallel(ctx, workers, len(jobs), func(j int) {
+		jb, res := jobs[j], &results[j]
+		path := files[jb.ref]
+		if jb.alt >= 0 {
+			alt := alts[jb.alt]
+			path = filepath.Join(tmp, fmt.Sprintf("%s-%d.mp4", alt.Name, jb.ref))
+			in := infos[jb.ref]
+			a := slices.Concat([]string{"-nostdin", "-v", "error", "-y", "-i", files[jb.ref]}, alt.args(in.Width, in.Height, in.FrameRate), []string{path})
+			if o, err := exec.CommandContext(ctx, "ffmpeg", a...).CombinedOutput(); err != nil {
+				res.err = fmt.Errorf("ffmpeg %s: %v: %s", strings.Join(a, " "), err, o)
+				return
 			}
-		}()
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			res.err = err
+			return
+		}
+		start := time.Now()
+		v, err := m.verdict(ctx, banks, path, data)
+		res.took = time.Since(start)
+		res.seconds = infos[jb.ref].Duration.Seconds()
+		if err != nil {
+			res.err = fmt.Errorf("%s: %w", path, err)
+			return
+		}
+		var own, other []events.Match
+		for _, mt := range v.Matches {
+			if refOf(mt.EntryID) == jb.ref {
+				own = append(own, mt)
+			} else {
+				other = append(other, mt)
+			}
+		}
+		d := m.policy.Decide(own)
+		res.detected = d.Action != policy.ActionNone
+		res.auto = d.Action == policy.ActionRemove
+		for _, mt := range other {
+			if m.policy.Decide([]events.Match{mt}).Action != policy.ActionNone {
+				res.false = append(res.false, fmt.Sprintf("%s -> %s (distance %d)", filepath.Base(files[jb.ref]), filepath.Base(files[refOf(mt.EntryID)]), mt.Distance))
+			}
+		}
+	})
+	if err := ctx.Err(); err != nil {
+		return err // jobs not handed out have no result
 	}
-	for j := range jobs {
-		next <- j
-	}
-	close(next)
-	wg.Wait()
 
 	var uploadTime time.Duration
 	var uploadSeconds float64

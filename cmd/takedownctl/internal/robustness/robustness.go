@@ -145,7 +145,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		err  error
 	}
 	all := make([]loaded, len(cfg.Images))
-	parallel(ctx, cfg.Workers, len(cfg.Images), func(i int) {
+	Parallel(ctx, cfg.Workers, len(cfg.Images), func(i int) {
 		path := cfg.Images[i]
 		img, data, err := load(ctx, path, cfg.MaxSide)
 		if err != nil {
@@ -227,9 +227,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	return rep, nil
 }
 
-// parallel calls f(0) .. f(n-1) on workers goroutines, and stops handing
+// Parallel calls f(0) .. f(n-1) on workers goroutines, and stops handing
 // out work once ctx is done.
-func parallel(ctx context.Context, workers, n int, f func(i int)) {
+func Parallel(ctx context.Context, workers, n int, f func(i int)) {
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range workers {
@@ -345,7 +345,7 @@ func evaluate(ctx context.Context, cfg Config, banks *bank.Banks, pics []picture
 	}
 	errs := make([]error, len(pics))
 	var done atomic.Int64
-	parallel(ctx, cfg.Workers, len(pics), func(i int) {
+	Parallel(ctx, cfg.Workers, len(pics), func(i int) {
 		if cfg.Progress != nil {
 			defer func() { cfg.Progress(int(done.Add(1)), len(pics)) }()
 		}
