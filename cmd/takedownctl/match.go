@@ -91,12 +91,7 @@ func cmdMatch(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("reference %s: %w", path, err)
 		}
 		for k, u := range updates {
-			// Named by position: two references with the same bytes stay
-			// two entries.
-			u.EntryID = strconv.Itoa(i)
-			if k > 0 {
-				u.EntryID += "-part" + strconv.Itoa(k)
-			}
+			u.EntryID = positionalEntryID(i, k)
 			u.ContentID = u.EntryID
 			refOf[u.EntryID] = path
 			if err := banks.Apply(u); err != nil {
@@ -170,3 +165,14 @@ func printMatch(out io.Writer, l matchLine) {
 
 // seconds writes milliseconds as seconds, "12.3s".
 func seconds(ms int64) string { return strconv.FormatFloat(float64(ms)/1000, 'f', 1, 64) + "s" }
+
+// positionalEntryID names part k of the i-th reference file by position,
+// so that two references with the same bytes stay two entries; a video
+// banked in parts gets "-partK" after the first, as bank add names them.
+func positionalEntryID(i, k int) string {
+	id := strconv.Itoa(i)
+	if k > 0 {
+		id += "-part" + strconv.Itoa(k)
+	}
+	return id
+}

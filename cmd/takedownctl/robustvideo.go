@@ -133,10 +133,7 @@ func runVideoRobustness(ctx context.Context, args []string, workers int, asJSON,
 			return fmt.Errorf("reference %s: %w", path, err)
 		}
 		for k, u := range updates {
-			u.EntryID = strconv.Itoa(i)
-			if k > 0 {
-				u.EntryID += "-part" + strconv.Itoa(k)
-			}
+			u.EntryID = positionalEntryID(i, k)
 			u.ContentID = u.EntryID
 			rep.BankFrameHashes += videoFrames(u.Signals)
 			if err := banks.Apply(u); err != nil {
