@@ -74,7 +74,9 @@ func submitUpload(ctx context.Context, ingestURL string, key ingestKey, u Upload
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var out map[string]any
 	_ = json.Unmarshal(raw, &out)
-	if resp.StatusCode != http.StatusAccepted {
+	// 200 is a repeat of an upload already accepted (the body says
+	// "duplicate"), 202 a new one.
+	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusOK {
 		if resp.StatusCode == http.StatusUnauthorized && key.ID == "" {
 			return nil, fmt.Errorf("ingest refused the unsigned upload (%s): set TAKEDOWN_INGEST_KEY_ID and TAKEDOWN_INGEST_KEY_SECRET "+
 				"to a client key of ingest's TAKEDOWN_INGEST_CLIENTS (`takedownctl dev` prints one)", resp.Status)
@@ -165,6 +167,10 @@ func cmdSubmit(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if err := json.NewEncoder(out).Encode(res); err != nil {
 		return err
+	}
+	if dup, _ := res["duplicate"].(bool); dup {
+		// Nothing was queued: the hasher will not come for the file.
+		return nil
 	}
 	fmt.Fprintf(os.Stderr, "serving %s at %s until the hasher fetches it (up to %s)\n", target, u.MediaURL, serveFor)
 	select {

@@ -34,14 +34,25 @@ type UploadRequest struct {
 	CorrelationID string `json:"correlation_id,omitempty"`
 }
 
-// UploadResponse is the 202 answer of POST /v1/uploads.
+// UploadResponse is the answer of POST /v1/uploads: 202 for a new upload,
+// 200 with Duplicate for a content id the client already uploaded with the
+// same media (within the dedup TTL), which is not queued again.
 type UploadResponse struct {
+	// EventID is the upload's media.uploaded event: for a duplicate, the
+	// first upload's.
 	EventID   string `json:"event_id"`
 	ContentID string `json:"content_id"`
 	// ClientID is the client the upload was accepted for: its ids are
 	// scoped to it.
-	ClientID      string `json:"client_id"`
+	ClientID string `json:"client_id"`
+	// CorrelationID is the first upload's for a duplicate.
 	CorrelationID string `json:"correlation_id"`
+	// Duplicate is true when the content id was already accepted with this
+	// media: nothing was queued, the ids are the first upload's.
+	Duplicate bool `json:"duplicate,omitempty"`
+	// Status is "accepted" for a new upload and "already_accepted" for a
+	// duplicate.
+	Status string `json:"status"`
 }
 
 // ErrorResponse is every error answer of the API.
@@ -105,21 +116,6 @@ func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request, c caller,
 	}
 	// Bound to the request: its lines carry the request span's trace id.
 	log := telemetry.WithContext(s.log, r.Context()).With("client", c.client, "content_id", req.ContentID)
-	// An id names one piece of media: the same id with other media must
-	// not pass for a duplicate of the first (the consumer would drop it).
-	prev, same, err := s.claimMedia(r.Context(), s.uploadKey(c.client, req.ContentID), mediaFingerprint(req.MediaURL), s.cfg.DedupTTL)
-	if err != nil {
-		log.Error("upload not checked against earlier uploads", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "the upload could not be checked now; try again")
-		return
-	}
-	if !same {
-		s.conflicts.Add(1)
-		log.Warn("upload refused: content id already used for other media", "previous_media", prev)
-		writeError(w, http.StatusConflict, fmt.Sprintf("content_id %q was uploaded with a different media_url within the last %s; "+
-			"an id names one piece of media: give different media a new content_id", req.ContentID, s.cfg.DedupTTL))
-		return
-	}
 	ev := events.MediaUploaded{
 		Meta:        events.NewMeta(events.TypeMediaUploaded, req.ContentID, req.CorrelationID),
 		MediaURL:    req.MediaURL,
@@ -128,16 +124,53 @@ func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request, c caller,
 		UploadedAt:  uploadedAt,
 	}
 	ev.ClientID = c.client
+	// An id names one piece of media: the same id with other media must
+	// not pass for a duplicate of the first (the consumer would drop it).
+	// The claim also keeps the first upload's ids, which answer a repeat.
+	key := s.uploadKey(c.client, req.ContentID)
+	claim := mediaFingerprint(req.MediaURL) + " " + ev.EventID + " " + ev.CorrelationID
+	stored, same, err := s.claimMedia(r.Context(), key, claim, s.cfg.DedupTTL)
+	if err != nil {
+		log.Error("upload not checked against earlier uploads", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "the upload could not be checked now; try again")
+		return
+	}
+	if !same {
+		s.conflicts.Add(1)
+		prev, _, _ := strings.Cut(stored, " ")
+		log.Warn("upload refused: content id already used for other media", "previous_media", prev)
+		writeError(w, http.StatusConflict, fmt.Sprintf("content_id %q was uploaded with a different media_url within the last %s; "+
+			"an id names one piece of media: give different media a new content_id", req.ContentID, s.cfg.DedupTTL))
+		return
+	}
+	if stored != claim {
+		// A repeat (a client's retry, or the same upload sent twice):
+		// answered with the first upload's ids and not queued again.
+		s.duplicates.Add(1)
+		_, ids, _ := strings.Cut(stored, " ")
+		first, corr, _ := strings.Cut(ids, " ")
+		log.Info("upload already accepted; not queued again", "first_event_id", first, "dedup_ttl", s.cfg.DedupTTL)
+		service.WriteJSON(w, http.StatusOK, UploadResponse{EventID: first, ContentID: req.ContentID,
+			ClientID: c.client, CorrelationID: corr, Duplicate: true, Status: "already_accepted"})
+		return
+	}
 	log = log.With("correlation_id", ev.CorrelationID, "event_id", ev.EventID)
 	if err := messaging.PublishEvent(r.Context(), s.pub, s.cfg.Topics.Uploaded, &ev); err != nil {
 		log.Error("upload not queued", "err", err)
+		// Let the retry through rather than answer it as a duplicate of
+		// an upload that was never queued. (A crash right here instead
+		// answers retries as duplicates until the key expires, as for
+		// stream segments.)
+		if derr := s.rdb.Del(context.WithoutCancel(r.Context()), key).Err(); derr != nil {
+			log.Warn("upload claim not released", "err", derr)
+		}
 		writeError(w, http.StatusServiceUnavailable, "the upload could not be queued now; try again")
 		return
 	}
 	s.accepted.Add(1)
 	log.Info("upload accepted", "content_type", ev.ContentType, "key_id", c.keyID)
 	service.WriteJSON(w, http.StatusAccepted, UploadResponse{EventID: ev.EventID, ContentID: ev.ContentID,
-		ClientID: c.client, CorrelationID: ev.CorrelationID})
+		ClientID: c.client, CorrelationID: ev.CorrelationID, Status: "accepted"})
 }
 
 // checkMediaURL applies the URL policy and returns a problem for the

@@ -128,14 +128,20 @@ func startService(t *testing.T) *harness {
 
 func (h *harness) upload(t *testing.T, body string) UploadResponse {
 	t.Helper()
+	return h.uploadWant(t, body, http.StatusAccepted)
+}
+
+// uploadWant posts an upload and wants status code.
+func (h *harness) uploadWant(t *testing.T, body string, code int) UploadResponse {
+	t.Helper()
 	resp, err := signedPost(h.url+"/v1/uploads", body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("upload: status %d: %s", resp.StatusCode, data)
+	if resp.StatusCode != code {
+		t.Fatalf("upload: status %d, want %d: %s", resp.StatusCode, code, data)
 	}
 	var out UploadResponse
 	if err := json.Unmarshal(data, &out); err != nil {
@@ -183,12 +189,22 @@ func TestIngest(t *testing.T) {
 		}
 	})
 
-	t.Run("duplicate upload is dropped", func(t *testing.T) {
+	t.Run("duplicate upload is answered as one and not queued again", func(t *testing.T) {
 		id := testenv.Name("dup")
 		first := h.upload(t, uploadBody(id))
-		second := h.upload(t, uploadBody(id))
-		if first.EventID == second.EventID {
-			t.Fatal("two uploads got one event id")
+		if first.Duplicate || first.Status != "accepted" {
+			t.Errorf("first upload answered %+v", first)
+		}
+		before := h.svc.Stats().Accepted
+		// The repeat names another correlation id: the answer is the
+		// first upload's.
+		second := h.uploadWant(t, strings.Replace(uploadBody(id), `"corr-`, `"other-corr-`, 1), http.StatusOK)
+		if !second.Duplicate || second.Status != "already_accepted" || second.EventID != first.EventID ||
+			second.CorrelationID != first.CorrelationID || second.ContentID != id || second.ClientID != "acme" {
+			t.Errorf("repeat answered %+v, want a duplicate carrying the first's ids %+v", second, first)
+		}
+		if got := h.svc.Stats().Accepted; got != before {
+			t.Errorf("the repeat was queued: accepted %d -> %d", before, got)
 		}
 		// The sentinel is uploaded after both; on one partition, seeing it
 		// means both duplicates were handled.
