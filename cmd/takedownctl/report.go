@@ -34,11 +34,15 @@ const (
 
 // Counts are the audit records of one row of the report.
 type Counts struct {
-	// Taken is the actions that succeeded (outcome succeeded).
+	// Taken is the actions that succeeded (outcome succeeded). Queuing an
+	// upload for review is no action on it (it stays up until a reviewer
+	// decides): it is counted in QueuedForReview, never here.
 	Taken int `json:"taken"`
-	// ByAction splits Taken by action (remove, restrict, restore,
-	// queue_for_review, ...).
+	// ByAction splits Taken by action (remove, restrict, restore, ...).
 	ByAction map[string]int `json:"by_action"`
+	// QueuedForReview is the uploads sent to review (queue_for_review
+	// succeeded).
+	QueuedForReview int `json:"queued_for_review"`
 	// Auto, Reviewed and Overturned split Taken by what led to the action:
 	// no person (trigger auto or incident), a reviewer's decision, an
 	// overturned decision.
@@ -100,6 +104,10 @@ func (c *Counts) add(a *events.EnforcementAction) {
 	default:
 		return
 	}
+	if a.Action == events.ActionQueueForReview {
+		c.QueuedForReview++
+		return
+	}
 	c.Taken++
 	c.ByAction[a.Action]++
 	switch a.Trigger {
@@ -149,7 +157,11 @@ func buildReport(acts []events.EnforcementAction, from, to time.Time) Report {
 		}
 		r.Records++
 		r.Total.add(a)
-		bump(r.ByAction, a.Action, a)
+		if a.Action != events.ActionQueueForReview {
+			// by_action holds actions taken or tried; queuing for review
+			// is counted in each row's queued_for_review.
+			bump(r.ByAction, a.Action, a)
+		}
 		bank := a.Bank
 		if bank == "" {
 			bank = noneName
@@ -316,6 +328,7 @@ func printReport(w io.Writer, r *Report) error {
 	fmt.Fprintf(w, "records: %d (duplicates dropped: %d, unreadable: %d)\n", r.Records, r.Duplicates, r.Unreadable)
 	fmt.Fprintf(w, "actions taken: %d (auto %d, of which incident %d; reviewed %d; overturned %d); failed: %d; retried attempts: %d\n",
 		t.Taken, t.Auto, t.Incident, t.Reviewed, t.Overturned, t.Failed, t.Retries)
+	fmt.Fprintf(w, "queued for review (no action taken yet): %d\n", t.QueuedForReview)
 	if m := r.UploadToRemoval.MedianSeconds; m != nil {
 		fmt.Fprintf(w, "median time from upload to removal: %s over %d removals\n",
 			time.Duration(*m*float64(time.Second)).Round(time.Millisecond), r.UploadToRemoval.Removals)
@@ -323,7 +336,7 @@ func printReport(w io.Writer, r *Report) error {
 		fmt.Fprintln(w, "median time from upload to removal: no removals")
 	}
 
-	actions := []string{events.ActionRemove, events.ActionRestrict, events.ActionRestore, events.ActionQueueForReview}
+	actions := []string{events.ActionRemove, events.ActionRestrict, events.ActionRestore}
 	for _, a := range slices.Sorted(maps.Keys(r.ByAction)) {
 		if !slices.Contains(actions, a) {
 			actions = append(actions, a)
@@ -345,7 +358,7 @@ func printReport(w io.Writer, r *Report) error {
 	}{{"BANK", r.ByBank}, {"LABEL", r.ByLabel}} {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "%s\tTAKEN\tAUTO\tREVIEWED\tOVERTURNED\t%s\tFAILED\tRETRIES\n", group.title,
+		fmt.Fprintf(tw, "%s\tTAKEN\tAUTO\tREVIEWED\tOVERTURNED\t%s\tFAILED\tRETRIES\tQUEUED_FOR_REVIEW\n", group.title,
 			strings.ToUpper(strings.Join(actions, "\t")))
 		for _, name := range slices.Sorted(maps.Keys(group.rows)) {
 			c := group.rows[name]
@@ -353,7 +366,7 @@ func printReport(w io.Writer, r *Report) error {
 			for _, a := range actions {
 				fmt.Fprintf(tw, "%d\t", c.ByAction[a])
 			}
-			fmt.Fprintf(tw, "%d\t%d\n", c.Failed, c.Retries)
+			fmt.Fprintf(tw, "%d\t%d\t%d\n", c.Failed, c.Retries, c.QueuedForReview)
 		}
 		if len(group.rows) == 0 {
 			fmt.Fprintf(tw, "(no records)\n")

@@ -114,6 +114,12 @@ func counts(taken, auto, incident, reviewed, overturned, failed, retries int, by
 		Overturned: overturned, Failed: failed, Retries: retries}
 }
 
+// queued sets the uploads queued for review of c.
+func queued(c Counts, n int) Counts {
+	c.QueuedForReview = n
+	return c
+}
+
 func TestReport(t *testing.T) {
 	brokers, topic := publishReportSet(t)
 	common := []string{"--kafka-brokers", strings.Join(brokers, ","), "--topic-actions", topic}
@@ -133,22 +139,22 @@ func TestReport(t *testing.T) {
 		Records: 11, Duplicates: 1, Unreadable: 1,
 		// Succeeded: 1, 2, 3, 4, 5, 6, 7, 14. Auto: 1, 2 (incident), 4, 7,
 		// 14; reviewed: 3; overturned: 5, 6. Failed: 10; retries: 8, 9.
-		Total: counts(8, 5, 1, 1, 2, 1, 2, map[string]int{"remove": 5, "restrict": 1, "restore": 1, "queue_for_review": 1}),
+		// 7 is queued for review: no action taken.
+		Total: queued(counts(7, 4, 1, 1, 2, 1, 2, map[string]int{"remove": 5, "restrict": 1, "restore": 1}), 1),
 		ByAction: map[string]Counts{
-			"remove":           counts(5, 3, 1, 1, 1, 1, 2, map[string]int{"remove": 5}), // 1, 2, 3, 6, 14
-			"restrict":         counts(1, 1, 0, 0, 0, 0, 0, map[string]int{"restrict": 1}),
-			"restore":          counts(1, 0, 0, 0, 1, 0, 0, map[string]int{"restore": 1}),
-			"queue_for_review": counts(1, 1, 0, 0, 0, 0, 0, map[string]int{"queue_for_review": 1}),
+			"remove":   counts(5, 3, 1, 1, 1, 1, 2, map[string]int{"remove": 5}), // 1, 2, 3, 6, 14
+			"restrict": counts(1, 1, 0, 0, 0, 0, 0, map[string]int{"restrict": 1}),
+			"restore":  counts(1, 0, 0, 0, 1, 0, 0, map[string]int{"restore": 1}),
 		},
 		ByBank: map[string]Counts{
-			// 1, 3, 5, 6, 7 succeeded; 8, 9 retried; 10 failed.
-			"tve":   counts(5, 2, 0, 1, 2, 1, 2, map[string]int{"remove": 3, "restore": 1, "queue_for_review": 1}),
+			// 1, 3, 5, 6 succeeded; 7 queued; 8, 9 retried; 10 failed.
+			"tve":   queued(counts(4, 1, 0, 1, 2, 1, 2, map[string]int{"remove": 3, "restore": 1}), 1),
 			"cip":   counts(2, 2, 1, 0, 0, 0, 0, map[string]int{"remove": 2}), // 2, 14
 			"memes": counts(1, 1, 0, 0, 0, 0, 0, map[string]int{"restrict": 1}),
 		},
 		ByLabel: map[string]Counts{
-			// 1, 2, 3, 5, 7 succeeded; 8, 9, 10.
-			"category:terror":     counts(5, 3, 1, 1, 1, 1, 2, map[string]int{"remove": 3, "restore": 1, "queue_for_review": 1}),
+			// 1, 2, 3, 5 succeeded; 7 queued; 8, 9, 10.
+			"category:terror":     queued(counts(4, 2, 1, 1, 1, 1, 2, map[string]int{"remove": 3, "restore": 1}), 1),
 			"incident:x":          counts(1, 1, 1, 0, 0, 0, 0, map[string]int{"remove": 1}),
 			"category:borderline": counts(1, 1, 0, 0, 0, 0, 0, map[string]int{"restrict": 1}),
 			"(none)":              counts(2, 1, 0, 0, 1, 0, 0, map[string]int{"remove": 2}), // 6, 14
@@ -186,7 +192,7 @@ func TestReport(t *testing.T) {
 		}
 	}
 	total := raw["total"].(map[string]any)
-	for _, k := range []string{"taken", "by_action", "auto", "reviewed", "overturned", "incident", "failed", "retries"} {
+	for _, k := range []string{"taken", "by_action", "queued_for_review", "auto", "reviewed", "overturned", "incident", "failed", "retries"} {
 		if _, ok := total[k]; !ok {
 			t.Errorf("JSON total lacks %q", k)
 		}
@@ -205,14 +211,15 @@ func TestReport(t *testing.T) {
 		}
 		for name, want := range map[string]string{
 			"records:":         "records: 11 (duplicates dropped: 1, unreadable: 1)",
-			"actions":          "actions taken: 8 (auto 5, of which incident 1; reviewed 1; overturned 2); failed: 1; retried attempts: 2",
+			"actions":          "actions taken: 7 (auto 4, of which incident 1; reviewed 1; overturned 2); failed: 1; retried attempts: 2",
+			"queued":           "queued for review (no action taken yet): 1",
 			"median":           "median time from upload to removal: 1m0s over 5 removals",
 			"ACTION":           "ACTION TAKEN AUTO INCIDENT REVIEWED OVERTURNED FAILED RETRIES",
 			"remove":           "remove 5 3 1 1 1 1 2",
-			"queue_for_review": "queue_for_review 1 1 0 0 0 0 0",
-			"BANK":             "BANK TAKEN AUTO REVIEWED OVERTURNED REMOVE RESTRICT RESTORE QUEUE_FOR_REVIEW FAILED RETRIES",
-			"tve":              "tve 5 2 1 2 3 0 1 1 1 2",
-			"category:terror":  "category:terror 5 3 1 1 3 0 1 1 1 2",
+			"queue_for_review": "",
+			"BANK":             "BANK TAKEN AUTO REVIEWED OVERTURNED REMOVE RESTRICT RESTORE FAILED RETRIES QUEUED_FOR_REVIEW",
+			"tve":              "tve 4 1 1 2 3 0 1 1 2 1",
+			"category:terror":  "category:terror 4 2 1 1 3 0 1 1 2 1",
 		} {
 			if rows[name] != want {
 				t.Errorf("row %q, want %q\n%s", rows[name], want, out)
@@ -224,7 +231,7 @@ func TestReport(t *testing.T) {
 		for i, l := range lines {
 			if strings.HasPrefix(l, "BANK") {
 				col := strings.Index(l, "TAKEN")
-				if tve := lines[i+3]; !strings.HasPrefix(tve, "tve") || tve[col] != '5' {
+				if tve := lines[i+3]; !strings.HasPrefix(tve, "tve") || tve[col] != '4' {
 					t.Errorf("TAKEN column at %d does not line up:\n%s\n%s", col, l, tve)
 				}
 			}
@@ -242,8 +249,8 @@ func TestReport(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatal(err)
 		}
-		if r.From != nil || r.Records != 14 || r.Total.Taken != 11 || r.Total.ByAction["remove"] != 8 || r.Duplicates != 1 || r.Unreadable != 2 {
-			t.Errorf("whole topic: records %d, taken %d, removals %d, duplicates %d, unreadable %d, from %v; want 14, 11, 8, 1, 2, null",
+		if r.From != nil || r.Records != 14 || r.Total.Taken != 10 || r.Total.ByAction["remove"] != 8 || r.Duplicates != 1 || r.Unreadable != 2 {
+			t.Errorf("whole topic: records %d, taken %d, removals %d, duplicates %d, unreadable %d, from %v; want 14, 10, 8, 1, 2, null",
 				r.Records, r.Total.Taken, r.Total.ByAction["remove"], r.Duplicates, r.Unreadable, r.From)
 		}
 	})
