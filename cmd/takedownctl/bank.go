@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -352,22 +353,29 @@ func cmdBankList(ctx context.Context, args []string, out, errOut io.Writer) erro
 		return enc.Encode(infos)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BANK\tKIND\tENABLED\tENTRIES\tDISABLED\tSIGNALS\tLABELS")
+	fmt.Fprintln(tw, "BANK\tKIND\tENABLED\tINCIDENT\tSEVERITY\tENTRIES\tDISABLED\tSIGNALS\tLABELS")
+	marked := false
 	for _, b := range infos {
-		enabled := "yes"
-		if !b.Config.Enabled {
-			enabled = "no"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", b.Name, b.Config.Kind, enabled, b.Entries, b.Disabled,
-			signalSummary(b), strings.Join(b.Config.Labels, ","))
+		signals := signalSummary(b)
+		marked = marked || strings.Contains(signals, "*")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", b.Name, b.Config.Kind, yesNo(b.Config.Enabled), yesNo(b.Config.Incident),
+			cmp.Or(b.Config.Severity, events.SeverityMedium), b.Entries, b.Disabled, signals, strings.Join(b.Config.Labels, ","))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(infos) > 0 {
+	// The note explains the marker, so it comes only with one.
+	if marked {
 		fmt.Fprintln(out, "(* set by the bank's configuration; other thresholds are the matcher's defaults, built-in values shown)")
 	}
 	return nil
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // signalSummary shows a bank's effective signal settings, e.g.

@@ -313,13 +313,16 @@ func TestBankConfigureListDisable(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]string{
-		"BANK":  "BANK KIND ENABLED ENTRIES DISABLED SIGNALS LABELS",
-		"tve":   "tve allow no 1 2 pdq=20* phash=off* dhash=off md5 sha256 category:benign,source:ngo",
-		"other": "other block yes 1 0 pdq=31 phash=off dhash=off md5 sha256",
+		"BANK":  "BANK KIND ENABLED INCIDENT SEVERITY ENTRIES DISABLED SIGNALS LABELS",
+		"tve":   "tve allow no no medium 1 2 pdq=20* phash=off* dhash=off md5 sha256 category:benign,source:ngo",
+		"other": "other block yes no medium 1 0 pdq=31 phash=off dhash=off md5 sha256",
 	} {
 		if rows[name] != want {
 			t.Errorf("list row %q, want %q\n%s", rows[name], want, table)
 		}
+	}
+	if !strings.Contains(table, "(* set by the bank's configuration") {
+		t.Errorf("list shows a * without its note:\n%s", table)
 	}
 	// --reset-signal and --reset return to the defaults.
 	e.mustRun("configure", "--bank", "tve", "--reset-signal", "pdq,phash", "--clear-labels", "--enabled", "true", "--kind", "block")

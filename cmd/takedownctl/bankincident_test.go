@@ -1,6 +1,8 @@
 package main
 
 import (
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
@@ -34,5 +36,15 @@ func TestBankConfigureIncident(t *testing.T) {
 	}
 	if info := listBank(t, e, "cip"); info.Config.Incident || info.Config.Severity != events.SeverityLow {
 		t.Fatalf("a refused configure changed the bank: %+v", info.Config)
+	}
+	// The table shows both, and no note for a * that no row has.
+	table := e.mustRun("list")
+	if !strings.Contains(table, "INCIDENT  SEVERITY") || !regexp.MustCompile(`(?m)^cip +block +no +no +low +0 +0 +pdq=24\* `).MatchString(table) {
+		t.Errorf("list:\n%s", table)
+	}
+	e.mustRun("configure", "--bank", "cip", "--reset", "--incident", "true", "--severity", "high")
+	table = e.mustRun("list")
+	if !regexp.MustCompile(`(?m)^cip +block +yes +yes +high +0 +0 +pdq=31 `).MatchString(table) || strings.Contains(table, "*") {
+		t.Errorf("list of a bank with default thresholds:\n%s", table)
 	}
 }
