@@ -83,6 +83,11 @@ func cmdDev(ctx context.Context, args []string) error {
 	if err := s.Parse(args); err != nil {
 		return err
 	}
+	if c.webhookURL != "" && c.webhookSecret == "" {
+		// Checked before anything starts: the services would refuse to
+		// sign, and a stack without its webhook is no demo.
+		return fmt.Errorf("TAKEDOWN_WEBHOOK_SECRET is required with TAKEDOWN_WEBHOOK_URL")
+	}
 	for i := range devServices {
 		c.addrs = append(c.addrs, "127.0.0.1:"+strconv.Itoa(c.portBase+i))
 	}
@@ -121,22 +126,26 @@ func cmdDev(ctx context.Context, args []string) error {
 		say("using Redis at %s", c.redis.Where())
 	}
 
-	var platform *demoPlatform
-	if c.webhookURL == "" {
-		if c.webhookSecret == "" {
-			c.webhookSecret = events.NewID()
-		}
-		platform = newDemoPlatform([]byte(c.webhookSecret), say)
-		stop, addr, err := service.Serve(ctx, log, c.platformAddr, platform)
-		if err != nil {
-			return fmt.Errorf("demo platform: %w (set TAKEDOWN_DEMO_PLATFORM_ADDR)", err)
-		}
-		defer stop()
-		platform.base = "http://" + addr
+	// The demo platform always hosts the demo's media, which the hasher
+	// fetches from it; it receives the takedowns only when no real
+	// endpoint is named.
+	external := c.webhookURL != ""
+	if !external && c.webhookSecret == "" {
+		c.webhookSecret = events.NewID()
+	}
+	platform := newDemoPlatform([]byte(c.webhookSecret), say)
+	stopPlatform, platformAddr, err := service.Serve(ctx, log, c.platformAddr, platform)
+	if err != nil {
+		return fmt.Errorf("demo platform: %w (set TAKEDOWN_DEMO_PLATFORM_ADDR)", err)
+	}
+	defer stopPlatform()
+	platform.base = "http://" + platformAddr
+	if external {
+		platform.external = true
+		say("demo platform on %s: media under /media/; takedowns go to %s", platform.base, c.webhookURL)
+	} else {
 		c.webhookURL = platform.base + "/webhook"
 		say("demo platform on %s: media under /media/, takedowns arrive at /webhook", platform.base)
-	} else if c.webhookSecret == "" {
-		return fmt.Errorf("TAKEDOWN_WEBHOOK_SECRET is required with TAKEDOWN_WEBHOOK_URL")
 	}
 
 	// The review service needs a key for reviewers' tokens: a fresh secret
@@ -225,6 +234,9 @@ type demoPlatform struct {
 	recv  *webhook.Receiver
 	mux   *http.ServeMux
 	taken chan webhook.Takedown
+	// external: takedowns go to a real endpoint (TAKEDOWN_WEBHOOK_URL),
+	// never to this platform's /webhook.
+	external bool
 }
 
 func newDemoPlatform(secret []byte, say func(string, ...any)) *demoPlatform {

@@ -8,15 +8,19 @@ import (
 	"image/png"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/takedown-pipeline/takedown/cmd/takedownctl/internal/devstack"
+	"github.com/takedown-pipeline/takedown/pkg/webhook"
 )
 
 // TestDevDemo runs what `make run` runs — the built binaries on the embedded
@@ -27,70 +31,12 @@ func TestDevDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the whole pipeline")
 	}
-	bin := t.TempDir()
-	for _, target := range append([]string{"takedownctl"}, devServices...) {
-		pkg := "github.com/takedown-pipeline/takedown/services/" + target
-		if target == "takedownctl" {
-			pkg = "."
-		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(bin, target), pkg).CombinedOutput()
-		if err != nil {
-			t.Fatalf("build %s: %v\n%s", target, err, out)
-		}
-	}
+	bin := devBinaries(t)
 	base := freeRange(t, len(devServices)+1)
-	kafkaPort := base + len(devServices)
-
-	cmd := exec.Command(filepath.Join(bin, "takedownctl"), "dev")
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TAKEDOWN_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env,
-		fmt.Sprintf("TAKEDOWN_DEV_KAFKA_PORT=%d", kafkaPort),
-		fmt.Sprintf("TAKEDOWN_DEV_PORT_BASE=%d", base),
-		"TAKEDOWN_DEMO_PLATFORM_ADDR=127.0.0.1:0")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-
-	lines := make(chan string, 1024)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var out []string
-	read := func(until string, within time.Duration) {
-		t.Helper()
-		deadline := time.After(within)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("takedownctl dev ended before %q:\n%s", until, strings.Join(out, "\n"))
-				}
-				out = append(out, l)
-				if strings.Contains(l, until) {
-					return
-				}
-			case <-deadline:
-				t.Fatalf("no %q within %s:\n%s", until, within, strings.Join(out, "\n"))
-			}
-		}
-	}
+	d := startDev(t, bin, base, "TAKEDOWN_DEMO_PLATFORM_ADDR=127.0.0.1:0")
+	cmd, lines, read := d.cmd, d.lines, d.read
 	read("Running until Ctrl-C.", 3*time.Minute)
-	all := strings.Join(out, "\n")
+	all := strings.Join(*d.out, "\n")
 	for _, want := range []string{
 		"exact-copy.jpg   expected remove  got remove succeeded",
 		"altered-copy.jpg expected remove  got remove succeeded",
@@ -183,14 +129,112 @@ func TestDevDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	for l := range lines {
-		out = append(out, l)
+		*d.out = append(*d.out, l)
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("takedownctl dev exited with %v after Ctrl-C", err)
 	}
-	if n := strings.Count(strings.Join(out, "\n"), "stopped cleanly"); n != len(devServices) {
-		t.Errorf("%d of %d services stopped cleanly:\n%s", n, len(devServices), strings.Join(out, "\n"))
+	if n := strings.Count(strings.Join(*d.out, "\n"), "stopped cleanly"); n != len(devServices) {
+		t.Errorf("%d of %d services stopped cleanly:\n%s", n, len(devServices), strings.Join(*d.out, "\n"))
 	}
+}
+
+var (
+	devBinOnce sync.Once
+	devBinDir  string
+	devBinErr  error
+)
+
+// devBinaries builds takedownctl and the five services once per test run.
+func devBinaries(t *testing.T) string {
+	t.Helper()
+	devBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "takedownctl-dev-bin-")
+		if err != nil {
+			devBinErr = err
+			return
+		}
+		devBinDir = dir
+		for _, target := range append([]string{"takedownctl"}, devServices...) {
+			pkg := "github.com/takedown-pipeline/takedown/services/" + target
+			if target == "takedownctl" {
+				pkg = "."
+			}
+			out, err := exec.Command("go", "build", "-o", filepath.Join(dir, target), pkg).CombinedOutput()
+			if err != nil {
+				devBinErr = fmt.Errorf("build %s: %v\n%s", target, err, out)
+				return
+			}
+		}
+	})
+	if devBinErr != nil {
+		t.Fatal(devBinErr)
+	}
+	return devBinDir
+}
+
+// devRun is a running `takedownctl dev`: its output lines and what was read
+// of them so far.
+type devRun struct {
+	cmd   *exec.Cmd
+	lines chan string
+	out   *[]string
+	read  func(until string, within time.Duration)
+}
+
+// startDev runs `takedownctl dev` from bin with the services at base (Kafka
+// at base+5), no TAKEDOWN_* variable of the test's own environment, and env.
+func startDev(t *testing.T, bin string, base int, env ...string) devRun {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "takedownctl"), "dev")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TAKEDOWN_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env,
+		fmt.Sprintf("TAKEDOWN_DEV_KAFKA_PORT=%d", base+len(devServices)),
+		fmt.Sprintf("TAKEDOWN_DEV_PORT_BASE=%d", base))
+	cmd.Env = append(cmd.Env, env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	lines := make(chan string, 1024)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	out := new([]string)
+	read := func(until string, within time.Duration) {
+		t.Helper()
+		deadline := time.After(within)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("takedownctl dev ended before %q:\n%s", until, strings.Join(*out, "\n"))
+				}
+				*out = append(*out, l)
+				if strings.Contains(l, until) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %q within %s:\n%s", until, within, strings.Join(*out, "\n"))
+			}
+		}
+	}
+	return devRun{cmd: cmd, lines: lines, out: out, read: read}
 }
 
 // freeRange finds n consecutive free ports on 127.0.0.1, below Linux's
@@ -242,4 +286,105 @@ func writePicture(t *testing.T, path string) {
 	if err := png.Encode(f, img); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestDevSettings runs `takedownctl dev` under the documented combinations
+// of its settings other than the defaults (TestDevDemo): a real webhook
+// endpoint with its secret (and a real Redis when the test environment has
+// one), a real endpoint without a secret, and no demo with a given secret
+// and a data directory.
+func TestDevSettings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the whole pipeline")
+	}
+	bin := devBinaries(t)
+
+	t.Run("webhook-url", func(t *testing.T) {
+		const secret = "the-platform-secret"
+		var mu sync.Mutex
+		var got []webhook.Takedown
+		// The project's own receiver: it verifies every request's
+		// signature with the secret and rejects the rest.
+		recv := &webhook.Receiver{Secret: []byte(secret), OnTakedown: func(td webhook.Takedown) {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, td)
+		}}
+		srv := httptest.NewServer(recv)
+		defer srv.Close()
+		env := []string{"TAKEDOWN_DEMO_PLATFORM_ADDR=127.0.0.1:0", "TAKEDOWN_WEBHOOK_URL=" + srv.URL + "/takedowns", "TAKEDOWN_WEBHOOK_SECRET=" + secret}
+		if addr := os.Getenv("TAKEDOWN_TEST_REDIS_ADDR"); addr != "" {
+			env = append(env, "TAKEDOWN_REDIS_ADDR="+addr)
+		}
+		d := startDev(t, bin, freeRange(t, len(devServices)+1), env...)
+		d.read("Running until Ctrl-C.", 3*time.Minute)
+		all := strings.Join(*d.out, "\n")
+		for _, want := range []string{
+			"takedowns go to " + srv.URL + "/takedowns",
+			"exact-copy.jpg   expected remove  got remove succeeded",
+			"altered-copy.jpg expected remove  got remove succeeded",
+			"weaker-copy.jpg  expected review  got queue_for_review succeeded",
+			"unrelated.jpg    expected none    got no match",
+		} {
+			if !strings.Contains(all, want) {
+				t.Errorf("output lacks %q", want)
+			}
+		}
+		if strings.Contains(all, "[platform] TAKEDOWN received") {
+			t.Errorf("the demo platform received a takedown meant for the real endpoint")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		var ids []string
+		for _, td := range got {
+			ids = append(ids, td.ContentID)
+		}
+		slices.Sort(ids)
+		if len(ids) != 2 || !strings.HasSuffix(ids[0], "-altered-copy") || !strings.HasSuffix(ids[1], "-exact-copy") {
+			t.Errorf("the endpoint received takedowns of %v, want the altered and the exact copy", ids)
+		}
+		if n := recv.Rejected(); n != 0 {
+			t.Errorf("the endpoint rejected %d requests (signature?)", n)
+		}
+		if t.Failed() {
+			t.Logf("output:\n%s", all)
+		}
+	})
+
+	t.Run("webhook-url-without-secret", func(t *testing.T) {
+		cmd := exec.Command(filepath.Join(bin, "takedownctl"), "dev")
+		cmd.Env = append(os.Environ(), "TAKEDOWN_WEBHOOK_URL=http://127.0.0.1:1/x", "TAKEDOWN_WEBHOOK_SECRET=")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "TAKEDOWN_WEBHOOK_SECRET is required") {
+			t.Errorf("err %v, output:\n%s", err, out)
+		}
+		if strings.Contains(string(out), "embedded Kafka") {
+			t.Errorf("started the stack before refusing:\n%s", out)
+		}
+	})
+
+	t.Run("no-demo", func(t *testing.T) {
+		dir := t.TempDir()
+		d := startDev(t, bin, freeRange(t, len(devServices)+1), "TAKEDOWN_DEMO=false", "TAKEDOWN_WEBHOOK_SECRET=given",
+			"TAKEDOWN_DEV_DATA_DIR="+dir, "TAKEDOWN_DEMO_PLATFORM_ADDR=127.0.0.1:0")
+		d.read("Running until Ctrl-C.", 3*time.Minute)
+		all := strings.Join(*d.out, "\n")
+		if strings.Contains(all, "=== demo") {
+			t.Errorf("TAKEDOWN_DEMO=false ran the demo:\n%s", all)
+		}
+		if !strings.Contains(all, "takedowns arrive at /webhook") {
+			t.Errorf("no demo platform webhook:\n%s", all)
+		}
+		if err := d.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		for range d.lines {
+		}
+		if err := d.cmd.Wait(); err != nil {
+			t.Errorf("exit after Ctrl-C: %v", err)
+		}
+		if ents, _ := os.ReadDir(dir); len(ents) == 0 {
+			t.Errorf("the embedded Kafka kept nothing in TAKEDOWN_DEV_DATA_DIR")
+		}
+	})
 }
