@@ -30,6 +30,7 @@ type Set struct {
 	errs     []error
 	lookup   func(string) (string, bool)
 	secrets  []secret
+	args     []string // positional arguments, after Parse
 }
 
 // secret is a setting whose value may live in a file.
@@ -156,12 +157,15 @@ func (s *Set) Duration(p *time.Duration, name string, def time.Duration, usage s
 	s.fs.DurationVar(p, name, d, usage)
 }
 
-// Parse reads the command line. Malformed environment values are reported
+// Parse reads the command line: flags and positional arguments in any order
+// (see Args). Malformed environment values are reported
 // here, all at once, rather than silently replaced by defaults.
 func (s *Set) Parse(args []string) error {
-	if err := s.fs.Parse(args); err != nil {
+	positional, err := parseInterspersed(s.fs, args)
+	if err != nil {
 		return err
 	}
+	s.args = positional
 	for _, sec := range s.secrets {
 		path, isFile := strings.CutPrefix(*sec.p, "@")
 		if !isFile {
@@ -214,8 +218,9 @@ func (s *Set) FlagEnv(prefix string) []string {
 	return out
 }
 
-// Args returns the arguments left after the flags.
-func (s *Set) Args() []string { return s.fs.Args() }
+// Args returns the positional arguments, in order: flags may come before,
+// between and after them; `--` ends the flags.
+func (s *Set) Args() []string { return s.args }
 
 // FlagSet exposes the underlying flag set.
 func (s *Set) FlagSet() *flag.FlagSet { return s.fs }
