@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -374,6 +375,23 @@ func TestDevSettings(t *testing.T) {
 		}
 		if !strings.Contains(all, "takedowns arrive at /webhook") {
 			t.Errorf("no demo platform webhook:\n%s", all)
+		}
+		// takedownctl --version and every service's start-up line name
+		// the same version, the one of service.version.
+		var version string
+		for _, arg := range []string{"--version", "version"} {
+			b, err := exec.Command(filepath.Join(bin, "takedownctl"), arg).Output()
+			f := strings.Fields(string(b))
+			if err != nil || len(f) < 2 || f[0] != "takedownctl" {
+				t.Fatalf("takedownctl %s: %v: %q", arg, err, b)
+			}
+			version = f[1]
+		}
+		for _, name := range devServices {
+			re := regexp.MustCompile(`(?m)^\[` + name + ` *\] .*msg=starting service=` + name + ` version=` + regexp.QuoteMeta(version) + ` revision=`)
+			if !re.MatchString(all) {
+				t.Errorf("%s logged no start-up line with version %s:\n%s", name, version, all)
+			}
 		}
 		if err := d.cmd.Process.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)

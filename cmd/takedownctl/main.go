@@ -10,9 +10,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
+
+	"github.com/takedown-pipeline/takedown/pkg/telemetry"
 )
 
 const usage = `takedownctl operates a takedown pipeline.
@@ -47,10 +51,12 @@ Usage:
                                                              create every topic of the pipeline that is missing, as the
                                                              services would (for TAKEDOWN_CREATE_TOPICS=false)
   takedownctl dev                                            run the whole pipeline on this machine (make run)
+  takedownctl version                                        print the version (also --version)
 
 Settings come from flags or TAKEDOWN_* environment variables, the same ones
 the services read (e.g. TAKEDOWN_KAFKA_BROKERS); run a command with -h to
-list its settings.
+list its settings. Flags may come before or after a command's arguments;
+-- ends them.
 `
 
 func main() {
@@ -69,6 +75,15 @@ func main() {
 		fmt.Fprintf(os.Stderr, "takedownctl: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// cmdVersion prints the version the services log at start and report as
+// service.version (one source: telemetry.ServiceVersion), with the VCS
+// revision and Go version of the build.
+func cmdVersion(out io.Writer) error {
+	_, revision := telemetry.Build()
+	_, err := fmt.Fprintf(out, "takedownctl %s (revision %s, %s)\n", telemetry.ServiceVersion(), revision, runtime.Version())
+	return err
 }
 
 type usageError struct{ msg string }
@@ -102,6 +117,8 @@ func run(ctx context.Context, args []string) error {
 		return cmdTopics(ctx, args[1:], os.Stdout)
 	case "dev":
 		return cmdDev(ctx, args[1:])
+	case "version", "--version":
+		return cmdVersion(os.Stdout)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -312,6 +313,10 @@ func Main(name string, bind func(*config.Set) *config.Common, run func(ctx conte
 	}
 	log := NewLogger(name, common.LogLevel, common.LogFormat)
 	slog.SetDefault(log)
+	// The version is the one of service.version and takedown_build_info:
+	// a log line tells which build wrote it without a metrics scrape.
+	_, revision := telemetry.Build()
+	log.Info("starting", "version", telemetry.ServiceVersion(), "revision", revision, "go", runtime.Version())
 	SetMemoryLimit(log, *common)
 	ctx, stop := SignalContext()
 	defer stop()
