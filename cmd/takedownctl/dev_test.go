@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -21,6 +22,9 @@ import (
 	"time"
 
 	"github.com/takedown-pipeline/takedown/cmd/takedownctl/internal/devstack"
+	"github.com/takedown-pipeline/takedown/pkg/bank"
+	"github.com/takedown-pipeline/takedown/pkg/demo"
+	"github.com/takedown-pipeline/takedown/pkg/policy"
 	"github.com/takedown-pipeline/takedown/pkg/webhook"
 )
 
@@ -100,10 +104,57 @@ func TestDevDemo(t *testing.T) {
 		t.Errorf("signed submit: %v\n%s", err, got)
 	}
 
+	// submit --wait follows uploads to their outcome: the demo's own
+	// copies (removed; queued for review with its link), an unrelated
+	// picture (no match: the matcher's verdict says it was checked), and
+	// an upload ingest refuses (and why).
+	set, err := demo.NewSet(context.Background(), 1, policy.Default(), bank.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reviewBase := fmt.Sprintf("http://127.0.0.1:%d", base+devReview)
+	wait := func(target string) (string, error) {
+		c := exec.Command(filepath.Join(bin, "takedownctl"), "submit", target, "--wait", "--timeout", "90s",
+			"--kafka-brokers", fmt.Sprintf("127.0.0.1:%d", base+len(devServices)), "--review-url", reviewBase)
+		c.Env = append(os.Environ(), fmt.Sprintf("TAKEDOWN_INGEST_URL=http://127.0.0.1:%d", base),
+			"TAKEDOWN_INGEST_KEY_ID="+keyID, "TAKEDOWN_INGEST_KEY_SECRET="+secret)
+		b, err := c.CombinedOutput()
+		return string(b), err
+	}
+	dir := t.TempDir()
+	for _, m := range set.Uploads {
+		var want []string
+		switch m.Expect {
+		case policy.ActionRemove:
+			want = []string{"outcome: removed (trigger auto)"}
+		case policy.ActionReview:
+			want = []string{"outcome: queued for review: ", "review it at " + reviewBase + "/ui/items/demo:ctl-"}
+		default:
+			continue // the unrelated picture below
+		}
+		path := filepath.Join(dir, m.Name)
+		if err := os.WriteFile(path, m.Data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := wait(path)
+		want = append(want, "  ingested ", "  hashed ", "  matched ", " took ")
+		for _, w := range want {
+			if err != nil || !strings.Contains(got, w) {
+				t.Errorf("submit --wait %s: %v, output lacks %q:\n%s", m.Name, err, w, got)
+				break
+			}
+		}
+	}
+	if got, err := wait(pic); err != nil || !strings.Contains(got, "outcome: no match") || !strings.Contains(got, "  matched ") {
+		t.Errorf("submit --wait of an unrelated picture: %v\n%s", err, got)
+	}
+	if got, err := wait("http://10.9.8.7/x.jpg"); err == nil || !strings.Contains(got, "refused the upload (400") || !strings.Contains(got, "10.9.8.7") {
+		t.Errorf("submit --wait of a private address: %v\n%s", err, got)
+	}
+
 	// The printed lead token carries the stack's issuer and audience and
 	// opens the review API; the UI, on plain http, sets no Secure cookie
 	// (cookie-secure=false in the dev stack only).
-	reviewBase := fmt.Sprintf("http://127.0.0.1:%d", base+devReview)
 	req, err := http.NewRequest(http.MethodGet, reviewBase+"/v1/items?state=pending", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -39,7 +39,9 @@ Usage:
                                                              change a bank's settings
   takedownctl match-hashes --bank FILE --queries FILE [--type pdq]
                                                              match hashes against a bank file (JSON lines)
-  takedownctl submit [--content-id ID] FILE|URL              send an upload to the pipeline
+  takedownctl submit [--content-id ID] [--wait [--timeout 2m]] FILE|URL
+                                                             send an upload to the pipeline; --wait follows it and
+                                                             prints its outcome and how long each stage took
   takedownctl report [--from TIME] [--to TIME] [--json]      transparency report of enforcement.actions
   takedownctl dlq list [--json]                              dead-letter topics (*.dlq) with message counts per partition
   takedownctl dlq show TOPIC [--offset [P:]N,...] [--limit N] [--json]

@@ -16,6 +16,7 @@ import (
 
 	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/webhook"
 )
 
@@ -98,6 +99,8 @@ func cmdSubmit(ctx context.Context, args []string, out io.Writer) error {
 		serveAddr   string
 		serveFor    time.Duration
 		key         ingestKey
+		wait        bool
+		follow      followSettings
 	)
 	s := config.New("takedownctl submit")
 	s.String(&ingestURL, "ingest-url", "http://127.0.0.1:8080", "base URL of the ingest service's HTTP API")
@@ -107,11 +110,20 @@ func cmdSubmit(ctx context.Context, args []string, out io.Writer) error {
 	s.String(&serveAddr, "serve-addr", "127.0.0.1:0", "where to serve a local FILE until the hasher fetched it")
 	s.Duration(&serveFor, "serve-timeout", time.Minute, "how long to serve a local FILE waiting for the fetch")
 	bindIngestKey(s, &key)
+	s.Bool(&wait, "wait", false, "follow the upload through the pipeline and print what happened (removed, queued for review, no match) and how long each stage took")
+	follow.bind(s)
 	if err := s.Parse(args); err != nil {
 		return err
 	}
 	if err := key.check(); err != nil {
 		return err
+	}
+	if wait {
+		// Checked first: an upload sent to a pipeline whose topics cannot
+		// be read could not be followed.
+		if err := messaging.Check(ctx, follow.kafka); err != nil {
+			return fmt.Errorf("--wait reads the pipeline's topics: %w", err)
+		}
 	}
 	if len(s.Args()) != 1 {
 		return usageError{"submit needs exactly one FILE or URL"}
@@ -124,13 +136,34 @@ func cmdSubmit(ctx context.Context, args []string, out io.Writer) error {
 		contentType = contentTypeOf(target)
 	}
 	u := Upload{ContentID: contentID, ContentType: contentType, UploaderID: uploader, UploadedAt: time.Now().UTC()}
+	// then follows an accepted upload through the pipeline with --wait.
+	then := func(res map[string]any) error {
+		if !wait {
+			return nil
+		}
+		if dup, _ := res["duplicate"].(bool); dup {
+			fmt.Fprintf(out, "content %s was already accepted (event %v); it was not queued again, so there is nothing new to follow\n", contentID, res["event_id"])
+			return nil
+		}
+		client, _ := res["client_id"].(string)
+		corr, _ := res["correlation_id"].(string)
+		scoped := contentID
+		if client != "" {
+			scoped = events.ScopedID(client, contentID)
+		}
+		fmt.Fprintf(out, "following content %s (correlation %s) through the pipeline, up to %s:\n", scoped, corr, follow.timeout)
+		return followUpload(ctx, follow, scoped, corr, u.UploadedAt, out)
+	}
 	if pu, err := url.Parse(target); err == nil && (pu.Scheme == "http" || pu.Scheme == "https") {
 		u.MediaURL = target
 		res, err := submitUpload(ctx, ingestURL, key, u)
 		if err != nil {
 			return err
 		}
-		return json.NewEncoder(out).Encode(res)
+		if err := json.NewEncoder(out).Encode(res); err != nil {
+			return err
+		}
+		return then(res)
 	}
 
 	// A local file: the pipeline fetches media by URL, so serve the file on
@@ -170,7 +203,11 @@ func cmdSubmit(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if dup, _ := res["duplicate"].(bool); dup {
 		// Nothing was queued: the hasher will not come for the file.
-		return nil
+		return then(res)
+	}
+	if wait {
+		// The file is served until the outcome is in (the deferred Close).
+		return then(res)
 	}
 	fmt.Fprintf(os.Stderr, "serving %s at %s until the hasher fetches it (up to %s)\n", target, u.MediaURL, serveFor)
 	select {
