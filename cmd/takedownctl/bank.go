@@ -21,27 +21,9 @@ import (
 
 const bankUsage = "bank needs a subcommand: add, import, export, list, disable or configure"
 
-// cmdBank runs `takedownctl bank SUBCOMMAND`.
+// cmdBank runs `takedownctl bank SUBCOMMAND` (see commandTable).
 func cmdBank(ctx context.Context, args []string, out, errOut io.Writer) error {
-	if len(args) == 0 {
-		return usageError{bankUsage}
-	}
-	rest := args[1:]
-	switch args[0] {
-	case "add":
-		return cmdBankAdd(ctx, rest, out)
-	case "import":
-		return cmdBankImport(ctx, rest, out, errOut)
-	case "export":
-		return cmdBankExport(ctx, rest, out, errOut)
-	case "list":
-		return cmdBankList(ctx, rest, out, errOut)
-	case "disable":
-		return cmdBankDisable(ctx, rest, out)
-	case "configure":
-		return cmdBankConfigure(ctx, rest, out, errOut)
-	}
-	return usageError{fmt.Sprintf("unknown bank subcommand %q; %s", args[0], bankUsage)}
+	return dispatch(ctx, subcommands("bank"), "bank", args, out, errOut)
 }
 
 // progressFor returns a bar on errOut, redrawn in place when it is a

@@ -27,18 +27,7 @@ const dlqSuffix = ".dlq"
 const HeaderDLQReplayedFrom = "dlq-replayed-from"
 
 func cmdDLQ(ctx context.Context, args []string, out, errOut io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"dlq needs a subcommand: list, show or replay"}
-	}
-	switch args[0] {
-	case "list":
-		return cmdDLQList(ctx, args[1:], out)
-	case "show":
-		return cmdDLQShow(ctx, args[1:], out)
-	case "replay":
-		return cmdDLQReplay(ctx, args[1:], out, errOut)
-	}
-	return usageError{fmt.Sprintf("unknown dlq subcommand %q: want list, show or replay", args[0])}
+	return dispatch(ctx, subcommands("dlq"), "dlq", args, out, errOut)
 }
 
 // dlqPartition is where one partition of a dead-letter topic stands.

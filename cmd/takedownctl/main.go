@@ -54,6 +54,9 @@ Usage:
                                                              services would (for TAKEDOWN_CREATE_TOPICS=false)
   takedownctl dev                                            run the whole pipeline on this machine (make run)
   takedownctl version                                        print the version (also --version)
+  takedownctl help                                           this text (also -h)
+  takedownctl completion bash|zsh                            print a shell completion script, e.g.
+                                                             source <(takedownctl completion bash)
 
 Settings come from flags or TAKEDOWN_* environment variables, the same ones
 the services read (e.g. TAKEDOWN_KAFKA_BROKERS); run a command with -h to
@@ -97,33 +100,11 @@ func run(ctx context.Context, args []string) error {
 		return usageError{"no command"}
 	}
 	switch args[0] {
-	case "hash":
-		return cmdHash(ctx, args[1:], os.Stdout)
-	case "bank":
-		return cmdBank(ctx, args[1:], os.Stdout, os.Stderr)
-	case "match-hashes":
-		return cmdMatchHashes(ctx, args[1:], os.Stdout, os.Stderr)
-	case "match":
-		return cmdMatch(ctx, args[1:], os.Stdout)
-	case "robustness":
-		return cmdRobustness(ctx, args[1:], os.Stdout)
-	case "submit":
-		return cmdSubmit(ctx, args[1:], os.Stdout)
-	case "report":
-		return cmdReport(ctx, args[1:], os.Stdout, os.Stderr)
-	case "dlq":
-		return cmdDLQ(ctx, args[1:], os.Stdout, os.Stderr)
-	case "token":
-		return cmdToken(ctx, args[1:], os.Stdout)
-	case "topics":
-		return cmdTopics(ctx, args[1:], os.Stdout)
-	case "dev":
-		return cmdDev(ctx, args[1:])
-	case "version", "--version":
+	case "--version":
 		return cmdVersion(os.Stdout)
-	case "help", "-h", "--help":
+	case "-h", "--help":
 		fmt.Print(usage)
 		return nil
 	}
-	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+	return dispatch(ctx, commandTable(), "", args, os.Stdout, os.Stderr)
 }

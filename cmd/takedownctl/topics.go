@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -15,14 +16,7 @@ import (
 )
 
 func cmdTopics(ctx context.Context, args []string, out io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"topics needs a subcommand: create"}
-	}
-	switch args[0] {
-	case "create":
-		return cmdTopicsCreate(ctx, args[1:], out)
-	}
-	return usageError{fmt.Sprintf("unknown topics subcommand %q: want create", args[0])}
+	return dispatch(ctx, subcommands("topics"), "topics", args, out, os.Stderr)
 }
 
 // cmdTopicsCreate creates every topic of the pipeline that does not exist
