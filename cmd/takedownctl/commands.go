@@ -215,6 +215,10 @@ _takedownctl() {
     local -a cands
     cands=("${(@f)$(${words[1]} ` + completeCommand + ` "${(@)words[2,CURRENT-1]}" 2>/dev/null)}")
     cands=(${cands:#})
+    # A command's flags for a word that starts like one; else files.
+    if [[ ${words[CURRENT]} != -* && ${cands[1]} == --* ]]; then
+        cands=()
+    fi
     if (( ${#cands} )); then
         compadd -- "${cands[@]}"
     else

@@ -123,6 +123,27 @@ func TestCompletionScripts(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(out)) != "_takedownctl" {
 		t.Errorf("zsh: %v: %q", err, out)
 	}
+	// The function, with compadd and _files standing in for zsh's
+	// completion system (zsh filters the candidates by the typed prefix).
+	for _, tt := range []struct {
+		words string
+		want  string
+	}{
+		{"ba", "hash match robustness bank match-hashes submit report dlq token topics dev completion version help"},
+		{"bank di", "add import export list disable configure"},
+		{"submit --wa", "--wait"},
+		{"submit pic", "(files)"},
+	} {
+		words := append([]string{"'" + bin + "'"}, strings.Fields(tt.words)...)
+		script := "autoload -U compinit && compinit -u && source <('" + bin + "' completion zsh); " +
+			"compadd() { shift; print -r -- \"$@\" }; _files() { print '(files)' }; " +
+			"words=(" + strings.Join(words, " ") + "); CURRENT=" + strconv.Itoa(len(words)) + "; _takedownctl"
+		out, err := exec.Command(zsh, "-c", script).CombinedOutput()
+		got := strings.TrimSpace(string(out))
+		if err != nil || !(got == tt.want || strings.HasPrefix(tt.want, "--") && slices.Contains(strings.Fields(got), tt.want)) {
+			t.Errorf("zsh completing %q: %v: %q, want %q", tt.words, err, got, tt.want)
+		}
+	}
 }
 
 // usageNames reports whether a line of the usage starts with takedownctl
