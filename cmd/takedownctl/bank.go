@@ -19,8 +19,6 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/events"
 )
 
-const bankUsage = "bank needs a subcommand: add, import, export, list, disable or configure"
-
 // cmdBank runs `takedownctl bank SUBCOMMAND` (see commandTable).
 func cmdBank(ctx context.Context, args []string, out, errOut io.Writer) error {
 	return dispatch(ctx, subcommands("bank"), "bank", args, out, errOut)

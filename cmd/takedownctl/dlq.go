@@ -26,10 +26,6 @@ const dlqSuffix = ".dlq"
 // failure lead back to it.
 const HeaderDLQReplayedFrom = "dlq-replayed-from"
 
-func cmdDLQ(ctx context.Context, args []string, out, errOut io.Writer) error {
-	return dispatch(ctx, subcommands("dlq"), "dlq", args, out, errOut)
-}
-
 // dlqPartition is where one partition of a dead-letter topic stands.
 type dlqPartition struct {
 	Partition int   `json:"partition"`

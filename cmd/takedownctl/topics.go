@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -14,10 +13,6 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/topics"
 )
-
-func cmdTopics(ctx context.Context, args []string, out io.Writer) error {
-	return dispatch(ctx, subcommands("topics"), "topics", args, out, os.Stderr)
-}
 
 // cmdTopicsCreate creates every topic of the pipeline that does not exist
 // yet, with the specs the services would create it with under the same
