@@ -47,6 +47,8 @@ Usage:
                                                              create every topic of the pipeline that is missing, as the
                                                              services would (for TAKEDOWN_CREATE_TOPICS=false)
   takedownctl dev                                            run the whole pipeline on this machine (make run)
+  takedownctl settings                                       every command's settings as JSON (make docs writes
+                                                             docs/settings.md from them)
 
 Settings come from flags or TAKEDOWN_* environment variables, the same ones
 the services read (e.g. TAKEDOWN_KAFKA_BROKERS); run a command with -h to
@@ -102,6 +104,8 @@ func run(ctx context.Context, args []string) error {
 		return cmdTopics(ctx, args[1:], os.Stdout)
 	case "dev":
 		return cmdDev(ctx, args[1:])
+	case "settings":
+		return cmdSettings(ctx, args[1:], os.Stdout)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
