@@ -18,7 +18,7 @@ VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
 # then run, and fail one by one, without the services.
 TEST_ENV = env=$$(scripts/test-env.sh up) || { echo "make: scripts/test-env.sh up failed (its output is above): no Kafka or Redis for the tests" >&2; exit 1; }; eval "$$env"
 
-.PHONY: build run test test-env test-env-down lint fmt clean images images-check images-push bench-match pdq-compare robustness bench-hash bench-startup bench-e2e chaos chaos-ci chart-check chart-docs
+.PHONY: help docs build run test test-env test-env-down lint fmt clean images images-check images-push bench-match pdq-compare robustness bench-hash bench-startup bench-e2e chaos chaos-ci chart-check chart-docs
 
 ## build: every binary into bin/
 build:
@@ -63,6 +63,10 @@ test-env:
 	scripts/test-env.sh up
 test-env-down:
 	scripts/test-env.sh down
+
+## docs: write docs/settings.md, the settings of every service and takedownctl command, from the code that binds them (a test fails when it is stale)
+docs:
+	cd tests && $(GO) run ./cmd/settingsdoc -o ../docs/settings.md
 
 ## lint: gofmt, go vet, staticcheck and govulncheck (offline vulnerability database) over every module
 lint:
@@ -143,3 +147,7 @@ fmt:
 
 clean:
 	rm -rf bin
+
+## help: this list of targets
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/takedown-pipeline/takedown/pkg/bank"
-	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 )
 
@@ -98,7 +97,7 @@ func cmdBankImport(ctx context.Context, args []string, out, errOut io.Writer) er
 		dryRun      bool
 		batch       int
 	)
-	s := config.New("takedownctl bank import")
+	s := newSet(ctx, "takedownctl bank import")
 	ts.bind(s, true)
 	s.String(&bankName, "bank", "", "bank of TAT records and of CSV rows whose bank column is empty")
 	s.String(&format, "format", "", "csv or tat (default: detected from the file's first bytes)")
@@ -239,7 +238,7 @@ func cmdBankExport(ctx context.Context, args []string, out, errOut io.Writer) er
 		includeDisabled bool
 		output          string
 	)
-	s := config.New("takedownctl bank export")
+	s := newSet(ctx, "takedownctl bank export")
 	ts.bind(s, false)
 	s.String(&bankName, "bank", "", "export only this bank (default: every bank)")
 	s.String(&format, "format", bank.FormatCSV, "csv, or tat (pdq and md5 hashes only)")
@@ -312,7 +311,7 @@ func cmdBankList(ctx context.Context, args []string, out, errOut io.Writer) erro
 		asJSON  bool
 		onlyOne string
 	)
-	s := config.New("takedownctl bank list")
+	s := newSet(ctx, "takedownctl bank list")
 	ts.bind(s, false)
 	s.Bool(&asJSON, "json", false, "print JSON instead of a table")
 	s.String(&onlyOne, "bank", "", "list only this bank")
@@ -389,7 +388,7 @@ func cmdBankDisable(ctx context.Context, args []string, out io.Writer) error {
 		ts       topicSettings
 		bankName string
 	)
-	s := config.New("takedownctl bank disable")
+	s := newSet(ctx, "takedownctl bank disable")
 	ts.bind(s, true)
 	s.String(&bankName, "bank", "", "bank of the entries")
 	if err := s.Parse(args); err != nil {
@@ -438,7 +437,7 @@ func cmdBankConfigure(ctx context.Context, args []string, out, errOut io.Writer)
 		incident, severity          string
 		videoQuery, videoReference  string
 	)
-	s := config.New("takedownctl bank configure")
+	s := newSet(ctx, "takedownctl bank configure")
 	ts.bind(s, true)
 	s.String(&bankName, "bank", "", "bank to configure")
 	s.String(&kind, "kind", "", "block (matches are taken down) or allow (matches suppress block matches)")

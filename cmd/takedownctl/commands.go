@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 )
@@ -21,6 +19,9 @@ type command struct {
 	sub  []command
 	// hidden commands are not offered for completion.
 	hidden bool
+	// noSettings marks a command that parses no settings: it is not in
+	// `takedownctl settings` and has no flags to complete.
+	noSettings bool
 }
 
 // commandTable is takedownctl's commands, in the order of its usage.
@@ -50,21 +51,47 @@ func commandTable() []command {
 			{name: "create", run: func(ctx context.Context, a []string, out, _ io.Writer) error { return cmdTopicsCreate(ctx, a, out) }},
 		}},
 		{name: "dev", run: func(ctx context.Context, a []string, _, _ io.Writer) error { return cmdDev(ctx, a) }},
-		{name: "completion", sub: []command{
-			{name: "bash", run: func(_ context.Context, _ []string, out, _ io.Writer) error {
-				return writeCompletion(out, bashCompletion)
-			}},
-			{name: "zsh", run: func(_ context.Context, _ []string, out, _ io.Writer) error {
-				return writeCompletion(out, zshCompletion)
-			}},
+		{name: "settings", noSettings: true, run: func(ctx context.Context, a []string, out, _ io.Writer) error {
+			return cmdSettings(ctx, a, out)
 		}},
-		{name: "version", run: func(_ context.Context, _ []string, out, _ io.Writer) error { return cmdVersion(out) }},
-		{name: "help", run: func(_ context.Context, _ []string, out, _ io.Writer) error {
+		{name: "version", noSettings: true, run: func(_ context.Context, _ []string, out, _ io.Writer) error { return cmdVersion(out) }},
+		{name: "help", noSettings: true, run: func(_ context.Context, _ []string, out, _ io.Writer) error {
 			_, err := fmt.Fprint(out, usage)
 			return err
 		}},
-		{name: completeCommand, hidden: true, run: func(_ context.Context, a []string, out, _ io.Writer) error { return complete(a, out) }},
+		{name: "completion", sub: []command{
+			{name: "bash", noSettings: true, run: func(_ context.Context, _ []string, out, _ io.Writer) error {
+				return writeCompletion(out, bashCompletion)
+			}},
+			{name: "zsh", noSettings: true, run: func(_ context.Context, _ []string, out, _ io.Writer) error {
+				return writeCompletion(out, zshCompletion)
+			}},
+		}},
+		{name: completeCommand, hidden: true, noSettings: true, run: func(_ context.Context, a []string, out, _ io.Writer) error {
+			return complete(a, out)
+		}},
 	}
+}
+
+// commandLines are the command lines of the table that parse settings
+// (e.g. ["bank", "add"]), in the table's order: the commands of
+// `takedownctl settings` and docs/settings.md.
+func commandLines() [][]string {
+	var out [][]string
+	var walk func(prefix []string, table []command)
+	walk = func(prefix []string, table []command) {
+		for _, c := range table {
+			path := append(slices.Clip(prefix), c.name)
+			switch {
+			case c.sub != nil:
+				walk(path, c.sub)
+			case !c.noSettings && !c.hidden:
+				out = append(out, path)
+			}
+		}
+	}
+	walk(nil, commandTable())
+	return out
 }
 
 // subcommands returns the subcommands of the table's command name.
@@ -153,38 +180,21 @@ func complete(words []string, out io.Writer) error {
 	}
 }
 
-// commandFlags runs c with --help and reads the flag names from the usage
-// it prints on stderr (config.Set's "  -NAME / TAKEDOWN_NAME" lines).
-// Every command parses its settings before it does anything, so --help
-// only prints them.
+// commandFlags runs c with -h and returns the flags of the settings it
+// made (see newSet): every command parses its settings before it does
+// anything, so -h only makes them.
 func commandFlags(c *command) ([]string, error) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		return nil, err
+	if c.noSettings {
+		return nil, nil
 	}
-	saved := os.Stderr
-	os.Stderr = w // where a flag set without an output of its own writes
+	rec := &setRecorder{}
+	err := c.run(context.WithValue(context.Background(), setRecorderKey{}, rec), []string{"-h"}, io.Discard, io.Discard)
+	if !errors.Is(err, flag.ErrHelp) || len(rec.sets) != 1 {
+		return nil, fmt.Errorf("%s -h: made %d settings sets and returned %v, want 1 and the help error", c.name, len(rec.sets), err)
+	}
 	var names []string
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			line := sc.Text()
-			if rest, ok := strings.CutPrefix(line, "  -"); ok {
-				if name, _, ok := strings.Cut(rest, " / "); ok {
-					names = append(names, name)
-				}
-			}
-		}
-	}()
-	runErr := c.run(context.Background(), []string{"--help"}, io.Discard, io.Discard)
-	os.Stderr = saved
-	w.Close()
-	<-done
-	r.Close()
-	if runErr != nil && !errors.Is(runErr, flag.ErrHelp) {
-		return nil, fmt.Errorf("%s --help: %w", c.name, runErr)
+	for _, st := range allSettings(rec.sets[0]) {
+		names = append(names, st.Flag)
 	}
 	return names, nil
 }

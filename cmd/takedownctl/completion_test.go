@@ -39,7 +39,7 @@ func TestCompletionFollowsTheCommandTable(t *testing.T) {
 		}
 	}
 	walk(nil, commandTable())
-	noSettings := map[string]bool{"version": true, "help": true, "completion bash": true, "completion zsh": true}
+	noSettings := map[string]bool{"settings": true, "version": true, "help": true, "completion bash": true, "completion zsh": true}
 	for _, path := range leaves {
 		name := strings.Join(path, " ")
 		if !usageNames(path) {
@@ -129,7 +129,7 @@ func TestCompletionScripts(t *testing.T) {
 		words string
 		want  string
 	}{
-		{"ba", "hash match robustness bank match-hashes submit report dlq token topics dev completion version help"},
+		{"ba", "hash match robustness bank match-hashes submit report dlq token topics dev settings version help completion"},
 		{"bank di", "add import export list disable configure"},
 		{"submit --wa", "--wait"},
 		{"submit pic", "(files)"},

@@ -66,7 +66,7 @@ const (
 
 func cmdDev(ctx context.Context, args []string) error {
 	var c devConfig
-	s := config.New("takedownctl dev")
+	s := newSet(ctx, "takedownctl dev")
 	s.Int(&c.kafkaPort, "dev-kafka-port", 9092, "port of the embedded Kafka (kfake) on 127.0.0.1")
 	s.String(&c.dataDir, "dev-data-dir", "", "keep the embedded Kafka's data here across runs (default: in memory)")
 	// The services' own Redis settings: any of redis-addr, redis-url or

@@ -46,7 +46,7 @@ func cmdDLQList(ctx context.Context, args []string, out io.Writer) error {
 		suffix string
 		asJSON bool
 	)
-	s := config.New("takedownctl dlq list")
+	s := newSet(ctx, "takedownctl dlq list")
 	k.Bind(s)
 	s.String(&suffix, "dlq-suffix", dlqSuffix, "the topics listed are those whose names end with this")
 	s.Bool(&asJSON, "json", false, "print JSON instead of a table")
@@ -302,7 +302,7 @@ func cmdDLQShow(ctx context.Context, args []string, out io.Writer) error {
 		limit  int
 		asJSON bool
 	)
-	s := config.New("takedownctl dlq show")
+	s := newSet(ctx, "takedownctl dlq show")
 	d.bind(s)
 	s.Int(&limit, "limit", 0, "show at most this many messages, oldest first (0: all)")
 	s.Bool(&asJSON, "json", false, "print JSON (an array of messages) instead of text")
@@ -362,7 +362,7 @@ func cmdDLQReplay(ctx context.Context, args []string, out, errOut io.Writer) err
 		d   dlqSelection
 		all bool
 	)
-	s := config.New("takedownctl dlq replay")
+	s := newSet(ctx, "takedownctl dlq replay")
 	d.bind(s)
 	s.Bool(&all, "all", false, "replay every message of the topic")
 	topic, err := parseWithTopic(s, args, "replay")

@@ -53,6 +53,8 @@ Usage:
                                                              create every topic of the pipeline that is missing, as the
                                                              services would (for TAKEDOWN_CREATE_TOPICS=false)
   takedownctl dev                                            run the whole pipeline on this machine (make run)
+  takedownctl settings                                       every command's settings as JSON (make docs writes
+                                                             docs/settings.md from them)
   takedownctl version                                        print the version (also --version)
   takedownctl help                                           this text (also -h)
   takedownctl completion bash|zsh                            print a shell completion script, e.g.

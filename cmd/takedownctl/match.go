@@ -10,7 +10,6 @@ import (
 	"strconv"
 
 	"github.com/takedown-pipeline/takedown/pkg/bank"
-	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/policy"
 )
@@ -53,7 +52,7 @@ func cmdMatch(ctx context.Context, args []string, out io.Writer) error {
 		refs   []string
 		asJSON bool
 	)
-	s := config.New("takedownctl match")
+	s := newSet(ctx, "takedownctl match")
 	s.FlagSet().Func("against", "reference image or video files, or directories of them (comma-separated; repeatable)", func(v string) error {
 		refs = append(refs, splitComma(v)...)
 		return nil

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/takedown-pipeline/takedown/pkg/bank"
-	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 )
 
@@ -33,7 +32,7 @@ func cmdMatchHashes(ctx context.Context, args []string, out, errOut io.Writer) e
 		thresholds                                   []string
 		all, skipInvalid                             bool
 	)
-	s := config.New("takedownctl match-hashes")
+	s := newSet(ctx, "takedownctl match-hashes")
 	s.String(&bankFile, "bank", "", "bank file: CSV or TAT JSON, as bank import reads")
 	s.String(&queries, "queries", "-", "file of hashes to look up, one per line: HEX or TYPE:HEX (- for standard input)")
 	s.String(&defType, "type", "", "type of query lines without TYPE: (default: by length, 64 hex digits pdq, 32 md5)")

@@ -91,7 +91,7 @@ func videoFrames(sigs []events.Signal) int {
 
 func cmdHash(ctx context.Context, args []string, out io.Writer) error {
 	var l limits
-	s := config.New("takedownctl hash")
+	s := newSet(ctx, "takedownctl hash")
 	l.bind(s)
 	if err := s.Parse(args); err != nil {
 		return err
@@ -143,7 +143,7 @@ func cmdBankAdd(ctx context.Context, args []string, out io.Writer) error {
 		labels   []string
 		videoFPS int
 	)
-	s := config.New("takedownctl bank add")
+	s := newSet(ctx, "takedownctl bank add")
 	l.bind(s)
 	ts.bind(s, true)
 	s.String(&bankName, "bank", "", "bank to add the entries to")

@@ -222,7 +222,7 @@ func cmdReport(ctx context.Context, args []string, out, errOut io.Writer) error 
 		topic, fromS, toS string
 		asJSON            bool
 	)
-	s := config.New("takedownctl report")
+	s := newSet(ctx, "takedownctl report")
 	kafkaCfg.Bind(s)
 	s.String(&topic, "topic-actions", events.TypeEnforcementAction, "topic of enforcement audit records")
 	s.String(&fromS, "from", "", "start of the window (acted_at), RFC 3339 or YYYY-MM-DD (default: the beginning of the topic)")

@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/takedown-pipeline/takedown/cmd/takedownctl/internal/robustness"
-	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/demo"
 )
 
@@ -32,7 +31,7 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 		videos  []string
 		workers int
 	)
-	s := config.New("takedownctl robustness")
+	s := newSet(ctx, "takedownctl robustness")
 	s.List(&images, "images", "", "image files or directories of them: distinct pictures (see scripts/robustness-corpus.sh)")
 	s.Int64(&seed, "seed", 1, "seed of the alterations' random parts")
 	s.Int(&maxSide, "max-side", 1024, "originals are first scaled to fit this many pixels")

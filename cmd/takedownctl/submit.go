@@ -102,7 +102,7 @@ func cmdSubmit(ctx context.Context, args []string, out io.Writer) error {
 		wait        bool
 		follow      followSettings
 	)
-	s := config.New("takedownctl submit")
+	s := newSet(ctx, "takedownctl submit")
 	s.String(&ingestURL, "ingest-url", "http://127.0.0.1:8080", "base URL of the ingest service's HTTP API")
 	s.String(&contentID, "content-id", "", "platform content id of the upload (default: a new random id)")
 	s.String(&uploader, "uploader", "takedownctl", "uploader id")

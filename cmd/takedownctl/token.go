@@ -10,20 +10,18 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/takedown-pipeline/takedown/pkg/config"
 )
 
 // cmdToken prints an HS256 token for the review service: for development,
 // tests and a lead handing out access where no identity provider signs
 // tokens.
-func cmdToken(_ context.Context, args []string, stdout io.Writer) error {
+func cmdToken(ctx context.Context, args []string, stdout io.Writer) error {
 	var (
 		sub, secret, kid, issuer, audience string
 		roles                              []string
 		ttl                                time.Duration
 	)
-	s := config.New("takedownctl token")
+	s := newSet(ctx, "takedownctl token")
 	s.String(&sub, "sub", "", "the reviewer the token names (its sub claim)")
 	s.List(&roles, "roles", "reviewer", "roles the token grants: reviewer, lead, admin")
 	s.String(&secret, "secret", "", "HS256 secret shared with the review service (at least 32 bytes), or @FILE")

@@ -24,7 +24,7 @@ func cmdTopicsCreate(ctx context.Context, args []string, out io.Writer) error {
 		c    config.Common
 		dlqs []string
 	)
-	s := config.New("takedownctl topics create")
+	s := newSet(ctx, "takedownctl topics create")
 	c.Kafka.Bind(s)
 	c.BindTopicSpecs(s)
 	s.List(&dlqs, "dlq-topics", strings.Join(topics.DefaultDeadLetters(), ","),

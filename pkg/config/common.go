@@ -241,7 +241,7 @@ func (c *Common) Bind(s *Set, service, httpAddr string) {
 	s.String(&c.InstanceID, "instance-id", "",
 		"name of this replica, stable across its restarts and unique among the service's replicas (empty: the host name, which is the pod name)")
 	c.Redis.Bind(s)
-	s.String(&c.HTTPAddr, "http-addr", httpAddr, "listen address of the service's HTTP server (health, API)")
+	s.String(&c.HTTPAddr, "http-addr", httpAddr, "listen address of the service's HTTP server (health, API); the defaults take connections from this machine only (the Helm chart sets :8080)")
 	c.HTTP.Bind(s)
 	s.String(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	s.String(&c.LogFormat, "log-format", DefaultLogFormat(), "text or json (default json in Kubernetes, text elsewhere)")

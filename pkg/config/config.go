@@ -20,7 +20,10 @@ const EnvPrefix = "TAKEDOWN_"
 
 // Setting documents one setting.
 type Setting struct {
-	Flag, Env, Default, Usage string
+	Flag    string `json:"flag"`
+	Env     string `json:"env,omitempty"`
+	Default string `json:"default"`
+	Usage   string `json:"usage"`
 }
 
 // Set is a flag set whose defaults come from the environment.

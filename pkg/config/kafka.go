@@ -46,7 +46,7 @@ func (k *Kafka) Bind(s *Set) {
 	s.String(&k.TLSCert, "kafka-tls-cert", "", "PEM client certificate for mutual TLS to Kafka")
 	s.String(&k.TLSKey, "kafka-tls-key", "", "PEM private key of kafka-tls-cert")
 	s.String(&k.TLSServerName, "kafka-tls-server-name", "", "name to verify in the brokers' certificates (default: the broker's host)")
-	s.String(&k.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)")
+	s.String(&k.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL; PLAIN only over TLS)")
 	s.String(&k.SASLUsername, "kafka-sasl-username", "", "SASL user name")
 	s.Secret(&k.SASLPassword, "kafka-sasl-password", "SASL password")
 }

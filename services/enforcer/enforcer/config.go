@@ -66,29 +66,12 @@ type Config struct {
 	rules policy.Rules // parsed by validate
 }
 
-// Bind registers the settings: the common ones, then
-//
-//	group                TAKEDOWN_GROUP                takedown-enforcer
-//	webhook-url          TAKEDOWN_WEBHOOK_URL          (required)
-//	webhook-secret       TAKEDOWN_WEBHOOK_SECRET       (required)
-//	webhook-timeout      TAKEDOWN_WEBHOOK_TIMEOUT      10s
-//	webhook-attempts     TAKEDOWN_WEBHOOK_ATTEMPTS     5
-//	webhook-backoff-min  TAKEDOWN_WEBHOOK_BACKOFF_MIN  200ms
-//	webhook-backoff-max  TAKEDOWN_WEBHOOK_BACKOFF_MAX  5s
-//	auto-distance-phash  TAKEDOWN_AUTO_DISTANCE_PHASH  4
-//	auto-distance-dhash  TAKEDOWN_AUTO_DISTANCE_DHASH  4
-//	auto-distance-pdq    TAKEDOWN_AUTO_DISTANCE_PDQ    16
-//	incident-auto-distance-pdq    TAKEDOWN_INCIDENT_AUTO_DISTANCE_PDQ    31
-//	incident-auto-distance-phash  TAKEDOWN_INCIDENT_AUTO_DISTANCE_PHASH  10
-//	incident-auto-distance-dhash  TAKEDOWN_INCIDENT_AUTO_DISTANCE_DHASH  10
-//	action-rules         TAKEDOWN_ACTION_RULES         default=remove
-//	stream-match         TAKEDOWN_STREAM_MATCH         6s
-//	stream-state-ttl     TAKEDOWN_STREAM_STATE_TTL     24h0m0s
-//	unhashable-policy    TAKEDOWN_UNHASHABLE_POLICY    review
+// Bind registers the settings: the common ones, then the enforcer's own
+// (docs/settings.md lists them all; make docs writes it from here).
 func (c *Config) Bind(s *config.Set) {
 	c.Common.Bind(s, "enforcer", DefaultHTTPAddr)
 	d, inc := policy.Default().AutoDistance, policy.Default().IncidentDistance
-	s.String(&c.Group, "group", "takedown-enforcer", "Kafka consumer group of the enforcer")
+	s.String(&c.Group, "group", "takedown-enforcer", "Kafka consumer group of this service")
 	s.String(&c.WebhookURL, "webhook-url", "", "the platform's takedown webhook URL (required)")
 	s.Secret(&c.WebhookSecret, "webhook-secret", "HMAC secret shared with the platform to sign takedown requests (required)")
 	s.Duration(&c.WebhookTimeout, "webhook-timeout", webhook.DefaultTimeout, "timeout of one webhook request")

@@ -71,38 +71,26 @@ type Config struct {
 	MaxDeliveries int
 }
 
-// Bind registers the settings: the common ones, then
-//
-//	group               TAKEDOWN_GROUP               takedown-hasher
-//	url-allowlist       TAKEDOWN_URL_ALLOWLIST       (empty: public addresses only)
-//	max-media-bytes     TAKEDOWN_MAX_MEDIA_BYTES     52428800
-//	fetch-timeout       TAKEDOWN_FETCH_TIMEOUT       30s
-//	fetch-attempts      TAKEDOWN_FETCH_ATTEMPTS      6
-//	max-pixels          TAKEDOWN_MAX_PIXELS          50000000
-//	video-fps           TAKEDOWN_VIDEO_FPS           1
-//	video-max-duration  TAKEDOWN_VIDEO_MAX_DURATION  2h0m0s
-//	video-timeout       TAKEDOWN_VIDEO_TIMEOUT       10m0s
-//	video-cpu-limit     TAKEDOWN_VIDEO_CPU_LIMIT     30m0s
-//	video-memory-limit  TAKEDOWN_VIDEO_MEMORY_LIMIT  4294967296
-//	max-deliveries      TAKEDOWN_MAX_DELIVERIES      3
+// Bind registers the settings: the common ones, then the hasher's own
+// (docs/settings.md lists them all; make docs writes it from here).
 func (c *Config) Bind(s *config.Set) {
 	c.Common.Bind(s, "hasher", DefaultHTTPAddr)
-	s.String(&c.Group, "group", DefaultGroup, "Kafka consumer group of the hasher")
+	s.String(&c.Group, "group", DefaultGroup, "Kafka consumer group of this service")
 	s.List(&c.URLAllowlist, "url-allowlist", "",
 		"CIDR prefixes or IP addresses media may be fetched from although they are not public (loopback, private, link-local...)")
 	s.Int64(&c.MaxMediaBytes, "max-media-bytes", DefaultMaxMediaBytes, "largest media file fetched; larger ones are unhashable (sent to review)")
 	s.Duration(&c.FetchTimeout, "fetch-timeout", DefaultFetchTimeout, "time limit of one media fetch, redirects and body included")
 	s.Int(&c.FetchAttempts, "fetch-attempts", DefaultFetchAttempts,
-		"attempts at a media host that fails transiently (5xx, timeout) before the upload is unhashable (sent to review)")
+		"attempts at a media host that fails transiently (5xx, timeout), 2s apart doubling to 30s, before the upload is unhashable (sent to review)")
 	s.Int64(&c.MaxPixels, "max-pixels", DefaultMaxPixels,
 		"largest width*height of an image decoded; larger ones (decompression bombs) are unhashable (sent to review)")
-	s.Int(&c.VideoFPS, "video-fps", DefaultVideoFPS, "frames of a video (or a live stream segment) hashed per second")
+	s.Int(&c.VideoFPS, "video-fps", DefaultVideoFPS, "frames of a video (or a live stream segment) hashed per second, 1-60")
 	s.Duration(&c.VideoMaxDuration, "video-max-duration", DefaultVideoMaxDur, "longest video hashed; longer ones are unhashable (sent to review)")
 	s.Duration(&c.VideoTimeout, "video-timeout", DefaultVideoTimeout, "time limit of hashing one video (ffmpeg included); slower ones are unhashable (sent to review)")
 	s.Duration(&c.VideoCPULimit, "video-cpu-limit", DefaultVideoCPULimit,
-		"CPU time (all threads) one run of ffmpeg or ffprobe may use, through prlimit; negative: no limit")
+		"CPU time (all threads) one run of ffmpeg or ffprobe may use, through prlimit; at least 1s, negative: no limit")
 	s.Int64(&c.VideoMemoryLimit, "video-memory-limit", DefaultVideoMemLimit,
-		"address space in bytes one run of ffmpeg or ffprobe may map, through prlimit; negative: no limit")
+		"address space in bytes one run of ffmpeg or ffprobe may map, through prlimit; at least 268435456 (256 MiB), negative: no limit")
 	s.Int(&c.MaxDeliveries, "max-deliveries", DefaultMaxDeliveries,
 		"deliveries of one upload that the hasher may not survive (a decoder crash, the OOM killer), counted in Redis, before the upload is unhashable (decoder_crashed) instead of tried again")
 }

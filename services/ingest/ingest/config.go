@@ -54,17 +54,11 @@ type Config struct {
 	SegmentDedupTTL time.Duration
 }
 
-// Bind registers the settings: the common ones, then
-//
-//	group           TAKEDOWN_GROUP           takedown-ingest
-//	url-allowlist   TAKEDOWN_URL_ALLOWLIST   (empty: public addresses only)
-//	dedup-ttl       TAKEDOWN_DEDUP_TTL       168h
-//	max-body-bytes  TAKEDOWN_MAX_BODY_BYTES  65536
-//
-// and the API's clients, signatures and rate limits.
+// Bind registers the settings: the common ones, then the ingest service's own
+// (docs/settings.md lists them all; make docs writes it from here).
 func (c *Config) Bind(s *config.Set) {
 	c.Common.Bind(s, "ingest", DefaultHTTPAddr)
-	s.String(&c.Group, "group", DefaultGroup, "Kafka consumer group of the ingest service")
+	s.String(&c.Group, "group", DefaultGroup, "Kafka consumer group of this service")
 	s.List(&c.URLAllowlist, "url-allowlist", "",
 		"CIDR prefixes or IP addresses media URLs may point at although they are not public (loopback, private, link-local...)")
 	s.Duration(&c.DedupTTL, "dedup-ttl", DefaultDedupTTL,
@@ -78,7 +72,7 @@ func (c *Config) Bind(s *config.Set) {
 		"client of media.uploaded records that name none (a platform producing to the topic itself)")
 	s.Duration(&c.SignatureTolerance, "signature-tolerance", DefaultSignatureTolerance,
 		"how far a request signature's time may be from the server's clock")
-	s.Int(&c.ClientRate, "client-rate", DefaultClientRate, "API requests per second allowed to each client")
+	s.Int(&c.ClientRate, "client-rate", DefaultClientRate, "API requests per second allowed to each client (more are answered 429 with Retry-After)")
 	s.Int(&c.ClientBurst, "client-burst", DefaultClientBurst, "API requests a client may send at once, above its rate")
 	s.Duration(&c.SegmentDedupTTL, "segment-dedup-ttl", DefaultSegmentDedupTTL,
 		"how long a stream segment (client, stream, sequence) is remembered; a repeat within it is not published again")

@@ -57,7 +57,7 @@ type Config struct {
 func (c *Config) Bind(s *config.Set) {
 	d := bank.DefaultThresholds()
 	c.Common.Bind(s, "matcher", "127.0.0.1:8082")
-	s.String(&c.Group, "group", "takedown-matcher", "consumer group for hashed media")
+	s.String(&c.Group, "group", "takedown-matcher", "Kafka consumer group of this service")
 	s.Int(&c.ThresholdPDQ, "threshold-pdq", d[events.SignalPDQ], "largest PDQ Hamming distance (of 256 bits) that counts as a match, for banks that do not set their own")
 	s.Int(&c.ThresholdPHash, "threshold-phash", d[events.SignalPHash], "largest pHash Hamming distance (of 64 bits) that counts as a match, for banks that do not set their own")
 	s.Int(&c.ThresholdDHash, "threshold-dhash", d[events.SignalDHash], "largest dHash Hamming distance (of 64 bits) that counts as a match, for banks that do not set their own")

@@ -91,10 +91,11 @@ const maxLeeway = 5 * time.Minute
 const DefaultHTTPAddr = "127.0.0.1:8083"
 
 // Bind registers the settings: the common ones, then the queue's, the
-// token verification's and the feedback's (see the README's settings table).
+// token verification's and the feedback's (docs/settings.md lists them;
+// make docs writes it from here).
 func (c *Config) Bind(s *config.Set) {
 	c.Common.Bind(s, "review", DefaultHTTPAddr)
-	s.String(&c.Group, "group", "takedown-review", "Kafka consumer group of the review service")
+	s.String(&c.Group, "group", "takedown-review", "Kafka consumer group of this service")
 	s.Duration(&c.LeaseDuration, "lease-duration", 15*time.Minute,
 		"how long a reviewer's claim on an item lasts before others may take it")
 	s.List(&c.JWTHS256Secrets, "jwt-hs256-secrets", "",
