@@ -112,7 +112,7 @@ func TestIngestAPIMatchesItsDescription(t *testing.T) {
 		want int
 	}{
 		{"upload", signed("POST", "/v1/uploads", upload), http.StatusAccepted},
-		{"the same upload again", signed("POST", "/v1/uploads", upload), http.StatusAccepted},
+		{"the same upload again", signed("POST", "/v1/uploads", upload), http.StatusOK},
 		{"its id with other media", signed("POST", "/v1/uploads", other), http.StatusConflict},
 		{"an unknown field", invalid(signed("POST", "/v1/uploads", map[string]any{"content_id": "c2", "media_url": "http://127.0.0.1:9/c2.jpg",
 			"content_type": "image", "uploader_id": "u1", "colour": "red"})), http.StatusBadRequest},
