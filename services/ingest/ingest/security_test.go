@@ -248,10 +248,12 @@ func TestSecurity(t *testing.T) {
 		if a.code != http.StatusConflict || !strings.Contains(a.body, "different media_url") {
 			t.Errorf("same id, other media: %d %s, want 409", a.code, a.body)
 		}
-		// The same id and media again is an idempotent repeat; the same
-		// id under another client is another piece of content.
-		if a := s.post(t, "/v1/uploads", acmeKey, acmeSecret, upload(id, "https://93.184.215.14/harmless.jpg")); a.code != http.StatusAccepted {
-			t.Errorf("repeat: %d %s, want 202", a.code, a.body)
+		// The same id and media again is an idempotent repeat, answered
+		// as one; the same id under another client is another piece of
+		// content.
+		if a := s.post(t, "/v1/uploads", acmeKey, acmeSecret, upload(id, "https://93.184.215.14/harmless.jpg")); a.code != http.StatusOK ||
+			!strings.Contains(a.body, `"status":"already_accepted"`) {
+			t.Errorf("repeat: %d %s, want 200 already_accepted", a.code, a.body)
 		}
 		if a := s.post(t, "/v1/uploads", rivalKey, rivalSecret, upload(id, "https://93.184.215.14/real.jpg")); a.code != http.StatusAccepted {
 			t.Errorf("other client, same id: %d %s, want 202", a.code, a.body)
