@@ -175,7 +175,11 @@ func followUpload(ctx context.Context, f followSettings, scopedID, correlationID
 				outcome = "no match: the upload was checked against every bank and nothing matched"
 			default:
 				d := policy.Default().Decide(ev.Matches)
-				add("matched", s.at, fmt.Sprintf("%d matches, closest %s distance %d to bank %s", len(ev.Matches),
+				n := fmt.Sprintf("%d matches", len(ev.Matches))
+				if len(ev.Matches) == 1 {
+					n = "1 match"
+				}
+				add("matched", s.at, fmt.Sprintf("%s, closest %s distance %d to bank %s", n,
 					d.Best.SignalType, d.Best.Distance, d.Best.Bank))
 				if d.Action == policy.ActionNone && outcome == "" {
 					outcome = "no action: no match is within the default policy's review distances (" + d.Reason + ")"
