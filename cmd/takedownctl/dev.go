@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -201,8 +202,12 @@ func cmdDev(ctx context.Context, args []string) error {
 	if c.reviewToken, err = devToken(reviewSecret, "dev", "dev-lead", []string{"lead"}, 12*time.Hour, devIssuer, devAudience); err != nil {
 		return err
 	}
-	say("review UI: http://%s/ui/ — sign in with this lead token (valid 12 h; API: Authorization: Bearer TOKEN):\n%s",
-		c.addrs[devReview], c.reviewToken)
+	// The link carries the token in its fragment, which the browser never
+	// sends: the review UI's script signs in with it (a POST, as when the
+	// token is pasted).
+	say("review UI: http://%s/ui/ — sign in as a lead (valid 12 h) by opening:\n  http://%s/ui/login#token=%s\n"+
+		"or paste this token there (API: Authorization: Bearer TOKEN):\n%s",
+		c.addrs[devReview], c.addrs[devReview], url.QueryEscape(c.reviewToken), c.reviewToken)
 	say("ingest API: http://%s — requests are signed with client %q's key (new each run):\n"+
 		"  TAKEDOWN_INGEST_KEY_ID=%s\n  TAKEDOWN_INGEST_KEY_SECRET=%s\n"+
 		"  e.g. TAKEDOWN_INGEST_KEY_ID=%s TAKEDOWN_INGEST_KEY_SECRET=%s takedownctl submit picture.jpg",
@@ -385,7 +390,7 @@ func runDemo(ctx context.Context, c devConfig, brokers []string, platform *demoP
 	mu.Unlock()
 	say(`
 Where to look:
-  review UI:           %[1]s/ui/ (sign in with the lead token printed above)
+  review UI:           %[1]s/ui/ (open the sign-in link printed above)
   review queue:        TOKEN=%[5]s
                        curl -s -H "Authorization: Bearer $TOKEN" %[1]s/v1/items?state=pending
   claim and decide:    curl -s -H "Authorization: Bearer $TOKEN" -XPOST %[1]s/v1/items/ID/claim

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,6 +138,7 @@ func TestDevDemo(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, err := wait(path)
+		t.Logf("submit --wait %s:\n%s", m.Name, got)
 		want = append(want, "  ingested ", "  hashed ", "  matched ", " took ")
 		for _, w := range want {
 			if err != nil || !strings.Contains(got, w) {
@@ -145,7 +147,9 @@ func TestDevDemo(t *testing.T) {
 			}
 		}
 	}
-	if got, err := wait(pic); err != nil || !strings.Contains(got, "outcome: no match") || !strings.Contains(got, "  matched ") {
+	got, err := wait(pic)
+	t.Logf("submit --wait of an unrelated picture:\n%s", got)
+	if err != nil || !strings.Contains(got, "outcome: no match") || !strings.Contains(got, "  matched ") {
 		t.Errorf("submit --wait of an unrelated picture: %v\n%s", err, got)
 	}
 	if got, err := wait("http://10.9.8.7/x.jpg"); err == nil || !strings.Contains(got, "refused the upload (400") || !strings.Contains(got, "10.9.8.7") {
@@ -160,6 +164,11 @@ func TestDevDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+printedSetting(all, "TOKEN="))
+	// The ready-made sign-in link carries the same token in its fragment
+	// (TestBrowserSignInLink in the review service signs in with one).
+	if link := printedSetting(all, reviewBase+"/ui/login#token="); link == "" || link != url.QueryEscape(printedSetting(all, "TOKEN=")) {
+		t.Errorf("takedownctl dev printed no sign-in link with the lead token: %q", link)
+	}
 	if resp, err := http.DefaultClient.Do(req); err != nil {
 		t.Error(err)
 	} else {

@@ -241,3 +241,25 @@ func checkScreenshot(t *testing.T, shot []byte, w, h int) {
 		t.Logf("updated %s", docs)
 	}
 }
+
+// The sign-in link that takedownctl dev prints, /ui/login#token=TOKEN, signs
+// in with its token and leaves it in neither the address bar nor the
+// service's view of the URL (a fragment is never sent).
+func TestBrowserSignInLink(t *testing.T) {
+	r := start(t, mediaConfig(t))
+	p := startChromium(t, 1024, 768)
+	p.navigate(r.base + "/ui/login#token=" + url.QueryEscape(tokenFor(t, "lena", RoleLead)))
+	// The queue, signed in: its counts (the queue itself is empty).
+	p.waitPage("/ui/queue", "document.getElementById('counts') !== null")
+	if h := p.evalString(`window.location.hash`); h != "" {
+		t.Errorf("after signing in the address keeps %q", h)
+	}
+	if who := p.evalString(`document.body.innerText`); !strings.Contains(who, "lena") {
+		t.Errorf("the queue page does not show the signed-in reviewer:\n%s", who)
+	}
+	for _, u := range p.requests() {
+		if strings.Contains(u, "token=") {
+			t.Errorf("the browser sent the token in a URL: %s", u)
+		}
+	}
+}

@@ -37,9 +37,25 @@
     if (el) { el.click(); }
   }
 
+  // A sign-in link (/ui/login#token=TOKEN, which takedownctl dev prints)
+  // signs in with the token it carries. The token travels in the fragment,
+  // which the browser never sends: it reaches the service only in the
+  // form's POST, as a pasted one does, and is dropped from the address bar
+  // and history at once.
+  function signInFromLink() {
+    var form = byId("login-form");
+    var field = byId("token");
+    var m = /^#token=([^&]+)/.exec(window.location.hash);
+    if (!form || !field || !m) { return; }
+    window.history.replaceState(null, "", window.location.pathname + window.location.search);
+    field.value = decodeURIComponent(m[1]);
+    click("login-button");
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var reveal = byId("reveal");
     if (reveal) { reveal.addEventListener("click", toggleReveal); }
+    signInFromLink();
   });
 
   document.addEventListener("keydown", function (e) {
