@@ -519,6 +519,12 @@ type ReviewDecided struct {
 	// ApprovedBy is the second lead who approved an overturn that restores
 	// content an incident or critical bank matched (Reviewer proposed it).
 	ApprovedBy string `json:"approved_by,omitempty"`
+	// CausedBy is set on the restore of an upload that the enforcer removed
+	// automatically because it matched the confirmed-bank entry of a
+	// decision that a lead later overturned to benign: the overturn's event
+	// id. Overturns then names the removal's audit record (an automatic
+	// action, not a decision), and no review item stands behind the content.
+	CausedBy string `json:"caused_by,omitempty"`
 }
 
 // Enforcement actions and outcomes.
@@ -549,6 +555,9 @@ const (
 	ActionAllowlistAgreed    = "allowlist_agreed"
 	ActionAllowlistConfirmed = "allowlist_confirmed"
 	ActionAllowlistRevoked   = "allowlist_revoked"
+	// ActionRestoreRelated asks for the restore of an upload removed
+	// because it matched the confirmed-bank entry of an overturned decision.
+	ActionRestoreRelated = "restore_related"
 )
 
 // Actions for media that could not be hashed.

@@ -142,6 +142,10 @@ func (s *Service) getItem(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no review item %q", id)
 		return
 	}
+	if err := s.withRelated(r.Context(), it); err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
 	service.WriteJSON(w, http.StatusOK, it)
 }
 
@@ -470,7 +474,15 @@ func (s *Service) overturnItem(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	s.answer(w, r, s.overturn(r.Context(), r.PathValue("id"), p, req.Decision, req.Reason))
+	o := s.overturn(r.Context(), r.PathValue("id"), p, req.Decision, req.Reason)
+	if o.item != nil && o.err == nil {
+		// The lead who restored the item sees what else the decision
+		// removed.
+		if err := s.withRelated(r.Context(), o.item); err != nil {
+			o = failure(err)
+		}
+	}
+	s.answer(w, r, o)
 }
 
 // overturn publishes a review.decided that replaces the item's decision
@@ -632,13 +644,12 @@ func (s *Service) publishOverturn(ctx context.Context, it *Item) (*Item, error) 
 		s.log.Info("review decision overturned", "content_id", it.ID, "lead", out.Reviewer, "approved_by", out.ApprovedBy,
 			"decision", out.Decision, "overturned", it.Decision, "overturned_by", it.DecidedBy, "reason", out.Reason,
 			"event_id", out.EventID, "overturns", out.Overturns)
-		return fin.item, nil
 	case "done":
-		return fin.item, nil
+	default:
+		return nil, fmt.Errorf("finalize overturn script status %q", fin.status)
 	}
-	return nil, fmt.Errorf("finalize overturn script status %q", fin.status)
+	return fin.item, nil
 }
-
 // decisionSpan starts the span under which a decision is published. Its
 // parent is the trace of the upload that was queued for review, so one trace
 // runs from upload through review to takedown; the reviewer's own request is

@@ -133,7 +133,8 @@ func (s *Service) restoreRequest(ctx context.Context, m *messaging.Message) erro
 // holds and is skipped.
 func (s *Service) restoreDecision(ctx context.Context, m *messaging.Message) error {
 	var ev events.ReviewDecided
-	if err := events.Decode(m.Value, events.TypeReviewDecided, &ev); err != nil {
+	if err := events.Decode(m.Value, events.TypeReviewDecided, &ev); err != nil || ev.CausedBy != "" {
+		// A restore of a related upload has no item (related.go).
 		return nil
 	}
 	// The item may change between the read and the script (a live overturn):

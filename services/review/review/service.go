@@ -328,11 +328,11 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			return nil
 		},
-		Consumer: messaging.ConsumerConfig{Kafka: s.cfg.Kafka, Group: s.cfg.Group, Topics: []string{t.ReviewRequested}, Logger: s.log,
+		Consumer: messaging.ConsumerConfig{Kafka: s.cfg.Kafka, Group: s.cfg.Group, Topics: s.consumed(), Logger: s.log,
 			Concurrency:    s.cfg.ConsumerConcurrency(2, 8),
 			SessionTimeout: s.cfg.SessionTimeout, InstanceID: s.cfg.Instance(),
 		},
-		Handle: messaging.Chain(s.handleRequested,
+		Handle: messaging.Chain(s.handle,
 			messaging.Standard(s.log, s.cfg.Group, s.pub, s.cfg.DLQTopic, messaging.RetryConfig{})...),
 		// The publisher serves the dead-letter middleware and the API's
 		// decisions: it closes after both have stopped, and after the
@@ -345,6 +345,24 @@ func (s *Service) Run(ctx context.Context) error {
 		ReadyLog: []any{"lease", s.cfg.LeaseDuration, "feedback", s.cfg.Feedback, "allowlist_approval", s.cfg.AllowlistApproval},
 	}
 	return w.Run(ctx)
+}
+
+// consumed are the topics the service consumes: review requests and, with
+// feedback on, the enforcer's audit records, for the uploads removed through
+// the confirmed-bank entries that decisions made (related.go).
+func (s *Service) consumed() []string {
+	if !s.cfg.Feedback {
+		return []string{s.cfg.Topics.ReviewRequested}
+	}
+	return []string{s.cfg.Topics.ReviewRequested, s.cfg.Topics.Actions}
+}
+
+// handle routes a message by its topic.
+func (s *Service) handle(ctx context.Context, msg *messaging.Message) error {
+	if msg.Topic == s.cfg.Topics.Actions && msg.Topic != s.cfg.Topics.ReviewRequested {
+		return s.handleAction(ctx, msg)
+	}
+	return s.handleRequested(ctx, msg)
 }
 
 // handleRequested queues one review request. Redelivery is harmless: the
@@ -388,6 +406,7 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/items/{id}/preview", s.api(accessReviewer, s.media.servePreview))
 	mux.HandleFunc("POST /v1/items/{id}/assign", s.api(accessLead, s.assignItem))
 	mux.HandleFunc("POST /v1/items/{id}/overturn", s.api(accessLead, s.overturnItem))
+	mux.HandleFunc("POST /v1/items/{id}/restore-related", s.api(accessLead, s.restoreRelatedItem))
 	mux.HandleFunc("POST /v1/items/{id}/allowlist", s.api(accessReviewer, s.allowlistItem))
 	mux.HandleFunc("POST /v1/items/{id}/allowlist/revoke", s.api(accessAdmin, s.revokeAllowlist))
 	mux.HandleFunc("GET /v1/stats", s.api(accessReviewer, s.getStats))

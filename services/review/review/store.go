@@ -58,6 +58,13 @@ type Item struct {
 	// Unhashable is set when the media could not be hashed: the item has
 	// no matches, and its reason says why.
 	Unhashable *events.Unhashable `json:"unhashable,omitempty"`
+	// Related are, once a violating decision is overturned to benign, the
+	// uploads the enforcer removed because they matched that decision's
+	// confirmed-bank entry (see related.go).
+	Related []RelatedUpload `json:"related,omitempty"`
+	// PendingRelatedRestore is a lead's proposal to restore them that waits
+	// for a second lead.
+	PendingRelatedRestore *PendingRelatedRestore `json:"pending_related_restore,omitempty"`
 
 	request events.ReviewRequested
 	// draft is the review.decided event the item is committed to, and
