@@ -18,8 +18,14 @@ type ReviewKey struct {
 // with the reviewer role.
 func (k ReviewKey) Token(t testing.TB, sub string) string {
 	t.Helper()
+	return k.TokenWithRoles(t, sub, "reviewer")
+}
+
+// TokenWithRoles is Token with the given roles (reviewer, lead, admin).
+func (k ReviewKey) TokenWithRoles(t testing.TB, sub string, roles ...string) string {
+	t.Helper()
 	now := time.Now()
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": sub, "roles": []string{"reviewer"},
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": sub, "roles": roles,
 		"iss": k.Issuer, "aud": k.Audience, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
 	tok.Header["kid"] = k.Kid
 	s, err := tok.SignedString([]byte(k.Secret))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/policy"
 )
 
 // A violating decision puts the upload's hashes in the confirmed bank, and
@@ -32,8 +33,8 @@ import (
 // a redelivery is the same restore (the enforcer's idempotency key derives
 // from the content and Overturns).
 //
-// An upload that also matched another bank's entry is listed but not
-// restored here: that other match may stand on its own.
+// An upload whose other matches call for removal on their own (by the
+// default policy) is listed but not restored here.
 
 // RelatedUpload is an upload the enforcer removed (or restricted) because
 // it matched the confirmed-bank entry of the item's decision.
@@ -46,8 +47,12 @@ type RelatedUpload struct {
 	ActionEventID string    `json:"action_event_id"`
 	UploadedAt    time.Time `json:"uploaded_at"`
 	// OtherMatches are the upload's matches of other bank entries
-	// ("bank/entry"): when there are any, restore-related leaves it alone.
+	// ("bank/entry").
 	OtherMatches []string `json:"other_matches,omitempty"`
+	// Kept says why restore-related leaves it removed: its other matches
+	// call for removal on their own. Empty when it is restored with the
+	// item.
+	Kept string `json:"kept,omitempty"`
 	// Restore is set once a lead asked for its restore.
 	Restore *RelatedRestore `json:"restore,omitempty"`
 }
@@ -81,7 +86,7 @@ func (s *store) relatedProposalKey(id, decided string) string {
 
 // confirmedEntries are the review entries of the confirmed bank that the
 // action's evidence names, and the evidence's other matches.
-func (s *Service) confirmedEntries(act *events.EnforcementAction) (entries, others []string) {
+func (s *Service) confirmedEntries(act *events.EnforcementAction) (entries []string, others []events.Match) {
 	for _, m := range act.Evidence {
 		if m.Bank == s.cfg.ConfirmedBank && strings.HasPrefix(m.EntryID, "review-") {
 			if m.EntryID != feedbackEntryID(act.ContentID) && !slices.Contains(entries, m.EntryID) {
@@ -89,9 +94,7 @@ func (s *Service) confirmedEntries(act *events.EnforcementAction) (entries, othe
 			}
 			continue
 		}
-		if o := m.Bank + "/" + m.EntryID; !slices.Contains(others, o) {
-			others = append(others, o)
-		}
+		others = append(others, m)
 	}
 	return entries, others
 }
@@ -142,8 +145,8 @@ type relatedRecord struct {
 }
 
 // restorable says whether restore-related restores it: not yet asked for,
-// and no other match.
-func (r *relatedRecord) restorable() bool { return r.Restore == nil && len(r.OtherMatches) == 0 }
+// and not kept.
+func (r *relatedRecord) restorable() bool { return r.Restore == nil && r.Kept == "" }
 
 // related reads the uploads removed because of the confirmed entry of
 // contentID's decisions, oldest action first.
@@ -167,7 +170,17 @@ func (s *Service) related(ctx context.Context, contentID string) ([]*relatedReco
 		}
 		_, others := s.confirmedEntries(&r.act)
 		r.RelatedUpload = RelatedUpload{ContentID: cid, Action: r.act.Action, ActedAt: r.act.ActedAt,
-			ActionEventID: r.act.EventID, UploadedAt: r.act.UploadedAt, OtherMatches: others}
+			ActionEventID: r.act.EventID, UploadedAt: r.act.UploadedAt}
+		for _, m := range others {
+			if o := m.Bank + "/" + m.EntryID; !slices.Contains(r.OtherMatches, o) {
+				r.OtherMatches = append(r.OtherMatches, o)
+			}
+		}
+		// The enforcer's thresholds may be set otherwise; the default
+		// policy is the reference the review service has.
+		if d := policy.Default().Decide(others); d.Action == policy.ActionRemove {
+			r.Kept = "its other matches call for removal on their own: " + d.Reason
+		}
 		if v, ok := restored.Val()[cid]; ok {
 			var rr RelatedRestore
 			if json.Unmarshal([]byte(v), &rr) == nil {

@@ -92,6 +92,7 @@ func (u *ui) register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /ui/items/{id}/decision", u.page(accessReviewer, u.decide))
 	mux.HandleFunc("POST /ui/items/{id}/assign", u.page(accessLead, u.assign))
 	mux.HandleFunc("POST /ui/items/{id}/overturn", u.page(accessLead, u.overturn))
+	mux.HandleFunc("POST /ui/items/{id}/restore-related", u.page(accessLead, u.restoreRelated))
 	mux.HandleFunc("POST /ui/items/{id}/allowlist", u.page(accessReviewer, u.allowlist))
 	mux.HandleFunc("POST /ui/items/{id}/allowlist/revoke", u.page(accessAdmin, u.revoke))
 }
@@ -142,7 +143,10 @@ type itemActions struct {
 	// Allowlist: the item is decided benign by someone else and not yet
 	// allow-listed; Revoke: an admin may revoke its allow-list entry.
 	Allowlist, Revoke bool
-	MediaOK           bool
+	// RestoreRelated: a lead may restore the uploads removed because of
+	// the overturned decision (some are still removed).
+	RestoreRelated bool
+	MediaOK        bool
 }
 
 // evidence is one match as the item page shows it.
@@ -409,8 +413,18 @@ func (u *ui) showItem(w http.ResponseWriter, r *http.Request, v *view, code int,
 		u.render(w, http.StatusNotFound, "error", v)
 		return
 	}
+	if err := u.s.withRelated(r.Context(), it); err != nil {
+		u.unavailable(w, r, v, err)
+		return
+	}
+	restorable := false
+	for _, rel := range it.Related {
+		restorable = restorable || rel.Restore == nil && rel.Kept == ""
+	}
 	v.Title, v.Item = "Item "+it.ID, it
 	v.Actions = itemActions{
+		RestoreRelated: restorable && v.Me.isLead() &&
+			(it.PendingRelatedRestore == nil || it.PendingRelatedRestore.ProposedBy != v.Me.Subject),
 		Claim:    it.State == StatePending,
 		Decide:   it.State == StateClaimed && it.ClaimedBy == v.Me.Subject,
 		Assign:   it.State != StateDecided && v.Me.isLead(),
@@ -478,6 +492,15 @@ func (u *ui) overturn(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	u.act(w, r, v, u.s.overturn(r.Context(), r.PathValue("id"), v.Me, decision, reason))
+}
+
+func (u *ui) restoreRelated(w http.ResponseWriter, r *http.Request, v *view) {
+	reason := r.PostForm.Get("reason")
+	if err := validReason(reason); err != nil {
+		u.act(w, r, v, refusal(http.StatusBadRequest, "%v", err))
+		return
+	}
+	u.act(w, r, v, u.s.restoreRelated(r.Context(), r.PathValue("id"), v.Me, reason))
 }
 
 func (u *ui) allowlist(w http.ResponseWriter, r *http.Request, v *view) {
