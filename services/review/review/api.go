@@ -650,6 +650,7 @@ func (s *Service) publishOverturn(ctx context.Context, it *Item) (*Item, error) 
 	}
 	return fin.item, nil
 }
+
 // decisionSpan starts the span under which a decision is published. Its
 // parent is the trace of the upload that was queued for review, so one trace
 // runs from upload through review to takedown; the reviewer's own request is
