@@ -110,6 +110,22 @@ func TestReviewAPIMatchesItsDescription(t *testing.T) {
 		}
 		msgs = append(msgs, m)
 	}
+	// A re-upload of a's content that the enforcer removed through the
+	// confirmed-bank entry a's violating decision makes: a's overturn lists
+	// it and restore-related restores it.
+	removal := &events.EnforcementAction{
+		Meta:   events.NewMeta(events.TypeEnforcementAction, prefix+"-again", ""),
+		Action: events.ActionRemove, Trigger: events.TriggerAuto, Outcome: events.OutcomeSucceeded,
+		Reason: "sha256 distance 0 to bank confirmed", Bank: cfg.ConfirmedBank, IdempotencyKey: prefix + "-again/remove", Attempts: 1,
+		Evidence: []events.Match{{Bank: cfg.ConfirmedBank, EntryID: review.FeedbackEntryID(a), SignalType: events.SignalSHA256,
+			Signal: hexSum, Threshold: 0}},
+		UploadedAt: time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC), ActedAt: time.Date(2026, 12, 2, 10, 0, 1, 0, time.UTC),
+	}
+	m, err := messaging.EventMessage(cfg.Topics.Actions, removal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs = append(msgs, m)
 	pub := messaging.NewKafkaPublisher(cfg.Kafka)
 	defer pub.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -191,11 +207,33 @@ func TestReviewAPIMatchesItsDescription(t *testing.T) {
 		{"healthz", call("", "GET", "/healthz", nil), http.StatusOK},
 		{"readyz", call("", "GET", "/readyz", nil), http.StatusOK},
 		{"metrics", call("", "GET", "/metrics", nil), http.StatusOK},
+		{"restore-related of an item not overturned", call(lena, "POST", "/v1/items/"+c+"/restore-related", reason), http.StatusConflict},
+		{"a reviewer's restore-related", call(alice, "POST", "/v1/items/"+a+"/restore-related", reason), http.StatusForbidden},
+		{"restore-related without reason", invalid(call(lena, "POST", "/v1/items/"+a+"/restore-related", map[string]any{})), http.StatusBadRequest},
+		{"restore-related of no item", call(lena, "POST", "/v1/items/nothing-here/restore-related", reason), http.StatusNotFound},
 	} {
 		code, body := s.do(tc.r)
 		if code != tc.want {
 			t.Errorf("%s: %s %s answered %d, want %d: %.300s", tc.name, tc.r.method, tc.r.path, code, tc.want, body)
 		}
+	}
+	// The overturned item lists the re-upload (once the service has read
+	// the removal), and restore-related asks for its restore.
+	var it review.Item
+	testenv.WaitFor(t, time.Minute, "the re-upload listed on the overturned item", func() bool {
+		code, body := s.do(call(alice, "GET", "/v1/items/"+a, nil))
+		it = review.Item{}
+		_ = json.Unmarshal(body, &it)
+		return code == http.StatusOK && len(it.Related) == 1
+	})
+	if r := it.Related[0]; r.ContentID != removal.ContentID || r.ActionEventID != removal.EventID || r.Restore != nil {
+		t.Fatalf("related upload %+v", r)
+	}
+	code, body := s.do(call(lena, "POST", "/v1/items/"+a+"/restore-related", reason))
+	it = review.Item{}
+	_ = json.Unmarshal(body, &it)
+	if code != http.StatusOK || len(it.Related) != 1 || it.Related[0].Restore == nil || it.Related[0].Restore.RequestedBy != "lena" {
+		t.Errorf("restore-related: %d %s", code, body)
 	}
 	s.checkCoverage()
 	// The web UI's pages and form posts are not the API.

@@ -288,7 +288,7 @@ func (s *Service) revoke(ctx context.Context, id string, admin *principal, reaso
 	if it.Allowlist.RevokedBy != "" {
 		return ok(it) // a repeat
 	}
-	u := events.NewBankDisable(s.cfg.BenignBank, feedbackEntryID(it.ContentID))
+	u := events.NewBankDisable(s.cfg.BenignBank, FeedbackEntryID(it.ContentID))
 	updates := withMeta(&it.request, []events.BankUpdate{u})
 	bm, err := messaging.EventMessage(s.cfg.Topics.BankUpdates, &updates[0])
 	if err != nil {

@@ -185,7 +185,7 @@ func TestAllowlistByTwoReviewersAndAdminRevoke(t *testing.T) {
 	req.Signals = uploadSignals(t)
 	id := queued(t, cfg, r, req)
 	decided(t, r, id, tokenFor(t, "bob"), events.DecisionBenign)
-	entry := feedbackEntryID(id)
+	entry := FeedbackEntryID(id)
 	if _, ok := loadBanks(t, cfg).Entry(cfg.BenignBank, entry); ok {
 		t.Fatal("a single benign decision allow-listed the content")
 	}

@@ -29,8 +29,9 @@ import (
 // retry, a redelivery) writes the same entry again instead of a second one,
 // and an overturn knows which entry to disable.
 
-// feedbackEntryID names the bank entry of decisions on contentID.
-func feedbackEntryID(contentID string) string {
+// FeedbackEntryID names the bank entry of decisions on contentID (in the
+// confirmed bank, or the benign one).
+func FeedbackEntryID(contentID string) string {
 	h := sha256.Sum256([]byte(contentID))
 	return "review-" + hex.EncodeToString(h[:8])
 }
@@ -60,7 +61,7 @@ func (s *Service) feedbackUpdates(req *events.ReviewRequested, decision, reviewe
 	if !s.cfg.Feedback {
 		return nil
 	}
-	id := feedbackEntryID(req.ContentID)
+	id := FeedbackEntryID(req.ContentID)
 	bankOf := func(d string) string {
 		if d == events.DecisionViolating {
 			return s.cfg.ConfirmedBank
@@ -117,7 +118,7 @@ func (s *Service) allowlistUpdates(req *events.ReviewRequested, decider string, 
 	}
 	slices.Sort(labels)
 	u := events.NewBankAdd(s.cfg.BenignBank, slices.Compact(labels), sigs)
-	u.EntryID = feedbackEntryID(req.ContentID)
+	u.EntryID = FeedbackEntryID(req.ContentID)
 	return withMeta(req, []events.BankUpdate{u})
 }
 

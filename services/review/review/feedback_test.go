@@ -120,7 +120,7 @@ func TestFeedbackIntoBanks(t *testing.T) {
 		t.Fatalf("repeat: %d %s", code, body)
 	}
 
-	badID, fineID := feedbackEntryID(bad.ContentID), feedbackEntryID(fine.ContentID)
+	badID, fineID := FeedbackEntryID(bad.ContentID), FeedbackEntryID(fine.ContentID)
 	// One person cannot allow-list: bob's benign decision puts nothing in
 	// the benign bank, nor does his own agreement, nor (under the default
 	// rule, lead) another reviewer's.
@@ -270,7 +270,7 @@ func TestBankSignals(t *testing.T) {
 	if bankSignals(nil) != nil || len(bankSignals(sigs[3:])) != 0 {
 		t.Error("no bankable signal should give none")
 	}
-	if a, b := feedbackEntryID("c/1"), feedbackEntryID("c/2"); a == b || !strings.HasPrefix(a, "review-") || len(a) != len("review-")+16 {
+	if a, b := FeedbackEntryID("c/1"), FeedbackEntryID("c/2"); a == b || !strings.HasPrefix(a, "review-") || len(a) != len("review-")+16 {
 		t.Errorf("entry ids %q %q", a, b)
 	}
 }

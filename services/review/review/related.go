@@ -89,7 +89,7 @@ func (s *store) relatedProposalKey(id, decided string) string {
 func (s *Service) confirmedEntries(act *events.EnforcementAction) (entries []string, others []events.Match) {
 	for _, m := range act.Evidence {
 		if m.Bank == s.cfg.ConfirmedBank && strings.HasPrefix(m.EntryID, "review-") {
-			if m.EntryID != feedbackEntryID(act.ContentID) && !slices.Contains(entries, m.EntryID) {
+			if m.EntryID != FeedbackEntryID(act.ContentID) && !slices.Contains(entries, m.EntryID) {
 				entries = append(entries, m.EntryID)
 			}
 			continue
@@ -151,7 +151,7 @@ func (r *relatedRecord) restorable() bool { return r.Restore == nil && r.Kept ==
 // related reads the uploads removed because of the confirmed entry of
 // contentID's decisions, oldest action first.
 func (s *Service) related(ctx context.Context, contentID string) ([]*relatedRecord, error) {
-	entry := feedbackEntryID(contentID)
+	entry := FeedbackEntryID(contentID)
 	var acts, restored *redis.MapStringStringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		acts = p.HGetAll(ctx, s.store.relatedKey(entry))
@@ -344,7 +344,7 @@ func (s *Service) restoreRelated(ctx context.Context, id string, lead *principal
 	if err := s.pub.Publish(ctx, msgs...); err != nil {
 		return outcome{code: http.StatusServiceUnavailable, err: err, msg: "could not publish the restores; nothing is recorded, try again"}
 	}
-	entry := feedbackEntryID(it.ContentID)
+	entry := FeedbackEntryID(it.ContentID)
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, s.store.restoredKey(entry), marks)
 		p.PExpire(ctx, s.store.restoredKey(entry), s.store.decidedTTL)
