@@ -33,6 +33,13 @@
 //	PREFIX:review:decided     sorted set of decided ids by decision time
 //	PREFIX:review:state       set once Redis holds the queue (see Durability)
 //	PREFIX:review:rebuild-lock, PREFIX:review:allow-bank:<bank>
+//	PREFIX:review:related:<entry>  hash: content id -> the enforcer's audit
+//	                          record of its removal through confirmed-bank
+//	                          entry <entry> (related.go)
+//	PREFIX:review:related-restored:<entry>  hash: content id -> the restore
+//	                          a lead asked for
+//	PREFIX:review:related-proposal:<id>:<decided_event_id>  a lead's proposal
+//	                          to restore them, waiting for a second lead
 //
 // Claim, assign, decide, overturn and allow-list agreement run as Lua
 // scripts (so the separation-of-duties checks below cannot race), and every lease is
@@ -120,6 +127,15 @@
 //	     approves it: 200, and the review.decided names the proposer as
 //	     reviewer (with the proposer's reason) and the approver as
 //	     approved_by.
+//	POST /v1/items/{id}/restore-related {"reason": "..."}               (lead, admin)
+//	     -> 200 item; for an item whose violating decision was overturned
+//	     to benign, publishes per upload in its related list (removed
+//	     through the decision's confirmed entry, not restored yet, not
+//	     kept) a review.decided benign with caused_by the overturn, which
+//	     the enforcer turns into a restore. Two leads when the item or an
+//	     upload matched an incident or critical bank (202 and
+//	     pending_related_restore, as for the overturn). 409 for any other
+//	     item.
 //	POST /v1/items/{id}/allowlist  {"reason": "..."}                    (any role)
 //	     -> agreement to allow-list the item's benign decision. The decider
 //	     cannot agree with themselves (403). Under allowlist-approval lead
