@@ -36,7 +36,8 @@
 //	PREFIX:review:related:<entry>  hash: content id -> the enforcer's audit
 //	                          record of its removal through confirmed-bank
 //	                          entry <entry> (related.go)
-//	PREFIX:review:related-restored:<entry>  hash: content id -> the restore
+//	PREFIX:review:related-restored:<entry>  hash: content id NUL removal
+//	                          event id -> the restore
 //	                          a lead asked for
 //	PREFIX:review:related-proposal:<id>:<decided_event_id>  a lead's proposal
 //	                          to restore them, waiting for a second lead

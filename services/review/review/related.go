@@ -181,7 +181,7 @@ func (s *Service) related(ctx context.Context, contentID string) ([]*relatedReco
 		if d := policy.Default().Decide(others); d.Action == policy.ActionRemove {
 			r.Kept = "its other matches call for removal on their own: " + d.Reason
 		}
-		if v, ok := restored.Val()[cid]; ok {
+		if v, ok := restored.Val()[restoredField(cid, r.act.EventID)]; ok {
 			var rr RelatedRestore
 			if json.Unmarshal([]byte(v), &rr) == nil {
 				r.Restore = &rr
@@ -339,7 +339,7 @@ func (s *Service) restoreRelated(ctx context.Context, id string, lead *principal
 		}
 		msgs = append(msgs, m, a)
 		mark, _ := json.Marshal(RelatedRestore{RequestedBy: requester, ApprovedBy: approver, RequestedAt: now, EventID: ev.EventID})
-		marks[r.ContentID] = string(mark)
+		marks[restoredField(r.ContentID, r.act.EventID)] = string(mark)
 	}
 	if err := s.pub.Publish(ctx, msgs...); err != nil {
 		return outcome{code: http.StatusServiceUnavailable, err: err, msg: "could not publish the restores; nothing is recorded, try again"}
@@ -389,6 +389,11 @@ func (s *Service) proposeRestoreRelated(ctx context.Context, it *Item, lead *pri
 	}
 	return outcome{item: it, code: http.StatusAccepted}
 }
+
+// restoredField is the field of a restore in the restored hash: per
+// removal, so an upload removed again later (after a second overturn back
+// to violating and a new re-upload match) is not taken as restored.
+func restoredField(contentID, removal string) string { return contentID + "\x00" + removal }
 
 // derivedEventID is the event id of the restore of the upload whose removal
 // is the audit record removal, asked for after the overturn overturn.

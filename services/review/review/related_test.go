@@ -146,6 +146,13 @@ func TestOverturnListsAndRestoresRelatedUploads(t *testing.T) {
 			t.Errorf("restore %d: %+v", i, ev)
 		}
 	}
+	// A queue rebuilt from Kafka opens no item for a restored upload.
+	if err := r.svc.restoreDecision(context.Background(), msgs[2]); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := r.get(t, plain.ContentID); code != http.StatusNotFound {
+		t.Errorf("a replayed restore of a related upload opened an item: %d", code)
+	}
 	// A repeat publishes nothing: the publish happens before the answer.
 	if code, _, body := r.restoreRelated(t, lena, id, "the same news report"); code != http.StatusOK {
 		t.Errorf("repeated restore-related: %d %s", code, body)
