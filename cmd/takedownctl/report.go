@@ -86,6 +86,11 @@ type Report struct {
 	ByAction   map[string]Counts `json:"by_action"`
 	ByBank     map[string]Counts `json:"by_bank"`
 	ByLabel    map[string]Counts `json:"by_label"`
+	// ReviewRecords counts, by action, the review service's own audit
+	// records (assign, overturn, allow-list approvals, restore_related):
+	// what people did in the review queue. They are no action on content,
+	// so they are in no other count; the actions they lead to are.
+	ReviewRecords map[string]int `json:"review_records"`
 	// UploadToRemoval is the median time from upload to removal.
 	UploadToRemoval Latency `json:"upload_to_removal"`
 }
@@ -126,7 +131,8 @@ func (c *Counts) add(a *events.EnforcementAction) {
 // buildReport counts acts (in topic order; duplicates by event id are
 // dropped) whose ActedAt is in [from, to); a zero from is no lower bound.
 func buildReport(acts []events.EnforcementAction, from, to time.Time) Report {
-	r := Report{To: to, Total: newCounts(), ByAction: map[string]Counts{}, ByBank: map[string]Counts{}, ByLabel: map[string]Counts{}}
+	r := Report{To: to, Total: newCounts(), ByAction: map[string]Counts{}, ByBank: map[string]Counts{}, ByLabel: map[string]Counts{},
+		ReviewRecords: map[string]int{}}
 	if !from.IsZero() {
 		r.From = &from
 	}
@@ -156,6 +162,10 @@ func buildReport(acts []events.EnforcementAction, from, to time.Time) Report {
 			continue
 		}
 		r.Records++
+		if events.IsReviewRecord(a.Action) {
+			r.ReviewRecords[a.Action]++
+			continue
+		}
 		r.Total.add(a)
 		if a.Action != events.ActionQueueForReview {
 			// by_action holds actions taken or tried; queuing for review
@@ -329,6 +339,13 @@ func printReport(w io.Writer, r *Report) error {
 	fmt.Fprintf(w, "actions taken: %d (auto %d, of which incident %d; reviewed %d; overturned %d); failed: %d; retried attempts: %d\n",
 		t.Taken, t.Auto, t.Incident, t.Reviewed, t.Overturned, t.Failed, t.Retries)
 	fmt.Fprintf(w, "queued for review (no action taken yet): %d\n", t.QueuedForReview)
+	if len(r.ReviewRecords) > 0 {
+		var parts []string
+		for _, a := range slices.Sorted(maps.Keys(r.ReviewRecords)) {
+			parts = append(parts, fmt.Sprintf("%s %d", a, r.ReviewRecords[a]))
+		}
+		fmt.Fprintf(w, "review queue records (no action on content): %s\n", strings.Join(parts, ", "))
+	}
 	if m := r.UploadToRemoval.MedianSeconds; m != nil {
 		fmt.Fprintf(w, "median time from upload to removal: %s over %d removals\n",
 			time.Duration(*m*float64(time.Second)).Round(time.Millisecond), r.UploadToRemoval.Removals)

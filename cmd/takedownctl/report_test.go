@@ -50,6 +50,8 @@ var reportSet = []reportRec{
 	/* 13: at the window's end, which is exclusive */ {content: "c9", action: "remove", trigger: "auto", outcome: "succeeded", bank: "tve", acted: novAt(8, 0, 0), delay: time.Second},
 	/* 14: in the window, stamped 30 minutes before it */ {content: "c10", action: "remove", trigger: "auto", outcome: "succeeded", bank: "cip", acted: novAt(1, 0, 1), delay: time.Minute, stamp: windowStart.Add(-30 * time.Minute)},
 	/* 15: just before the window, stamped inside the slack: read, then left out */ {content: "c11", action: "remove", trigger: "auto", outcome: "succeeded", bank: "tve", acted: windowStart.Add(-time.Minute), delay: time.Second},
+	/* 16: the review service's record of a lead's assignment: no action on content */ {content: "c6", action: "assign", trigger: "review", outcome: "succeeded", bank: "tve", labels: []string{"category:terror"}, acted: novAt(5, 1, 30), delay: time.Second},
+	/* 17: the review service's record of an overturn (5 is the restore it led to) */ {content: "c3", action: "overturn", trigger: "review", outcome: "succeeded", bank: "tve", labels: []string{"category:terror"}, acted: novAt(4, 7, 59), delay: time.Second},
 }
 
 // publishReportSet writes the set (and one record that is not an action) to
@@ -133,10 +135,12 @@ func TestReport(t *testing.T) {
 	}
 
 	// Counted by hand from reportSet. In the window [Nov 1, Nov 8): records
-	// 1-10 and 14 (11 repeats 1; 12, 13 and 15 are outside).
+	// 1-10, 14, 16 and 17 (11 repeats 1; 12, 13 and 15 are outside). 16 and
+	// 17 are review queue records, counted in ReviewRecords only.
 	want := Report{
 		Topic: topic, To: time.Date(2026, 11, 8, 0, 0, 0, 0, time.UTC),
-		Records: 11, Duplicates: 1, Unreadable: 1,
+		Records: 13, Duplicates: 1, Unreadable: 1,
+		ReviewRecords: map[string]int{"assign": 1, "overturn": 1},
 		// Succeeded: 1, 2, 3, 4, 5, 6, 7, 14. Auto: 1, 2 (incident), 4, 7,
 		// 14; reviewed: 3; overturned: 5, 6. Failed: 10; retries: 8, 9.
 		// 7 is queued for review: no action taken.
@@ -186,7 +190,7 @@ func TestReport(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &raw); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"topic", "from", "to", "records", "duplicates", "unreadable", "total", "by_action", "by_bank", "by_label", "upload_to_removal"} {
+	for _, k := range []string{"topic", "from", "to", "records", "duplicates", "unreadable", "total", "by_action", "by_bank", "by_label", "review_records", "upload_to_removal"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("JSON lacks %q", k)
 		}
@@ -210,9 +214,10 @@ func TestReport(t *testing.T) {
 			}
 		}
 		for name, want := range map[string]string{
-			"records:":         "records: 11 (duplicates dropped: 1, unreadable: 1)",
+			"records:":         "records: 13 (duplicates dropped: 1, unreadable: 1)",
 			"actions":          "actions taken: 7 (auto 4, of which incident 1; reviewed 1; overturned 2); failed: 1; retried attempts: 2",
 			"queued":           "queued for review (no action taken yet): 1",
+			"review":           "review queue records (no action on content): assign 1, overturn 1",
 			"median":           "median time from upload to removal: 1m0s over 5 removals",
 			"ACTION":           "ACTION TAKEN AUTO INCIDENT REVIEWED OVERTURNED FAILED RETRIES",
 			"remove":           "remove 5 3 1 1 1 1 2",
@@ -240,7 +245,7 @@ func TestReport(t *testing.T) {
 
 	t.Run("whole topic", func(t *testing.T) {
 		// Without --from: from the start, 12, 13 and 15 included, and the
-		// record the seek skipped.
+		// record the seek skipped; 16 and 17 are records but no action.
 		out, _, err := runReport(t, append(common, "--to", "2030-01-01", "--json")...)
 		if err != nil {
 			t.Fatal(err)
@@ -249,8 +254,8 @@ func TestReport(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatal(err)
 		}
-		if r.From != nil || r.Records != 14 || r.Total.Taken != 10 || r.Total.ByAction["remove"] != 8 || r.Duplicates != 1 || r.Unreadable != 2 {
-			t.Errorf("whole topic: records %d, taken %d, removals %d, duplicates %d, unreadable %d, from %v; want 14, 10, 8, 1, 2, null",
+		if r.From != nil || r.Records != 16 || r.Total.Taken != 10 || r.Total.ByAction["remove"] != 8 || r.Duplicates != 1 || r.Unreadable != 2 {
+			t.Errorf("whole topic: records %d, taken %d, removals %d, duplicates %d, unreadable %d, from %v; want 16, 10, 8, 1, 2, null",
 				r.Records, r.Total.Taken, r.Total.ByAction["remove"], r.Duplicates, r.Unreadable, r.From)
 		}
 	})

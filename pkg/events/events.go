@@ -560,6 +560,18 @@ const (
 	ActionRestoreRelated = "restore_related"
 )
 
+// IsReviewRecord says whether action is one of the review service's own
+// audit records above: a record of what a person did in the review queue,
+// not an action taken on the platform's content.
+func IsReviewRecord(action string) bool {
+	switch action {
+	case ActionAssign, ActionOverturnProposed, ActionOverturn, ActionAllowlistAgreed,
+		ActionAllowlistConfirmed, ActionAllowlistRevoked, ActionRestoreRelated:
+		return true
+	}
+	return false
+}
+
 // Actions for media that could not be hashed.
 const (
 	// ActionUnhashable records that an upload's media could not be hashed
