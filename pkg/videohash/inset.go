@@ -69,18 +69,18 @@ func (f *insetFinder) add(img image.Image) {
 	f.frames++
 	lumaOf(img, f.lum)
 	for y := range h {
-		row := f.lum[y*w : (y+1)*w]
-		for x := 1; x < w-1; x++ {
+		row, count := f.lum[y*w:(y+1)*w], f.vert[y*w:(y+1)*w]
+		for x := 1; x < len(row)-1; x++ {
 			if d := row[x+1] - row[x-1]; d >= insetEdge || d <= -insetEdge {
-				f.vert[y*w+x]++
+				count[x]++
 			}
 		}
 	}
 	for y := 1; y < h-1; y++ {
-		up, down := f.lum[(y-1)*w:y*w], f.lum[(y+1)*w:(y+2)*w]
-		for x := range w {
+		up, down, count := f.lum[(y-1)*w:y*w], f.lum[(y+1)*w:(y+2)*w], f.horiz[y*w:(y+1)*w]
+		for x := range count {
 			if d := down[x] - up[x]; d >= insetEdge || d <= -insetEdge {
-				f.horiz[y*w+x]++
+				count[x]++
 			}
 		}
 	}
@@ -92,10 +92,13 @@ func lumaOf(img image.Image, dst []int16) {
 	w := b.Dx()
 	if rgba, ok := img.(*image.RGBA); ok {
 		for y := range b.Dy() {
-			p := rgba.Pix[(y+b.Min.Y-rgba.Rect.Min.Y)*rgba.Stride+(b.Min.X-rgba.Rect.Min.X)*4:]
-			for x := range w {
-				r, g, bl := int32(p[4*x]), int32(p[4*x+1]), int32(p[4*x+2])
-				dst[y*w+x] = int16((299*r + 587*g + 114*bl + 500) / 1000)
+			off := (y+b.Min.Y-rgba.Rect.Min.Y)*rgba.Stride + (b.Min.X-rgba.Rect.Min.X)*4
+			p := rgba.Pix[off : off+4*w]
+			d := dst[y*w : (y+1)*w]
+			for x := range d {
+				q := p[4*x : 4*x+3]
+				// 0.299, 0.587, 0.114 in 16-bit fixed point.
+				d[x] = int16((19595*int32(q[0]) + 38470*int32(q[1]) + 7471*int32(q[2]) + 1<<15) >> 16)
 			}
 		}
 		return
@@ -103,7 +106,7 @@ func lumaOf(img image.Image, dst []int16) {
 	for y := range b.Dy() {
 		for x := range w {
 			r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
-			dst[y*w+x] = int16((299*int32(r>>8) + 587*int32(g>>8) + 114*int32(bl>>8) + 500) / 1000)
+			dst[y*w+x] = int16((19595*int32(r>>8) + 38470*int32(g>>8) + 7471*int32(bl>>8) + 1<<15) >> 16)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/takedown-pipeline/takedown/pkg/bank"
+	"github.com/takedown-pipeline/takedown/pkg/pdq"
 	"github.com/takedown-pipeline/takedown/pkg/video"
 )
 
@@ -146,4 +147,44 @@ func TestPictureInPictureMatches(t *testing.T) {
 			break
 		}
 	}
+}
+
+// BenchmarkUploadFrameInsets measures, per sampled frame, what the
+// picture-in-picture signal adds to the hashing of a frame: counting its
+// edges (every frame), and hashing its crops to MaxInsets candidates (the
+// frames of a video where candidates are found), beside uploadFrame itself.
+func BenchmarkUploadFrameInsets(b *testing.B) {
+	inset := image.Rect(21, 72, 174, 226)
+	frames := make([]*image.RGBA, insetWindow)
+	for k := range frames {
+		frames[k] = synthFrame(k, inset, true)
+	}
+	var f insetFinder
+	for _, fr := range frames {
+		f.add(fr)
+	}
+	rects := f.candidates(MaxInsets)
+	h := pdq.NewHasher()
+	b.Run("frame", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			uploadFrame(h, frames[i%len(frames)])
+		}
+	})
+	b.Run("edges", func(b *testing.B) {
+		var g insetFinder
+		for i := 0; b.Loop(); i++ {
+			g.add(frames[i%len(frames)])
+		}
+	})
+	b.Run("candidates", func(b *testing.B) {
+		for b.Loop() {
+			f.candidates(MaxInsets)
+		}
+	})
+	b.Run("crops", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			hashInsets(h, frames[i%len(frames)], rects)
+		}
+		b.ReportMetric(float64(len(rects)), "crops/frame")
+	})
 }
