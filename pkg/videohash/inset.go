@@ -97,8 +97,7 @@ func lumaOf(img image.Image, dst []int16) {
 			d := dst[y*w : (y+1)*w]
 			for x := range d {
 				q := p[4*x : 4*x+3]
-				// 0.299, 0.587, 0.114 in 16-bit fixed point.
-				d[x] = int16((19595*int32(q[0]) + 38470*int32(q[1]) + 7471*int32(q[2]) + 1<<15) >> 16)
+				d[x] = int16((299*int32(q[0]) + 587*int32(q[1]) + 114*int32(q[2]) + 500) / 1000)
 			}
 		}
 		return
@@ -106,7 +105,7 @@ func lumaOf(img image.Image, dst []int16) {
 	for y := range b.Dy() {
 		for x := range w {
 			r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
-			dst[y*w+x] = int16((19595*int32(r>>8) + 38470*int32(g>>8) + 7471*int32(bl>>8) + 1<<15) >> 16)
+			dst[y*w+x] = int16((299*int32(r>>8) + 587*int32(g>>8) + 114*int32(bl>>8) + 500) / 1000)
 		}
 	}
 }
