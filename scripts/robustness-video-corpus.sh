@@ -12,7 +12,7 @@
 #   - natural photographs of ../shared/testdata/pdq panned and zoomed slowly
 #     (zoompan), and one held still with a little temporal noise (a nearly
 #     static video, where many bank frames are equally close);
-#   - 22 more natural photographs, from the image corpus's Debian wallpapers
+#   - 22 more natural photographs, from the image corpus's Debian and Plasma wallpapers
 #     (scripts/robustness-corpus.sh, which fetches them), each another
 #     picture, panned, zoomed in or out, or shaken, in landscape and portrait
 #     frames (v3: before, 18 videos, of which 9 generated and 2 of those flat
@@ -80,7 +80,7 @@ zin="1+on*0.002" zout="1.5-on*0.002"
 wallpan zoomin-bridge debian-Bridge_by_Sander_Klootwijk.jpg 640x360 "$cx" "$cy" "$zin"
 wallpan panright-dragonfly debian-Dragonfly_by_Bolly.jpg 640x480 "$right" "$cy" 1.3
 wallpan panleft-elephants debian-Elephants.jpg 640x360 "$left" "$cy" 1.3
-wallpan zoomout-fossa debian-Fossa_by_Jasper_Roks.jpg 640x360 "$cx" "$cy" "$zout"
+wallpan zoomout-bythewater plasma-BytheWater-2560x1600.jpg 640x360 "$cx" "$cy" "$zout"
 wallpan pandown-freshflower debian-FreshFlower.jpg 640x480 "$cx" "$down" 1.3
 wallpan panup-garden debian-Garden.jpg 640x360 "$cx" "$up" 1.3
 wallpan diag-greenmeadow debian-GreenMeadow.jpg 640x480 "$right" "$down" 1.35
@@ -95,7 +95,7 @@ wallpan pandown-life debian-life_by_Aitzol_Berasategi.jpg 640x360 "$cx" "$down" 
 wallpan diag-picos debian-picosdeeuropa_by_Aitzol_Berasategi.jpg 640x480 "$left" "$up" 1.35
 wallpan zoomout-seeding debian-seeding_by_Clements_Engelhardt.jpg 640x360 "$cx" "$cy" "$zout"
 wallpan panleft-sunset debian-sunset_by_Aitzol_Berasategi.jpg 640x360 "$left" "$cy" 1.3
-wallpan zoomin-umang debian-umang_by_Abhishek_Mudgal.jpg 640x360 "$cx" "$cy" "$zin"
+wallpan zoomin-dune debian-Dune.jpg 640x360 "$cx" "$cy" "$zin"
 wallpan shake-wood debian-Wood.jpg 640x480 "$cx+10*cos(on/3)" "$cy+10*sin(on/4)" 1.25
 wallpan panup-wine debian-Wine_by_Jakkub_Mede.jpg 360x640 "$cx" "$up" 1.3
 wallpan zoomin-friends debian-friends_by_Aitzol_Berasategi.jpg 360x640 "$cx" "$cy" "$zin"
