@@ -11,12 +11,17 @@
 #     source or other parameters;
 #   - natural photographs of ../shared/testdata/pdq panned and zoomed slowly
 #     (zoompan), and one held still with a little temporal noise (a nearly
-#     static video, where many bank frames are equally close).
+#     static video, where many bank frames are equally close);
+#   - 22 more natural photographs, from the image corpus's Debian and Plasma wallpapers
+#     (scripts/robustness-corpus.sh, which fetches them), each another
+#     picture, panned, zoomed in or out, or shaken, in landscape and portrait
+#     frames (v3: before, 18 videos, of which 9 generated and 2 of those flat
+#     fields of 1-2 pixel cells, made 95% mean 18 of 18).
 # Idempotent: an existing corpus is reused.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${1:-$HOME/.cache/takedown/robustness-videos}"
-marker="$dir/.complete-v2"
+marker="$dir/.complete-v3"
 if [[ -f "$marker" ]]; then
 	echo "$dir"
 	exit 0
@@ -60,5 +65,39 @@ pan zoom-q0291 labelme-subset/q0291.jpg "zoompan=z='1.5-on*0.002':d=1:x='iw/2-(i
 pan pan-q0746 labelme-subset/q0746.jpg "zoompan=z=1.25:d=1:x='iw/2-(iw/zoom/2)':y='on*1.5':s=480x640:fps=25"
 pan pan-bridge dih/bridge-1-original.jpg "zoompan=z=1.2:d=1:x='iw/2-(iw/zoom/2)+on*1.2-120':y='ih/2-(ih/zoom/2)':s=640x360:fps=25"
 pan static-q1050 labelme-subset/q1050.jpg "scale=640:-2,noise=alls=6:allf=t,fps=25"
+# zoompan's zoom does not carry over from one frame of a looped picture to
+# the next (each is an input frame of its own: zoom-q2821 above is still),
+# so these move with the output frame number, on, over the 250 frames.
+wall="$("$root/scripts/robustness-corpus.sh")"
+wallpan() { # name, picture, output size, zoompan x, y, zoom
+	[[ -f "$wall/$2" ]] || { echo "warning: $wall/$2 missing" >&2; return 0; }
+	ffmpeg -nostdin -v error -y -loop 1 -framerate 25 -i "$wall/$2" \
+		-vf "scale=1280:-2,zoompan=z='$6':d=1:x='$4':y='$5':s=$3:fps=25" -t 10 "${enc[@]}" "$dir/wall-$1.mp4"
+}
+cx="iw/2-(iw/zoom/2)" cy="ih/2-(ih/zoom/2)"
+right="(iw-iw/zoom)*on/250" left="(iw-iw/zoom)*(1-on/250)" down="(ih-ih/zoom)*on/250" up="(ih-ih/zoom)*(1-on/250)"
+zin="1+on*0.002" zout="1.5-on*0.002"
+wallpan zoomin-bridge debian-Bridge_by_Sander_Klootwijk.jpg 640x360 "$cx" "$cy" "$zin"
+wallpan panright-dragonfly debian-Dragonfly_by_Bolly.jpg 640x480 "$right" "$cy" 1.3
+wallpan panleft-elephants debian-Elephants.jpg 640x360 "$left" "$cy" 1.3
+wallpan zoomout-bythewater plasma-BytheWater-2560x1600.jpg 640x360 "$cx" "$cy" "$zout"
+wallpan pandown-freshflower debian-FreshFlower.jpg 640x480 "$cx" "$down" 1.3
+wallpan panup-garden debian-Garden.jpg 640x360 "$cx" "$up" 1.3
+wallpan diag-greenmeadow debian-GreenMeadow.jpg 640x480 "$right" "$down" 1.35
+wallpan zoomin-kleiber debian-Kleiber_by_Lukas_Baubkus.jpg 640x360 "$cx" "$cy" "$zin"
+wallpan shake-ladybird debian-LadyBird.jpg 640x360 "$cx+12*sin(on/4)" "$cy+8*cos(on/5)" 1.25
+wallpan panright-raindrops debian-RainDrops.jpg 640x360 "$right" "$cy" 1.3
+wallpan zoomout-storm debian-Storm.jpg 640x360 "$cx" "$cy" "$zout"
+wallpan panleft-twowings debian-TwoWings.jpg 640x480 "$left" "$cy" 1.3
+wallpan zoomin-yellowflower debian-YellowFlower.jpg 640x360 "$cx" "$cy" "$zin"
+wallpan panright-aitzgorri debian-aitzgorri_by_Aitzol_Berasategi.jpg 640x360 "$right" "$cy" 1.3
+wallpan pandown-life debian-life_by_Aitzol_Berasategi.jpg 640x360 "$cx" "$down" 1.3
+wallpan diag-picos debian-picosdeeuropa_by_Aitzol_Berasategi.jpg 640x480 "$left" "$up" 1.35
+wallpan zoomout-seeding debian-seeding_by_Clements_Engelhardt.jpg 640x360 "$cx" "$cy" "$zout"
+wallpan panleft-sunset debian-sunset_by_Aitzol_Berasategi.jpg 640x360 "$left" "$cy" 1.3
+wallpan zoomin-dune debian-Dune.jpg 640x360 "$cx" "$cy" "$zin"
+wallpan shake-wood debian-Wood.jpg 640x480 "$cx+10*cos(on/3)" "$cy+10*sin(on/4)" 1.25
+wallpan panup-wine debian-Wine_by_Jakkub_Mede.jpg 360x640 "$cx" "$up" 1.3
+wallpan zoomin-friends debian-friends_by_Aitzol_Berasategi.jpg 360x640 "$cx" "$cy" "$zin"
 touch "$marker"
 echo "$dir"

@@ -19,7 +19,9 @@ import (
 // mirrored and rotated ones through the upload's mirrored frame hashes,
 // the match saying how the copy shows the video; the crop through the
 // bank's centre-crop frame hashes; a 1.6-second cut on more than two
-// frames. An unrelated video mirrored matches nothing.
+// frames; a picture-in-picture copy (the video at 60% over moving
+// gradients) through the upload's inset hashes. An unrelated video
+// mirrored, or shown picture-in-picture, matches nothing.
 func TestMatchCommandAlteredVideos(t *testing.T) {
 	needFFmpeg(t)
 	videos := testenv.SharedTestdata(t, "vpdq/videos")
@@ -38,7 +40,9 @@ func TestMatchCommandAlteredVideos(t *testing.T) {
 		{"upside-down", ref, "hflip,vflip", "", "rot180", 15},
 		{"crop-10", ref, "crop=trunc(iw*0.4)*2:trunc(ih*0.4)*2", "", "", 15},
 		{"cut-1.6s", ref, "null", "1.6", "", 3},
+		{"pip-60", ref, pipGraph(480, 720), "", "", 15},
 		{"unrelated-mirrored", unrelated, "hflip", "", "-", 0},
+		{"unrelated-pip-60", unrelated, pipGraph(720, 1280), "", "-", 0},
 	}
 	args := []string{"--json", "--against", ref}
 	for _, c := range cases {
@@ -47,7 +51,11 @@ func TestMatchCommandAlteredVideos(t *testing.T) {
 		if c.cut != "" {
 			a = append(a, "-ss", "5", "-t", c.cut)
 		}
-		a = append(append(append(a, "-i", c.src, "-vf", c.filter), enc...), out)
+		vf := "-vf"
+		if strings.Contains(c.filter, ";") {
+			vf = "-filter_complex"
+		}
+		a = append(append(append(a, "-i", c.src, vf, c.filter), enc...), out)
 		if o, err := exec.Command("ffmpeg", a...).CombinedOutput(); err != nil {
 			t.Fatalf("ffmpeg %v: %v\n%s", a, err, o)
 		}

@@ -68,26 +68,53 @@ func (m matching) bankUpdates(ctx context.Context, path string, data []byte) ([]
 
 // verdict is the matcher's verdict on a query file uploaded: a picture's
 // signals, or a video's file hashes and its frames sampled as the hasher
-// samples them, matched by the video rules.
+// samples them (videohash.UploadBytes and Thin, the hasher's own calls),
+// matched by the video rules.
 func (m matching) verdict(ctx context.Context, banks *bank.Banks, path string, data []byte) (bank.Verdict, error) {
+	v, _, err := m.verdictStats(ctx, banks, path, data)
+	return v, err
+}
+
+// videoStats are what a video query cost: the matching alone (the index
+// lookups and the rules, after hashing), and its frames and inset hashes.
+type videoStats struct {
+	Match       time.Duration
+	Frames      int
+	InsetFrames int // frames with at least one inset hash
+	InsetHashes int
+}
+
+// verdictStats is verdict, with a video's videoStats.
+func (m matching) verdictStats(ctx context.Context, banks *bank.Banks, path string, data []byte) (bank.Verdict, videoStats, error) {
+	var st videoStats
 	if contentTypeOf(path) != events.ContentVideo {
 		sigs, err := m.uploadSignals(ctx, data)
 		if err != nil {
-			return bank.Verdict{}, err
+			return bank.Verdict{}, st, err
 		}
-		return banks.MatchVerdict(sigs), nil
+		return banks.MatchVerdict(sigs), st, nil
 	}
 	res, err := mediahash.Hash(ctx, data, events.ContentVideo, m.limits)
 	if err != nil {
-		return bank.Verdict{}, err
+		return bank.Verdict{}, st, err
 	}
 	frames, err := videohash.UploadBytes(ctx, data, videoUploadOptions())
 	if err != nil {
-		return bank.Verdict{}, err
+		return bank.Verdict{}, st, err
 	}
 	frames.Thin(0) // as the hasher does, to fit one event
+	st.Frames = len(frames.Frames)
+	for _, f := range frames.Frames {
+		if len(f.Insets) > 0 {
+			st.InsetFrames++
+			st.InsetHashes += len(f.Insets)
+		}
+	}
 	q := bank.VideoQuery{Frames: frames.Frames, IntervalMs: frames.IntervalMs, DurationMs: frames.DurationMs}
-	return banks.MatchVerdict(res.Signals, banks.MatchVideo(q, m.videoRules)), nil
+	start := time.Now()
+	v := banks.MatchVerdict(res.Signals, banks.MatchVideo(q, m.videoRules))
+	st.Match = time.Since(start)
+	return v, st, nil
 }
 
 func splitComma(v string) []string {

@@ -46,8 +46,7 @@ func videoAlterations() []videoAlteration {
 		}},
 		{"crop-10", "centre crop removing 10% from every edge", vf("crop=trunc(iw*0.4)*2:trunc(ih*0.4)*2")},
 		{"pip-60", "picture-in-picture: the video at 60% size over moving gradients", func(w, h int, _ float64) []string {
-			graph := fmt.Sprintf("gradients=s=%dx%d:speed=0.03:seed=5,format=yuv420p[bg];[0:v]scale=trunc(iw*0.3)*2:trunc(ih*0.3)*2[fg];[bg][fg]overlay=x=W*0.08:y=H*0.28:shortest=1", w/2*2, h/2*2)
-			return slices.Concat([]string{"-filter_complex", graph}, copyCodec)
+			return slices.Concat([]string{"-filter_complex", pipGraph(w, h)}, copyCodec)
 		}},
 		{"letterbox", "black bars of 12% of the height above and below", vf("pad=iw:trunc(ih*0.62)*2:0:(oh-ih)/2:black")},
 		{"fps-0.5x", "half the frame rate (every other frame dropped)", func(_, _ int, fps float64) []string {
@@ -59,6 +58,13 @@ func videoAlterations() []videoAlteration {
 		{"rotate-90", "rotated 90° clockwise", vf("transpose=clock")},
 		{"mirror", "mirrored left to right", vf("hflip")},
 	}
+}
+
+// pipGraph is the ffmpeg filter graph of pip-60 for a w x h video: the
+// video scaled to 60% per side (36% of the area) over moving gradients of
+// the video's size, 8% from the left and 28% from the top.
+func pipGraph(w, h int) string {
+	return fmt.Sprintf("gradients=s=%dx%d:speed=0.03:seed=5,format=yuv420p[bg];[0:v]scale=trunc(iw*0.3)*2:trunc(ih*0.3)*2[fg];[bg][fg]overlay=x=W*0.08:y=H*0.28:shortest=1", w/2*2, h/2*2)
 }
 
 // videoRow is the result of one alteration over the corpus.
@@ -76,6 +82,14 @@ type videoRow struct {
 	Pairs        int      `json:"pairs"`
 	Missed       []string `json:"missed,omitempty"`
 	False        []string `json:"false,omitempty"`
+	// Frames counts the copies' sampled frames; InsetFrames those with
+	// picture-in-picture inset hashes, InsetHashes the hashes.
+	Frames      int `json:"frames"`
+	InsetFrames int `json:"inset_frames"`
+	InsetHashes int `json:"inset_hashes"`
+	// MatchMsMedian is the median time of matching one copy's frames
+	// (after hashing).
+	MatchMsMedian float64 `json:"match_ms_median"`
 }
 
 type videoReport struct {
@@ -162,6 +176,7 @@ func runVideoRobustness(ctx context.Context, args []string, workers int, asJSON,
 		err            error
 		took           time.Duration
 		seconds        float64
+		stats          videoStats
 	}
 	alts := videoAlterations()
 	var jobs []job
@@ -194,8 +209,9 @@ func runVideoRobustness(ctx context.Context, args []string, workers int, asJSON,
 			return
 		}
 		start := time.Now()
-		v, err := m.verdict(ctx, banks, path, data)
+		v, st, err := m.verdictStats(ctx, banks, path, data)
 		res.took = time.Since(start)
+		res.stats = st
 		res.seconds = infos[jb.ref].Duration.Seconds()
 		if err != nil {
 			res.err = fmt.Errorf("%s: %w", path, err)
@@ -229,6 +245,7 @@ func runVideoRobustness(ctx context.Context, args []string, workers int, asJSON,
 		if a >= 0 {
 			row.Alteration, row.Description = alts[a].Name, alts[a].Description
 		}
+		var matchMs []float64
 		for j, jb := range jobs {
 			if jb.alt != a {
 				continue
@@ -237,6 +254,10 @@ func runVideoRobustness(ctx context.Context, args []string, workers int, asJSON,
 			if res.err != nil {
 				return res.err
 			}
+			row.Frames += res.stats.Frames
+			row.InsetFrames += res.stats.InsetFrames
+			row.InsetHashes += res.stats.InsetHashes
+			matchMs = append(matchMs, float64(res.stats.Match.Microseconds())/1000)
 			if a >= 0 {
 				uploadTime += res.took
 				uploadSeconds += res.seconds
@@ -253,6 +274,10 @@ func runVideoRobustness(ctx context.Context, args []string, workers int, asJSON,
 			}
 			row.FalseMatches += len(res.false)
 			row.False = append(row.False, res.false...)
+		}
+		slices.Sort(matchMs)
+		if len(matchMs) > 0 {
+			row.MatchMsMedian = matchMs[len(matchMs)/2]
 		}
 		rep.FalseMatches += row.FalseMatches
 		rep.Pairs += row.Pairs
@@ -276,11 +301,12 @@ func runVideoRobustness(ctx context.Context, args []string, workers int, asJSON,
 func printVideoRobustness(out io.Writer, rep videoReport, verbose bool) {
 	fmt.Fprintf(out, "%d videos, %.0f s of reference footage, %d alterations\n\n", rep.Videos, rep.Seconds, len(rep.Rows))
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "alteration\tdetected\tauto\tfalse matches\t")
+	fmt.Fprintln(tw, "alteration\tdetected\tauto\tfalse matches\tframes with insets\tmatch ms (median)\t")
 	pct := func(n, d int) string { return fmt.Sprintf("%d/%d (%.0f%%)", n, d, 100*float64(n)/float64(max(d, 1))) }
-	fmt.Fprintf(tw, "%s\t-\t-\t%d / %d\t\n", rep.Originals.Alteration, rep.Originals.FalseMatches, rep.Originals.Pairs)
+	o := rep.Originals
+	fmt.Fprintf(tw, "%s\t-\t-\t%d / %d\t%d / %d\t%.2f\t\n", o.Alteration, o.FalseMatches, o.Pairs, o.InsetFrames, o.Frames, o.MatchMsMedian)
 	for _, r := range rep.Rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d / %d\t\n", r.Alteration, pct(r.Detected, r.Copies), pct(r.Auto, r.Copies), r.FalseMatches, r.Pairs)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d / %d\t%d / %d\t%.2f\t\n", r.Alteration, pct(r.Detected, r.Copies), pct(r.Auto, r.Copies), r.FalseMatches, r.Pairs, r.InsetFrames, r.Frames, r.MatchMsMedian)
 	}
 	tw.Flush()
 	fmt.Fprintf(out, "\nfalse matches: %d of %d pairs of a copy (or original) and another reference\n", rep.FalseMatches, rep.Pairs)

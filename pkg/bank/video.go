@@ -260,6 +260,13 @@ func (b *Banks) lookupFrames(q VideoQuery) (cands []*videoCandidate, unique []in
 				probes = append(probes, probe{i, t.Value, parse(t), 0})
 			}
 		}
+		// The crops to a picture-in-picture's inset show the bank video
+		// upright, as the frame's own hash does.
+		for _, in := range f.Insets {
+			if t, err := Normalize(events.Signal{Type: events.SignalPDQ, Value: in}); err == nil && t.Value != n.Value {
+				probes = append(probes, probe{i, t.Value, parse(t), 0})
+			}
+		}
 		if f.FlipY == "" {
 			continue // a frame without its mirrored hashes (thinned, or an older hasher)
 		}

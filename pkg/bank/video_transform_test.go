@@ -145,3 +145,38 @@ func TestVideoMirroredAndRotatedFrames(t *testing.T) {
 		})
 	}
 }
+
+// A picture-in-picture upload: the frames' own hashes are far from the bank
+// video, the crops to the inset (events.VideoFrame.Insets) close to it. It
+// matches through the insets, upright, and not at all without them.
+func TestVideoInsetHashesMatch(t *testing.T) {
+	b := b0()
+	var sigs []events.Signal
+	for s := range 10 {
+		sigs = append(sigs, events.Signal{Type: events.SignalPDQ, Value: pdqDistinct(s + 1), Variant: events.FrameVariant(int64(s) * 1000)})
+	}
+	u := events.NewBankAdd("b", nil, sigs)
+	u.EntryID = "v"
+	if err := b.Apply(u); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(insets bool) VideoQuery {
+		q := VideoQuery{IntervalMs: 1000, DurationMs: 10000}
+		for s := range 10 {
+			f := events.VideoFrame{Ms: int64(s) * 1000, PDQ: pdqDistinct(s + 40), Quality: 90}
+			if insets {
+				// A wrong candidate first, then the inset, a few bits off.
+				f.Insets = []string{pdqDistinct(s + 80), flipLastBits(pdqDistinct(s+1), 9)}
+			}
+			q.Frames = append(q.Frames, f)
+		}
+		return q
+	}
+	hits := b.MatchVideo(mk(true), VideoRules{})
+	if len(hits.Block) != 1 || hits.Block[0].Video.Transform != "" || hits.Block[0].Distance != 9 || hits.Block[0].Video.QueryPercent != 100 {
+		t.Fatalf("with insets: %+v, want one upright match at distance 9 on every frame", hits.Block)
+	}
+	if hits := b.MatchVideo(mk(false), VideoRules{}); len(hits.Block) != 0 {
+		t.Errorf("without insets: %+v, want none", hits.Block)
+	}
+}

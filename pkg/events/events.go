@@ -333,6 +333,12 @@ type VideoFrame struct {
 	FlipY  string `json:"flipy,omitempty"`
 	FlipX  string `json:"flipx,omitempty"`
 	Rot180 string `json:"rot180,omitempty"`
+	// Insets are the PDQ hashes of the frame cropped to the rectangles
+	// where the video looks like another one shown inside it
+	// (picture-in-picture: long straight edges that stay put while the
+	// footage changes; see package videohash), at most a few. Dropped with
+	// the mirrored hashes when the frames do not fit one event.
+	Insets []string `json:"insets,omitempty"`
 }
 
 // StreamSegmentRef places media in a live stream.

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/draw"
 	"math"
 	"os"
 	"slices"
@@ -108,6 +109,50 @@ func uploadFrame(h *pdq.Hasher, img image.Image) events.VideoFrame {
 	return vf
 }
 
+// insetWindow is how many sampled frames the first picture-in-picture
+// candidates are looked for on (the frames kept meanwhile, at most this
+// many 256x256 pictures, wait for them), and how often they are looked for
+// again on all the frames seen so far.
+const insetWindow = 10
+
+// heldFrame is a kept frame waiting for the inset candidates: its index in
+// Result.Frames and a copy of its picture.
+type heldFrame struct {
+	i   int
+	img image.Image
+}
+
+// cloneImage copies a frame's picture: video.Frames reuses its buffer.
+func cloneImage(img image.Image) image.Image {
+	if rgba, ok := img.(*image.RGBA); ok {
+		c := *rgba
+		c.Pix = slices.Clone(rgba.Pix)
+		return &c
+	}
+	b := img.Bounds()
+	c := image.NewRGBA(b)
+	draw.Draw(c, b, img, b.Min, draw.Src)
+	return c
+}
+
+// hashInsets returns the PDQ hashes, of quality MinQuality or more, of img
+// cropped to each rectangle.
+func hashInsets(h *pdq.Hasher, img image.Image, rects []image.Rectangle) []string {
+	sub, ok := img.(interface {
+		SubImage(image.Rectangle) image.Image
+	})
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, r := range rects {
+		if res := h.Image(sub.SubImage(r)); res.Quality >= MinQuality && !res.Hash.IsZero() {
+			out = append(out, res.Hash.String())
+		}
+	}
+	return out
+}
+
 // CentreCrops are the regions of every bank frame hashed besides the whole
 // frame (and its trimmed part): the centre of the frame without 10% of each
 // edge, so that an upload cropped that way, which PDQ of the whole frame
@@ -184,22 +229,46 @@ func upload(ctx context.Context, path string, opts video.Options) (Result, error
 	}
 	res := Result{IntervalMs: int64(math.Round(1000 / fps))}
 	h := pdq.NewHasher()
-	var last int64
+	var (
+		last    int64
+		insets  insetFinder
+		rects   []image.Rectangle
+		pending []heldFrame
+	)
+	// hashPending hashes the held frames' insets, once there are
+	// candidates to crop them to.
+	hashPending := func() {
+		rects = insets.candidates(MaxInsets)
+		for _, p := range pending {
+			res.Frames[p.i].Insets = hashInsets(h, p.img, rects)
+		}
+		pending = pending[:0]
+	}
 	info, err := video.Frames(ctx, path, frameSize(opts), func(f video.Frame) error {
 		// A CPU slot per frame, not per video: a long video takes its
 		// turn with the pictures hashed meanwhile (package cpu).
-		var vf events.VideoFrame
-		if err := cpu.Do(ctx, func() { vf = uploadFrame(h, f.Image) }); err != nil {
-			return err
-		}
-		res.Sampled++
-		vf.Ms = f.Timestamp.Milliseconds()
-		last = vf.Ms
-		if n := len(res.Frames); n > 0 && res.Frames[n-1].PDQ == vf.PDQ && res.Frames[n-1].Trim == vf.Trim {
-			return nil
-		}
-		res.Frames = append(res.Frames, vf)
-		return nil
+		return cpu.Do(ctx, func() {
+			vf := uploadFrame(h, f.Image)
+			insets.add(f.Image)
+			res.Sampled++
+			vf.Ms = f.Timestamp.Milliseconds()
+			last = vf.Ms
+			if n := len(res.Frames); n == 0 || res.Frames[n-1].PDQ != vf.PDQ || res.Frames[n-1].Trim != vf.Trim {
+				// Until insetWindow frames are seen, the kept frames wait
+				// for the candidates; then each frame is cropped to the
+				// candidates found so far, looked for again every
+				// insetWindow frames.
+				if res.Sampled <= insetWindow {
+					pending = append(pending, heldFrame{len(res.Frames), cloneImage(f.Image)})
+				} else {
+					vf.Insets = hashInsets(h, f.Image, rects)
+				}
+				res.Frames = append(res.Frames, vf)
+			}
+			if res.Sampled%insetWindow == 0 {
+				hashPending()
+			}
+		})
 	})
 	res.Info = info
 	if err != nil {
@@ -207,6 +276,11 @@ func upload(ctx context.Context, path string, opts video.Options) (Result, error
 	}
 	if len(res.Frames) == 0 {
 		return res, fmt.Errorf("%w: no frame could be sampled", video.ErrCorrupt)
+	}
+	if len(pending) > 0 {
+		if err := cpu.Do(ctx, hashPending); err != nil {
+			return res, err
+		}
 	}
 	res.DurationMs = max(info.Duration.Milliseconds(), last+res.IntervalMs)
 	return res, nil
@@ -269,6 +343,7 @@ func (r *Result) Thin(maxBytes int) int {
 		// every copy, the mirrored hashes only to mirrored or rotated ones.
 		for i := range r.Frames {
 			r.Frames[i].FlipY, r.Frames[i].FlipX, r.Frames[i].Rot180 = "", "", ""
+			r.Frames[i].Insets = nil
 		}
 	}
 	for len(r.Frames) > 1 && framesBytes(r.Frames) > maxBytes {

@@ -284,12 +284,15 @@ func TestThinKeepsEventsUnderKafkasLimit(t *testing.T) {
 	for i := range mirrored.Frames {
 		f := &mirrored.Frames[i]
 		f.FlipY, f.FlipX, f.Rot180 = fmt.Sprintf("%064x", i+2<<20), fmt.Sprintf("%064x", i+3<<20), fmt.Sprintf("%064x", i+4<<20)
+		if i%10 == 0 {
+			f.Insets = []string{fmt.Sprintf("%064x", i+5<<20)} // a picture-in-picture's, now and then
+		}
 	}
 	short := Result{IntervalMs: 1000, Frames: slices.Clone(mirrored.Frames[:2400])}
 	if n := short.Thin(0); n != 0 || short.Frames[2399].FlipY == "" {
 		t.Errorf("40 minutes with mirrored hashes: halved %d times, mirrored hashes kept: %v (%d bytes)", n, short.Frames[2399].FlipY != "", framesBytes(mirrored.Frames[:2400]))
 	}
-	if n := mirrored.Thin(0); n != 0 || len(mirrored.Frames) != 7200 || mirrored.Frames[0].FlipY != "" || framesBytes(mirrored.Frames) > MaxEventBytes {
+	if n := mirrored.Thin(0); n != 0 || len(mirrored.Frames) != 7200 || mirrored.Frames[0].FlipY != "" || mirrored.Frames[0].Insets != nil || framesBytes(mirrored.Frames) > MaxEventBytes {
 		t.Errorf("two hours with mirrored hashes: halved %d times to %d frames, mirrored hashes kept: %v", n, len(mirrored.Frames), mirrored.Frames[0].FlipY != "")
 	}
 	trimmed := mk(true)
