@@ -22,8 +22,9 @@
 # picture, so the candidates go through
 # cmd/takedownctl/internal/distinctpictures: icons and sprites (shorter side
 # below 256 pixels) and flat pictures are dropped, and so is a picture whose
-# greyscale thumbnails correlate, in layout and in detail, with one already
-# kept or with a picture of the positive corpus. That test is independent of
+# greyscale thumbnails (of the picture without its uniform or transparent
+# borders) correlate, in layout and in detail, with one already kept or with
+# a picture of the positive corpus. That test is independent of
 # the matcher (no PDQ): de-duplicating with the matcher's own rule would make
 # "0 false matches" hold by construction.
 set -euo pipefail
@@ -33,7 +34,7 @@ if [[ "${1:-}" == --negatives ]]; then
 	dir="${1:-$HOME/.cache/takedown/robustness-negatives}"
 	# The marker names the set's version: a changed source list or rule
 	# rebuilds it.
-	marker="$dir/.complete-v2"
+	marker="$dir/.complete-v3"
 	if [[ -f "$marker" ]]; then
 		echo "$dir"
 		exit 0

@@ -182,10 +182,19 @@ func load(path string, minSide int, minStd float64, isRef bool) ([]form, string)
 		return nil, fmt.Sprintf("%dx%d is smaller than %d", b.Dx(), b.Dy(), minSide)
 	}
 	// Over black, as a transparent sprite is shown on a dark page: its
-	// shape is what tells it from another.
+	// shape is what tells it from another. Uniform borders (a transparent
+	// or plain margin) are cut first: two packages ship one drawing with
+	// different margins, and whole-frame thumbnails of the two differ.
+	long := max(b.Dx(), b.Dy())
+	small := image.NewRGBA(image.Rect(0, 0, max(1, b.Dx()*trimSide/long), max(1, b.Dy()*trimSide/long)))
+	draw.ApproxBiLinear.Scale(small, small.Rect, img, b, draw.Over, nil)
+	content := trimBorders(small)
+	if content.Empty() {
+		return nil, "flat (no content inside its borders)"
+	}
 	const mid = 4 * detailSide
 	m := image.NewRGBA(image.Rect(0, 0, mid, mid))
-	draw.ApproxBiLinear.Scale(m, m.Rect, img, b, draw.Over, nil)
+	draw.ApproxBiLinear.Scale(m, m.Rect, small, content, draw.Src, nil)
 	grey := boxed(mid, detailSide, func(x, y int) float64 {
 		p := m.Pix[y*m.Stride+4*x:]
 		return 0.299*float64(p[0]) + 0.587*float64(p[1]) + 0.114*float64(p[2])
@@ -219,6 +228,55 @@ func load(path string, minSide int, minStd float64, isRef bool) ([]form, string)
 		dihedral(out[k].detail[:], detail, detailSide, k)
 	}
 	return out, ""
+}
+
+// trimSide is the longer side of the copy whose borders are trimmed.
+const trimSide = 256
+
+// trimBorders returns the part of img inside its uniform borders: rows and
+// columns at the edges whose pixels all lie within a few levels of the
+// top-left pixel's colour.
+func trimBorders(img *image.RGBA) image.Rectangle {
+	r := img.Rect
+	c := img.Pix[0:4]
+	near := func(x, y int) bool {
+		p := img.Pix[y*img.Stride+4*x:]
+		for k := range 3 {
+			if d := int(p[k]) - int(c[k]); d > 8 || d < -8 {
+				return false
+			}
+		}
+		return true
+	}
+	row := func(y int) bool {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if !near(x, y) {
+				return false
+			}
+		}
+		return true
+	}
+	col := func(x, y0, y1 int) bool {
+		for y := y0; y < y1; y++ {
+			if !near(x, y) {
+				return false
+			}
+		}
+		return true
+	}
+	for r.Min.Y < r.Max.Y && row(r.Min.Y) {
+		r.Min.Y++
+	}
+	for r.Max.Y > r.Min.Y && row(r.Max.Y-1) {
+		r.Max.Y--
+	}
+	for r.Min.X < r.Max.X && col(r.Min.X, r.Min.Y, r.Max.Y) {
+		r.Min.X++
+	}
+	for r.Max.X > r.Min.X && col(r.Max.X-1, r.Min.Y, r.Max.Y) {
+		r.Max.X--
+	}
+	return r
 }
 
 // boxed averages a from x from square of side from into one of side to.

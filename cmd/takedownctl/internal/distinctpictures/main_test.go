@@ -1,6 +1,8 @@
 package main
 
 import (
+	"image"
+	"image/draw"
 	"os"
 	"path/filepath"
 	"testing"
@@ -64,4 +66,28 @@ func alike(fs []form, k *form) (layout, detail float64) {
 		}
 	}
 	return layout, detail
+}
+
+// One drawing with different margins (as two packages ship one clip-art
+// drawing) is one picture.
+func TestSamePictureOtherMargins(t *testing.T) {
+	dir := t.TempDir()
+	scene := demo.Scene(7, 400, 300)
+	framed := image.NewRGBA(image.Rect(0, 0, 640, 400))
+	draw.Draw(framed, image.Rect(60, 30, 460, 330), scene, image.Point{}, draw.Src)
+	a, b := filepath.Join(dir, "a.png"), filepath.Join(dir, "b.png")
+	if err := os.WriteFile(a, demo.PNG(scene), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(b, demo.PNG(framed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fa, why := load(a, 256, 4, false)
+	fb, why2 := load(b, 256, 4, false)
+	if fa == nil || fb == nil {
+		t.Fatalf("not used: %s %s", why, why2)
+	}
+	if l, d := alike(fb, &fa[0]); l <= 0.8 || d <= 0.35 {
+		t.Errorf("a drawing and the same in a margin: layout %.3f detail %.3f, want one picture", l, d)
+	}
 }
