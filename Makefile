@@ -84,6 +84,12 @@ lint:
 robustness:
 	@corpus="$$(scripts/robustness-corpus.sh)" && $(GO) run ./cmd/takedownctl robustness --images "$$corpus"
 
+## robustness-negatives: the robustness table with the second negative set (scripts/robustness-corpus.sh --negatives, over 2,000 distinct pictures) banked beside the corpus: every copy and every negative matched against it
+.PHONY: robustness-negatives
+robustness-negatives:
+	@corpus="$$(scripts/robustness-corpus.sh)" && negatives="$$(scripts/robustness-corpus.sh --negatives)" && \
+		$(GO) run ./cmd/takedownctl robustness --images "$$corpus" --negatives "$$negatives" --verbose
+
 ## robustness-video: the video robustness table (README "Video"): altered copies (crop, picture-in-picture, letterbox, frame rates, rotation, mirror, low bitrate) of a corpus of distinct videos (scripts/robustness-video-corpus.sh), matched as takedownctl match does
 .PHONY: robustness-video
 robustness-video:

@@ -11,32 +11,42 @@
 # hold distinct pictures. Idempotent: an existing corpus is reused.
 #
 # With --negatives, assembles instead the larger negative set (default DIR
-# ~/.cache/takedown/robustness-negatives): 2,301 usable pictures of other
-# kinds, from Debian packages that ship photographs and artwork
-# (landscape photographs, painted portraits and story art, astronomical
-# photographs, star-atlas engravings, planet and nebula renders, clip-art
-# photographs), fetched with apt-get download into
-# ~/.cache/takedown/negatives-debs. Files with equal bytes are kept once;
-# takedownctl robustness --min-side 256 leaves out icons and sprites. Not yet
-# a set of distinct pictures: the game packages ship families of variants of
-# one picture (recoloured planets and landscapes, one hull or nebula at
-# several sizes or in two packages), which match each other (README,
-# "Robustness"); they still have to be weeded out.
+# ~/.cache/takedown/robustness-negatives): pictures of other kinds, from
+# Debian packages that ship photographs and artwork (landscape photographs,
+# painted portraits and story art, astronomical photographs and deep-sky
+# images, star-atlas engravings, planet and nebula renders, game scenery and
+# mission art, clip art, desktop backgrounds), fetched with apt-get download
+# into ~/.cache/takedown/negatives-debs. The packages ship families of one
+# picture (sizes, recolours, renders of one template, one picture in two
+# packages), which would count as false matches although they are the same
+# picture, so the candidates go through
+# cmd/takedownctl/internal/distinctpictures: icons and sprites (shorter side
+# below 256 pixels) and flat pictures are dropped, and so is a picture whose
+# greyscale thumbnails (of the picture without its uniform or transparent
+# borders) correlate, in layout and in detail, with one already kept or with
+# a picture of the positive corpus. That test is independent of
+# the matcher (no PDQ): de-duplicating with the matcher's own rule would make
+# "0 false matches" hold by construction.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 if [[ "${1:-}" == --negatives ]]; then
 	shift
 	dir="${1:-$HOME/.cache/takedown/robustness-negatives}"
-	marker="$dir/.complete-v1"
+	# The marker names the set's version: a changed source list or rule
+	# rebuilds it.
+	marker="$dir/.complete-v3"
 	if [[ -f "$marker" ]]; then
 		echo "$dir"
 		exit 0
 	fi
+	# The negatives must hold no picture of the positive corpus.
+	corpus="$("$0")"
 	mkdir -p "$dir"
 	rm -f "$dir"/neg-* "$dir"/.complete*
 	debs="$HOME/.cache/takedown/negatives-debs"
 	mkdir -p "$debs"
-	pkgs=(endless-sky-data wesnoth-1.16-data naev-data stellarium-data freeorion-data tuxpaint-stamps-default)
+	pkgs=(endless-sky-data wesnoth-1.16-data naev-data stellarium-data freeorion-data tuxpaint-stamps-default
+		hedgewars-data kstars-data extremetuxracer-data openclipart-png desktop-base xfdesktop4-data)
 	for p in "${pkgs[@]}"; do
 		ls "$debs/${p}"_*.deb >/dev/null 2>&1 || (cd "$debs" && apt-get download "$p" >/dev/null 2>&1) ||
 			echo "warning: apt-get download $p failed; negative set without it" >&2
@@ -48,6 +58,8 @@ if [[ "${1:-}" == --negatives ]]; then
 			[[ -f "$deb" ]] && dpkg-deb -x "$deb" "$work/$p"
 		done
 	done
+	mkdir "$work/cand"
+	: >"$work/cand.txt"
 	declare -A seen
 	take() { # prefix, files...
 		local prefix="$1" f sum name
@@ -60,8 +72,10 @@ if [[ "${1:-}" == --negatives ]]; then
 			sum="$(sha256sum <"$f" | cut -c1-64)"
 			[[ -n "${seen[$sum]:-}" ]] && continue
 			seen[$sum]=1
-			name="$(basename "$(dirname "$f")")-$(basename "$f")"
-			cp "$f" "$dir/neg-$prefix-$name"
+			name="neg-$prefix-$(basename "$(dirname "$f")")-$(basename "$f")"
+			[[ -e "$work/cand/$name" ]] && continue
+			cp "$f" "$work/cand/$name"
+			echo "$work/cand/$name" >>"$work/cand.txt"
 		done
 	}
 	shopt -s nullglob globstar
@@ -75,6 +89,19 @@ if [[ "${1:-}" == --negatives ]]; then
 	take stellarium "$st"/nebulae/default/*.{png,jpg} "$st"/skycultures/*/*.{png,jpg} "$st"/textures/*.{png,jpg}
 	take freeorion "$work"/freeorion-data/usr/share/games/freeorion/default/data/art/**/*.{png,jpg}
 	take tuxpaint "$work"/tuxpaint-stamps-default/usr/share/tuxpaint/stamps/**/*.{png,jpg}
+	hw="$work/hedgewars-data/usr/share/games/hedgewars/Data"
+	take hedgewars "$hw"/Forts/*.png "$hw"/Graphics/Missions/**/*.png "$hw"/Themes/**/*.{png,jpg}
+	ks="$work/kstars-data/usr/share"
+	take kstars "$ks"/kstars/textures/*.{png,jpg} "$ks"/kstars/skycultures/**/*.{png,jpg} "$ks"/doc/HTML/en/kstars/*.{png,jpg}
+	take etr "$work"/extremetuxracer-data/usr/share/games/etr/**/*.{png,jpg}
+	oc=("$work"/openclipart-png/usr/share/openclipart/png/**/*.png)
+	take openclipart "${oc[@]//*\/computer\/icons\/*/}"
+	take backgrounds "$work"/desktop-base/usr/share/**/*.{png,jpg} "$work"/xfdesktop4-data/usr/share/backgrounds/**/*.{png,jpg}
+	# Distinct pictures only, kept in the order taken above.
+	(cd "$root" && go run ./cmd/takedownctl/internal/distinctpictures --min-side 256 --against "$corpus" - <"$work/cand.txt") >"$work/kept.txt"
+	while IFS= read -r f; do
+		cp "$f" "$dir/"
+	done <"$work/kept.txt"
 	touch "$marker"
 	echo "$dir"
 	exit 0

@@ -30,6 +30,7 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 		minSide int
 		videos  []string
 		workers int
+		negs    []string
 	)
 	s := newSet(ctx, "takedownctl robustness")
 	s.List(&images, "images", "", "image files or directories of them: distinct pictures (see scripts/robustness-corpus.sh)")
@@ -41,6 +42,7 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 	s.List(&only, "alterations", "", "evaluate only these alterations (comma-separated names; default: all)")
 	s.Int(&minSide, "min-side", 0, "leave out pictures whose shorter side is below this many pixels (icons, sprites)")
 	s.List(&videos, "videos", "", "video files or directories of them: distinct videos (see scripts/robustness-video-corpus.sh); evaluates videos instead of pictures")
+	s.List(&negs, "negatives", "", "image files or directories of them: a second set of distinct pictures, unrelated to --images (scripts/robustness-corpus.sh --negatives), banked too: every copy and every negative is matched against them")
 	s.Int(&workers, "workers", 0, "videos altered and hashed in parallel (0: GOMAXPROCS)")
 	if err := s.Parse(args); err != nil {
 		return err
@@ -59,6 +61,10 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 	if len(files) < 2 {
 		return usageError{"robustness needs at least two images (--images DIR)"}
 	}
+	negFiles, err := imageFiles(negs)
+	if err != nil {
+		return err
+	}
 	m := defaultMatching()
 	rep, err := robustness.Run(ctx, robustness.Config{
 		Images:      files,
@@ -75,13 +81,17 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 				fmt.Fprintf(os.Stderr, "takedownctl: %d of %d pictures matched\n", done, total)
 			}
 		},
-		MinSide: minSide,
+		MinSide:   minSide,
+		Negatives: negFiles,
 	})
 	if err != nil {
 		return err
 	}
 	for _, sk := range rep.Skipped {
 		fmt.Fprintf(os.Stderr, "takedownctl: skipped %s\n", sk)
+	}
+	if len(rep.NegativesSkipped) > 0 {
+		fmt.Fprintf(os.Stderr, "takedownctl: %d negatives left out (too small, undecodable or PDQ quality below %d)\n", len(rep.NegativesSkipped), robustness.MinQuality)
 	}
 	if asJSON {
 		enc := json.NewEncoder(out)
@@ -152,23 +162,47 @@ func mediaFiles(args []string, exts []string) ([]string, error) {
 }
 
 func printRobustness(out io.Writer, rep robustness.Report, verbose bool) {
-	fmt.Fprintf(out, "%d pictures, %d alterations\n\n", rep.Images, len(rep.Rows))
+	withNeg := rep.Negatives > 0
+	if withNeg {
+		fmt.Fprintf(out, "%d pictures, %d negatives, %d alterations\n\n", rep.Images, rep.Negatives, len(rep.Rows))
+	} else {
+		fmt.Fprintf(out, "%d pictures, %d alterations\n\n", rep.Images, len(rep.Rows))
+	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "alteration\tdetected\tauto\tfalse matches\t")
+	if withNeg {
+		fmt.Fprintln(tw, "alteration\tdetected\tauto\tfalse matches\tagainst negatives\t")
+	} else {
+		fmt.Fprintln(tw, "alteration\tdetected\tauto\tfalse matches\t")
+	}
 	row := func(r robustness.Row, matched, removed string) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d / %d\t\n", r.Alteration, matched, removed, r.FalseMatches, r.Pairs)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d / %d\t", r.Alteration, matched, removed, r.FalseMatches, r.Pairs)
+		if withNeg {
+			fmt.Fprintf(tw, "%d / %d\t", r.NegativeFalseMatches, r.NegativePairs)
+		}
+		fmt.Fprintln(tw)
 	}
 	row(rep.Originals, "-", "-")
 	for _, r := range rep.Rows {
 		row(r, fmt.Sprintf("%.1f%%", 100*r.MatchedShare()), fmt.Sprintf("%.1f%%", 100*r.RemovedShare()))
 	}
+	if rep.NegativeOriginals != nil {
+		row(*rep.NegativeOriginals, "-", "-")
+	}
 	tw.Flush()
 	fmt.Fprintf(out, "\nfalse-match rate: %d of %d pairs of distinct pictures (%.4f%%)\n",
 		rep.FalseMatches, rep.Pairs, 100*float64(rep.FalseMatches)/float64(max(1, rep.Pairs)))
+	if withNeg {
+		fmt.Fprintf(out, "against the negative set: %d of %d pairs (%.4f%%)\n",
+			rep.NegativeFalseMatches, rep.NegativePairs, 100*float64(rep.NegativeFalseMatches)/float64(max(1, rep.NegativePairs)))
+	}
 	if !verbose {
 		return
 	}
-	for _, r := range append([]robustness.Row{rep.Originals}, rep.Rows...) {
+	rows := append([]robustness.Row{rep.Originals}, rep.Rows...)
+	if rep.NegativeOriginals != nil {
+		rows = append(rows, *rep.NegativeOriginals)
+	}
+	for _, r := range rows {
 		if len(r.Missed) > 0 && r.Alteration != rep.Originals.Alteration {
 			fmt.Fprintf(out, "%s missed: %s\n", r.Alteration, strings.Join(r.Missed, ", "))
 		}

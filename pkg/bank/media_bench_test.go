@@ -82,12 +82,13 @@ func uploadQueries(r *rand.Rand, bank []events.BankUpdate) [][]events.Signal {
 // BenchmarkMediaEntries measures what the region hashes of entries made
 // from media cost: the heap per entry and the time to match an upload (14
 // pdq signals) against entries holding the whole picture's pdq and 103
-// (crop grid, symmetric regions, small: before issue 15) or 108 (with the
-// five centre crops) region hashes. TAKEDOWN_BENCH_MEDIA_ENTRIES sets the
+// (crop grid, symmetric regions, small: before issue 15), 108 (with the
+// five centre crops) or 228 (with the 90% crop grid at 13x13 positions
+// instead of 7x7) region hashes. TAKEDOWN_BENCH_MEDIA_ENTRIES sets the
 // number of entries (default 20,000).
 func BenchmarkMediaEntries(b *testing.B) {
 	n := envInt("TAKEDOWN_BENCH_MEDIA_ENTRIES", 20_000)
-	for _, regions := range []int{0, 103, 108} {
+	for _, regions := range []int{0, 103, 108, 228} {
 		b.Run(fmt.Sprintf("entries=%d/regions=%d", n, regions), func(b *testing.B) {
 			r := rand.New(rand.NewPCG(7, uint64(regions)))
 			updates := make([]events.BankUpdate, n)

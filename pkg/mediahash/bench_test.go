@@ -200,7 +200,7 @@ func BenchmarkHashParts(b *testing.B) {
 
 // BenchmarkBankRegions is what a bank entry's region hashes cost to compute
 // (`bank add`; uploads do not compute them), with and without the centre
-// crops: one blur of the picture, then a decimation and a DCT per region.
+// crops, and with the 90% crop grid at 7x7 positions as before: one blur of the picture, then a decimation and a DCT per region.
 func BenchmarkBankRegions(b *testing.B) {
 	imgs := benchImages(b)
 	pic, err := DecodeForHashing(context.Background(), imgs[0], Limits{})
@@ -213,6 +213,8 @@ func BenchmarkBankRegions(b *testing.B) {
 	}{
 		{"grid+symmetric", append(append([]region{}, symmetricRegions...), cropGrid...)},
 		{"grid+symmetric+centre", append(append(append([]region{}, symmetricRegions...), cropGrid...), centreCrops...)},
+		// Before the 90% grid went from 7x7 to 13x13 positions.
+		{"grid7+symmetric+centre", append(append(append([]region{}, symmetricRegions...), makeCropGrid([]int{95, 90}, 7)...), centreCrops...)},
 	}
 	for _, s := range sets {
 		bx := boxes(s.rs)

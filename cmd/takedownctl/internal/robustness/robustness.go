@@ -21,6 +21,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -66,6 +67,13 @@ type Config struct {
 	// MinSide leaves out pictures whose shorter side is below it (icons,
 	// sprites); 0 keeps every picture.
 	MinSide int
+	// Negatives are the files of a second set of distinct pictures,
+	// unrelated to Images (scripts/robustness-corpus.sh --negatives). They
+	// are banked beside the originals, so every altered copy is also
+	// matched against them, and each is matched, unaltered, against every
+	// other picture banked: any of those matches is false. Left out like
+	// Images by MinSide and PDQ quality.
+	Negatives []string
 }
 
 // Row is the result of one alteration.
@@ -85,6 +93,10 @@ type Row struct {
 	Missed []string `json:"missed,omitempty"`
 	// False lists the false matches as "copy-of -> matched".
 	False []string `json:"false,omitempty"`
+	// NegativeFalseMatches counts (copy, negative) pairs that matched, of
+	// NegativePairs; they are not in FalseMatches and Pairs.
+	NegativeFalseMatches int `json:"negative_false_matches,omitempty"`
+	NegativePairs        int `json:"negative_pairs,omitempty"`
 }
 
 // MatchedShare is Matched / Copies.
@@ -111,6 +123,18 @@ type Report struct {
 	// FalseMatches and Pairs add up every row and the originals.
 	FalseMatches int `json:"false_matches"`
 	Pairs        int `json:"pairs"`
+	// Negatives is the number of usable pictures of the negative set
+	// (Config.Negatives), NegativesSkipped those left out.
+	Negatives        int      `json:"negatives,omitempty"`
+	NegativesSkipped []string `json:"negatives_skipped,omitempty"`
+	// NegativeOriginals is the row of the negatives matched, unaltered,
+	// against every other banked picture (originals and negatives).
+	NegativeOriginals *Row `json:"negative_originals,omitempty"`
+	// NegativeFalseMatches and NegativePairs add up the negative set's
+	// pairs: every row's copies against the negatives, and
+	// NegativeOriginals.
+	NegativeFalseMatches int `json:"negative_false_matches,omitempty"`
+	NegativePairs        int `json:"negative_pairs,omitempty"`
 }
 
 // picture is one usable picture of the corpus. Only its bank signals are
@@ -139,14 +163,92 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	// Reference practice, and the matcher's default, is not to match PDQ
 	// hashes of quality below 50 (flat, dark or featureless pictures): such
 	// a picture cannot be found by PDQ, altered or not, and is left out.
+	pics, banked, skipped, err := bankAll(ctx, cfg, cfg.Images)
+	if err != nil {
+		return rep, err
+	}
+	rep.Skipped = skipped
+	if len(pics) < 2 {
+		return rep, fmt.Errorf("robustness: %d usable pictures; need at least 2", len(pics))
+	}
+	rep.Images = len(pics)
+	negs, negBanked, negSkipped, err := bankAll(ctx, cfg, cfg.Negatives)
+	if err != nil {
+		return rep, err
+	}
+	rep.Negatives, rep.NegativesSkipped = len(negs), negSkipped
+
+	banks := cfg.NewBanks()
+	if cfg.With64Bit {
+		c := events.DefaultBankConfig()
+		c.Signals = []events.BankSignalConfig{
+			{Type: events.SignalPHash, Enabled: true, Threshold: bank.DefaultThresholdPHash},
+			{Type: events.SignalDHash, Enabled: true, Threshold: bank.DefaultThresholdDHash},
+		}
+		if err := banks.Apply(events.NewBankConfigure("eval", c)); err != nil {
+			return Report{}, fmt.Errorf("configuring the evaluation bank: %w", err)
+		}
+	}
+	for i, p := range pics {
+		u := events.NewBankAdd("eval", nil, banked[i])
+		u.EntryID = fmt.Sprint(i)
+		if err := banks.Apply(u); err != nil {
+			return rep, fmt.Errorf("banking %s: %w", p.name, err)
+		}
+	}
+	for i, p := range negs {
+		u := events.NewBankAdd("eval", nil, negBanked[i])
+		u.EntryID = negativeID(i)
+		if err := banks.Apply(u); err != nil {
+			return rep, fmt.Errorf("banking %s: %w", p.name, err)
+		}
+	}
+
+	orig := demo.Alteration{Name: "original", Description: "the banked file itself",
+		Apply: func(image.Image, uint64) []byte { return nil }}
+	rows, err := evaluate(ctx, cfg, banks, pics, negs, banked, append([]demo.Alteration{orig}, cfg.Alterations...))
+	if err != nil {
+		return rep, err
+	}
+	for k, row := range rows {
+		if k == 0 {
+			rep.Originals = row
+		} else {
+			rep.Rows = append(rep.Rows, row)
+		}
+		rep.FalseMatches += row.FalseMatches
+		rep.Pairs += row.Pairs
+		rep.NegativeFalseMatches += row.NegativeFalseMatches
+		rep.NegativePairs += row.NegativePairs
+	}
+	if len(negs) > 0 {
+		row, err := matchNegatives(ctx, cfg, banks, pics, negs)
+		if err != nil {
+			return rep, err
+		}
+		rep.NegativeOriginals = &row
+		rep.NegativeFalseMatches += row.NegativeFalseMatches
+		rep.NegativePairs += row.NegativePairs
+	}
+	return rep, nil
+}
+
+// negativeID is the bank entry ID of the i-th negative; the originals' are
+// their index.
+func negativeID(i int) string { return "n" + strconv.Itoa(i) }
+
+// bankAll loads and bank-hashes the pictures at paths, leaving out (with the
+// reason) those that cannot be decoded, are smaller than cfg.MinSide or
+// whose PDQ quality is below MinQuality.
+func bankAll(ctx context.Context, cfg Config, paths []string) ([]picture, [][]events.Signal, []string, error) {
 	type loaded struct {
 		sigs []events.Signal
 		skip string
 		err  error
 	}
-	all := make([]loaded, len(cfg.Images))
-	Parallel(ctx, cfg.Workers, len(cfg.Images), func(i int) {
-		path := cfg.Images[i]
+	all := make([]loaded, len(paths))
+	Parallel(ctx, cfg.Workers, len(paths), func(i int) {
+		path := paths[i]
 		img, data, err := load(ctx, path, cfg.MaxSide)
 		if err != nil {
 			all[i].skip = fmt.Sprintf("%s: %v", path, err)
@@ -168,63 +270,87 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		all[i].sigs = sigs
 	})
 	if err := ctx.Err(); err != nil {
-		return rep, err
+		return nil, nil, nil, err
 	}
 	var (
-		pics   []picture
-		banked [][]events.Signal
+		pics    []picture
+		banked  [][]events.Signal
+		skipped []string
 	)
 	for i, l := range all {
 		switch {
 		case l.err != nil:
-			return rep, l.err
+			return nil, nil, nil, l.err
 		case l.skip != "":
-			rep.Skipped = append(rep.Skipped, l.skip)
+			skipped = append(skipped, l.skip)
 		default:
-			pics = append(pics, picture{name: filepath.Base(cfg.Images[i]), path: cfg.Images[i]})
+			pics = append(pics, picture{name: filepath.Base(paths[i]), path: paths[i]})
 			banked = append(banked, l.sigs)
 		}
 	}
-	if len(pics) < 2 {
-		return rep, fmt.Errorf("robustness: %d usable pictures; need at least 2", len(pics))
-	}
-	rep.Images = len(pics)
+	return pics, banked, skipped, nil
+}
 
-	banks := cfg.NewBanks()
-	if cfg.With64Bit {
-		c := events.DefaultBankConfig()
-		c.Signals = []events.BankSignalConfig{
-			{Type: events.SignalPHash, Enabled: true, Threshold: bank.DefaultThresholdPHash},
-			{Type: events.SignalDHash, Enabled: true, Threshold: bank.DefaultThresholdDHash},
+// matchNegatives matches each negative, unaltered, against the bank: every
+// match but its own entry is false.
+func matchNegatives(ctx context.Context, cfg Config, banks *bank.Banks, pics, negs []picture) (Row, error) {
+	wrong := make([][]string, len(negs))
+	errs := make([]error, len(negs))
+	Parallel(ctx, cfg.Workers, len(negs), func(i int) {
+		_, data, err := load(ctx, negs[i].path, cfg.MaxSide)
+		if err == nil {
+			var sigs []events.Signal
+			if sigs, err = cfg.Hash(ctx, data); err == nil {
+				wrong[i] = falseMatches(banks.Match(sigs), negativeID(i), negs[i].name, pics, negs)
+			}
 		}
-		if err := banks.Apply(events.NewBankConfigure("eval", c)); err != nil {
-			return Report{}, fmt.Errorf("configuring the evaluation bank: %w", err)
-		}
+		errs[i] = err
+	})
+	if err := ctx.Err(); err != nil {
+		return Row{}, err
 	}
-	for i, p := range pics {
-		u := events.NewBankAdd("eval", nil, banked[i])
-		u.EntryID = fmt.Sprint(i)
-		if err := banks.Apply(u); err != nil {
-			return rep, fmt.Errorf("banking %s: %w", p.name, err)
+	row := Row{Alteration: "negative originals", Description: "each negative, unaltered, against every other banked picture",
+		Copies: len(negs), NegativePairs: len(negs) * (len(negs) - 1 + len(pics))}
+	for i, err := range errs {
+		if err != nil {
+			return Row{}, fmt.Errorf("%s: %w", negs[i].name, err)
 		}
+		row.NegativeFalseMatches += len(wrong[i])
+		row.False = append(row.False, wrong[i]...)
 	}
+	slices.Sort(row.False)
+	return row, nil
+}
 
-	orig := demo.Alteration{Name: "original", Description: "the banked file itself",
-		Apply: func(image.Image, uint64) []byte { return nil }}
-	rows, err := evaluate(ctx, cfg, banks, pics, banked, append([]demo.Alteration{orig}, cfg.Alterations...))
-	if err != nil {
-		return rep, err
-	}
-	for k, row := range rows {
-		if k == 0 {
-			rep.Originals = row
-		} else {
-			rep.Rows = append(rep.Rows, row)
+// falseMatches describes the matches of name's copy with entries other than
+// own (closest signal per entry), as "name -> other (signal distance d)".
+func falseMatches(ms []events.Match, own, name string, pics, negs []picture) []string {
+	best := map[string]events.Match{}
+	for _, m := range ms {
+		if m.EntryID == own {
+			continue
 		}
-		rep.FalseMatches += row.FalseMatches
-		rep.Pairs += row.Pairs
+		if o, seen := best[m.EntryID]; !seen || m.Distance < o.Distance {
+			best[m.EntryID] = m
+		}
 	}
-	return rep, nil
+	var out []string
+	for id, m := range best {
+		other := id
+		if n, err := strconv.Atoi(strings.TrimPrefix(id, "n")); err == nil {
+			if strings.HasPrefix(id, "n") && n < len(negs) {
+				other = negs[n].name
+			} else if !strings.HasPrefix(id, "n") && n < len(pics) {
+				other = pics[n].name
+			}
+		}
+		v := m.SignalType
+		if m.Variant != "" {
+			v += ":" + m.Variant
+		}
+		out = append(out, fmt.Sprintf("%s -> %s (%s distance %d)", name, other, v, m.Distance))
+	}
+	return out
 }
 
 // Parallel calls f(0) .. f(n-1) on workers goroutines, and stops handing
@@ -332,12 +458,13 @@ func load(ctx context.Context, path string, maxSide int) (image.Image, []byte, e
 // evaluate applies every alteration (alts[0] being the original itself) to
 // every picture and matches the copies: a worker loads one picture and
 // makes all its copies, so only the pictures in hand are in memory.
-func evaluate(ctx context.Context, cfg Config, banks *bank.Banks, pics []picture, banked [][]events.Signal, alts []demo.Alteration) ([]Row, error) {
+func evaluate(ctx context.Context, cfg Config, banks *bank.Banks, pics, negs []picture, banked [][]events.Signal, alts []demo.Alteration) ([]Row, error) {
 	type result struct {
-		matched bool
-		removed bool
-		wrong   []string
-		why     string
+		matched  bool
+		removed  bool
+		wrong    []string
+		negWrong []string
+		why      string
 	}
 	results := make([][]result, len(alts))
 	for k := range alts {
@@ -366,15 +493,16 @@ func evaluate(ctx context.Context, cfg Config, banks *bank.Banks, pics []picture
 				errs[i] = fmt.Errorf("%s of %s: %w", alt.Name, pics[i].name, err)
 				return
 			}
-			var ownMatches []events.Match
-			others := map[int]events.Match{}
-			for _, m := range banks.Match(sigs) {
-				if m.EntryID == own {
+			var ownMatches, negMatches, otherMatches []events.Match
+			ms := banks.Match(sigs)
+			for _, m := range ms {
+				switch {
+				case m.EntryID == own:
 					ownMatches = append(ownMatches, m)
-				} else if n, err := strconv.Atoi(m.EntryID); err == nil {
-					if o, seen := others[n]; !seen || m.Distance < o.Distance {
-						others[n] = m
-					}
+				case strings.HasPrefix(m.EntryID, "n"):
+					negMatches = append(negMatches, m)
+				default:
+					otherMatches = append(otherMatches, m)
 				}
 			}
 			r.matched = len(ownMatches) > 0
@@ -382,13 +510,8 @@ func evaluate(ctx context.Context, cfg Config, banks *bank.Banks, pics []picture
 				r.why = whyMissed(sigs, banked[i])
 			}
 			r.removed = cfg.Policy.Decide(ownMatches).Action == policy.ActionRemove
-			for n, m := range others {
-				v := m.SignalType
-				if m.Variant != "" {
-					v += ":" + m.Variant
-				}
-				r.wrong = append(r.wrong, fmt.Sprintf("%s -> %s (%s distance %d)", pics[i].name, pics[n].name, v, m.Distance))
-			}
+			r.wrong = falseMatches(otherMatches, own, pics[i].name, pics, negs)
+			r.negWrong = falseMatches(negMatches, own, pics[i].name, pics, negs)
 		}
 	})
 	if err := ctx.Err(); err != nil {
@@ -401,7 +524,8 @@ func evaluate(ctx context.Context, cfg Config, banks *bank.Banks, pics []picture
 	}
 	rows := make([]Row, len(alts))
 	for k, alt := range alts {
-		row := Row{Alteration: alt.Name, Description: alt.Description, Copies: len(pics), Pairs: len(pics) * (len(pics) - 1)}
+		row := Row{Alteration: alt.Name, Description: alt.Description, Copies: len(pics), Pairs: len(pics) * (len(pics) - 1),
+			NegativePairs: len(pics) * len(negs)}
 		for i, r := range results[k] {
 			if r.matched {
 				row.Matched++
@@ -413,6 +537,8 @@ func evaluate(ctx context.Context, cfg Config, banks *bank.Banks, pics []picture
 			}
 			row.FalseMatches += len(r.wrong)
 			row.False = append(row.False, r.wrong...)
+			row.NegativeFalseMatches += len(r.negWrong)
+			row.False = append(row.False, r.negWrong...)
 		}
 		sort.Strings(row.Missed)
 		slices.Sort(row.False)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/takedown-pipeline/takedown/cmd/takedownctl/internal/robustness"
@@ -78,5 +80,82 @@ func TestRun(t *testing.T) {
 	}
 	if rep.Pairs != 4*pairs {
 		t.Errorf("pairs %d, want %d", rep.Pairs, 4*pairs)
+	}
+}
+
+// Negatives are banked beside the originals: distinct scenes never match,
+// and a negative that is one of the pictures again is counted as a false
+// match both ways (its copies' rows and the negatives' own row).
+func TestRunNegatives(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, seed uint64) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, demo.PNG(demo.Scene(seed, 480, 360)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var files, negs []string
+	for i := range 6 {
+		files = append(files, write(string(rune('a'+i))+".png", uint64(40+i)))
+		negs = append(negs, write("n"+string(rune('a'+i))+".png", uint64(140+i)))
+	}
+	limits := mediahash.Limits{}
+	cfg := robustness.Config{
+		Images: files,
+		Seed:   1,
+		Hash: func(ctx context.Context, data []byte) ([]events.Signal, error) {
+			r, err := mediahash.Hash(ctx, data, events.ContentImage, limits)
+			return r.Signals, err
+		},
+		BankHash: func(ctx context.Context, data []byte) ([]events.Signal, error) {
+			r, err := mediahash.HashForBank(ctx, data, events.ContentImage, limits)
+			return r.Signals, err
+		},
+		NewBanks:    func() *bank.Banks { return bank.NewBanks(nil) },
+		Policy:      policy.Default(),
+		Alterations: []demo.Alteration{},
+		Negatives:   negs,
+	}
+	rep, err := robustness.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, m := rep.Images, rep.Negatives
+	if n < 3 || m < 3 {
+		t.Fatalf("%d pictures and %d negatives usable (skipped %q, %q); want at least 3 of each", n, m, rep.Skipped, rep.NegativesSkipped)
+	}
+	if rep.NegativeOriginals == nil {
+		t.Fatal("no row for the negatives")
+	}
+	if want := n*m + m*(m-1+n); rep.NegativePairs != want || rep.NegativeFalseMatches != 0 {
+		t.Errorf("negatives: %d false of %d pairs (%q), want 0 of %d", rep.NegativeFalseMatches, rep.NegativePairs, rep.NegativeOriginals.False, want)
+	}
+
+	// The first usable picture again among the negatives.
+	dup := filepath.Join(dir, "dup.png")
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dup, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Negatives = append(negs, dup)
+	rep, err = robustness.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(rep.Skipped, func(s string) bool { return strings.Contains(s, "a.png") }) {
+		t.Fatalf("scene a.png is not usable (%q): pick another seed", rep.Skipped)
+	}
+	// dup.png matches a.png: once as a's original against the negatives,
+	// once as a negative against the pictures.
+	if rep.Originals.NegativeFalseMatches != 1 || rep.NegativeOriginals.NegativeFalseMatches != 1 {
+		t.Errorf("a picture among the negatives: %d false matches of originals against negatives, %d of negatives; want 1 and 1 (%q, %q)",
+			rep.Originals.NegativeFalseMatches, rep.NegativeOriginals.NegativeFalseMatches, rep.Originals.False, rep.NegativeOriginals.False)
+	}
+	if rep.FalseMatches != 0 {
+		t.Errorf("%d false matches among the pictures, want 0", rep.FalseMatches)
 	}
 }

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/takedown-pipeline/takedown/cmd/takedownctl/internal/robustness"
+)
+
+// The negatives' column, row and total appear only when a negative set was
+// given.
+func TestPrintRobustnessNegatives(t *testing.T) {
+	base := robustness.Report{
+		Images:    3,
+		Originals: robustness.Row{Alteration: "original", Copies: 3, Matched: 3, Pairs: 6},
+		Rows:      []robustness.Row{{Alteration: "mirror", Copies: 3, Matched: 2, Removed: 1, Pairs: 6, Missed: []string{"c.png (closest pdq 40, quality 90)"}}},
+		Pairs:     12,
+	}
+	withNeg := base
+	withNeg.Negatives = 4
+	withNeg.Originals.NegativePairs = 12
+	withNeg.Rows = []robustness.Row{base.Rows[0]}
+	withNeg.Rows[0].NegativePairs = 12
+	withNeg.NegativeOriginals = &robustness.Row{Alteration: "negative originals", Copies: 4, NegativeFalseMatches: 1, NegativePairs: 24,
+		False: []string{"n1.png -> n2.png (pdq distance 12)"}}
+	withNeg.NegativeFalseMatches, withNeg.NegativePairs = 1, 48
+	for _, tc := range []struct {
+		name    string
+		rep     robustness.Report
+		want    []string
+		notWant []string
+	}{
+		{"without", base, []string{"3 pictures, 1 alterations", "mirror missed: c.png"}, []string{"negative"}},
+		{"with", withNeg, []string{"3 pictures, 4 negatives, 1 alterations", "against negatives", "0 / 12", "1 / 24",
+			"against the negative set: 1 of 48 pairs", "negative originals false match: n1.png -> n2.png"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			printRobustness(&out, tc.rep, true)
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(out.String(), w) {
+					t.Errorf("output has %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}
