@@ -80,7 +80,7 @@ lint:
 	done; \
 	test -z "$$failed" || { echo "make: govulncheck found reachable vulnerabilities (or failed) in:$$failed" >&2; exit 1; }
 
-## robustness: the robustness table (README): altered copies of a corpus of distinct pictures, matched as the pipeline does
+## robustness: the robustness table (docs/matching.md): altered copies of a corpus of distinct pictures, matched as the pipeline does
 robustness:
 	@corpus="$$(scripts/robustness-corpus.sh)" && $(GO) run ./cmd/takedownctl robustness --images "$$corpus"
 
@@ -90,7 +90,7 @@ robustness-negatives:
 	@corpus="$$(scripts/robustness-corpus.sh)" && negatives="$$(scripts/robustness-corpus.sh --negatives)" && \
 		$(GO) run ./cmd/takedownctl robustness --images "$$corpus" --negatives "$$negatives" --verbose
 
-## robustness-video: the video robustness table (README "Video"): altered copies (crop, picture-in-picture, letterbox, frame rates, rotation, mirror, low bitrate) of a corpus of distinct videos (scripts/robustness-video-corpus.sh), matched as takedownctl match does
+## robustness-video: the video robustness table (docs/matching.md): altered copies (crop, picture-in-picture, letterbox, frame rates, rotation, mirror, low bitrate) of a corpus of distinct videos (scripts/robustness-video-corpus.sh), matched as takedownctl match does
 .PHONY: robustness-video
 robustness-video:
 	@corpus="$$(scripts/robustness-video-corpus.sh)" && $(GO) run ./cmd/takedownctl robustness --videos "$$corpus" --verbose

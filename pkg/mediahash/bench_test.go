@@ -109,7 +109,7 @@ func BenchmarkHashJPEG1MPStdlib(b *testing.B) {
 // BenchmarkHashJPEG1MPCore is the work issue 3 names and no more: decoding,
 // PDQ with its 8 dihedral variants, pHash, dHash, MD5 and SHA-256. Hash also
 // computes the region and framing hashes that the robustness evaluation
-// needs (README, "Robustness"); this benchmark and BenchmarkHashJPEG1MP
+// needs (docs/matching.md, "Robustness"); this benchmark and BenchmarkHashJPEG1MP
 // together measure what those cost.
 func BenchmarkHashJPEG1MPCore(b *testing.B) {
 	imgs := benchImages(b)

@@ -172,7 +172,7 @@ func Distance64(a, b uint64) int { return bits.OnesCount64(a ^ b) }
 // put two of the reference's C++ hashes 12 bits away, over the 10 its
 // correctness rule allows, and the pdq the hasher emits is the one shared
 // with other platforms. Hashed at its own size, the picture's PDQ is 2 to 8
-// bits from those hashes (README, "Hashing images").
+// bits from those hashes (docs/matching.md, "Hashing images").
 var fullSizeHashers = sync.Pool{New: func() any { return pdq.NewFullSizeHasher() }}
 
 // pdqImage is the PDQ of a picture at its own size.

@@ -12,7 +12,7 @@ import (
 )
 
 // Parts of the picture hashed besides the whole, so that altered copies still
-// match (README, "Robustness"). PDQ sees the whole frame: a banner, a logo or
+// match (docs/matching.md, "Robustness"). PDQ sees the whole frame: a banner, a logo or
 // a crop moves every coefficient. Two kinds of extra hashes answer that.
 //
 // Symmetric regions are hashed on both sides, upload and bank entry: the top
@@ -32,7 +32,7 @@ import (
 // more than half a sample from every region, and pictures of fine detail
 // (text, brickwork, foliage) were 38-76 bits away (93.6% of crop-10
 // detected, 41.8% taken down); at 13 (0.83% apart) 97.3% and 90.0%
-// (README, "Robustness").
+// (docs/matching.md, "Robustness").
 var (
 	symmetricRegions = []region{
 		{"top80", pdq.Box{X0: 0, Y0: 0, X1: 1, Y1: 0.8}},
@@ -45,7 +45,7 @@ var (
 	// same share of each side kept (a crop from every edge at once: a
 	// platform's frame or a watermark cut away, a square cut from the
 	// middle). The crop grid stops at 90%, and a copy cut by 10% from every
-	// edge was 38-98 bits from its nearest hash (2.7% matched, README
+	// edge was 38-98 bits from its nearest hash (2.7% matched, docs/matching.md
 	// "Robustness"); with these 99.1%. Five more hashes per entry.
 	centreCrops = makeCentreCrops([]int{85, 80, 75, 70, 65})
 )
@@ -164,7 +164,7 @@ func atHashSize(img image.Image) image.Image {
 // a platform has shrunk them to a thumbnail or preview: the detail turns to
 // grey, or aliases, and PDQ's bits near the median flip. A hash of the entry
 // at thumbnail size is close to such copies where the full-size hash is
-// 32-40 bits away (README, "Robustness").
+// 32-40 bits away (docs/matching.md, "Robustness").
 const smallSide = 192
 
 // smallCopy shrinks img to fit smallSide by area averaging, as thumbnailers

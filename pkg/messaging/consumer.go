@@ -121,7 +121,7 @@ func NewConsumer(cfg ConsumerConfig) *Consumer {
 		// arrives, so MaxWait adds no latency; it is how often an idle
 		// partition is asked again. kafka-go fetches each partition on
 		// its own, so polling idle partitions is most of an idle broker's
-		// work (README, make bench-e2e). Longer would delay a rebalance
+		// work (docs/throughput.md, make bench-e2e). Longer would delay a rebalance
 		// and a shutdown, which wait for the fetches in flight.
 		MaxWait:        time.Second,
 		MinBytes:       1,

@@ -47,7 +47,7 @@ type Policy struct {
 // reference's match threshold of 31. Matches in the band between go to
 // review. On the robustness evaluation's pictures, unrelated pictures were
 // never closer than about 80 bits of PDQ, and most altered copies match
-// within 16 (see README, "Robustness"). Incident banks remove at the
+// within 16 (see docs/matching.md, "Robustness"). Incident banks remove at the
 // matcher's whole default match radius: PDQ 31, pHash and dHash 10.
 func Default() Policy {
 	return Policy{

@@ -125,7 +125,7 @@ const (
 const (
 	// DefaultStreamMatch: 6 s is three 2-second segments, six frames at
 	// one a second in step with the bank video, and keeps the delay from
-	// the first matching segment to the stop under 5 s (README, "Live
+	// the first matching segment to the stop under 5 s (docs/integration.md, "Live
 	// streams"); 10 s took 8.2 s.
 	DefaultStreamMatch    = 6 * time.Second
 	DefaultStreamStateTTL = 24 * time.Hour

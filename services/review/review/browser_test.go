@@ -18,7 +18,7 @@ import (
 )
 
 // envUpdateScreenshot set to 1 makes TestBrowserReviewFlow refresh
-// docs/review-ui.png, the README's screenshot.
+// docs/review-ui.png, the reviewer guide's screenshot.
 const envUpdateScreenshot = "TAKEDOWN_UPDATE_SCREENSHOT"
 
 // syntheticPicture is a made-up scene (sky, ground, shapes) standing in for
