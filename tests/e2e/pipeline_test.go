@@ -346,17 +346,11 @@ func hashes(t *testing.T, data []byte) []events.Signal {
 	return bank.Bankable(res.Signals)
 }
 
-// TestUploadToTakedown follows two uploads through the real broker: an
-// altered copy of a bank entry is taken down automatically, exactly once even
-// when its verdict is delivered twice; a weaker copy goes to review and is
-// taken down after a reviewer's decision. Both leave audit records, and each
-// upload is one trace from the ingest API to the takedown.
-func TestUploadToTakedown(t *testing.T) {
-	secret := "e2e-secret"
-	plat := newPlatform(t, []byte(secret))
-	pl := startPipeline(t, plat, secret)
-	ctx := context.Background()
-
+// seedDemoBank publishes the bank of the demo's picture set (seed 7) as
+// "e2e-bank" and waits until the matcher holds it; the set's uploads are
+// then its exact, altered, weaker and unrelated copies.
+func seedDemoBank(ctx context.Context, t *testing.T, pl *pipeline) demo.Set {
+	t.Helper()
 	set, err := demo.NewSet(ctx, 7, policy.Default(), bank.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -370,6 +364,21 @@ func TestUploadToTakedown(t *testing.T) {
 		}
 	}
 	testenv.WaitFor(t, 30*time.Second, "bank loaded", func() bool { return pl.matcher.Banks().Len() == len(set.Bank) })
+	return set
+}
+
+// TestUploadToTakedown follows two uploads through the real broker: an
+// altered copy of a bank entry is taken down automatically, exactly once even
+// when its verdict is delivered twice; a weaker copy goes to review and is
+// taken down after a reviewer's decision. Both leave audit records, and each
+// upload is one trace from the ingest API to the takedown.
+func TestUploadToTakedown(t *testing.T) {
+	secret := "e2e-secret"
+	plat := newPlatform(t, []byte(secret))
+	pl := startPipeline(t, plat, secret)
+	ctx := context.Background()
+
+	set := seedDemoBank(ctx, t, pl)
 
 	altered, weaker := set.Uploads[1], set.Uploads[2]
 	if altered.Expect != policy.ActionRemove || weaker.Expect != policy.ActionReview {

@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/config"
-	"github.com/takedown-pipeline/takedown/pkg/demo"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/policy"
@@ -33,19 +31,7 @@ func TestOverturnRestoresRelatedUploads(t *testing.T) {
 	pl := startPipeline(t, plat, secret)
 	ctx := context.Background()
 
-	set, err := demo.NewSet(ctx, 7, policy.Default(), bank.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub := messaging.NewKafkaPublisher(config.Kafka{Brokers: pl.brokers})
-	defer pub.Close()
-	for _, m := range set.Bank {
-		u := events.NewBankAdd("e2e-bank", []string{"category:terrorism"}, hashes(t, m.Data))
-		if err := messaging.PublishEvent(ctx, pub, pl.topics.BankUpdates, &u); err != nil {
-			t.Fatal(err)
-		}
-	}
-	testenv.WaitFor(t, 30*time.Second, "bank loaded", func() bool { return pl.matcher.Banks().Len() == len(set.Bank) })
+	set := seedDemoBank(ctx, t, pl)
 	weaker := set.Uploads[2]
 	if weaker.Expect != policy.ActionReview {
 		t.Fatalf("demo set changed: %s", weaker.Expect)
