@@ -1,6 +1,8 @@
 package matcher
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/takedown-pipeline/takedown/pkg/bank"
@@ -109,4 +111,57 @@ func (c *Config) BankOptions() bank.Options {
 	}
 	return bank.Options{Thresholds: c.Thresholds(), MinPDQQuality: q, LowPDQQuality: low, LowPDQThreshold: lowThr,
 		Enabled: map[string]bool{events.SignalPHash: c.EnablePHash, events.SignalDHash: c.EnableDHash}}
+}
+
+// Validate checks the settings and returns every problem at once; New
+// adds the "matcher settings: " prefix.
+func (c Config) Validate() error {
+	var errs []error
+	if err := c.Kafka.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for name, t := range map[string]string{"hashed": c.Topics.Hashed, "matched": c.Topics.Matched,
+		"bank updates": c.Topics.BankUpdates, "dead-letter": c.DLQTopic} {
+		if t == "" {
+			errs = append(errs, fmt.Errorf("empty %s topic", name))
+		}
+	}
+	if c.Group == "" {
+		errs = append(errs, errors.New("empty consumer group"))
+	}
+	for name, v := range map[string]int{"threshold-phash": c.ThresholdPHash, "threshold-dhash": c.ThresholdDHash} {
+		if v < 0 || v > 64 {
+			errs = append(errs, fmt.Errorf("%s %d: want 0..64 (bits of a 64-bit hash)", name, v))
+		}
+	}
+	if c.ThresholdPDQ < 0 || c.ThresholdPDQ > 256 {
+		errs = append(errs, fmt.Errorf("threshold-pdq %d: want 0..256 (bits of a PDQ hash)", c.ThresholdPDQ))
+	}
+	if c.MinPDQQuality < 0 || c.MinPDQQuality > 100 {
+		errs = append(errs, fmt.Errorf("min-pdq-quality %d: want 0..100", c.MinPDQQuality))
+	}
+	if c.SnapshotDir != "" && c.SnapshotInterval <= 0 {
+		errs = append(errs, fmt.Errorf("snapshot-interval %v: want > 0", c.SnapshotInterval))
+	}
+	if err := c.VideoRules().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.CacheEnabled {
+		if c.Redis.Prefix == "" {
+			errs = append(errs, fmt.Errorf("redis-prefix is empty: cached verdicts would collide with other keys"))
+		}
+		if c.CacheTTL <= 0 {
+			errs = append(errs, fmt.Errorf("cache-ttl %v: want > 0", c.CacheTTL))
+		}
+		if c.RedisTimeout <= 0 {
+			errs = append(errs, fmt.Errorf("redis-timeout %v: want > 0", c.RedisTimeout))
+		}
+		if n := len(c.CacheSigningKey); n > 0 && n < 16 {
+			errs = append(errs, fmt.Errorf("TAKEDOWN_CACHE_SIGNING_KEY has %d bytes: want at least 16 (32 random bytes are best)", n))
+		}
+		if err := c.Redis.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("%w (or turn the cache off: TAKEDOWN_CACHE=false)", err))
+		}
+	}
+	return errors.Join(errs...)
 }
