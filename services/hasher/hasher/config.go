@@ -147,7 +147,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-func (c Config) validate() error {
+// Validate checks the settings and returns every problem at once; New fills
+// the defaults (withDefaults) first and adds the "hasher config: " prefix.
+func (c Config) Validate() error {
 	var errs []error
 	if err := c.Kafka.Validate(); err != nil {
 		errs = append(errs, err)

@@ -31,9 +31,9 @@ func TestVideoResourceLimitSettings(t *testing.T) {
 		t.Errorf("video options %v, %d", o.CPULimit, o.MemoryLimit)
 	}
 	cfg = bind(map[string]string{"TAKEDOWN_VIDEO_CPU_LIMIT": "500ms", "TAKEDOWN_VIDEO_MEMORY_LIMIT": "1000"})
-	err := cfg.withDefaults().validate()
+	err := cfg.withDefaults().Validate()
 	if err == nil || !strings.Contains(err.Error(), "TAKEDOWN_VIDEO_CPU_LIMIT=500ms") || !strings.Contains(err.Error(), "TAKEDOWN_VIDEO_MEMORY_LIMIT=1000") {
-		t.Errorf("validate: %v", err)
+		t.Errorf("Validate: %v", err)
 	}
 	cfg = bind(map[string]string{"TAKEDOWN_VIDEO_CPU_LIMIT": "-1s", "TAKEDOWN_VIDEO_MEMORY_LIMIT": "-1"})
 	if o := (&Service{cfg: cfg.withDefaults()}).videoOptions(); o.CPULimit >= 0 || o.MemoryLimit >= 0 {
