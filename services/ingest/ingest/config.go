@@ -124,7 +124,9 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-func (c Config) validate() error {
+// Validate checks the settings and returns every problem at once; New fills
+// the defaults (withDefaults) first and adds the "ingest config: " prefix.
+func (c Config) Validate() error {
 	var errs []error
 	if err := c.Redis.Validate(); err != nil {
 		errs = append(errs, err)

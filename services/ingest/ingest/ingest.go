@@ -54,14 +54,14 @@ type Service struct {
 // New checks cfg and creates the clients; nothing connects until Run.
 func New(cfg Config, log *slog.Logger) (*Service, error) {
 	cfg = cfg.withDefaults()
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("ingest config: %w", err)
 	}
-	allow, _ := fetch.ParseAllowlist(cfg.URLAllowlist) // checked by validate
+	allow, _ := fetch.ParseAllowlist(cfg.URLAllowlist) // checked by Validate
 	if log == nil {
 		log = slog.Default()
 	}
-	keys, _ := parseClients(cfg.Clients) // checked by validate
+	keys, _ := parseClients(cfg.Clients) // checked by Validate
 	rdb, err := redisconn.New(cfg.Redis)
 	if err != nil {
 		return nil, fmt.Errorf("ingest config: %w", err)
