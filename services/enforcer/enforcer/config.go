@@ -62,8 +62,6 @@ type Config struct {
 	// UnhashablePolicy is what happens to media the hasher could not hash
 	// (one of the UnhashablePolicy constants), besides its audit record.
 	UnhashablePolicy string
-
-	rules policy.Rules // parsed by validate
 }
 
 // Bind registers the settings: the common ones, then the enforcer's own
@@ -153,7 +151,9 @@ func (c *Config) Rules() (policy.Rules, error) {
 	return r, nil
 }
 
-func (c *Config) validate() error {
+// Validate checks the settings and returns every problem at once; New adds
+// the "enforcer config: " prefix.
+func (c Config) Validate() error {
 	var errs []error
 	if c.WebhookURL == "" {
 		errs = append(errs, fmt.Errorf("the takedown webhook URL is required: set -webhook-url or %s", config.EnvName("webhook-url")))
@@ -198,10 +198,8 @@ func (c *Config) validate() error {
 	if c.StreamMatch <= 0 || c.StreamStateTTL <= 0 {
 		errs = append(errs, fmt.Errorf("stream-match %v and stream-state-ttl %v must be positive", c.StreamMatch, c.StreamStateTTL))
 	}
-	if r, err := c.Rules(); err != nil {
+	if _, err := c.Rules(); err != nil {
 		errs = append(errs, err)
-	} else {
-		c.rules = r
 	}
 	if err := c.Kafka.Validate(); err != nil {
 		errs = append(errs, err)

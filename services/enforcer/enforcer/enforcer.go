@@ -92,9 +92,10 @@ type Stats struct {
 
 // New checks cfg and creates the clients; nothing connects until Run.
 func New(cfg Config, log *slog.Logger) (*Service, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("enforcer config: %w", err)
 	}
+	rules, _ := cfg.Rules() // checked by Validate
 	if log == nil {
 		log = slog.Default()
 	}
@@ -106,7 +107,7 @@ func New(cfg Config, log *slog.Logger) (*Service, error) {
 		cfg:    cfg,
 		log:    log,
 		policy: cfg.Policy(),
-		rules:  cfg.rules,
+		rules:  rules,
 		hook: &webhook.Client{
 			URL:         cfg.WebhookURL,
 			Secret:      []byte(cfg.WebhookSecret),
