@@ -99,45 +99,6 @@ func (s *Service) confirmedEntries(act *events.EnforcementAction) (entries []str
 	return entries, others
 }
 
-// handleAction records an enforcer's removal that a confirmed-bank entry of
-// this service caused. Anything else on the actions topic (the review
-// service's own audit records among them) is no concern of this service
-// and is skipped, malformed records included: the topic is the audit
-// trail, not this service's input to police. Redelivery is harmless: the
-// record is stored under the content id.
-func (s *Service) handleAction(ctx context.Context, msg *messaging.Message) error {
-	var act events.EnforcementAction
-	if err := events.Decode(msg.Value, events.TypeEnforcementAction, &act); err != nil {
-		return nil
-	}
-	if act.Outcome != events.OutcomeSucceeded || act.Action != events.ActionRemove && act.Action != events.ActionRestrict ||
-		act.Trigger != events.TriggerAuto && act.Trigger != events.TriggerIncident {
-		return nil
-	}
-	entries, _ := s.confirmedEntries(&act)
-	if len(entries) == 0 {
-		return nil
-	}
-	body, err := json.Marshal(&act)
-	if err != nil {
-		return messaging.Permanent(err)
-	}
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for _, e := range entries {
-			// Kept as long as a decided item, whose overturn needs them.
-			p.HSet(ctx, s.store.relatedKey(e), act.ContentID, body)
-			p.PExpire(ctx, s.store.relatedKey(e), s.store.decidedTTL)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("record related upload %s: %w", act.ContentID, err)
-	}
-	messaging.Log(ctx).Info("upload removed through a review entry of the confirmed bank recorded",
-		"content_id", act.ContentID, "action", act.Action, "entries", entries, "action_event_id", act.EventID)
-	return nil
-}
-
 // relatedRecord is a related upload with the audit record it came from.
 type relatedRecord struct {
 	RelatedUpload
