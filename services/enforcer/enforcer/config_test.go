@@ -1,49 +1,27 @@
 package enforcer
 
 import (
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 
 // TestConfigValidate checks that Validate names the setting it refuses.
 func TestConfigValidate(t *testing.T) {
-	var def Config
-	set := config.New("enforcer-test").WithEnv(func(string) (string, bool) { return "", false })
-	def.Bind(set)
-	if err := set.Parse(nil); err != nil {
-		t.Fatal(err)
-	}
-	// The defaults leave the webhook to the operator.
-	def.WebhookURL, def.WebhookSecret = "https://platform.example/takedown", "secret"
-	if err := def.Validate(); err != nil {
-		t.Fatalf("defaults: %v", err)
-	}
-	for _, tc := range []struct {
-		name   string
-		change func(*Config)
-		want   string
-	}{
-		{"webhook-url missing", func(c *Config) { c.WebhookURL = "" }, "TAKEDOWN_WEBHOOK_URL"},
-		{"webhook-url relative", func(c *Config) { c.WebhookURL = "/takedown" }, `webhook-url "/takedown"`},
-		{"webhook-secret", func(c *Config) { c.WebhookSecret = "" }, "TAKEDOWN_WEBHOOK_SECRET"},
-		{"webhook-attempts", func(c *Config) { c.WebhookAttempts = 0 }, "webhook-attempts 0"},
-		{"incident-auto-distance-pdq", func(c *Config) { c.IncidentDistancePDQ = 300 }, "incident-auto-distance-pdq 300"},
-		{"done-key-ttl", func(c *Config) { c.DoneKeyTTL = time.Minute }, "TAKEDOWN_DONE_KEY_TTL=1m0s"},
-		{"unhashable-policy", func(c *Config) { c.UnhashablePolicy = "drop" }, `unhashable-policy "drop"`},
-		{"action-rules", func(c *Config) { c.ActionRules = []string{"nonsense"} }, "action-rules:"},
-		{"group", func(c *Config) { c.Group = "" }, "group is empty"},
-		{"topic-review-decided", func(c *Config) { c.Topics.ReviewDecided = c.Topics.Matched }, "topic-matched and topic-review-decided are both"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := def
-			tc.change(&c)
-			err := c.Validate()
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Validate() = %v, want an error naming %q", err, tc.want)
-			}
-		})
-	}
+	testenv.CheckValidate(t, func(def *Config) {
+		// The defaults leave the webhook to the operator.
+		def.WebhookURL, def.WebhookSecret = "https://platform.example/takedown", "secret"
+	}, []testenv.ValidateCase[Config]{
+		{Name: "webhook-url missing", Change: func(c *Config) { c.WebhookURL = "" }, Want: "TAKEDOWN_WEBHOOK_URL"},
+		{Name: "webhook-url relative", Change: func(c *Config) { c.WebhookURL = "/takedown" }, Want: `webhook-url "/takedown"`},
+		{Name: "webhook-secret", Change: func(c *Config) { c.WebhookSecret = "" }, Want: "TAKEDOWN_WEBHOOK_SECRET"},
+		{Name: "webhook-attempts", Change: func(c *Config) { c.WebhookAttempts = 0 }, Want: "webhook-attempts 0"},
+		{Name: "incident-auto-distance-pdq", Change: func(c *Config) { c.IncidentDistancePDQ = 300 }, Want: "incident-auto-distance-pdq 300"},
+		{Name: "done-key-ttl", Change: func(c *Config) { c.DoneKeyTTL = time.Minute }, Want: "TAKEDOWN_DONE_KEY_TTL=1m0s"},
+		{Name: "unhashable-policy", Change: func(c *Config) { c.UnhashablePolicy = "drop" }, Want: `unhashable-policy "drop"`},
+		{Name: "action-rules", Change: func(c *Config) { c.ActionRules = []string{"nonsense"} }, Want: "action-rules:"},
+		{Name: "group", Change: func(c *Config) { c.Group = "" }, Want: "group is empty"},
+		{Name: "topic-review-decided", Change: func(c *Config) { c.Topics.ReviewDecided = c.Topics.Matched }, Want: "topic-matched and topic-review-decided are both"},
+	})
 }
