@@ -39,27 +39,14 @@ func TestRun(t *testing.T) {
 	if err := os.WriteFile(icon, demo.PNG(demo.Scene(99, 64, 64)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	limits := mediahash.Limits{}
 	alts := map[string]demo.Alteration{}
 	for _, a := range demo.Alterations() {
 		alts[a.Name] = a
 	}
-	rep, err := robustness.Run(context.Background(), robustness.Config{
-		Images:  append(files, bad, icon),
-		MinSide: 100,
-		Seed:    1,
-		Hash: func(ctx context.Context, data []byte) ([]events.Signal, error) {
-			r, err := mediahash.Hash(ctx, data, events.ContentImage, limits)
-			return r.Signals, err
-		},
-		BankHash: func(ctx context.Context, data []byte) ([]events.Signal, error) {
-			r, err := mediahash.HashForBank(ctx, data, events.ContentImage, limits)
-			return r.Signals, err
-		},
-		NewBanks:    func() *bank.Banks { return bank.NewBanks(nil) },
-		Policy:      policy.Default(),
-		Alterations: []demo.Alteration{alts["jpeg-q30"], alts["mirror"], alts["greyscale"]},
-	})
+	cfg := pipelineHashing()
+	cfg.Images, cfg.MinSide, cfg.Seed = append(files, bad, icon), 100, 1
+	cfg.Alterations = []demo.Alteration{alts["jpeg-q30"], alts["mirror"], alts["greyscale"]}
+	rep, err := robustness.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,23 +87,9 @@ func TestRunNegatives(t *testing.T) {
 		files = append(files, write(string(rune('a'+i))+".png", uint64(40+i)))
 		negs = append(negs, write("n"+string(rune('a'+i))+".png", uint64(140+i)))
 	}
-	limits := mediahash.Limits{}
-	cfg := robustness.Config{
-		Images: files,
-		Seed:   1,
-		Hash: func(ctx context.Context, data []byte) ([]events.Signal, error) {
-			r, err := mediahash.Hash(ctx, data, events.ContentImage, limits)
-			return r.Signals, err
-		},
-		BankHash: func(ctx context.Context, data []byte) ([]events.Signal, error) {
-			r, err := mediahash.HashForBank(ctx, data, events.ContentImage, limits)
-			return r.Signals, err
-		},
-		NewBanks:    func() *bank.Banks { return bank.NewBanks(nil) },
-		Policy:      policy.Default(),
-		Alterations: []demo.Alteration{},
-		Negatives:   negs,
-	}
+	cfg := pipelineHashing()
+	cfg.Images, cfg.Seed = files, 1
+	cfg.Alterations, cfg.Negatives = []demo.Alteration{}, negs
 	rep, err := robustness.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -157,5 +130,23 @@ func TestRunNegatives(t *testing.T) {
 	}
 	if rep.FalseMatches != 0 {
 		t.Errorf("%d false matches among the pictures, want 0", rep.FalseMatches)
+	}
+}
+
+// pipelineHashing is a Config that hashes uploads and bank entries as the
+// hasher and bank add do, with the enforcer's default policy.
+func pipelineHashing() robustness.Config {
+	limits := mediahash.Limits{}
+	return robustness.Config{
+		Hash: func(ctx context.Context, data []byte) ([]events.Signal, error) {
+			r, err := mediahash.Hash(ctx, data, events.ContentImage, limits)
+			return r.Signals, err
+		},
+		BankHash: func(ctx context.Context, data []byte) ([]events.Signal, error) {
+			r, err := mediahash.HashForBank(ctx, data, events.ContentImage, limits)
+			return r.Signals, err
+		},
+		NewBanks: func() *bank.Banks { return bank.NewBanks(nil) },
+		Policy:   policy.Default(),
 	}
 }
