@@ -202,8 +202,8 @@ func followUpload(ctx context.Context, f followSettings, scopedID, correlationID
 				add(ev.Action+" failed", s.at, ev.Error)
 				failed = fmt.Errorf("outcome: %s failed after %d attempts: %s (%s)", ev.Action, ev.Attempts, ev.Error, ev.Reason)
 			default:
-				add(actionDone(ev.Action), s.at, "")
-				outcome = fmt.Sprintf("%s (trigger %s): %s", actionDone(ev.Action), ev.Trigger, ev.Reason)
+				add(events.ActionDone(ev.Action), s.at, "")
+				outcome = fmt.Sprintf("%s (trigger %s): %s", events.ActionDone(ev.Action), ev.Trigger, ev.Reason)
 			}
 		}
 	}
@@ -231,23 +231,6 @@ func printStages(out io.Writer, submitted time.Time, stages []followStage) {
 		fmt.Fprintf(out, "  %-20s +%-10s took %s%s\n", st.name, st.at.Sub(submitted).Round(time.Millisecond), took.Round(time.Millisecond), note)
 		last = st.at
 	}
-}
-
-// actionDone names a succeeded action as its outcome.
-func actionDone(action string) string {
-	switch action {
-	case events.ActionRemove:
-		return "removed"
-	case events.ActionRestrict:
-		return "restricted"
-	case events.ActionHold:
-		return "held"
-	case events.ActionStopStream:
-		return "stream stopped"
-	case events.ActionRestore:
-		return "restored"
-	}
-	return action
 }
 
 // decodeAs decodes a record as an event of type T (a struct embedding

@@ -566,6 +566,25 @@ const (
 	ActionRestoreRelated = "restore_related"
 )
 
+// ActionDone names a succeeded action as the state it leaves the content
+// in ("removed", "stream stopped"); an action it does not know is returned
+// as it is.
+func ActionDone(action string) string {
+	switch action {
+	case ActionRemove:
+		return "removed"
+	case ActionRestrict:
+		return "restricted"
+	case ActionHold:
+		return "held"
+	case ActionStopStream:
+		return "stream stopped"
+	case ActionRestore:
+		return "restored"
+	}
+	return action
+}
+
 // IsReviewRecord says whether action is one of the review service's own
 // audit records above: a record of what a person did in the review queue,
 // not an action taken on the platform's content.

@@ -175,24 +175,10 @@ func withRule(reason string, c policy.Choice) string {
 func notInEffect(action string) func(status string) (bool, string) {
 	return func(status string) (bool, string) {
 		if status != "" && policy.Stronger(status, action) == status {
-			return false, fmt.Sprintf("content is %s already: no %s", statusWord(status), action)
+			return false, fmt.Sprintf("content is %s already: no %s", events.ActionDone(status), action)
 		}
 		return true, ""
 	}
-}
-
-func statusWord(status string) string {
-	switch status {
-	case events.ActionRemove:
-		return "removed"
-	case events.ActionRestrict:
-		return "restricted"
-	case events.ActionHold:
-		return "held"
-	case events.ActionRestore:
-		return "restored"
-	}
-	return status
 }
 
 // actRequest is one webhook action to take once.

@@ -41,7 +41,7 @@ func (s *Service) handleUnhashable(ctx context.Context, log *slog.Logger, ev *ev
 			trigger: events.TriggerAuto, reason: reason + "; held until reviewed", uploadedAt: ev.UploadedAt,
 			needed: func(status string) (bool, string) {
 				if status != "" {
-					return false, fmt.Sprintf("content is %s already: no hold", statusWord(status))
+					return false, fmt.Sprintf("content is %s already: no hold", events.ActionDone(status))
 				}
 				return true, ""
 			},
