@@ -128,49 +128,69 @@ func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request, c caller,
 	// not pass for a duplicate of the first (the consumer would drop it).
 	// The claim also keeps the first upload's ids, which answer a repeat.
 	key := s.uploadKey(c.client, req.ContentID)
-	claim := mediaFingerprint(req.MediaURL) + " " + ev.EventID + " " + ev.CorrelationID
-	stored, same, err := s.claimMedia(r.Context(), key, claim, s.cfg.DedupTTL)
+	claim := mediaClaim{Fingerprint: mediaFingerprint(req.MediaURL), EventID: ev.EventID, CorrelationID: ev.CorrelationID}
+	stored, err := s.claimMedia(r.Context(), key, claim, s.cfg.DedupTTL)
 	if err != nil {
 		log.Error("upload not checked against earlier uploads", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "the upload could not be checked now; try again")
 		return
 	}
-	if !same {
+	if stored.Fingerprint != claim.Fingerprint {
 		s.conflicts.Add(1)
-		prev, _, _ := strings.Cut(stored, " ")
-		log.Warn("upload refused: content id already used for other media", "previous_media", prev)
+		log.Warn("upload refused: content id already used for other media", "previous_media", stored.Fingerprint)
 		writeError(w, http.StatusConflict, fmt.Sprintf("content_id %q was uploaded with a different media_url within the last %s; "+
 			"an id names one piece of media: give different media a new content_id", req.ContentID, s.cfg.DedupTTL))
 		return
 	}
-	if stored != claim {
-		// A repeat (a client's retry, or the same upload sent twice):
-		// answered with the first upload's ids and not queued again.
+	repeat := stored.EventID != claim.EventID
+	if repeat {
+		// A repeat (a client's retry, or the same upload sent twice) is
+		// answered with the first upload's ids.
 		s.duplicates.Add(1)
-		_, ids, _ := strings.Cut(stored, " ")
-		first, corr, _ := strings.Cut(ids, " ")
-		log.Info("upload already accepted; not queued again", "first_event_id", first, "dedup_ttl", s.cfg.DedupTTL)
-		service.WriteJSON(w, http.StatusOK, UploadResponse{EventID: first, ContentID: req.ContentID,
-			ClientID: c.client, CorrelationID: corr, Duplicate: true, Status: "already_accepted"})
-		return
+		log = log.With("first_event_id", stored.EventID)
+		if stored.Queued {
+			log.Info("upload already accepted; not queued again", "dedup_ttl", s.cfg.DedupTTL)
+			s.answerRepeat(w, req.ContentID, c.client, stored)
+			return
+		}
+		// The first request claimed the id but was not seen to publish:
+		// it may have died in between, and this retry may be all the
+		// client sends. Its event goes out again under its own id; the
+		// consumer takes a second copy for a redelivery.
+		ev.EventID, ev.CorrelationID = stored.EventID, stored.CorrelationID
+		log.Info("upload repeated before its first request was seen to queue it; queuing the first's event")
 	}
 	log = log.With("correlation_id", ev.CorrelationID, "event_id", ev.EventID)
 	if err := messaging.PublishEvent(r.Context(), s.pub, s.cfg.Topics.Uploaded, &ev); err != nil {
 		log.Error("upload not queued", "err", err)
 		// Let the retry through rather than answer it as a duplicate of
-		// an upload that was never queued. (A crash right here instead
-		// answers retries as duplicates until the key expires, as for
-		// stream segments.)
-		if derr := s.rdb.Del(context.WithoutCancel(r.Context()), key).Err(); derr != nil {
-			log.Warn("upload claim not released", "err", derr)
+		// an upload that was never queued. A repeat leaves the claim to
+		// the first request, still pending: the next retry publishes.
+		if !repeat {
+			if derr := s.rdb.Del(context.WithoutCancel(r.Context()), key).Err(); derr != nil {
+				log.Warn("upload claim not released", "err", derr)
+			}
 		}
 		writeError(w, http.StatusServiceUnavailable, "the upload could not be queued now; try again")
+		return
+	}
+	if err := s.markQueued(context.WithoutCancel(r.Context()), key, stored); err != nil {
+		log.Warn("upload queued but not marked so; a repeat will queue it once more", "err", err)
+	}
+	if repeat {
+		s.answerRepeat(w, req.ContentID, c.client, stored)
 		return
 	}
 	s.accepted.Add(1)
 	log.Info("upload accepted", "content_type", ev.ContentType, "key_id", c.keyID)
 	service.WriteJSON(w, http.StatusAccepted, UploadResponse{EventID: ev.EventID, ContentID: ev.ContentID,
 		ClientID: c.client, CorrelationID: ev.CorrelationID, Status: "accepted"})
+}
+
+// answerRepeat answers a repeated upload with the first upload's ids.
+func (s *Service) answerRepeat(w http.ResponseWriter, contentID, client string, first mediaClaim) {
+	service.WriteJSON(w, http.StatusOK, UploadResponse{EventID: first.EventID, ContentID: contentID,
+		ClientID: client, CorrelationID: first.CorrelationID, Duplicate: true, Status: "already_accepted"})
 }
 
 // checkMediaURL applies the URL policy and returns a problem for the

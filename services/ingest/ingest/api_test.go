@@ -138,3 +138,28 @@ func TestValidateUploadTime(t *testing.T) {
 		t.Errorf("uploaded_at: %v %v, want %v", got, problems, want)
 	}
 }
+
+func TestDecodeClaim(t *testing.T) {
+	for _, tc := range []struct {
+		name, stored string
+		want         mediaClaim
+	}{
+		{"pending upload", "fp pending ev corr id with spaces", mediaClaim{"fp", "ev", "corr id with spaces", false}},
+		{"queued upload", "fp queued ev corr", mediaClaim{"fp", "ev", "corr", true}},
+		{"queued segment", "fp queued ev ", mediaClaim{"fp", "ev", "", true}},
+		// Written before claims had a state: answered only after publishing.
+		{"old upload", "fp ev corr", mediaClaim{"fp", "ev", "corr", true}},
+		{"old segment", "fp ev", mediaClaim{"fp", "ev", "", true}},
+		{"older, fingerprint only", "fp", mediaClaim{"fp", "", "", true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := decodeClaim(tc.stored)
+			if got != tc.want {
+				t.Errorf("decodeClaim(%q) = %+v, want %+v", tc.stored, got, tc.want)
+			}
+			if strings.Count(tc.stored, " ") >= 3 && got.encode() != tc.stored {
+				t.Errorf("%+v encodes to %q, want %q back", got, got.encode(), tc.stored)
+			}
+		})
+	}
+}

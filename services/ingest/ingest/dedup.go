@@ -40,29 +40,81 @@ func mediaFingerprint(mediaURL string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// claimMedia stores value (a media fingerprint, then optionally a space and
-// more) at key unless the key holds a value already, and returns the stored
-// value and whether its fingerprint is value's.
-func (s *Service) claimMedia(ctx context.Context, key, value string, ttl time.Duration) (stored string, same bool, err error) {
-	fp, _, _ := strings.Cut(value, " ")
+// mediaClaim is what the API keeps at an upload's or a segment's key: the
+// media's fingerprint, the first request's event and correlation ids, and
+// whether that event is known to be on its topic. A request killed between
+// its claim and its publish leaves a claim that is not queued; the next
+// repeat publishes the first's event again, so that a retry is never
+// answered as a duplicate of something that was never queued.
+type mediaClaim struct {
+	Fingerprint   string
+	EventID       string
+	CorrelationID string
+	Queued        bool
+}
+
+const (
+	claimPending = "pending"
+	claimQueued  = "queued"
+)
+
+// encode writes the claim as "fingerprint state event-id correlation-id";
+// the correlation id comes last because the client chooses it.
+func (c mediaClaim) encode() string {
+	state := claimPending
+	if c.Queued {
+		state = claimQueued
+	}
+	return c.Fingerprint + " " + state + " " + c.EventID + " " + c.CorrelationID
+}
+
+// decodeClaim reads a stored claim. A claim written before claims had a
+// state ("fingerprint event-id [correlation-id]") was answered only once
+// its event was published: it counts as queued.
+func decodeClaim(stored string) mediaClaim {
+	var c mediaClaim
+	var rest string
+	c.Fingerprint, rest, _ = strings.Cut(stored, " ")
+	state, after, _ := strings.Cut(rest, " ")
+	switch state {
+	case claimPending, claimQueued:
+		c.Queued = state == claimQueued
+		rest = after
+	default:
+		c.Queued = true
+	}
+	c.EventID, c.CorrelationID, _ = strings.Cut(rest, " ")
+	return c
+}
+
+// claimMedia stores c at key unless the key holds a claim already, and
+// returns the stored claim: c itself when this request is the first.
+func (s *Service) claimMedia(ctx context.Context, key string, c mediaClaim, ttl time.Duration) (mediaClaim, error) {
 	// Two rounds: the key may expire between a failed SET NX and the GET.
 	for range 2 {
-		ok, err := s.rdb.SetNX(ctx, key, value, ttl).Result()
+		ok, err := s.rdb.SetNX(ctx, key, c.encode(), ttl).Result()
 		if err != nil {
-			return "", false, err
+			return mediaClaim{}, err
 		}
 		if ok {
-			return value, true, nil
+			return c, nil
 		}
 		stored, err := s.rdb.Get(ctx, key).Result()
 		if errors.Is(err, redis.Nil) {
 			continue
 		}
 		if err != nil {
-			return "", false, err
+			return mediaClaim{}, err
 		}
-		storedFP, _, _ := strings.Cut(stored, " ")
-		return stored, storedFP == fp, nil
+		return decodeClaim(stored), nil
 	}
-	return "", false, fmt.Errorf("key %s keeps expiring", key)
+	return mediaClaim{}, fmt.Errorf("key %s keeps expiring", key)
+}
+
+// markQueued records that c's event is on its topic, keeping the key's
+// expiry. Failing to record it costs a repeat one more publish of the same
+// event, which the consumer takes for a redelivery.
+func (s *Service) markQueued(ctx context.Context, key string, c mediaClaim) error {
+	c.Queued = true
+	return s.rdb.SetArgs(ctx, key, c.encode(), redis.SetArgs{Mode: "XX", KeepTTL: true}).Err()
 }

@@ -219,6 +219,32 @@ func TestIngest(t *testing.T) {
 		}
 	})
 
+	t.Run("a repeat after a request that died before publishing queues the first's event", func(t *testing.T) {
+		// What a request killed between its claim and its publish leaves
+		// behind: a pending claim, and nothing on media.uploaded.
+		id := testenv.Name("crashed")
+		dead := mediaClaim{Fingerprint: mediaFingerprint("https://93.184.215.14/" + id + ".jpg"),
+			EventID: events.NewMeta(events.TypeMediaUploaded, id, "").EventID, CorrelationID: "corr-" + id}
+		key := h.svc.uploadKey("acme", id)
+		if err := h.svc.rdb.Set(context.Background(), key, dead.encode(), time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+		retry := h.uploadWant(t, uploadBody(id), http.StatusOK)
+		if !retry.Duplicate || retry.EventID != dead.EventID || retry.CorrelationID != dead.CorrelationID {
+			t.Errorf("retry answered %+v, want the first request's ids %+v", retry, dead)
+		}
+		msgs := h.coll.wait(t, "media.ingested of the retried upload", hasIngested(ingested, "acme:"+id))
+		if ev := ingestedFor(t, msgs, ingested, "acme:"+id)[0]; ev.CorrelationID != dead.CorrelationID {
+			t.Errorf("media.ingested %+v, want the first request's correlation id", ev)
+		}
+		if got := decodeClaim(h.svc.rdb.Get(context.Background(), key).Val()); !got.Queued || got.EventID != dead.EventID {
+			t.Errorf("claim after the retry %+v, want the first's, queued", got)
+		}
+		if ttl := h.svc.rdb.TTL(context.Background(), key).Val(); ttl <= 0 || ttl > time.Hour {
+			t.Errorf("claim's expiry %v after the retry, want the first's kept", ttl)
+		}
+	})
+
 	t.Run("bad records are dead-lettered", func(t *testing.T) {
 		pub := messaging.NewKafkaPublisher(h.cfg.Kafka)
 		defer pub.Close()

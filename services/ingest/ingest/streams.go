@@ -82,34 +82,51 @@ func (s *Service) handleSegment(w http.ResponseWriter, r *http.Request, c caller
 	ev.ClientID = c.client
 	log := telemetry.WithContext(s.log, r.Context()).With("client", c.client, "stream_id", streamID, "sequence", ev.Sequence, "event_id", ev.EventID)
 	key := s.segmentKey(c.client, streamID, ev.Sequence)
-	claim := mediaFingerprint(req.MediaURL) + " " + ev.EventID
-	stored, same, err := s.claimMedia(r.Context(), key, claim, s.cfg.SegmentDedupTTL)
+	claim := mediaClaim{Fingerprint: mediaFingerprint(req.MediaURL), EventID: ev.EventID}
+	stored, err := s.claimMedia(r.Context(), key, claim, s.cfg.SegmentDedupTTL)
+	repeat := err == nil && stored.EventID != claim.EventID
 	switch {
 	case err != nil:
 		log.Error("stream segment not checked against earlier ones", "err", err)
 		writeError(w, http.StatusServiceUnavailable, "the segment could not be checked now; try again")
 		return
-	case !same:
+	case stored.Fingerprint != claim.Fingerprint:
 		s.conflicts.Add(1)
 		log.Warn("stream segment refused: sequence already posted with other media")
 		writeError(w, http.StatusConflict, fmt.Sprintf("sequence %d of stream %q was already posted with a different media_url", ev.Sequence, streamID))
 		return
-	case stored != claim:
+	case repeat && stored.Queued:
 		s.dupSegments.Add(1)
-		_, first, _ := strings.Cut(stored, " ")
-		log.Info("stream segment posted again; not published again", "first_event_id", first)
-		service.WriteJSON(w, http.StatusOK, SegmentResponse{EventID: first, StreamID: streamID, ClientID: c.client, Sequence: ev.Sequence, Duplicate: true})
+		log.Info("stream segment posted again; not published again", "first_event_id", stored.EventID)
+		service.WriteJSON(w, http.StatusOK, SegmentResponse{EventID: stored.EventID, StreamID: streamID, ClientID: c.client, Sequence: ev.Sequence, Duplicate: true})
 		return
+	case repeat:
+		// The first post claimed the sequence but was not seen to
+		// publish it (it may have died in between): its event goes out
+		// again under its own id, which the consumers take for a
+		// redelivery.
+		s.dupSegments.Add(1)
+		ev.EventID = stored.EventID
+		log = log.With("event_id", ev.EventID)
+		log.Info("stream segment posted again before its first post was seen to queue it; queuing the first's event")
 	}
 	if err := messaging.PublishEvent(r.Context(), s.pub, s.cfg.Topics.StreamSegments, &ev); err != nil {
 		log.Error("stream segment not queued", "err", err)
-		// Let the retry through. (A crash right here instead loses the
-		// segment: its retry is taken for a duplicate until the key
-		// expires. The enforcer counts the footage of every other segment.)
-		if derr := s.rdb.Del(context.WithoutCancel(r.Context()), key).Err(); derr != nil {
-			log.Warn("stream segment claim not released", "err", derr)
+		// Let the retry through; a repeat leaves the claim, still
+		// pending, to the first post.
+		if !repeat {
+			if derr := s.rdb.Del(context.WithoutCancel(r.Context()), key).Err(); derr != nil {
+				log.Warn("stream segment claim not released", "err", derr)
+			}
 		}
 		writeError(w, http.StatusServiceUnavailable, "the segment could not be queued now; try again")
+		return
+	}
+	if err := s.markQueued(context.WithoutCancel(r.Context()), key, stored); err != nil {
+		log.Warn("stream segment queued but not marked so; a repeat will queue it once more", "err", err)
+	}
+	if repeat {
+		service.WriteJSON(w, http.StatusOK, SegmentResponse{EventID: ev.EventID, StreamID: streamID, ClientID: c.client, Sequence: ev.Sequence, Duplicate: true})
 		return
 	}
 	s.segments.Add(1)

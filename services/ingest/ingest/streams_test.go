@@ -119,4 +119,31 @@ func TestSegmentsArePublished(t *testing.T) {
 	if st := svc.Stats(); st.Segments != 2 {
 		t.Errorf("stats %+v", st)
 	}
+
+	// A post killed between its claim and its publish leaves a pending
+	// claim and nothing on the topic: the retry publishes the first's event.
+	url := "https://93.184.215.14/live/2.ts"
+	dead := mediaClaim{Fingerprint: mediaFingerprint(url), EventID: events.NewMeta(events.TypeStreamSegment, stream, "").EventID}
+	if err := svc.rdb.Set(ctx, svc.segmentKey("acme", stream, 2), dead.encode(), time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`{"stream_id":%q,"sequence":2,"offset_ms":4000,"duration_ms":2000,"media_url":%q,"uploader_id":"streamer-1"}`, stream, url)
+	resp, err := signedPost("http://"+svc.Addr()+"/v1/streams/"+stream+"/segments", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out SegmentResponse
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !out.Duplicate || out.EventID != dead.EventID {
+		t.Errorf("retry of a segment whose first post died: %d %+v, want 200, a duplicate with the first's event id", resp.StatusCode, out)
+	}
+	msgs = coll.wait(t, "the retried segment", func(msgs []*messaging.Message) bool { return len(msgs) >= 3 })
+	var ev events.StreamSegment
+	if err := events.Decode(msgs[2].Value, events.TypeStreamSegment, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.EventID != dead.EventID || ev.Sequence != 2 {
+		t.Errorf("retried segment published as %+v, want the first post's event id %s", ev, dead.EventID)
+	}
 }
