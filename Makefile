@@ -118,7 +118,7 @@ bench-match:
 	@venv="$$HOME/.cache/takedown/venv-bench"; \
 	test -x "$$venv/bin/python" || python3 -m venv "$$venv"; \
 	"$$venv/bin/python" -c 'import faiss, numpy' 2>/dev/null || "$$venv/bin/pip" install -q faiss-cpu numpy; \
-	$(GO) run ./pkg/index/internal/benchmatch -python "$$venv/bin/python" -faiss-script scripts/bench_match_faiss.py
+	$(GO) run ./pkg/matching/index/internal/benchmatch -python "$$venv/bin/python" -faiss-script scripts/bench_match_faiss.py
 
 ## bench-startup: matcher start-up from a 10M-entry bank snapshot vs replaying 1M updates from the real broker (TAKEDOWN_BENCH_SNAPSHOT_ENTRIES, TAKEDOWN_BENCH_REPLAY_UPDATES change the sizes)
 bench-startup:

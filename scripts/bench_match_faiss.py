@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """FAISS half of `make bench-match` (a cross-check, not product code).
 
-Reads the dataset, queries and brute-force truth that pkg/index/internal/benchmatch
+Reads the dataset, queries and brute-force truth that pkg/matching/index/internal/benchmatch
 wrote (<base>.hashes / .queries: raw 32-byte PDQ hashes; .truth: per query a
 uint32 count and that many uint32 ids), measures IndexBinaryMultiHash(256, 16, 16)
 and IndexBinaryFlat(256) on one thread, and prints one JSON object per structure

@@ -218,7 +218,7 @@ EOF
   echo "$dir/rootfs"
 }
 
-# hasher_tree SRC DST: into DST, the programs the hasher runs (pkg/video:
+# hasher_tree SRC DST: into DST, the programs the hasher runs (pkg/hashing/video:
 # ffmpeg and ffprobe, under prlimit and nice), every shared library they and
 # the hasher itself (libjpeg-turbo) load, resolved by the dynamic loader of
 # SRC, the CA certificates, and the dpkg status and copyright of each

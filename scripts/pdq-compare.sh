@@ -23,7 +23,7 @@ fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-(cd "$ROOT" && go build -o "$WORK/pdqtool" ./pkg/pdq/internal/pdqtool)
+(cd "$ROOT" && go build -o "$WORK/pdqtool" ./pkg/hashing/pdq/internal/pdqtool)
 "$WORK/pdqtool" gen "$WORK/gen" "$N"
 
 files=()

@@ -14,8 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
 )
 
 // cmdBank runs `takedownctl bank SUBCOMMAND` (see commandTable).

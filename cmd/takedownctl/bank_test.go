@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 

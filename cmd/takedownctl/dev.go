@@ -16,15 +16,15 @@ import (
 	"time"
 
 	"github.com/takedown-pipeline/takedown/cmd/takedownctl/internal/devstack"
-	"github.com/takedown-pipeline/takedown/pkg/bank"
-	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/demo"
+	"github.com/takedown-pipeline/takedown/pkg/edges/webhook"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
-	"github.com/takedown-pipeline/takedown/pkg/policy"
-	"github.com/takedown-pipeline/takedown/pkg/redisconn"
-	"github.com/takedown-pipeline/takedown/pkg/service"
-	"github.com/takedown-pipeline/takedown/pkg/webhook"
+	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
+	"github.com/takedown-pipeline/takedown/pkg/matching/policy"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/redisconn"
+	"github.com/takedown-pipeline/takedown/pkg/platform/service"
 )
 
 // The services in pipeline order; each listens on 127.0.0.1 at the dev

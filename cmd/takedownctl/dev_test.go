@@ -23,10 +23,10 @@ import (
 	"time"
 
 	"github.com/takedown-pipeline/takedown/cmd/takedownctl/internal/devstack"
-	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/demo"
-	"github.com/takedown-pipeline/takedown/pkg/policy"
-	"github.com/takedown-pipeline/takedown/pkg/webhook"
+	"github.com/takedown-pipeline/takedown/pkg/edges/webhook"
+	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
+	"github.com/takedown-pipeline/takedown/pkg/matching/policy"
 )
 
 // TestDevDemo runs what `make run` runs — the built binaries on the embedded

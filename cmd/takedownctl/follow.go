@@ -12,10 +12,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
-	"github.com/takedown-pipeline/takedown/pkg/policy"
+	"github.com/takedown-pipeline/takedown/pkg/matching/policy"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
 )
 
 // followSettings are what `submit --wait` needs to follow an upload: the

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/takedown-pipeline/takedown/pkg/pdq"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/pdq"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 

@@ -16,7 +16,7 @@ import (
 	"runtime"
 	"syscall"
 
-	"github.com/takedown-pipeline/takedown/pkg/telemetry"
+	"github.com/takedown-pipeline/takedown/pkg/platform/telemetry"
 )
 
 const usage = `takedownctl operates a takedown pipeline.

@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
 )
 
 // hashMatch is one line of match-hashes' output.
@@ -57,7 +57,7 @@ func cmdMatchHashes(ctx context.Context, args []string, out, errOut io.Writer) e
 		return err
 	}
 	// A threshold given for phash or dhash turns it on: the matcher's
-	// default leaves them off (see pkg/bank).
+	// default leaves them off (see pkg/matching/bank).
 	on := map[string]bool{}
 	for typ := range th {
 		on[typ] = true

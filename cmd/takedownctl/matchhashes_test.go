@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/bank"
+	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
 )
 
 // flipBits returns a hex hash with its lowest n bits inverted: at distance n.

@@ -11,11 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/bank"
-	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/mediahash"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/mediahash"
+	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
 )
 
 // limits are the hasher service's defaults, so the CLI hashes exactly as the

@@ -18,8 +18,8 @@ import (
 	"github.com/takedown-pipeline/takedown/cmd/takedownctl/internal/robustness"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/policy"
-	"github.com/takedown-pipeline/takedown/pkg/video"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/video"
+	"github.com/takedown-pipeline/takedown/pkg/matching/policy"
 )
 
 // videoAlteration is one way a re-uploader alters a video, as ffmpeg

@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
 )
 
 // CommandSettings is one command's settings as `takedownctl settings`

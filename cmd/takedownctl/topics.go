@@ -9,9 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
-	"github.com/takedown-pipeline/takedown/pkg/topics"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/topics"
 )
 
 // cmdTopicsCreate creates every topic of the pipeline that does not exist

@@ -7,9 +7,10 @@ import (
 	"time"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/mediahash"
-	"github.com/takedown-pipeline/takedown/pkg/video"
-	"github.com/takedown-pipeline/takedown/pkg/videohash"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/mediahash"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/video"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/videohash"
+	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
 )
 
 // videoBankOptions are how bank add hashes a video: every frame unless
@@ -24,7 +25,7 @@ func videoBankOptions(fps int) videohash.BankOptions {
 func videoUploadOptions() video.Options { return video.Options{} }
 
 // videoBankUpdates hashes a video for the bank and makes its entries
-// (videohash.BankUpdates: its file's sha256 and md5 and its frame hashes,
+// (bank.VideoEntries: its file's sha256 and md5 and its frame hashes,
 // in parts for a long video).
 func videoBankUpdates(ctx context.Context, data []byte, bankName string, labels []string, opts videohash.BankOptions) ([]events.BankUpdate, video.Info, error) {
 	res, err := mediahash.HashForBank(ctx, data, events.ContentVideo, mediahash.Limits{MaxBytes: int64(len(data)) + 1})
@@ -35,7 +36,7 @@ func videoBankUpdates(ctx context.Context, data []byte, bankName string, labels 
 	if err != nil {
 		return nil, info, err
 	}
-	return videohash.BankUpdates(bankName, labels, res.Signals, parts), info, nil
+	return bank.VideoEntries(bankName, labels, res.Signals, videohash.PartSignals(parts)), info, nil
 }
 
 // changeVideo applies configure's --video-query-percent and

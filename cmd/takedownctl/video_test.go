@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 

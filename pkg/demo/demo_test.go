@@ -5,8 +5,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/takedown-pipeline/takedown/pkg/bank"
-	"github.com/takedown-pipeline/takedown/pkg/policy"
+	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
+	"github.com/takedown-pipeline/takedown/pkg/matching/policy"
 )
 
 // Every demo upload must take the path it is meant to show, for several

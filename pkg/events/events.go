@@ -408,7 +408,7 @@ type Match struct {
 	Video *VideoMatch `json:"video,omitempty"`
 }
 
-// Video match rules (see pkg/bank): copy when most of the upload's frames
+// Video match rules (see pkg/matching/bank): copy when most of the upload's frames
 // are in the bank video, contains when the upload holds most of the bank
 // video, excerpt when one matched stretch is long enough on its own, frames
 // for a stream segment's matched frames, which the enforcer adds up per
@@ -462,7 +462,7 @@ type MediaMatched struct {
 	UploadedAt  time.Time `json:"uploaded_at"`
 	Matches     []Match   `json:"matches"`
 	// Suppressed are block matches an allow-list match cancelled (see
-	// pkg/bank): they did not count, and are kept to show why the upload
+	// pkg/matching/bank): they did not count, and are kept to show why the upload
 	// was let through.
 	Suppressed []Match `json:"suppressed,omitempty"`
 	// Signals are the upload's signals, carried on so that a reviewer's
@@ -649,7 +649,7 @@ const (
 )
 
 // Bank kinds. A block bank holds content to take down; an allow bank holds
-// known benign content whose matches suppress block matches (see pkg/bank).
+// known benign content whose matches suppress block matches (see pkg/matching/bank).
 const (
 	BankKindBlock = "block"
 	BankKindAllow = "allow"
@@ -969,7 +969,7 @@ func (u *BankUpdate) validate() error { return u.Validate() }
 
 // Validate checks an update's shape: the op's required fields and, for a
 // configure, the configuration. Signal values are checked where they are
-// used (pkg/bank), which knows every signal type's format.
+// used (pkg/matching/bank), which knows every signal type's format.
 func (u *BankUpdate) Validate() error {
 	if u.Bank == "" {
 		return invalid("bank update needs a bank")

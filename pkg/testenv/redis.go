@@ -3,7 +3,7 @@ package testenv
 import (
 	"testing"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
 )
 
 // Environment variables of the test redis-server's TLS port and ACL user,

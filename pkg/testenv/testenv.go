@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
 )
 
 // Environment variables set by `make test`.

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
 )
 
 // ValidateCase is one refused setting for CheckValidate: Change breaks it

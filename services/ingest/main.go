@@ -7,8 +7,8 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
-	"github.com/takedown-pipeline/takedown/pkg/service"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/service"
 	"github.com/takedown-pipeline/takedown/services/ingest/ingest"
 )
 

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/edges/webhook"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
-	"github.com/takedown-pipeline/takedown/pkg/webhook"
 	"github.com/takedown-pipeline/takedown/services/ingest/ingest"
 )
 
@@ -141,7 +141,7 @@ func TestIngestAPIMatchesItsDescription(t *testing.T) {
 		}
 	}
 	s.checkCoverage()
-	s.checkRoutes([]string{"../../services/ingest/ingest", "../../pkg/service"})
+	s.checkRoutes([]string{"../../services/ingest/ingest", "../../pkg/platform/service"})
 	if t.Failed() {
 		fmt.Println("(the description is docs/api/ingest.openapi.yaml)")
 	}

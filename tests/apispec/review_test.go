@@ -18,7 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 	"github.com/takedown-pipeline/takedown/services/review/review"
 )
@@ -237,5 +237,5 @@ func TestReviewAPIMatchesItsDescription(t *testing.T) {
 	}
 	s.checkCoverage()
 	// The web UI's pages and form posts are not the API.
-	s.checkRoutes([]string{"../../services/review/review", "../../pkg/service"}, "/ui")
+	s.checkRoutes([]string{"../../services/review/review", "../../pkg/platform/service"}, "/ui")
 }

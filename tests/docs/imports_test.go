@@ -10,19 +10,19 @@ import (
 	"testing"
 )
 
-// kafkaGo is the Kafka client library. Only pkg/messaging may use it, so
+// kafkaGo is the Kafka client library. Only pkg/platform/messaging may use it, so
 // that every connection gets the TLS and SASL settings of config.Kafka and
 // topics are read and written one way (issue 11).
 const kafkaGo = "github.com/segmentio/kafka-go"
 
-// Every .go file of every module, tests included, outside pkg/messaging must
-// reach Kafka through pkg/messaging.
+// Every .go file of every module, tests included, outside pkg/platform/messaging must
+// reach Kafka through pkg/platform/messaging.
 func TestOnlyMessagingImportsKafkaGo(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	allowed := filepath.Join(root, "pkg", "messaging")
+	allowed := filepath.Join(root, "pkg", "platform", "messaging")
 	files := 0
 	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -47,7 +47,7 @@ func TestOnlyMessagingImportsKafkaGo(t *testing.T) {
 			p, _ := strconv.Unquote(imp.Path.Value)
 			if p == kafkaGo || strings.HasPrefix(p, kafkaGo+"/") {
 				rel, _ := filepath.Rel(root, path)
-				t.Errorf("%s imports %s: use pkg/messaging (and pkg/testenv in tests) instead", rel, p)
+				t.Errorf("%s imports %s: use pkg/platform/messaging (and pkg/testenv in tests) instead", rel, p)
 			}
 		}
 		return nil

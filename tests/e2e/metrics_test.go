@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 

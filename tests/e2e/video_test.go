@@ -12,12 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/mediahash"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/mediahash"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/videohash"
+	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
-	"github.com/takedown-pipeline/takedown/pkg/videohash"
 	"github.com/takedown-pipeline/takedown/services/enforcer/enforcer"
 )
 
@@ -69,7 +70,7 @@ func bankVideo(t *testing.T, pl *pipeline, bankName, path string) {
 	}
 	pub := messaging.NewKafkaPublisher(config.Kafka{Brokers: pl.brokers})
 	defer pub.Close()
-	updates := videohash.BankUpdates(bankName, []string{"category:terrorism"}, res.Signals, parts)
+	updates := bank.VideoEntries(bankName, []string{"category:terrorism"}, res.Signals, videohash.PartSignals(parts))
 	for i := range updates {
 		if err := messaging.PublishEvent(ctx, pub, pl.topics.BankUpdates, &updates[i]); err != nil {
 			t.Fatal(err)

@@ -50,7 +50,7 @@ var images = []image{
 	{name: "enforcer", binary: "enforcer", pureGo: true, usage: "Usage of enforcer"},
 	{name: "takedownctl", binary: "takedownctl", pureGo: true, usage: "Usage:"},
 	{name: "hasher", binary: "hasher", usage: "Usage of hasher", tools: []tool{
-		// pkg/video runs ffmpeg and ffprobe under prlimit (the CPU and
+		// pkg/hashing/video runs ffmpeg and ffprobe under prlimit (the CPU and
 		// memory limits) and nice.
 		{[]string{"ffmpeg", "-version"}, "ffmpeg version"},
 		{[]string{"ffprobe", "-version"}, "ffprobe version"},

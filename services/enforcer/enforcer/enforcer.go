@@ -1,5 +1,5 @@
 // Package enforcer holds the enforcer service: it reads match verdicts and
-// review decisions, decides with pkg/policy (auto-removal distances, wider
+// review decisions, decides with pkg/matching/policy (auto-removal distances, wider
 // ones for incident banks, remove or restrict by bank and label), sends
 // signed requests to the platform's webhook (remove, restrict, and restore
 // when a decision is overturned), routes uncertain matches to human review,
@@ -38,12 +38,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
-	"github.com/takedown-pipeline/takedown/pkg/policy"
-	"github.com/takedown-pipeline/takedown/pkg/redisconn"
-	"github.com/takedown-pipeline/takedown/pkg/service"
-	"github.com/takedown-pipeline/takedown/pkg/topics"
-	"github.com/takedown-pipeline/takedown/pkg/webhook"
+	"github.com/takedown-pipeline/takedown/pkg/edges/webhook"
+	"github.com/takedown-pipeline/takedown/pkg/matching/policy"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/redisconn"
+	"github.com/takedown-pipeline/takedown/pkg/platform/service"
+	"github.com/takedown-pipeline/takedown/pkg/platform/topics"
 )
 
 // Service is the enforcer.

@@ -8,8 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/takedown-pipeline/takedown/pkg/service"
-	"github.com/takedown-pipeline/takedown/pkg/webhook"
+	"github.com/takedown-pipeline/takedown/pkg/edges/webhook"
+	"github.com/takedown-pipeline/takedown/pkg/platform/service"
 )
 
 // enforcerMetrics are the enforcer's Prometheus metrics, served on GET

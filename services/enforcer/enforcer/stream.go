@@ -10,9 +10,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/takedown-pipeline/takedown/pkg/edges/webhook"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/policy"
-	"github.com/takedown-pipeline/takedown/pkg/webhook"
+	"github.com/takedown-pipeline/takedown/pkg/matching/policy"
 )
 
 // Live streams. The verdict of each segment (media.matched with a stream)

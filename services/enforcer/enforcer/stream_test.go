@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/takedown-pipeline/takedown/pkg/edges/webhook"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
-	"github.com/takedown-pipeline/takedown/pkg/webhook"
 )
 
 // segmentMatch is a stream segment's match of a bank video: matchedMs of

@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/takedown-pipeline/takedown/pkg/edges/webhook"
 	"github.com/takedown-pipeline/takedown/pkg/events"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
-	"github.com/takedown-pipeline/takedown/pkg/webhook"
 )
 
 // unhashableMatched is the verdict on an upload the hasher could not hash:

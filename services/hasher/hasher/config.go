@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
-	"github.com/takedown-pipeline/takedown/pkg/fetch"
-	"github.com/takedown-pipeline/takedown/pkg/mediahash"
-	"github.com/takedown-pipeline/takedown/pkg/video"
+	"github.com/takedown-pipeline/takedown/pkg/edges/fetch"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/mediahash"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/video"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
 )
 
 // Defaults of the hasher settings.

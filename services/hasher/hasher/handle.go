@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/cpu"
+	"github.com/takedown-pipeline/takedown/pkg/edges/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/fetch"
-	"github.com/takedown-pipeline/takedown/pkg/mediahash"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
-	"github.com/takedown-pipeline/takedown/pkg/service"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/mediahash"
+	"github.com/takedown-pipeline/takedown/pkg/platform/cpu"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/service"
 )
 
 // handle routes a message by its topic.

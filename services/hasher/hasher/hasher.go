@@ -31,14 +31,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/takedown-pipeline/takedown/pkg/attempts"
+	"github.com/takedown-pipeline/takedown/pkg/edges/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/fetch"
-	"github.com/takedown-pipeline/takedown/pkg/mediahash"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
-	"github.com/takedown-pipeline/takedown/pkg/redisconn"
-	"github.com/takedown-pipeline/takedown/pkg/service"
-	"github.com/takedown-pipeline/takedown/pkg/topics"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/mediahash"
+	"github.com/takedown-pipeline/takedown/pkg/platform/attempts"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/redisconn"
+	"github.com/takedown-pipeline/takedown/pkg/platform/service"
+	"github.com/takedown-pipeline/takedown/pkg/platform/topics"
 )
 
 // Service is the hasher.

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
-	"github.com/takedown-pipeline/takedown/pkg/video"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/video"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
 )
 
 // The decoders' resource limits come from TAKEDOWN_VIDEO_CPU_LIMIT and

@@ -8,11 +8,11 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/takedown-pipeline/takedown/pkg/edges/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/fetch"
-	"github.com/takedown-pipeline/takedown/pkg/mediahash"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
-	"github.com/takedown-pipeline/takedown/pkg/video"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/mediahash"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/video"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
 )
 
 // unhashableError is a failure of the media itself (its host, its size,

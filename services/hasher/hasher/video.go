@@ -7,14 +7,14 @@ import (
 	"os/exec"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/cpu"
+	"github.com/takedown-pipeline/takedown/pkg/edges/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/fetch"
-	"github.com/takedown-pipeline/takedown/pkg/mediahash"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
-	"github.com/takedown-pipeline/takedown/pkg/service"
-	"github.com/takedown-pipeline/takedown/pkg/video"
-	"github.com/takedown-pipeline/takedown/pkg/videohash"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/mediahash"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/video"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/videohash"
+	"github.com/takedown-pipeline/takedown/pkg/platform/cpu"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/service"
 )
 
 // checkFFmpeg warns at start when ffmpeg or ffprobe cannot be found: the

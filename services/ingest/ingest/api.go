@@ -14,11 +14,11 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/takedown-pipeline/takedown/pkg/edges/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/fetch"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
-	"github.com/takedown-pipeline/takedown/pkg/service"
-	"github.com/takedown-pipeline/takedown/pkg/telemetry"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/service"
+	"github.com/takedown-pipeline/takedown/pkg/platform/telemetry"
 )
 
 // UploadRequest is the body of POST /v1/uploads.

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
-	"github.com/takedown-pipeline/takedown/pkg/webhook"
+	"github.com/takedown-pipeline/takedown/pkg/edges/webhook"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
 )
 
 // baseConfig is the configuration Bind gives with an environment naming

@@ -14,9 +14,9 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/edges/webhook"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/webhook"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
 )
 
 // AnonymousClient is the client of unsigned requests, which only

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/edges/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/fetch"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
 )
 
 // Defaults of the ingest settings.

@@ -18,11 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/edges/webhook"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
-	"github.com/takedown-pipeline/takedown/pkg/webhook"
 )
 
 // Two clients of the tests and their keys.

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
-	"github.com/takedown-pipeline/takedown/pkg/service"
-	"github.com/takedown-pipeline/takedown/pkg/telemetry"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/service"
+	"github.com/takedown-pipeline/takedown/pkg/platform/telemetry"
 )
 
 // SegmentRequest is the body of POST /v1/streams/{id}/segments: one segment

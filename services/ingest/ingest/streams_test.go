@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 

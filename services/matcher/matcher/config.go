@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/bank"
-	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
+	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
 )
 
 // Config holds the matcher's settings.
@@ -24,10 +24,10 @@ type Config struct {
 	MinPDQQuality int
 	// LowPDQQuality and LowPDQThreshold: query pdq hashes of quality from
 	// LowPDQQuality up to MinPDQQuality match only within LowPDQThreshold;
-	// lower ones match nothing (see pkg/bank).
+	// lower ones match nothing (see pkg/matching/bank).
 	LowPDQQuality, LowPDQThreshold int
 	// EnablePHash and EnableDHash turn the 64-bit hashes on for banks that
-	// do not configure them; off by default (see pkg/bank: they put
+	// do not configure them; off by default (see pkg/matching/bank: they put
 	// unrelated pictures within a few bits of each other).
 	EnablePHash, EnableDHash bool
 	// CacheTTL bounds how long a verdict stays in Redis. Verdicts are keyed
@@ -50,7 +50,7 @@ type Config struct {
 	SnapshotInterval time.Duration
 	// VideoQueryPercent, VideoReferencePercent, VideoMinContains and
 	// VideoExcerpt are the video match rules of banks that do not set
-	// their own percentages (see pkg/bank, "Videos").
+	// their own percentages (see pkg/matching/bank, "Videos").
 	VideoQueryPercent, VideoReferencePercent int
 	VideoMinContains, VideoExcerpt           time.Duration
 }

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/bank"
-	"github.com/takedown-pipeline/takedown/pkg/cpu"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
+	"github.com/takedown-pipeline/takedown/pkg/platform/cpu"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
 )
 
 // handle turns one media.hashed event into one media.matched verdict.

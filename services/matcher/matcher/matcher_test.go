@@ -17,9 +17,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 	"github.com/takedown-pipeline/takedown/services/matcher/matcher"
 )
@@ -287,7 +287,7 @@ func TestMatcher(t *testing.T) {
 		}
 
 		got = out.verdict(t, near)
-		// Match labels come sorted (pkg/bank merges entry and bank labels).
+		// Match labels come sorted (pkg/matching/bank merges entry and bank labels).
 		want = []events.Match{{Bank: "tve", EntryID: "ph-entry", Labels: []string{"isis", "violent-extremism"},
 			SignalType: "phash", Signal: fmt.Sprintf("%016x", ph^0b1011_0000_0001), Distance: 4, Threshold: 10}}
 		if !reflect.DeepEqual(got.Matches, want) {

@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/bank"
+	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
 )
 
 // A matcher snapshot is one file: a header naming the bank topic and the

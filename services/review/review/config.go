@@ -6,8 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
-	"github.com/takedown-pipeline/takedown/pkg/fetch"
+	"github.com/takedown-pipeline/takedown/pkg/edges/fetch"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
 )
 
 // Config holds the review service's settings.

@@ -189,7 +189,7 @@
 // # Media
 //
 // Reviewers' browsers never contact a media host (media.go). The service
-// fetches media_url as the hasher does: pkg/fetch's policy (public addresses
+// fetches media_url as the hasher does: pkg/edges/fetch's policy (public addresses
 // only, unless url-allowlist admits them, checked again at connect time and
 // on each redirect), the same client and so the same User-Agent, no cookies,
 // at most max-media-bytes within fetch-timeout. The bytes are served only if
@@ -209,9 +209,9 @@
 // no-referrer, Cross-Origin-Resource-Policy: same-origin,
 // X-Takedown-Media-Sha256. /media answers Range requests (for video).
 //
-// The preview is derived on the server: a picture decoded by pkg/mediahash
+// The preview is derived on the server: a picture decoded by pkg/hashing/mediahash
 // (its pixel, size and time limits), or a frame about a second into a video
-// (pkg/video's sandboxed ffmpeg, 20 s at most), reduced to at most 32 pixels
+// (pkg/hashing/video's sandboxed ffmpeg, 20 s at most), reduced to at most 32 pixels
 // on its long side, greyscale, blurred (two 3x3 box passes), JPEG. What
 // cannot be previewed gets a grey placeholder (X-Takedown-Preview:
 // placeholder rather than derived).

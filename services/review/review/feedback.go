@@ -9,10 +9,10 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/takedown-pipeline/takedown/pkg/bank"
-	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
 )
 
 // A decision feeds the banks, so that the next copy of the same content is

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 

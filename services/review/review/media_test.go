@@ -22,8 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/takedown-pipeline/takedown/pkg/edges/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/fetch"
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 
@@ -57,7 +57,7 @@ func (h *mediaHost) seen() []*http.Request {
 	return append([]*http.Request(nil), h.requests...)
 }
 
-// hashAsHasher fetches url as the hasher does (pkg/fetch, loopback allowed)
+// hashAsHasher fetches url as the hasher does (pkg/edges/fetch, loopback allowed)
 // and returns the sha256 it would record.
 func hashAsHasher(t *testing.T, rawURL string) string {
 	t.Helper()

@@ -15,8 +15,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
-	"github.com/takedown-pipeline/takedown/pkg/policy"
+	"github.com/takedown-pipeline/takedown/pkg/matching/policy"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
 )
 
 // A violating decision puts the upload's hashes in the confirmed bank, and

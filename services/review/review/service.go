@@ -12,11 +12,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
-	"github.com/takedown-pipeline/takedown/pkg/redisconn"
-	"github.com/takedown-pipeline/takedown/pkg/service"
-	"github.com/takedown-pipeline/takedown/pkg/telemetry"
-	"github.com/takedown-pipeline/takedown/pkg/topics"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/redisconn"
+	"github.com/takedown-pipeline/takedown/pkg/platform/service"
+	"github.com/takedown-pipeline/takedown/pkg/platform/telemetry"
+	"github.com/takedown-pipeline/takedown/pkg/platform/topics"
 )
 
 // Service is the review queue: a Kafka consumer that fills it and an HTTP

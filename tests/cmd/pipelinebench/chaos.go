@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
 )
 
 type chaosOpts struct {
@@ -282,7 +282,7 @@ func (h *harness) chaosReport(ctx context.Context, c chaosOpts, faults []*fault,
 	slices.Sort(falses)
 	slices.Sort(dups)
 
-	// Dead letters, through pkg/messaging.
+	// Dead letters, through pkg/platform/messaging.
 	k := config.Kafka{Brokers: []string{h.st.brokers}}
 	var dlq []string
 	dlqTotal := int64(0)

@@ -23,9 +23,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
 )
 
 // opts are the settings both modes share.

@@ -18,7 +18,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
 	"github.com/takedown-pipeline/takedown/services/enforcer/enforcer"
 	"github.com/takedown-pipeline/takedown/services/hasher/hasher"
 	"github.com/takedown-pipeline/takedown/services/ingest/ingest"

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
 )
 
 // docsPath is docs/settings.md from this package's directory.

@@ -5,8 +5,8 @@ import (
 	"net"
 	"testing"
 
-	"github.com/takedown-pipeline/takedown/pkg/config"
-	"github.com/takedown-pipeline/takedown/pkg/messaging"
+	"github.com/takedown-pipeline/takedown/pkg/platform/config"
+	"github.com/takedown-pipeline/takedown/pkg/platform/messaging"
 )
 
 // Every service checks its Kafka settings first (messaging.Check): the

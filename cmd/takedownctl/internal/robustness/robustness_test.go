@@ -9,11 +9,11 @@ import (
 	"testing"
 
 	"github.com/takedown-pipeline/takedown/cmd/takedownctl/internal/robustness"
-	"github.com/takedown-pipeline/takedown/pkg/bank"
 	"github.com/takedown-pipeline/takedown/pkg/demo"
 	"github.com/takedown-pipeline/takedown/pkg/events"
-	"github.com/takedown-pipeline/takedown/pkg/mediahash"
-	"github.com/takedown-pipeline/takedown/pkg/policy"
+	"github.com/takedown-pipeline/takedown/pkg/hashing/mediahash"
+	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
+	"github.com/takedown-pipeline/takedown/pkg/matching/policy"
 )
 
 // A small run on generated scenes: the arithmetic of the table (copies,
