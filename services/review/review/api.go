@@ -132,14 +132,9 @@ func (s *Service) listItems(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) getItem(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	it, err := s.store.get(r.Context(), id)
-	if err != nil {
-		s.unavailable(w, r, err)
-		return
-	}
-	if it == nil {
-		writeError(w, http.StatusNotFound, "no review item %q", id)
+	it, no := s.existing(r.Context(), r.PathValue("id"))
+	if no != nil {
+		s.answer(w, r, *no)
 		return
 	}
 	if err := s.withRelated(r.Context(), it); err != nil {
@@ -175,6 +170,24 @@ func refusal(code int, format string, args ...any) outcome {
 }
 
 func failure(err error) outcome { return outcome{err: err} }
+
+// noItem answers a request about an item the queue does not hold.
+func noItem(id string) outcome { return refusal(http.StatusNotFound, "no review item %q", id) }
+
+// existing reads item id for a request, or gives the outcome to answer
+// with when it cannot: Redis failing, or no such item.
+func (s *Service) existing(ctx context.Context, id string) (*Item, *outcome) {
+	it, err := s.store.get(ctx, id)
+	if err != nil {
+		o := failure(err)
+		return nil, &o
+	}
+	if it == nil {
+		o := noItem(id)
+		return nil, &o
+	}
+	return it, nil
+}
 
 // answer writes an outcome as JSON.
 func (s *Service) answer(w http.ResponseWriter, r *http.Request, o outcome) {
@@ -224,7 +237,7 @@ func (s *Service) claim(ctx context.Context, id string, p *principal) outcome {
 		s.log.Info("review item claimed", "content_id", id, "reviewer", p.Subject, "lease_until", res.item.LeaseUntil)
 		return ok(res.item)
 	case "missing":
-		return refusal(http.StatusNotFound, "no review item %q", id)
+		return noItem(id)
 	case "held":
 		return refusal(http.StatusConflict, "claimed by %s until %s", res.item.ClaimedBy, heldUntil(res.item))
 	case "decided":
@@ -286,7 +299,7 @@ func (s *Service) assign(ctx context.Context, id, reviewer string, lead *princip
 		}
 		return ok(res.item)
 	case "missing":
-		return refusal(http.StatusNotFound, "no review item %q", id)
+		return noItem(id)
 	case "decided":
 		return refusal(http.StatusConflict, "already decided (%s by %s): overturn it instead", res.item.Decision, res.item.DecidedBy)
 	case "committed":
@@ -330,7 +343,7 @@ func (s *Service) decide(ctx context.Context, id, reviewer, decision, reason str
 		return failure(err)
 	}
 	if parent == nil {
-		return refusal(http.StatusNotFound, "no review item %q", id)
+		return noItem(id)
 	}
 	ev := &events.ReviewDecided{
 		Meta:        events.Follow(events.TypeReviewDecided, &parent.Meta),
@@ -359,7 +372,7 @@ func (s *Service) decide(ctx context.Context, id, reviewer, decision, reason str
 	switch res.status {
 	case "ok":
 	case "missing":
-		return refusal(http.StatusNotFound, "no review item %q", id)
+		return noItem(id)
 	case "decided":
 		return alreadyDecided(res.item, decision, reviewer)
 	case "committed":
@@ -508,12 +521,9 @@ func (s *Service) overturn(ctx context.Context, id string, lead *principal, deci
 }
 
 func (s *Service) overturnOnce(ctx context.Context, id string, lead *principal, decision, reason string) (_ outcome, again bool) {
-	it, err := s.store.get(ctx, id)
-	if err != nil {
-		return failure(err), false
-	}
-	if it == nil {
-		return refusal(http.StatusNotFound, "no review item %q", id), false
+	it, no := s.existing(ctx, id)
+	if no != nil {
+		return *no, false
 	}
 	if it.State != StateDecided {
 		return refusal(http.StatusConflict, "the item is %s: only a decided item can be overturned", it.State), false
@@ -581,7 +591,7 @@ func (s *Service) overturnOnce(ctx context.Context, id string, lead *principal, 
 		return refusal(http.StatusForbidden, "%s made or approved a decision on this item: no one may overturn their own decision; ask another lead",
 			lead.Subject), false
 	case "missing":
-		return refusal(http.StatusNotFound, "no review item %q", id), false
+		return noItem(id), false
 	case "committed":
 		done, err := s.publishOverturn(ctx, res.item)
 		if err != nil {

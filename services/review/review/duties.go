@@ -193,7 +193,7 @@ func (s *Service) allowlist(ctx context.Context, id string, p *principal, reason
 	it := res.item
 	switch res.status {
 	case "missing":
-		return refusal(http.StatusNotFound, "no review item %q", id)
+		return noItem(id)
 	case "notbenign":
 		return refusal(http.StatusConflict, "the item is not decided benign: only a benign decision can be allow-listed")
 	case "busy":
@@ -275,12 +275,9 @@ func (s *Service) revokeAllowlist(w http.ResponseWriter, r *http.Request) {
 func (s *Service) revoke(ctx context.Context, id string, admin *principal, reason string) outcome {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), decisionTimeout)
 	defer cancel()
-	it, err := s.store.get(ctx, id)
-	if err != nil {
-		return failure(err)
-	}
-	if it == nil {
-		return refusal(http.StatusNotFound, "no review item %q", id)
+	it, no := s.existing(ctx, id)
+	if no != nil {
+		return *no
 	}
 	if it.Allowlist == nil || !it.Allowlist.Published {
 		return refusal(http.StatusConflict, "the item's content is not allow-listed")

@@ -237,12 +237,9 @@ func relatedNeedsTwo(it *Item, recs []*relatedRecord) bool {
 func (s *Service) restoreRelated(ctx context.Context, id string, lead *principal, reason string) outcome {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), decisionTimeout)
 	defer cancel()
-	it, err := s.store.get(ctx, id)
-	if err != nil {
-		return failure(err)
-	}
-	if it == nil {
-		return refusal(http.StatusNotFound, "no review item %q", id)
+	it, no := s.existing(ctx, id)
+	if no != nil {
+		return *no
 	}
 	if !overturnedToBenign(it) {
 		return refusal(http.StatusConflict, "only an item whose violating decision was overturned to benign has uploads to restore with it")
