@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,10 +73,7 @@ func TestCompletionFollowsTheCommandTable(t *testing.T) {
 // The scripts load in their shells, register takedownctl, and complete
 // through the binary.
 func TestCompletionScripts(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "takedownctl")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := ctlBinary(t)
 	bash := func(script string) string {
 		t.Helper()
 		out, err := exec.Command("bash", "-c", "source <('"+bin+"' completion bash) && "+script).CombinedOutput()

@@ -27,6 +27,7 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/edges/webhook"
 	"github.com/takedown-pipeline/takedown/pkg/matching/bank"
 	"github.com/takedown-pipeline/takedown/pkg/matching/policy"
+	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 
 // TestDevDemo runs what `make run` runs — the built binaries on the embedded
@@ -200,39 +201,17 @@ func TestDevDemo(t *testing.T) {
 	}
 }
 
-var (
-	devBinOnce sync.Once
-	devBinDir  string
-	devBinErr  error
-)
-
-// devBinaries builds takedownctl and the five services once per test run.
+// devBinaries builds takedownctl and the five services, once per test run,
+// into one folder (dev runs the services from its own), and returns it.
 func devBinaries(t *testing.T) string {
 	t.Helper()
-	devBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "takedownctl-dev-bin-")
-		if err != nil {
-			devBinErr = err
-			return
-		}
-		devBinDir = dir
-		for _, target := range append([]string{"takedownctl"}, devServices...) {
-			pkg := "github.com/takedown-pipeline/takedown/services/" + target
-			if target == "takedownctl" {
-				pkg = "."
-			}
-			out, err := exec.Command("go", "build", "-o", filepath.Join(dir, target), pkg).CombinedOutput()
-			if err != nil {
-				devBinErr = fmt.Errorf("build %s: %v\n%s", target, err, out)
-				return
-			}
-		}
-	})
-	if devBinErr != nil {
-		t.Fatal(devBinErr)
+	for _, s := range devServices {
+		testenv.Binary(t, "github.com/takedown-pipeline/takedown/services/"+s)
 	}
-	return devBinDir
+	return filepath.Dir(testenv.Binary(t, "."))
 }
+
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // devRun is a running `takedownctl dev`: its output lines and what was read
 // of them so far.
@@ -248,12 +227,7 @@ type devRun struct {
 func startDev(t *testing.T, bin string, base int, env ...string) devRun {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(bin, "takedownctl"), "dev")
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TAKEDOWN_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env,
+	cmd.Env = append(testenv.Environ("TAKEDOWN_"),
 		fmt.Sprintf("TAKEDOWN_DEV_KAFKA_PORT=%d", base+len(devServices)),
 		fmt.Sprintf("TAKEDOWN_DEV_PORT_BASE=%d", base))
 	cmd.Env = append(cmd.Env, env...)

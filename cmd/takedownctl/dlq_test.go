@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,31 +15,8 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 
-var (
-	ctlOnce sync.Once
-	ctlBin  string
-	ctlErr  error
-)
-
 // ctlBinary builds takedownctl once per test run.
-func ctlBinary(t *testing.T) string {
-	t.Helper()
-	ctlOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "takedownctl-test")
-		if err != nil {
-			ctlErr = err
-			return
-		}
-		ctlBin = filepath.Join(dir, "takedownctl")
-		if out, err := exec.Command("go", "build", "-o", ctlBin, ".").CombinedOutput(); err != nil {
-			ctlErr = fmt.Errorf("build takedownctl: %v\n%s", err, out)
-		}
-	})
-	if ctlErr != nil {
-		t.Fatal(ctlErr)
-	}
-	return ctlBin
-}
+func ctlBinary(t *testing.T) string { return testenv.Binary(t, ".") }
 
 // dlqEnv is an original topic and its dead-letter topic, both new.
 type dlqEnv struct {

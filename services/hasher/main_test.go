@@ -7,9 +7,6 @@ import (
 	"image/png"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -26,15 +23,14 @@ import (
 // SASL_SSL listener: with the right settings it gets ready; with a wrong
 // password or an untrusted CA it stops within seconds, non-zero, naming the
 // setting to fix, instead of retrying the handshake for ever.
+func TestMain(m *testing.M) { testenv.Main(m) }
+
 func TestKafkaSettingsAtStartup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the hasher and runs it")
 	}
 	good := testenv.KafkaSASL(t)
-	bin := filepath.Join(t.TempDir(), "hasher")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testenv.Binary(t, ".")
 
 	t.Run("right settings", func(t *testing.T) {
 		p := start(t, bin, good)
@@ -84,13 +80,7 @@ func TestKafkaSettingsAtStartup(t *testing.T) {
 // neither reads nor writes what other tests use.
 func start(t *testing.T, bin string, k config.Kafka, extra ...string) *testenv.Process {
 	t.Helper()
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TAKEDOWN_") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env,
+	env := append(testenv.Environ("TAKEDOWN_"),
 		"TAKEDOWN_KAFKA_BROKERS="+strings.Join(k.Brokers, ","),
 		"TAKEDOWN_KAFKA_TLS="+map[bool]string{true: "true", false: "false"}[k.TLS],
 		"TAKEDOWN_KAFKA_TLS_CA="+k.TLSCA,
@@ -122,10 +112,7 @@ func TestCrashingUploadGoesToReviewNotACrashLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the hasher and runs it")
 	}
-	bin := filepath.Join(t.TempDir(), "hasher")
-	if out, err := exec.Command("go", "build", "-tags", "faultinject", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testenv.Binary(t, ".", "faultinject")
 	const marker = "CRASH-THE-DECODER"
 	var picture bytes.Buffer
 	img := image.NewGray(image.Rect(0, 0, 64, 64))

@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -194,7 +193,7 @@ func startObserved(t *testing.T) *observed {
 		if i%2 == 1 {
 			otlp = []string{"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf", "OTEL_EXPORTER_OTLP_ENDPOINT=" + o.jaeger.OTLPHTTP}
 		}
-		env := append(append(append(append(cleanEnv(), common...), otlp...), extra[s]...),
+		env := append(append(append(append(testenv.Environ("TAKEDOWN_", "OTEL_"), common...), otlp...), extra[s]...),
 			"OTEL_SERVICE_NAME="+o.names[s],
 			"TAKEDOWN_HTTP_ADDR="+o.addrs[s],
 			"TAKEDOWN_GROUP="+o.prefix+"-"+s,
@@ -205,57 +204,17 @@ func startObserved(t *testing.T) *observed {
 	return o
 }
 
-// cleanEnv is the test's environment without settings of the pipeline or
-// of OpenTelemetry, which the services must get only from the test.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TAKEDOWN_") && !strings.HasPrefix(kv, "OTEL_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
 // buildServices builds the five service binaries once per test run.
 func buildServices(t *testing.T) map[string]string {
 	t.Helper()
-	buildOnce.Do(func() {
-		if binDir, buildErr = os.MkdirTemp("", "observability-bin"); buildErr != nil {
-			return
-		}
-		for _, s := range services {
-			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, s),
-				"github.com/takedown-pipeline/takedown/services/"+s).CombinedOutput()
-			if err != nil {
-				buildErr = fmt.Errorf("build %s: %v\n%s", s, err, out)
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
 	bins := map[string]string{}
 	for _, s := range services {
-		bins[s] = filepath.Join(binDir, s)
+		bins[s] = testenv.Binary(t, "github.com/takedown-pipeline/takedown/services/"+s)
 	}
 	return bins
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 func (o *observed) waitReady(t *testing.T, s string) {
 	t.Helper()

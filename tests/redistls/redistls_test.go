@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,54 +17,18 @@ import (
 	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
 // binary builds a service once per test run.
 func binary(t *testing.T, name string) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "redistls-bin")
-		if buildErr != nil {
-			return
-		}
-		for _, s := range []string{"enforcer", "matcher"} {
-			out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, s),
-				"github.com/takedown-pipeline/takedown/services/"+s).CombinedOutput()
-			if err != nil {
-				buildErr = fmt.Errorf("build %s: %v\n%s", s, err, out)
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(binDir, name)
+	return testenv.Binary(t, "github.com/takedown-pipeline/takedown/services/"+name)
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // serviceEnv is what every run shares: the real broker, topics of its own,
 // and no TAKEDOWN_* setting from the caller's environment.
 func serviceEnv(t *testing.T, service string, extra ...string) []string {
 	t.Helper()
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TAKEDOWN_") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env,
+	env := append(testenv.Environ("TAKEDOWN_"),
 		"TAKEDOWN_KAFKA_BROKERS="+strings.Join(testenv.KafkaBrokers(t), ","),
 		"TAKEDOWN_HTTP_ADDR=127.0.0.1:"+fmt.Sprint(testenv.FreePort(t)),
 		"TAKEDOWN_GROUP="+testenv.Name(service),

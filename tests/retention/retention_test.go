@@ -7,9 +7,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,26 +20,17 @@ import (
 // enforcement.actions (audit) and its dead-letter topic.
 func enforcer(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "enforcer")
-	if out, err := exec.Command("go", "build", "-o", bin,
-		"github.com/takedown-pipeline/takedown/services/enforcer").CombinedOutput(); err != nil {
-		t.Fatalf("build enforcer: %v\n%s", err, out)
-	}
-	return bin
+	return testenv.Binary(t, "github.com/takedown-pipeline/takedown/services/enforcer")
 }
+
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // env is the enforcer's environment: the test broker and Redis, topics of
 // the test's own, and no TAKEDOWN_* setting from the caller.
 func env(t *testing.T, topics map[string]string, extra ...string) []string {
 	t.Helper()
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TAKEDOWN_") {
-			out = append(out, kv)
-		}
-	}
 	rdb := testenv.Redis(t)
-	out = append(out,
+	out := append(testenv.Environ("TAKEDOWN_"),
 		"TAKEDOWN_KAFKA_BROKERS="+strings.Join(testenv.KafkaBrokers(t), ","),
 		"TAKEDOWN_REDIS_ADDR="+rdb.Addr,
 		"TAKEDOWN_REDIS_PREFIX="+testenv.Name("retention"),
