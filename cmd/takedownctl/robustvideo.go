@@ -45,7 +45,7 @@ func videoAlterations() []videoAlteration {
 			return []string{"-c:v", "libx264", "-preset", "veryfast", "-b:v", "150k", "-maxrate", "150k", "-bufsize", "300k", "-pix_fmt", "yuv420p", "-an"}
 		}},
 		{"crop-10", "centre crop removing 10% from every edge", vf("crop=trunc(iw*0.4)*2:trunc(ih*0.4)*2")},
-		{"pip-60", "picture-in-picture: the video at 60% size over moving gradients", func(w, h int, _ float64) []string {
+		{"pip-60", "picture-in-picture: the video at 60% size over moving colour gradients", func(w, h int, _ float64) []string {
 			return slices.Concat([]string{"-filter_complex", pipGraph(w, h)}, copyCodec)
 		}},
 		{"letterbox", "black bars of 12% of the height above and below", vf("pad=iw:trunc(ih*0.62)*2:0:(oh-ih)/2:black")},
@@ -61,10 +61,16 @@ func videoAlterations() []videoAlteration {
 }
 
 // pipGraph is the ffmpeg filter graph of pip-60 for a w x h video: the
-// video scaled to 60% per side (36% of the area) over moving gradients of
-// the video's size, 8% from the left and 28% from the top.
+// video scaled to 60% per side (36% of the area) over moving colour
+// gradients of the video's size, 8% from the left and 28% from the top.
+// The gradients are an expression of position and time (geq, computed at
+// 128x72 and scaled up), so that every run makes the same copies: ffmpeg's
+// own gradients source is random even with a seed, which made borderline
+// copies come and go between runs.
 func pipGraph(w, h int) string {
-	return fmt.Sprintf("gradients=s=%dx%d:speed=0.03:seed=5,format=yuv420p[bg];[0:v]scale=trunc(iw*0.3)*2:trunc(ih*0.3)*2[fg];[bg][fg]overlay=x=W*0.08:y=H*0.28:shortest=1", w/2*2, h/2*2)
+	const bg = "nullsrc=s=128x72:r=25,format=yuv444p," +
+		"geq=lum='128+90*sin(2*PI*(X/W*cos(T*0.2)+Y/H*sin(T*0.2)+T*0.05))':cb='128+60*sin(2*PI*(X/W+T*0.03))':cr='128+60*cos(2*PI*(Y/H-T*0.04))'"
+	return fmt.Sprintf("%s,scale=%dx%d,format=yuv420p[bg];[0:v]scale=trunc(iw*0.3)*2:trunc(ih*0.3)*2[fg];[bg][fg]overlay=x=W*0.08:y=H*0.28:shortest=1", bg, w/2*2, h/2*2)
 }
 
 // videoRow is the result of one alteration over the corpus.
