@@ -134,3 +134,22 @@ func Follow(t testing.TB, k config.Kafka, topic string, fn func(*messaging.Messa
 	}()
 	t.Cleanup(func() { cancel(); <-stopped })
 }
+
+// Isolate points a service's common settings at the test broker and Redis
+// with names of the test's own (every topic, the dead-letter topic, the
+// Redis key prefix), so that no two tests read each other's records, and
+// at a free loopback HTTP address.
+func Isolate(t testing.TB, c *config.Common, service string) {
+	t.Helper()
+	c.Kafka.Brokers = KafkaBrokers(t)
+	c.Redis.Addr = RedisAddr(t)
+	c.Redis.Prefix = Name(service)
+	c.HTTPAddr = "127.0.0.1:0"
+	d := config.DefaultTopics()
+	c.Topics = config.Topics{
+		Uploaded: Name(d.Uploaded), Ingested: Name(d.Ingested), Hashed: Name(d.Hashed), Matched: Name(d.Matched),
+		ReviewRequested: Name(d.ReviewRequested), ReviewDecided: Name(d.ReviewDecided), Actions: Name(d.Actions),
+		BankUpdates: Name(d.BankUpdates), StreamSegments: Name(d.StreamSegments),
+	}
+	c.DLQTopic = Name(service + ".dlq")
+}

@@ -123,17 +123,9 @@ func testConfig(t *testing.T) Config {
 	if err := set.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	cfg.HTTPAddr = "127.0.0.1:0"
+	testenv.Isolate(t, &cfg.Common, "enforcer")
 	cfg.Partitions = 1 // one partition: the order published is the order handled
 	cfg.Group = testenv.Name("takedown-enforcer")
-	cfg.Redis.Prefix = testenv.Name("enforcer-test")
-	cfg.DLQTopic = testenv.Name("enforcer.dlq")
-	cfg.Topics = config.Topics{
-		Matched:         testenv.Name("media.matched"),
-		ReviewRequested: testenv.Name("review.requested"),
-		ReviewDecided:   testenv.Name("review.decided"),
-		Actions:         testenv.Name("enforcement.actions"),
-	}
 	cfg.WebhookSecret = testSecret
 	cfg.WebhookBackoffMin = 10 * time.Millisecond
 	cfg.WebhookBackoffMax = 50 * time.Millisecond
@@ -160,8 +152,6 @@ func newHarness(t *testing.T, p *platform, tweak func(*Config)) *harness {
 	t.Cleanup(srv.Close)
 
 	cfg := testConfig(t)
-	cfg.Kafka.Brokers = brokers
-	cfg.Redis.Addr = redisAddr
 	cfg.WebhookURL = srv.URL + "/takedown"
 	if tweak != nil {
 		tweak(&cfg)

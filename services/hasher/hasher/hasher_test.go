@@ -353,15 +353,10 @@ func testConfig(t *testing.T, brokers []string, env map[string]string) Config {
 	if err := set.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Kafka.Brokers = brokers
-	cfg.Redis.Addr, cfg.Redis.Prefix = testenv.RedisAddr(t), testenv.Name("hasher")
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.Group = testenv.Name("takedown-hasher")
+	testenv.Isolate(t, &cfg.Common, "hasher")
 	cfg.Partitions = 1
-	cfg.Topics.Ingested = testenv.Name("media.ingested")
-	cfg.Topics.StreamSegments = testenv.Name("stream.segments")
-	cfg.Topics.Hashed = testenv.Name("media.hashed")
-	cfg.DLQTopic = testenv.Name("hasher.dlq")
+	cfg.Kafka.Brokers = brokers
+	cfg.Group = testenv.Name("takedown-hasher")
 	cfg.URLAllowlist = []string{"127.0.0.0/8", "::1"} // the media servers
 	return cfg
 }

@@ -105,16 +105,11 @@ type harness struct {
 func startService(t *testing.T) *harness {
 	t.Helper()
 	cfg := baseConfig(t)
-	cfg.Kafka.Brokers = testenv.KafkaBrokers(t)
-	cfg.Redis.Addr = testenv.RedisAddr(t)
-	cfg.Redis.Prefix = testenv.Name("test")
-	cfg.Group = testenv.Name("takedown-ingest")
+	testenv.Isolate(t, &cfg.Common, "ingest")
 	// One partition keeps the test's records in order, so a later record
 	// coming out proves that earlier ones were handled.
 	cfg.Partitions = 1
-	cfg.Topics.Uploaded = testenv.Name("media.uploaded")
-	cfg.Topics.Ingested = testenv.Name("media.ingested")
-	cfg.DLQTopic = testenv.Name("ingest.dlq")
+	cfg.Group = testenv.Name("takedown-ingest")
 	svc, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

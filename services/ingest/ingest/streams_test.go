@@ -71,15 +71,9 @@ func TestSegmentValidation(t *testing.T) {
 // in order, keyed by the stream.
 func TestSegmentsArePublished(t *testing.T) {
 	cfg := baseConfig(t)
-	cfg.Kafka.Brokers = testenv.KafkaBrokers(t)
-	cfg.Redis.Addr = testenv.RedisAddr(t)
-	cfg.Redis.Prefix = testenv.Name("test")
-	cfg.Group = testenv.Name("takedown-ingest")
+	testenv.Isolate(t, &cfg.Common, "ingest")
 	cfg.Partitions = 1
-	cfg.Topics.Uploaded = testenv.Name("media.uploaded")
-	cfg.Topics.Ingested = testenv.Name("media.ingested")
-	cfg.Topics.StreamSegments = testenv.Name("stream.segments")
-	cfg.DLQTopic = testenv.Name("ingest.dlq")
+	cfg.Group = testenv.Name("takedown-ingest")
 	svc, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

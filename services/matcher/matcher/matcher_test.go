@@ -42,18 +42,13 @@ func testConfig(t *testing.T, brokers []string, redisAddr string) matcher.Config
 	if err := set.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
+	testenv.Isolate(t, &cfg.Common, "matcher")
 	cfg.Kafka.Brokers = brokers
 	cfg.Redis.Addr = redisAddr
 	// The tests build hashes bit by bit, easiest with the 64-bit types,
 	// which are off by default.
 	cfg.EnablePHash, cfg.EnableDHash = true, true
-	cfg.Redis.Prefix = testenv.Name("matcher-test")
-	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Group = testenv.Name("matcher-test")
-	cfg.Topics.Hashed = testenv.Name("hashed")
-	cfg.Topics.Matched = testenv.Name("matched")
-	cfg.Topics.BankUpdates = testenv.Name("bank")
-	cfg.DLQTopic = testenv.Name("matcher-dlq")
 	// Outputs get one partition so the test can read them in order without
 	// a group; the bank topic keeps three so catch-up covers several.
 	err := messaging.EnsureTopics(context.Background(), config.Kafka{Brokers: brokers},

@@ -33,28 +33,18 @@ const waitFor = 60 * time.Second
 // Redis, with topics, group and key prefix of its own.
 func testConfig(t *testing.T) Config {
 	t.Helper()
-	brokers := testenv.KafkaBrokers(t)
-	redisAddr := testenv.RedisAddr(t)
 	var cfg Config
 	set := config.New("review-test").WithEnv(func(string) (string, bool) { return "", false })
 	cfg.Bind(set)
 	if err := set.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	cfg.Kafka.Brokers = brokers
-	cfg.Redis.Addr = redisAddr
-	cfg.Redis.Prefix = testenv.Name("test")
-	cfg.HTTPAddr = "127.0.0.1:0"
+	testenv.Isolate(t, &cfg.Common, "review")
 	cfg.Partitions = 1 // one partition: per-test ordering and a single offset to check
-	cfg.Topics.ReviewRequested = testenv.Name("review.requested")
-	cfg.Topics.ReviewDecided = testenv.Name("review.decided")
-	cfg.DLQTopic = testenv.Name("review.dlq")
-	cfg.Topics.BankUpdates = testenv.Name("bank.updates")
-	cfg.Topics.Actions = testenv.Name("enforcement.actions")
 	cfg.Group = testenv.Name("takedown-review")
 	cfg.JWTHS256Secrets = []string{testKID + "=" + testSecret}
 	cfg.JWTIssuer, cfg.JWTAudience = testIssuer, testAudience
-	t.Cleanup(func() { dropKeys(t, redisAddr, cfg.Redis.Prefix) })
+	t.Cleanup(func() { dropKeys(t, cfg.Redis.Addr, cfg.Redis.Prefix) })
 	return cfg
 }
 
