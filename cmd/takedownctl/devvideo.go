@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -40,13 +41,12 @@ func runVideoDemo(ctx context.Context, c devConfig, brokers []string, platform *
 		say("\nvideo demo skipped: ffmpeg is not installed (apt-get install ffmpeg)")
 		return nil
 	}
-	if platform.external {
-		// It times the live stream's stop by the takedown's arrival, which
-		// only the demo platform's own webhook sees.
-		say("\nvideo demo skipped: it watches the demo platform's webhook, and TAKEDOWN_WEBHOOK_URL sends takedowns elsewhere")
-		return nil
-	}
 	say("\n=== demo: a known video, an altered copy of it and a live stream ===")
+	if platform.external {
+		// Takedowns go to the real endpoint; the demo learns of them, and
+		// times the stream's stop, from the enforcer's audit records.
+		go platform.watchActions(ctx, brokers, time.Now())
+	}
 	dir, err := os.MkdirTemp("", "takedown-demo-video-")
 	if err != nil {
 		return err
@@ -187,6 +187,31 @@ func submitSegment(ctx context.Context, ingestURL string, key ingestKey, streamI
 	body := map[string]any{"stream_id": streamID, "sequence": seq, "offset_ms": seq * demoSegmentSeconds * 1000, "duration_ms": demoSegmentSeconds * 1000,
 		"media_url": mediaURL, "uploader_id": "demo-streamer"}
 	return postDemoJSON(ctx, ingestURL+"/v1/streams/"+url.PathEscape(streamID)+"/segments", key, body)
+}
+
+// watchActions passes the takedowns the enforcer records on
+// enforcement.actions from since on to the demo's awaitTakedown, as the
+// demo platform's webhook would: with a real endpoint
+// (TAKEDOWN_WEBHOOK_URL), the webhook calls go there instead.
+func (p *demoPlatform) watchActions(ctx context.Context, brokers []string, since time.Time) {
+	cfg := messaging.ReplayConfig{Kafka: config.Kafka{Brokers: brokers}, Topic: config.DefaultTopics().Actions, Since: since, Follow: true,
+		Logger: slog.New(slog.DiscardHandler)}
+	_, err := messaging.Replay(ctx, cfg, func(_ context.Context, m *messaging.Message) error {
+		var a events.EnforcementAction
+		if events.Decode(m.Value, events.TypeEnforcementAction, &a) != nil || a.Outcome != events.OutcomeSucceeded || a.Actor != "" {
+			return nil
+		}
+		td := webhook.Takedown{Action: a.Action, ContentID: a.PlatformContentID(), ClientID: a.ClientID, Reason: a.Reason,
+			Bank: a.Bank, Labels: a.Labels, Evidence: a.Evidence, IdempotencyKey: a.IdempotencyKey, CorrelationID: a.CorrelationID, Trigger: a.Trigger}
+		select {
+		case p.taken <- td:
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		slog.Warn("video demo: reading enforcement.actions failed", "err", err)
+	}
 }
 
 // awaitTakedown waits for the platform to receive a takedown of contentID.
