@@ -105,6 +105,15 @@ func TestDevDemo(t *testing.T) {
 	if got, err := submit("TAKEDOWN_INGEST_KEY_ID="+keyID, "TAKEDOWN_INGEST_KEY_SECRET="+secret); err != nil || !strings.Contains(got, `"client_id":"demo"`) {
 		t.Errorf("signed submit: %v\n%s", err, got)
 	}
+	// The same file sent again under the same content id is a repeat: it is
+	// served at the same URL, which ingest answers as already accepted.
+	again := []string{"TAKEDOWN_INGEST_KEY_ID=" + keyID, "TAKEDOWN_INGEST_KEY_SECRET=" + secret, "TAKEDOWN_CONTENT_ID=ctl-again"}
+	if got, err := submit(again...); err != nil || !strings.Contains(got, `"status":"accepted"`) {
+		t.Errorf("submit --content-id ctl-again: %v\n%s", err, got)
+	}
+	if got, err := submit(again...); err != nil || !strings.Contains(got, `"status":"already_accepted"`) {
+		t.Errorf("the same file sent again under the same content id: %v\n%s, want already_accepted", err, got)
+	}
 
 	// submit --wait follows uploads to their outcome: the demo's own
 	// copies (removed; queued for review with its link), an unrelated

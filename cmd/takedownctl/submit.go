@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -107,7 +109,8 @@ func cmdSubmit(ctx context.Context, args []string, out io.Writer) error {
 	s.String(&contentID, "content-id", "", "platform content id of the upload (default: a new random id)")
 	s.String(&uploader, "uploader", "takedownctl", "uploader id")
 	s.String(&contentType, "content-type", "", "image or video (default: guessed from the name)")
-	s.String(&serveAddr, "serve-addr", "127.0.0.1:0", "where to serve a local FILE until the hasher fetched it")
+	s.String(&serveAddr, "serve-addr", "", "where to serve a local FILE until the hasher fetched it "+
+		"(default: a loopback port chosen from the file's content, so that the same file sent again with the same --content-id is a repeat, not a conflict)")
 	s.Duration(&serveFor, "serve-timeout", time.Minute, "how long to serve a local FILE waiting for the fetch")
 	bindIngestKey(s, &key)
 	s.Bool(&wait, "wait", false, "follow the upload through the pipeline and print what happened (removed, queued for review, no match) and how long each stage took")
@@ -173,7 +176,7 @@ func cmdSubmit(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", serveAddr)
+	ln, err := listenForFile(serveAddr, data)
 	if err != nil {
 		return fmt.Errorf("serve %s: %w", target, err)
 	}
@@ -220,4 +223,20 @@ func cmdSubmit(ctx context.Context, args []string, out io.Writer) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// listenForFile listens at addr, or, when addr is empty, at a loopback port
+// chosen from the file's content: ingest takes an upload sent again as a
+// repeat only when its media URL is the same, and a new port each run would
+// make it another URL. A port in use falls back to any free one.
+func listenForFile(addr string, data []byte) (net.Listener, error) {
+	if addr != "" {
+		return net.Listen("tcp", addr)
+	}
+	sum := sha256.Sum256(data)
+	port := 20000 + int(binary.BigEndian.Uint32(sum[:4])%20000)
+	if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+		return ln, nil
+	}
+	return net.Listen("tcp", "127.0.0.1:0")
 }
