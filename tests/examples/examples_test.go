@@ -451,9 +451,10 @@ func runPage(t *testing.T, work string, env []string, blocks []block) {
 			outputs[last] += l
 		}
 	}
+	t.Logf("%s: its examples ran in %s", blocks[0].page, time.Since(start).Round(time.Millisecond))
 	for i, b := range blocks {
-		if i <= last {
-			t.Logf("%s ran (%s in all for %s):\n%s--- output:\n%s", b.where(), time.Since(start).Round(time.Millisecond), b.page, b.text, outputs[i])
+		if i < last || i == last && done {
+			t.Logf("%s ran:\n%s--- output:\n%s", b.where(), b.text, outputs[i])
 		}
 	}
 	if err != nil || !done {
