@@ -193,7 +193,7 @@ func commandFlags(c *command) ([]string, error) {
 		return nil, fmt.Errorf("%s -h: made %d settings sets and returned %v, want 1 and the help error", c.name, len(rec.sets), err)
 	}
 	var names []string
-	for _, st := range allSettings(rec.sets[0]) {
+	for _, st := range rec.sets[0].AllSettings() {
 		names = append(names, st.Flag)
 	}
 	return names, nil

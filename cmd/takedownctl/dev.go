@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -146,7 +147,7 @@ func cmdDev(ctx context.Context, args []string) error {
 		say("demo platform on %s: media under /media/; takedowns go to %s", platform.base, c.webhookURL)
 	} else {
 		c.webhookURL = platform.base + "/webhook"
-		say("demo platform on %s: media under /media/, takedowns arrive at /webhook", platform.base)
+		say("demo platform on %s: media under /media/, takedowns arrive at /webhook (GET /takedowns shows them as received)", platform.base)
 	}
 
 	// The review service needs a key for reviewers' tokens: a fresh secret
@@ -208,6 +209,13 @@ func cmdDev(ctx context.Context, args []string) error {
 	say("review UI: http://%s/ui/ — sign in as a lead (valid 12 h) by opening:\n  http://%s/ui/login#token=%s\n"+
 		"or paste this token there (API: Authorization: Bearer TOKEN):\n%s",
 		c.addrs[devReview], c.addrs[devReview], url.QueryEscape(c.reviewToken), c.reviewToken)
+	// The review key itself, so that the reader can mint tokens for other
+	// people and roles (a reviewer and a second lead: four eyes), as the
+	// reviewer guide's API example does.
+	say("review key (new each run): more tokens, for any --sub and --roles reviewer, lead or admin, with\n"+
+		"  REVIEW_SECRET=%s\n"+
+		"  bin/takedownctl token --sub alice --roles reviewer --kid dev --secret \"$REVIEW_SECRET\" --issuer %s --audience %s",
+		reviewSecret, devIssuer, devAudience)
 	say("ingest API: http://%s — requests are signed with client %q's key (new each run):\n"+
 		"  TAKEDOWN_INGEST_KEY_ID=%s\n  TAKEDOWN_INGEST_KEY_SECRET=%s\n"+
 		"  e.g. TAKEDOWN_INGEST_KEY_ID=%s TAKEDOWN_INGEST_KEY_SECRET=%s takedownctl submit picture.jpg",
@@ -242,7 +250,14 @@ type demoPlatform struct {
 	// external: takedowns go to a real endpoint (TAKEDOWN_WEBHOOK_URL),
 	// never to this platform's /webhook.
 	external bool
+	// received holds the bodies of the last maxKeptTakedowns verified
+	// takedowns, as they arrived, for GET /takedowns.
+	received []json.RawMessage
 }
+
+// maxKeptTakedowns bounds what GET /takedowns shows: a stack left running
+// for days keeps no more than this.
+const maxKeptTakedowns = 100
 
 func newDemoPlatform(secret []byte, say func(string, ...any)) *demoPlatform {
 	p := &demoPlatform{media: map[string][]byte{}, mux: http.NewServeMux(), taken: make(chan webhook.Takedown, 64)}
@@ -253,7 +268,38 @@ func newDemoPlatform(secret []byte, say func(string, ...any)) *demoPlatform {
 		default:
 		}
 	}}
-	p.mux.Handle("POST /webhook", p.recv)
+	p.mux.HandleFunc("POST /webhook", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, webhook.MaxBodyBytes))
+		if err != nil {
+			http.Error(w, "reading body: "+err.Error(), http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		p.recv.ServeHTTP(sw, r)
+		if sw.status == http.StatusOK && json.Valid(body) {
+			p.mu.Lock()
+			p.received = append(p.received, body)
+			if n := len(p.received); n > maxKeptTakedowns {
+				p.received = slices.Delete(p.received, 0, n-maxKeptTakedowns)
+			}
+			p.mu.Unlock()
+		}
+	})
+	// What the platform received, byte for byte: the webhook's JSON as the
+	// enforcer sends it, for a person trying the stack (and the docs'
+	// example of it, tests/examples).
+	p.mux.HandleFunc("GET /takedowns", func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		out, err := json.Marshal(append([]json.RawMessage{}, p.received...))
+		p.mu.Unlock()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(append(out, '\n'))
+	})
 	p.mux.HandleFunc("GET /media/{name}", func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		data, ok := p.media[r.PathValue("name")]
@@ -266,6 +312,17 @@ func newDemoPlatform(secret []byte, say func(string, ...any)) *demoPlatform {
 		_, _ = w.Write(data)
 	})
 	return p
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 func (p *demoPlatform) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.mux.ServeHTTP(w, r) }

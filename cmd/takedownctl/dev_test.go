@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -185,6 +186,33 @@ func TestDevDemo(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("the printed lead token: review API answered %d, want 200", resp.StatusCode)
+		}
+	}
+	// The printed review key signs tokens for others (the reviewer
+	// guide's API example mints a reviewer's with it).
+	if tok, err := devToken(printedSetting(all, "REVIEW_SECRET="), "dev", "alice", []string{"reviewer"}, time.Hour, devIssuer, devAudience); err != nil {
+		t.Errorf("the printed review key: %v", err)
+	} else {
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if resp, err := http.DefaultClient.Do(req); err != nil {
+			t.Error(err)
+		} else {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("a token signed with the printed review key: review API answered %d, want 200", resp.StatusCode)
+			}
+		}
+	}
+	// The demo platform shows the takedowns it received, as they arrived:
+	// the demo's, and the removals of the copies submitted above.
+	var kept []webhook.Takedown
+	if resp, err := http.Get(strings.TrimSuffix(printedSetting(all, "demo platform on "), ":") + "/takedowns"); err != nil {
+		t.Error(err)
+	} else {
+		err := json.NewDecoder(resp.Body).Decode(&kept)
+		resp.Body.Close()
+		if err != nil || len(kept) < want+2 {
+			t.Errorf("GET /takedowns of the demo platform: %d takedowns (%v), want %d", len(kept), err, want+2)
 		}
 	}
 	if resp, err := http.Get(reviewBase + "/ui/login"); err != nil {

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/takedown-pipeline/takedown/pkg/platform/config"
@@ -53,26 +51,9 @@ func commandSettings(ctx context.Context) ([]CommandSettings, error) {
 		if len(rec.sets) != 1 {
 			return nil, fmt.Errorf("%s -h: made %d settings sets, want 1", name, len(rec.sets))
 		}
-		out = append(out, CommandSettings{Command: name, Settings: allSettings(rec.sets[0])})
+		out = append(out, CommandSettings{Command: name, Settings: rec.sets[0].AllSettings()})
 	}
 	return out, nil
-}
-
-// allSettings is s.Settings() and the flags bound on its flag set alone
-// (no environment variable), sorted by flag.
-func allSettings(s *config.Set) []config.Setting {
-	settings := s.Settings()
-	bound := map[string]bool{}
-	for _, st := range settings {
-		bound[st.Flag] = true
-	}
-	s.FlagSet().VisitAll(func(f *flag.Flag) {
-		if !bound[f.Name] {
-			settings = append(settings, config.Setting{Flag: f.Name, Default: f.DefValue, Usage: f.Usage})
-		}
-	})
-	slices.SortFunc(settings, func(a, b config.Setting) int { return cmp.Compare(a.Flag, b.Flag) })
-	return settings
 }
 
 // cmdSettings prints every command's settings as JSON: the source of the

@@ -235,10 +235,32 @@ func (s *Set) Settings() []Setting {
 	return out
 }
 
-// PrintUsage writes a table of settings.
+// AllSettings is Settings and the flags bound on the flag set alone
+// (FlagSet), which have no environment variable, sorted by flag.
+func (s *Set) AllSettings() []Setting {
+	bound := map[string]bool{}
+	for _, st := range s.settings {
+		bound[st.Flag] = true
+	}
+	settings := s.Settings()
+	s.fs.VisitAll(func(f *flag.Flag) {
+		if !bound[f.Name] {
+			settings = append(settings, Setting{Flag: f.Name, Default: f.DefValue, Usage: f.Usage})
+		}
+	})
+	sort.SliceStable(settings, func(i, j int) bool { return settings[i].Flag < settings[j].Flag })
+	return settings
+}
+
+// PrintUsage writes a table of every flag (AllSettings): -h lists each
+// flag a command takes, with its environment variable where it has one.
 func (s *Set) PrintUsage(w io.Writer) {
 	fmt.Fprintf(w, "Usage of %s (flags override environment variables):\n", s.fs.Name())
-	for _, st := range s.Settings() {
+	for _, st := range s.AllSettings() {
+		if st.Env == "" {
+			fmt.Fprintf(w, "  -%s (flag only; default %q)\n      %s\n", st.Flag, st.Default, st.Usage)
+			continue
+		}
 		fmt.Fprintf(w, "  -%s / %s (default %q)\n      %s\n", st.Flag, st.Env, st.Default, st.Usage)
 	}
 }

@@ -129,3 +129,25 @@ func TestCreateTopicsSetting(t *testing.T) {
 		}
 	}
 }
+
+// -h lists every flag, those bound on the flag set alone too (takedownctl
+// match --against): docs/cli.md's synopsis is checked against it.
+func TestPrintUsageListsEveryFlag(t *testing.T) {
+	var addr string
+	s := New("t").WithEnv(func(string) (string, bool) { return "", false })
+	s.String(&addr, "redis-addr", "127.0.0.1:6379", "where Redis is")
+	s.FlagSet().Func("against", "reference files", func(string) error { return nil })
+	var b strings.Builder
+	s.PrintUsage(&b)
+	for _, want := range []string{
+		"  -against (flag only; default \"\")\n      reference files\n",
+		"  -redis-addr / TAKEDOWN_REDIS_ADDR (default \"127.0.0.1:6379\")\n      where Redis is\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("usage lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Index(b.String(), "-against") > strings.Index(b.String(), "-redis-addr") {
+		t.Errorf("usage not sorted by flag:\n%s", b.String())
+	}
+}
