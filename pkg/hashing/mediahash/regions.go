@@ -111,10 +111,11 @@ func pdqSignal(r pdq.Result, variant string) events.Signal {
 //     On the robustness negative set (3,584 pictures) such hashes made most
 //     of the false matches between different pictures: flags against flags
 //     and pictograms, through crops, trims, the embedded picture and
-//     transposes, 0 to 30 bits apart. No hash of the corpus's natural
-//     pictures is banded (their least Banding is 32, the flags' 0 to 8). The
-//     whole-picture hash stays, as the reference has it, so a flag is still
-//     found by its own hash (docs/matching.md, "Robustness");
+//     transposes, 0 to 30 bits apart; the hashes that matched were banded
+//     16 or less. No hash of the corpus's natural pictures is (their least
+//     Banding is 32). The whole-picture hash stays, as the reference has
+//     it, so a flag is still found by its own hash (docs/matching.md,
+//     "Robustness");
 //   - bank hashes of quality below minBankQuality, the matcher's floor for an
 //     upload's hash (bank.DefaultLowPDQQuality): a crop of an empty margin or
 //     a plain field is noise, and matched plain flags 30 bits away.
