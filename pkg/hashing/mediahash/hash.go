@@ -93,7 +93,8 @@ func hash(ctx context.Context, data []byte, contentType string, limits Limits, p
 // dihedral variants of pdq (from the same DCT), pdq of the symmetric regions
 // (regions.go), of the picture without its uniform borders ("trim") and of a
 // picture found inside a screenshot ("embedded") when there are such parts,
-// then phash and dhash (ImageHashes).
+// then phash and dhash (ImageHashes). Derived pdq hashes that are banded
+// are left out (see appendDerived).
 func PictureSignals(img image.Image) ([]events.Signal, error) {
 	dihedral, parts := pdqDihedralRegions(img, boxes(symmetricRegions))
 	p, d, err := ImageHashes(img)
@@ -101,11 +102,12 @@ func PictureSignals(img image.Image) ([]events.Signal, error) {
 		return nil, err
 	}
 	sigs := make([]events.Signal, 0, len(dihedral)+len(parts)+4)
-	for i, r := range dihedral {
-		sigs = append(sigs, pdqSignal(r, pdq.DihedralVariants[i]))
+	sigs = append(sigs, pdqSignal(dihedral[0], ""))
+	for i, r := range dihedral[1:] {
+		sigs = appendDerived(sigs, r, pdq.DihedralVariants[i+1], false)
 	}
 	for i, r := range parts {
-		sigs = append(sigs, pdqSignal(r, symmetricRegions[i].variant))
+		sigs = appendDerived(sigs, r, symmetricRegions[i].variant, false)
 	}
 	sigs = append(sigs, framedSignals(img, true)...)
 	return append(sigs,

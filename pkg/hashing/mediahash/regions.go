@@ -100,6 +100,39 @@ func pdqSignal(r pdq.Result, variant string) events.Signal {
 	return events.Signal{Type: events.SignalPDQ, Value: r.Hash.String(), Quality: &q, Variant: variant}
 }
 
+// Derived hashes (every PDQ but the plain whole picture's: its mirrors and
+// rotations, regions, crops, trims, the embedded picture, the resized
+// copies) are this project's own, never shared, and each one more chance
+// for an unrelated picture to match. Two kinds are left out:
+//
+//   - banded ones, on both sides (pdq.Hash.Banding at most maxBanding): the
+//     hash of a picture of straight bands, or of a blob or an edge on a plain
+//     ground, is a product pattern of rows that every such picture shares.
+//     On the robustness negative set (3,584 pictures) such hashes made most
+//     of the false matches between different pictures: flags against flags
+//     and pictograms, through crops, trims, the embedded picture and
+//     transposes, 0 to 30 bits apart; the hashes that matched were banded
+//     16 or less. No hash of the corpus's natural pictures is (their least
+//     Banding is 32). The whole-picture hash stays, as the reference has
+//     it, so a flag is still found by its own hash (docs/matching.md,
+//     "Robustness");
+//   - bank hashes of quality below minBankQuality, the matcher's floor for an
+//     upload's hash (bank.DefaultLowPDQQuality): a crop of an empty margin or
+//     a plain field is noise, and matched plain flags 30 bits away.
+const (
+	maxBanding     = 16
+	minBankQuality = 30
+)
+
+// appendDerived appends the signal of a derived hash r unless it is left
+// out (see maxBanding); bank says it is for a bank entry.
+func appendDerived(sigs []events.Signal, r pdq.Result, variant string, bank bool) []events.Signal {
+	if r.Hash.Banding() <= maxBanding || (bank && r.Quality < minBankQuality) {
+		return sigs
+	}
+	return append(sigs, pdqSignal(r, variant))
+}
+
 // framedSignals are the PDQ hashes of a picture smaller than 512 pixels
 // enlarged to that size ("upscaled"), of the picture without its uniform
 // borders ("trim") and, for an upload, of a picture found inside a
@@ -115,28 +148,28 @@ func framedSignals(img image.Image, upload bool) []events.Signal {
 	if b := img.Bounds(); max(b.Dx(), b.Dy()) < hashMinSide {
 		// A thumbnail or a shrunk copy, hashed as if it had the size the
 		// original was hashed at (see atHashSize).
-		out = append(out, pdqSignal(pdqImage(atHashSize(img)), "upscaled"))
+		out = appendDerived(out, pdqImage(atHashSize(img)), "upscaled", !upload)
 	}
 	if r, b := framing.Trim(img), img.Bounds(); r != b {
 		// Hashed at the working size: a small picture trimmed one line
 		// more or less than its original (JPEG blurs the bars' edges)
 		// would otherwise straddle a step of PDQ's blur window (128
 		// pixels) and land 50 bits away.
-		out = append(out, pdqSignal(pdqImage(atHashSize(sub.SubImage(r))), "trim"))
+		out = appendDerived(out, pdqImage(atHashSize(sub.SubImage(r))), "trim", !upload)
 		// Letterbox bars are above and below only, pillarbox bars beside
 		// only; a dark or plain edge of the picture itself can pass for a
 		// bar on the other sides (a night sky), so each axis is also
 		// trimmed alone.
 		if tb := image.Rect(b.Min.X, r.Min.Y, b.Max.X, r.Max.Y); tb != r && tb != b {
-			out = append(out, pdqSignal(pdqImage(atHashSize(sub.SubImage(tb))), "trim-tb"))
+			out = appendDerived(out, pdqImage(atHashSize(sub.SubImage(tb))), "trim-tb", !upload)
 		}
 		if lr := image.Rect(r.Min.X, b.Min.Y, r.Max.X, b.Max.Y); lr != r && lr != b {
-			out = append(out, pdqSignal(pdqImage(atHashSize(sub.SubImage(lr))), "trim-lr"))
+			out = appendDerived(out, pdqImage(atHashSize(sub.SubImage(lr))), "trim-lr", !upload)
 		}
 	}
 	if upload {
 		if r, ok := framing.Embedded(img); ok {
-			out = append(out, pdqSignal(pdqImage(atHashSize(sub.SubImage(r))), "embedded"))
+			out = appendDerived(out, pdqImage(atHashSize(sub.SubImage(r))), "embedded", !upload)
 		}
 	}
 	return out
@@ -184,6 +217,8 @@ func smallCopy(img image.Image) (image.Image, bool) {
 // decoded picture holds: pdq of the whole picture, of the picture without
 // its uniform borders, of the symmetric regions and of the crop grid, of a
 // thumbnail-sized copy; phash and dhash. Dihedral variants are left to uploads: one side suffices.
+// Derived pdq hashes that are banded or of low quality are left out (see
+// appendDerived).
 func BankPictureSignals(img image.Image) ([]events.Signal, error) {
 	rs := append(append(append([]region{}, symmetricRegions...), cropGrid...), centreCrops...)
 	whole, parts := pdqDihedralRegions(img, boxes(rs))
@@ -195,10 +230,10 @@ func BankPictureSignals(img image.Image) ([]events.Signal, error) {
 	sigs = append(sigs, pdqSignal(whole[0], ""))
 	sigs = append(sigs, framedSignals(img, false)...)
 	if s, ok := smallCopy(img); ok {
-		sigs = append(sigs, pdqSignal(pdq.Image(s), "small"))
+		sigs = appendDerived(sigs, pdq.Image(s), "small", true)
 	}
 	for i, r := range parts {
-		sigs = append(sigs, pdqSignal(r, rs[i].variant))
+		sigs = appendDerived(sigs, r, rs[i].variant, true)
 	}
 	return append(sigs,
 		events.Signal{Type: events.SignalPHash, Value: FormatHash64(p)},

@@ -117,3 +117,17 @@ func BenchmarkImageDihedral(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBanding: what mediahash pays per derived hash to leave the
+// banded ones out (a bank entry has about 229).
+func BenchmarkBanding(b *testing.B) {
+	h, err := ParseHex(bridgeHex)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for b.Loop() {
+		n += h.Banding()
+	}
+	_ = n
+}

@@ -184,3 +184,43 @@ func FuzzParseHex(f *testing.F) {
 		}
 	})
 }
+
+// Banding is 0 for a product pattern whatever its rows, small for one with a
+// few bits off, and large for a photograph's hash and for pictures drawn of
+// bands only in one place.
+func TestBanding(t *testing.T) {
+	product := func(row uint16, flip uint16) Hash {
+		var h Hash
+		for i := range 16 {
+			r := row
+			if flip&(1<<i) != 0 {
+				r = ^r
+			}
+			h[30-2*i], h[31-2*i] = byte(r>>8), byte(r)
+		}
+		return h
+	}
+	bridge, err := ParseHex(bridgeHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noisy := product(0x2aaa, 0x5a3c)
+	noisy[3] ^= 0x81
+	noisy[17] ^= 0x10
+	tests := []struct {
+		name     string
+		h        Hash
+		min, max int
+	}{
+		{"zero", Hash{}, 0, 0},
+		{"chequer", product(0x5555, 0xaaaa), 0, 0},
+		{"tricolour", product(0x00ff, 0x0f0f), 0, 0},
+		{"product with 3 bits off", noisy, 3, 3},
+		{"photograph", bridge, 33, 256},
+	}
+	for _, tt := range tests {
+		if got := tt.h.Banding(); got < tt.min || got > tt.max {
+			t.Errorf("%s: Banding %d, want %d..%d", tt.name, got, tt.min, tt.max)
+		}
+	}
+}
