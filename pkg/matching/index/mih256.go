@@ -116,7 +116,9 @@ func (hash256) decodeHashes(hs []hash256, b []byte) {
 	}
 }
 
-func (hash256) layout() layout { return layout{bits: 256, tables: tables256, tagged: true} }
+func (hash256) layout() layout {
+	return layout{bits: 256, tables: tables256, tagged: true, hugeHashes: true}
+}
 
 // Reserve makes room for ids below n, so that building a large index does not
 // reallocate (and briefly double) the hash array.
