@@ -18,7 +18,8 @@
 // hashes at 10M entries, against 41k for the classic 16 x 16-bit layout. See
 // mih256.go for the reasoning and `make bench-match` for the measurements.
 // Both fall back to a linear scan when that is cheaper (small indexes, large
-// radii).
+// radii). Each has its own search, written for its width; the rest (ids,
+// tables, snapshots) is one generic core in mih.go.
 //
 // Ids are dense uint32 slot numbers chosen by the caller (pkg/matching/bank reuses
 // freed slots): hashes live in a slice indexed by id, so memory grows with

@@ -2,10 +2,7 @@ package index
 
 import (
 	"encoding/binary"
-	"fmt"
 	"math/bits"
-	"sync"
-	"unsafe"
 )
 
 // A 256-bit hash is cut into 11 disjoint 23-bit sub-strings (the last 3 bits
@@ -28,21 +25,24 @@ const (
 // MIH256 is a multi-index hash over 256-bit hashes (PDQ). The zero value is
 // not usable; call NewMIH256.
 type MIH256 struct {
-	mu   sync.RWMutex
-	hs   [][4]uint64 // by id; words are the hash's bytes read little-endian
-	live bitset
-	n    int
-	tabs []arenaTable // nil until the index holds linearBelow hashes
-	mode searchMode
+	mih256
 }
+
+// mih256 names the embedded core, so that the exported type shows no
+// internals.
+type mih256 = mih[hash256]
 
 // NewMIH256 returns an empty index.
 func NewMIH256() *MIH256 {
 	return &MIH256{}
 }
 
-func words256(h [32]byte) [4]uint64 {
-	return [4]uint64{
+// hash256 is a PDQ hash as MIH256 stores it: its bytes read as four
+// little-endian words.
+type hash256 [4]uint64
+
+func words256(h [32]byte) hash256 {
+	return hash256{
 		binary.LittleEndian.Uint64(h[0:]),
 		binary.LittleEndian.Uint64(h[8:]),
 		binary.LittleEndian.Uint64(h[16:]),
@@ -50,7 +50,7 @@ func words256(h [32]byte) [4]uint64 {
 	}
 }
 
-func bytes256(w *[4]uint64) [32]byte {
+func bytes256(w *hash256) [32]byte {
 	var h [32]byte
 	for i, x := range w {
 		binary.LittleEndian.PutUint64(h[i*8:], x)
@@ -59,7 +59,7 @@ func bytes256(w *[4]uint64) [32]byte {
 }
 
 // chunk256 returns sub-string i: bits 23i to 23i+22 of w.
-func chunk256(w *[4]uint64, i int) uint32 {
+func chunk256(w *hash256, i int) uint32 {
 	o := uint(i) * keyBits256
 	word, sh := o>>6, o&63
 	v := w[word&3] >> sh
@@ -70,35 +70,63 @@ func chunk256(w *[4]uint64, i int) uint32 {
 }
 
 // key256 splits sub-string i into its bucket and its tag.
-func key256(w *[4]uint64, i int) (uint16, uint8) {
+func key256(w *hash256, i int) (uint16, uint8) {
 	c := chunk256(w, i)
 	return uint16(c), uint8(c >> subBits)
 }
 
-func dist256(a, b *[4]uint64) int {
+func dist256(a, b *hash256) int {
 	return bits.OnesCount64(a[0]^b[0]) + bits.OnesCount64(a[1]^b[1]) +
 		bits.OnesCount64(a[2]^b[2]) + bits.OnesCount64(a[3]^b[3])
 }
 
-// Reserve makes room for ids below n, so that building a large index does not
-// reallocate (and briefly double) the hash array.
-func (x *MIH256) Reserve(n int) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if n > cap(x.hs) {
-		hs := make([][4]uint64, len(x.hs), n)
-		copy(hs, x.hs)
-		x.hs = hs
+func (w hash256) addTo(tabs []arenaTable, id uint32) {
+	for t := range tabs {
+		k, tag := key256(&w, t)
+		tabs[t].add(k, id, tag)
 	}
 }
 
+func (w hash256) removeFrom(tabs []arenaTable, id uint32) {
+	for t := range tabs {
+		k, tag := key256(&w, t)
+		tabs[t].remove(k, id, tag)
+	}
+}
+
+func (hash256) chunks(hs []hash256, t int, ks []uint32) {
+	for i := range ks {
+		ks[i] = chunk256(&hs[i], t)
+	}
+}
+
+// appendHashes writes each hash in its own byte order.
+func (hash256) appendHashes(b []byte, hs []hash256) []byte {
+	for i := range hs {
+		for _, v := range hs[i] {
+			b = binary.LittleEndian.AppendUint64(b, v)
+		}
+	}
+	return b
+}
+
+func (hash256) decodeHashes(hs []hash256, b []byte) {
+	for i := range hs {
+		hs[i] = words256([32]byte(b[i*32:]))
+	}
+}
+
+func (hash256) layout() layout {
+	return layout{bits: 256, tables: tables256, tagged: true, hugeHashes: true}
+}
+
+// Reserve makes room for ids below n, so that building a large index does not
+// reallocate (and briefly double) the hash array.
+func (x *MIH256) Reserve(n int) { x.reserve(n) }
+
 // Insert adds hash h under id. An id holds one hash: inserting an id that is
 // present replaces its hash.
-func (x *MIH256) Insert(id uint32, h [32]byte) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.insert(id, words256(h), true)
-}
+func (x *MIH256) Insert(id uint32, h [32]byte) { x.put(id, words256(h)) }
 
 // InsertBatch inserts ids[i] with hashes[i] for every i, as that many calls
 // of Insert would, but when the batch is large next to the index (an initial
@@ -106,173 +134,25 @@ func (x *MIH256) Insert(id uint32, h [32]byte) {
 // magnitude faster and leaves them compact. Slices of different lengths are
 // an error, and nothing is inserted.
 func (x *MIH256) InsertBatch(ids []uint32, hashes [][32]byte) error {
-	if len(ids) != len(hashes) {
-		return fmt.Errorf("index: InsertBatch: %d ids but %d hashes", len(ids), len(hashes))
-	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	rebuild := x.tabs == nil || len(ids) >= max(linearBelow, x.n/4)
-	for i, id := range ids {
-		x.insert(id, words256(hashes[i]), !rebuild)
-	}
-	if rebuild && (x.tabs != nil || x.n >= linearBelow) {
-		x.buildTables()
-	}
-	return nil
-}
-
-// insert stores w under id; with index false it leaves the tables alone
-// (the caller rebuilds them).
-func (x *MIH256) insert(id uint32, w [4]uint64, index bool) {
-	if x.live.has(id) {
-		if x.hs[id] == w {
-			return
-		}
-		if index {
-			x.unlink(id)
-		}
-	} else {
-		if int(id) >= len(x.hs) {
-			x.hs = growLen(x.hs, int(id)+1)
-		}
-		x.live.set(id)
-		x.n++
-	}
-	x.hs[id] = w
-	if !index {
-		return
-	}
-	if x.tabs == nil {
-		if x.n >= linearBelow {
-			x.buildTables()
-		}
-		return
-	}
-	for t := range x.tabs {
-		k, tag := key256(&w, t)
-		x.tabs[t].add(k, id, tag)
-	}
-}
-
-// buildTables indexes every live hash. Small indexes have no tables (a scan
-// is faster, and 11 empty tables would cost 35 MB): they are built once the
-// index grows past linearBelow, and kept from then on.
-func (x *MIH256) buildTables() {
-	adviseHugePages(unsafe.Pointer(unsafe.SliceData(x.hs)), cap(x.hs)*32)
-	x.tabs = make([]arenaTable, tables256)
-	for t := range x.tabs {
-		x.tabs[t].tagged = true
-	}
-	// A radix sort: count bucket sizes in one pass; then, per table, order
-	// the ids by tag (128 streams) and deal them out to their buckets in
-	// that order (65536 streams, few enough to stay in cache), which leaves
-	// every bucket sorted by tag.
-	var tagCount [tagMask + 2]int
-	for id := range x.hs {
-		if !x.live.has(uint32(id)) {
-			continue
-		}
-		w := &x.hs[id]
-		for t := range x.tabs {
-			k, _ := key256(w, t)
-			x.tabs[t].spans[k].n++
-		}
-	}
-	type keyed struct {
-		id  uint32
-		pre uint16
-		tag uint8
-	}
-	byTag := make([]keyed, x.n)
-	for t := range x.tabs {
-		tab := &x.tabs[t]
-		tab.layout()
-		tagCount = [tagMask + 2]int{}
-		for id := range x.hs {
-			if x.live.has(uint32(id)) {
-				_, tag := key256(&x.hs[id], t)
-				tagCount[tag+1]++
-			}
-		}
-		for v := 1; v < len(tagCount); v++ {
-			tagCount[v] += tagCount[v-1]
-		}
-		for id := range x.hs {
-			if x.live.has(uint32(id)) {
-				pre, tag := key256(&x.hs[id], t)
-				byTag[tagCount[tag]] = keyed{uint32(id), pre, tag}
-				tagCount[tag]++
-			}
-		}
-		for _, e := range byTag {
-			tab.put(e.pre, e.id, e.tag)
-		}
-	}
-}
-
-// setMode forces a search strategy (tests only).
-func (x *MIH256) setMode(m searchMode) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.mode = m
-	if m == modeMIH && x.tabs == nil {
-		x.buildTables()
-	}
+	return x.putBatch(ids, len(hashes), func(i int) hash256 { return words256(hashes[i]) })
 }
 
 // Delete removes id and reports whether it was present.
-func (x *MIH256) Delete(id uint32) bool {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if !x.live.has(id) {
-		return false
-	}
-	x.unlink(id)
-	x.hs[id] = [4]uint64{}
-	x.live.clear(id)
-	x.n--
-	return true
-}
-
-func (x *MIH256) unlink(id uint32) {
-	w := &x.hs[id]
-	for t := range x.tabs {
-		k, tag := key256(w, t)
-		x.tabs[t].remove(k, id, tag)
-	}
-}
+func (x *MIH256) Delete(id uint32) bool { return x.remove(id) }
 
 // Len returns the number of ids in the index.
-func (x *MIH256) Len() int {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return x.n
-}
+func (x *MIH256) Len() int { return x.count() }
 
 // Get returns the hash stored under id.
 func (x *MIH256) Get(id uint32) ([32]byte, bool) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	if !x.live.has(id) {
-		return [32]byte{}, false
-	}
-	return bytes256(&x.hs[id]), true
+	w, ok := x.get(id)
+	return bytes256(&w), ok
 }
 
 // Compact packs every table into one backing array per table, dropping the
 // growth slack and the holes that inserts and deletes leave. It takes the
 // write lock for a copy of the id tables (~0.3 s at 10M hashes).
-func (x *MIH256) Compact() {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	for t := range x.tabs {
-		x.tabs[t].pack(-1, 0, false)
-	}
-	if len(x.hs) < cap(x.hs) {
-		x.hs = append([][4]uint64(nil), x.hs...)
-	}
-	adviseHugePages(unsafe.Pointer(unsafe.SliceData(x.hs)), cap(x.hs)*32)
-}
+func (x *MIH256) Compact() { x.compact() }
 
 // Search calls fn for every id whose hash is within Hamming distance radius
 // of q (radius 0..256; larger is treated as 256, negative finds nothing),
@@ -288,11 +168,9 @@ func (x *MIH256) Search(q [32]byte, radius int, fn func(id uint32, dist int) boo
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	plan := plan256(radius)
-	switch {
-	case x.tabs == nil, x.mode == modeLinear:
-	case x.mode == modeMIH, x.n >= linearBelow && mihCost256(&plan, x.n) < float64(x.n)/4:
-		// A sequential pass costs about a quarter of a random read per
-		// hash (32 bytes of 64-byte lines, prefetched).
+	// A sequential pass costs about a quarter of a random read per hash (32
+	// bytes of 64-byte lines, prefetched).
+	if x.useTables(func() bool { return mihCost256(&plan, x.n) < float64(x.n)/4 }) {
 		x.searchMIH(&qw, radius, &plan, fn)
 		return
 	}
@@ -342,7 +220,7 @@ func binom(n, k int) float64 {
 	return r
 }
 
-func (x *MIH256) searchLinear(q *[4]uint64, radius int, fn func(uint32, int) bool) {
+func (x *MIH256) searchLinear(q *hash256, radius int, fn func(uint32, int) bool) {
 	for id := range x.hs {
 		h := &x.hs[id]
 		if d := dist256(h, q); d <= radius && x.live.has(uint32(id)) {
@@ -369,7 +247,7 @@ type probe struct {
 // bucket, tag line, id and hash it touches is a cache miss, so it works in
 // phases of independent loads instead of following one bucket's chain of
 // misses (span, tags, id, hash) at a time: the misses of a phase overlap.
-func (x *MIH256) searchMIH(q *[4]uint64, radius int, plan *[tables256]int, fn func(uint32, int) bool) {
+func (x *MIH256) searchMIH(q *hash256, radius int, plan *[tables256]int, fn func(uint32, int) bool) {
 	var pbuf [256]probe
 	var posBuf [1024]uint32
 	for i := range x.tabs {
@@ -407,7 +285,7 @@ func (x *MIH256) searchMIH(q *[4]uint64, radius int, plan *[tables256]int, fn fu
 type tableScan struct {
 	x      *MIH256
 	tab    *arenaTable
-	q      *[4]uint64
+	q      *hash256
 	radius int
 	table  int
 	plan   *[tables256]int
@@ -531,7 +409,7 @@ func (s *tableScan) flush() bool {
 // verify reports the candidates of table i within radius that no earlier
 // table of the plan reaches: those were reported there, so no visited set is
 // needed. It returns false if fn asked to stop.
-func (x *MIH256) verify(cands []uint32, q *[4]uint64, radius, i int, plan *[tables256]int, fn func(uint32, int) bool) bool {
+func (x *MIH256) verify(cands []uint32, q *hash256, radius, i int, plan *[tables256]int, fn func(uint32, int) bool) bool {
 	var hbuf [64]uint32
 	for len(cands) > 0 {
 		var hits []uint32
@@ -554,7 +432,7 @@ func (x *MIH256) verify(cands []uint32, q *[4]uint64, radius, i int, plan *[tabl
 // is full; it returns the ids not yet scanned. Kept small and free of calls
 // so that the compiler keeps the query in registers and the CPU can overlap
 // the cache misses of many candidates.
-func scan256(ids []uint32, hs [][4]uint64, q *[4]uint64, radius int, hits []uint32) ([]uint32, []uint32) {
+func scan256(ids []uint32, hs []hash256, q *hash256, radius int, hits []uint32) ([]uint32, []uint32) {
 	q0, q1, q2, q3 := q[0], q[1], q[2], q[3]
 	for i, id := range ids {
 		h := &hs[id]
@@ -572,8 +450,8 @@ func scan256(ids []uint32, hs [][4]uint64, q *[4]uint64, radius int, hits []uint
 
 // foundBefore256 reports whether a table before i also reaches h under the
 // plan.
-func foundBefore256(q, h *[4]uint64, i int, plan *[tables256]int) bool {
-	xw := [4]uint64{q[0] ^ h[0], q[1] ^ h[1], q[2] ^ h[2], q[3] ^ h[3]}
+func foundBefore256(q, h *hash256, i int, plan *[tables256]int) bool {
+	xw := hash256{q[0] ^ h[0], q[1] ^ h[1], q[2] ^ h[2], q[3] ^ h[3]}
 	for j := range i {
 		if plan[j] >= 0 && bits.OnesCount32(chunk256(&xw, j)) <= plan[j] {
 			return true

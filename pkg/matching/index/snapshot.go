@@ -183,7 +183,8 @@ func readHeader(s *snapReader, wantBits int) (snapHeader, error) {
 // readBody reads the bitmap, the hashes and the trailing checksum. Slices grow
 // with the bytes actually read, never straight to the header's sizes, so a
 // short stream cannot make it allocate much more than it delivered.
-func readBody[T comparable](s *snapReader, h snapHeader, hashSize int, decode func([]byte) T) ([]T, bitset, error) {
+func readBody[H storedHash[H]](s *snapReader, h snapHeader) ([]H, bitset, error) {
+	hashSize := layoutOf[H]().bits / 8
 	words := int((h.slots + 63) / 64)
 	buf := make([]byte, min(chunkBytes, max(8*words, int(h.slots)*hashSize)))
 	live := bitset{}
@@ -209,8 +210,8 @@ func readBody[T comparable](s *snapReader, h snapHeader, hashSize int, decode fu
 		return nil, nil, fmt.Errorf("%w: live bitmap has %d ids, header says %d", ErrCorruptSnapshot, count, h.count)
 	}
 	slots := int(h.slots)
-	var hs []T
-	var zero T
+	var hs []H
+	var zero H
 	per := chunkBytes / hashSize
 	for len(hs) < slots {
 		n := min(slots-len(hs), per)
@@ -219,12 +220,11 @@ func readBody[T comparable](s *snapReader, h snapHeader, hashSize int, decode fu
 		}
 		hs = appendCapped(hs, slots, n)
 		base := len(hs) - n
-		for i := range n {
-			v := decode(buf[i*hashSize:])
+		zero.decodeHashes(hs[base:], buf[:n*hashSize])
+		for i, v := range hs[base:] {
 			if v != zero && !live.has(uint32(base+i)) {
 				return nil, nil, fmt.Errorf("%w: dead id %d holds a hash", ErrCorruptSnapshot, base+i)
 			}
-			hs[base+i] = v
 		}
 	}
 	want := s.crc
@@ -250,36 +250,34 @@ func appendCapped[T any](s []T, limit, n int) []T {
 	return s[:len(s)+n]
 }
 
-// WriteTo writes a snapshot of the index to w. It holds the read lock
+// writeTo writes a snapshot of the index to w. It holds the read lock
 // throughout: searches go on, writes wait.
-func (x *MIH256) WriteTo(w io.Writer) (int64, error) {
+func (x *mih[H]) writeTo(w io.Writer) (int64, error) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	h := snapHeader{hashBits: 256, slots: uint64(len(x.hs)), count: uint64(x.n)}
+	lay := layoutOf[H]()
+	h := snapHeader{hashBits: lay.bits, slots: uint64(len(x.hs)), count: uint64(x.n)}
+	var zero H
 	return writeSnapshot(w, h, x.live, func(dst []byte, from, to int) []byte {
-		for i := from; i < to; i++ {
-			for _, v := range x.hs[i] {
-				dst = binary.LittleEndian.AppendUint64(dst, v)
-			}
-		}
-		return dst
-	}, 32)
+		return zero.appendHashes(dst, x.hs[from:to])
+	}, lay.bits/8)
 }
 
-// ReadFrom replaces the contents of the index with a snapshot read from r.
-// On error the index is left as it was; corrupt input gives an error wrapping
-// ErrCorruptSnapshot, never a panic.
-func (x *MIH256) ReadFrom(r io.Reader) (int64, error) {
+// readFrom replaces the contents of the index with a snapshot read from r,
+// or leaves them as they were on error; it takes the write lock only to swap
+// them in.
+func (x *mih[H]) readFrom(r io.Reader) (int64, error) {
+	lay := layoutOf[H]()
 	s := &snapReader{r: r}
-	h, err := readHeader(s, 256)
+	h, err := readHeader(s, lay.bits)
 	if err != nil {
 		return s.n, err
 	}
-	hs, live, err := readBody(s, h, 32, func(b []byte) [4]uint64 { return words256([32]byte(b[:32])) })
+	hs, live, err := readBody[H](s, h)
 	if err != nil {
 		return s.n, err
 	}
-	y := &MIH256{hs: hs, live: live, n: int(h.count)}
+	y := &mih[H]{hs: hs, live: live, n: int(h.count)}
 	if y.n >= linearBelow {
 		y.buildTables()
 	}
@@ -291,37 +289,18 @@ func (x *MIH256) ReadFrom(r io.Reader) (int64, error) {
 
 // WriteTo writes a snapshot of the index to w. It holds the read lock
 // throughout: searches go on, writes wait.
-func (x *MIH64) WriteTo(w io.Writer) (int64, error) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	h := snapHeader{hashBits: 64, slots: uint64(len(x.hs)), count: uint64(x.n)}
-	return writeSnapshot(w, h, x.live, func(dst []byte, from, to int) []byte {
-		for _, v := range x.hs[from:to] {
-			dst = binary.LittleEndian.AppendUint64(dst, v)
-		}
-		return dst
-	}, 8)
-}
+func (x *MIH256) WriteTo(w io.Writer) (int64, error) { return x.writeTo(w) }
 
 // ReadFrom replaces the contents of the index with a snapshot read from r.
 // On error the index is left as it was; corrupt input gives an error wrapping
 // ErrCorruptSnapshot, never a panic.
-func (x *MIH64) ReadFrom(r io.Reader) (int64, error) {
-	s := &snapReader{r: r}
-	h, err := readHeader(s, 64)
-	if err != nil {
-		return s.n, err
-	}
-	hs, live, err := readBody(s, h, 8, binary.LittleEndian.Uint64)
-	if err != nil {
-		return s.n, err
-	}
-	y := &MIH64{hs: hs, live: live, n: int(h.count)}
-	if y.n >= linearBelow {
-		y.buildTables()
-	}
-	x.mu.Lock()
-	x.hs, x.live, x.n, x.tabs = y.hs, y.live, y.n, y.tabs
-	x.mu.Unlock()
-	return s.n, nil
-}
+func (x *MIH256) ReadFrom(r io.Reader) (int64, error) { return x.readFrom(r) }
+
+// WriteTo writes a snapshot of the index to w. It holds the read lock
+// throughout: searches go on, writes wait.
+func (x *MIH64) WriteTo(w io.Writer) (int64, error) { return x.writeTo(w) }
+
+// ReadFrom replaces the contents of the index with a snapshot read from r.
+// On error the index is left as it was; corrupt input gives an error wrapping
+// ErrCorruptSnapshot, never a panic.
+func (x *MIH64) ReadFrom(r io.Reader) (int64, error) { return x.readFrom(r) }
