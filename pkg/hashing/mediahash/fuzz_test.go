@@ -39,6 +39,7 @@ func isLowerHex(s string, n int) bool {
 func checkSignals(sigs []events.Signal) error {
 	digits := map[string]int{events.SignalSHA256: 64, events.SignalMD5: 32, events.SignalPHash: 16, events.SignalDHash: 16, events.SignalPDQ: 64}
 	seen := map[string]int{}
+	var whole pdq.Hash
 	for _, s := range sigs {
 		n, ok := digits[s.Type]
 		if !ok {
@@ -59,13 +60,34 @@ func checkSignals(sigs []events.Signal) error {
 			return fmt.Errorf("%s with quality %v, variant %q", s.Type, s.Quality, s.Variant)
 		}
 		seen[s.Type+"/"+s.Variant]++
+		if s.Type == events.SignalPDQ {
+			h, err := pdq.ParseHex(s.Value)
+			if err != nil {
+				return err
+			}
+			if s.Variant == "" {
+				whole = h
+			} else if h.Banding() <= maxBanding {
+				return fmt.Errorf("pdq %q is banded (%d): derived hashes like it are left out", s.Variant, h.Banding())
+			}
+		}
 	}
-	want := map[string]int{"sha256/": 1, "md5/": 1, "phash/": 1, "dhash/": 1}
-	for _, v := range pdq.DihedralVariants {
-		want["pdq/"+v] = 1
-	}
-	for _, r := range symmetricRegions {
-		want["pdq/"+r.variant] = 1
+	want := map[string]int{"sha256/": 1, "md5/": 1, "phash/": 1, "dhash/": 1, "pdq/": 1}
+	// A picture whose own hash is banded (a flat one, a flag) may lose
+	// any of its derived hashes; any other keeps every one of these.
+	if whole.Banding() > maxBanding {
+		for _, v := range pdq.DihedralVariants {
+			want["pdq/"+v] = 1
+		}
+		for _, r := range symmetricRegions {
+			want["pdq/"+r.variant] = 1
+		}
+	} else {
+		for _, v := range append(slices.Clone(pdq.DihedralVariants[:]), regionVariants()...) {
+			if seen["pdq/"+v] == 1 {
+				want["pdq/"+v] = 1
+			}
+		}
 	}
 	// Parts of the frame that only some pictures have.
 	for _, v := range framedVariants {
@@ -77,6 +99,14 @@ func checkSignals(sigs []events.Signal) error {
 		return fmt.Errorf("signals %v, want %v", seen, want)
 	}
 	return nil
+}
+
+func regionVariants() []string {
+	var out []string
+	for _, r := range symmetricRegions {
+		out = append(out, r.variant)
+	}
+	return out
 }
 
 // The variant names of pdq are the event vocabulary's.
