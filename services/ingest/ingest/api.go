@@ -161,21 +161,12 @@ func (s *Service) handleUpload(w http.ResponseWriter, r *http.Request, c caller,
 		log.Info("upload repeated before its first request was seen to queue it; queuing the first's event")
 	}
 	log = log.With("correlation_id", ev.CorrelationID, "event_id", ev.EventID)
-	if err := messaging.PublishEvent(r.Context(), s.pub, s.cfg.Topics.Uploaded, &ev); err != nil {
+	if err := s.publishClaimed(r.Context(), log, key, stored, repeat, func(ctx context.Context) error {
+		return messaging.PublishEvent(ctx, s.pub, s.cfg.Topics.Uploaded, &ev)
+	}); err != nil {
 		log.Error("upload not queued", "err", err)
-		// Let the retry through rather than answer it as a duplicate of
-		// an upload that was never queued. A repeat leaves the claim to
-		// the first request, still pending: the next retry publishes.
-		if !repeat {
-			if derr := s.rdb.Del(context.WithoutCancel(r.Context()), key).Err(); derr != nil {
-				log.Warn("upload claim not released", "err", derr)
-			}
-		}
 		writeError(w, http.StatusServiceUnavailable, "the upload could not be queued now; try again")
 		return
-	}
-	if err := s.markQueued(context.WithoutCancel(r.Context()), key, stored); err != nil {
-		log.Warn("upload queued but not marked so; a repeat will queue it once more", "err", err)
 	}
 	if repeat {
 		s.answerRepeat(w, req.ContentID, c.client, stored)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -111,10 +112,25 @@ func (s *Service) claimMedia(ctx context.Context, key string, c mediaClaim, ttl 
 	return mediaClaim{}, fmt.Errorf("key %s keeps expiring", key)
 }
 
-// markQueued records that c's event is on its topic, keeping the key's
-// expiry. Failing to record it costs a repeat one more publish of the same
-// event, which the consumer takes for a redelivery.
-func (s *Service) markQueued(ctx context.Context, key string, c mediaClaim) error {
+// publishClaimed publishes the event of claim c (stored at key) and then
+// records that it is queued, keeping the key's expiry; failing to record
+// it costs a repeat one more publish of the same event, which the consumer
+// takes for a redelivery. When the publish fails, the claim of a first
+// request is released so that the client's retry gets through rather than
+// be answered as a duplicate of something never queued; a repeat leaves
+// the first request's claim, still pending, for the next retry.
+func (s *Service) publishClaimed(ctx context.Context, log *slog.Logger, key string, c mediaClaim, repeat bool, publish func(context.Context) error) error {
+	if err := publish(ctx); err != nil {
+		if !repeat {
+			if derr := s.rdb.Del(context.WithoutCancel(ctx), key).Err(); derr != nil {
+				log.Warn("claim not released", "key", key, "err", derr)
+			}
+		}
+		return err
+	}
 	c.Queued = true
-	return s.rdb.SetArgs(ctx, key, c.encode(), redis.SetArgs{Mode: "XX", KeepTTL: true}).Err()
+	if err := s.rdb.SetArgs(context.WithoutCancel(ctx), key, c.encode(), redis.SetArgs{Mode: "XX", KeepTTL: true}).Err(); err != nil {
+		log.Warn("queued but not marked so; a repeat will queue it once more", "key", key, "err", err)
+	}
+	return nil
 }

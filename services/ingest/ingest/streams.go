@@ -110,20 +110,12 @@ func (s *Service) handleSegment(w http.ResponseWriter, r *http.Request, c caller
 		log = log.With("event_id", ev.EventID)
 		log.Info("stream segment posted again before its first post was seen to queue it; queuing the first's event")
 	}
-	if err := messaging.PublishEvent(r.Context(), s.pub, s.cfg.Topics.StreamSegments, &ev); err != nil {
+	if err := s.publishClaimed(r.Context(), log, key, stored, repeat, func(ctx context.Context) error {
+		return messaging.PublishEvent(ctx, s.pub, s.cfg.Topics.StreamSegments, &ev)
+	}); err != nil {
 		log.Error("stream segment not queued", "err", err)
-		// Let the retry through; a repeat leaves the claim, still
-		// pending, to the first post.
-		if !repeat {
-			if derr := s.rdb.Del(context.WithoutCancel(r.Context()), key).Err(); derr != nil {
-				log.Warn("stream segment claim not released", "err", derr)
-			}
-		}
 		writeError(w, http.StatusServiceUnavailable, "the segment could not be queued now; try again")
 		return
-	}
-	if err := s.markQueued(context.WithoutCancel(r.Context()), key, stored); err != nil {
-		log.Warn("stream segment queued but not marked so; a repeat will queue it once more", "err", err)
 	}
 	if repeat {
 		service.WriteJSON(w, http.StatusOK, SegmentResponse{EventID: ev.EventID, StreamID: streamID, ClientID: c.client, Sequence: ev.Sequence, Duplicate: true})
