@@ -196,7 +196,7 @@ func startStack(t *testing.T, work string) *stack {
 	s := &stack{base: base, kafka: base + 5, platform: base + 6, reviewBase: fmt.Sprintf("http://127.0.0.1:%d", base+3)}
 	cmd := exec.Command("bin/takedownctl", "dev")
 	cmd.Dir = work
-	cmd.Env = append(withoutTakedown(os.Environ()),
+	cmd.Env = append(testenv.Environ("TAKEDOWN_"),
 		fmt.Sprintf("TAKEDOWN_DEV_PORT_BASE=%d", base),
 		fmt.Sprintf("TAKEDOWN_DEV_KAFKA_PORT=%d", s.kafka),
 		fmt.Sprintf("TAKEDOWN_DEMO_PLATFORM_ADDR=127.0.0.1:%d", s.platform))
@@ -365,7 +365,7 @@ func exampleEnv(t *testing.T, work string, s *stack) []string {
 			t.Errorf("takedownctl dev --%s defaults to %q; docPorts has %s", flag, got, want)
 		}
 	}
-	env := withoutTakedown(os.Environ())
+	env := testenv.Environ("TAKEDOWN_")
 	for i, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
 			env[i] = "PATH=" + wrap + string(os.PathListSeparator) + v
@@ -681,18 +681,6 @@ func matchSchema(t *testing.T, root string) *jsonschema.Schema {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// withoutTakedown drops TAKEDOWN_* variables: the dev stack and the
-// examples get the defaults a reader has, not the test environment's.
-func withoutTakedown(env []string) []string {
-	var out []string
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, "TAKEDOWN_") {
-			out = append(out, kv)
-		}
-	}
-	return out
 }
 
 // freeRange finds n consecutive free ports on 127.0.0.1, below Linux's
