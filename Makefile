@@ -36,7 +36,7 @@ test:
 	@$(TEST_ENV) && \
 	TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test $(TEST_FLAGS) $(filter-out %/tests/chart,$(PKGS)) && \
 	echo "vPDQ conformance, every frame at full size (under -race only every 8th is):" && \
-	(cd pkg && TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test -count=1 -run 'Conformance' ./video/) && \
+	(cd pkg && TAKEDOWN_TEST_REQUIRE_SERVICES=1 $(GO) test -count=1 -run 'Conformance' ./hashing/video/) && \
 	$(MAKE) --no-print-directory chart-check
 
 ## images: the six container images (takedown-ingest, -hasher, -matcher, -review, -enforcer, -takedownctl), offline, into buildah's storage under ~/.cache/takedown (docs/images.md); needs root
@@ -97,7 +97,7 @@ robustness-video:
 
 ## bench-hash: decode + PDQ + pHash + dHash + MD5 + SHA-256 of 1-megapixel JPEGs, per core, fast path vs image/jpeg
 bench-hash:
-	cd pkg && $(GO) test -run '^$$' -bench 'HashJPEG1MP' -cpu 1 -count 6 ./mediahash/
+	cd pkg && $(GO) test -run '^$$' -bench 'HashJPEG1MP' -cpu 1 -count 6 ./hashing/mediahash/
 
 ## pdq-compare: hash reference and generated images with package pdq and with Meta's C++ (PyPI pdqhash) and print the distances
 pdq-compare:
@@ -111,7 +111,7 @@ vpdq-compare:
 ## bench-video: vPDQ of a generated 720p 30 fps clip (20 s) at 1 frame per second and every frame: frames/s and times real time, per CPU-second
 .PHONY: bench-video
 bench-video:
-	cd pkg && $(GO) test -run '^$$' -bench 'Video' -benchtime 3x -count 3 ./video/
+	cd pkg && $(GO) test -run '^$$' -bench 'Video' -benchtime 3x -count 3 ./hashing/video/
 
 ## bench-match: PDQ match structures on 1M and 10M generated hashes vs a linear scan and FAISS (TAKEDOWN_BENCH_QUICK=1: 1M only)
 bench-match:

@@ -37,7 +37,7 @@ fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-(cd "$ROOT/pkg" && go build -o "$WORK/vpdqtool" ./video/internal/vpdqtool)
+(cd "$ROOT/pkg" && go build -o "$WORK/vpdqtool" ./hashing/video/internal/vpdqtool)
 
 # Generated inputs: other sizes, frame rates (29.97 included) and content.
 gen() { ffmpeg -nostdin -v error -y -f lavfi -i "$1" -c:v libx264 -preset veryfast -pix_fmt yuv420p "$WORK/$2"; }
