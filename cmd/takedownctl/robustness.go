@@ -48,7 +48,7 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if len(videos) > 0 {
-		return runVideoRobustness(ctx, append(videos, s.Args()...), workers, asJSON, verbose, out)
+		return runVideoRobustness(ctx, append(videos, s.Args()...), only, workers, asJSON, verbose, out)
 	}
 	alts, err := pickAlterations(only)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,5 +72,45 @@ func TestPipCopiesAreReproducible(t *testing.T) {
 	}
 	if first != second {
 		t.Error("two runs made different pip copies of the same video")
+	}
+}
+
+func TestPickVideoAlterations(t *testing.T) {
+	names := func(alts []videoAlteration) []string {
+		var out []string
+		for _, a := range alts {
+			out = append(out, a.Name)
+		}
+		return out
+	}
+	all := names(videoAlterations())
+	for _, tc := range []struct {
+		only []string
+		want []string // nil: an error
+	}{
+		{nil, all},
+		{[]string{""}, all},
+		{[]string{"mirror", "pip-60"}, []string{"pip-60", "mirror"}},
+		{[]string{"original"}, []string{}},
+		{[]string{"original", "crop-10"}, []string{"crop-10"}},
+		{[]string{"pip-60", "pip-70"}, nil},
+		{[]string{"banner"}, nil}, // a picture alteration
+	} {
+		got, err := pickVideoAlterations(tc.only)
+		if tc.want == nil {
+			if err == nil {
+				t.Errorf("%q: no error, got %q", tc.only, names(got))
+			} else if !strings.Contains(err.Error(), "known: original, reencode-150k") {
+				t.Errorf("%q: error %q does not list the known alterations", tc.only, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.only, err)
+			continue
+		}
+		if g := names(got); !slices.Equal(g, tc.want) && !(len(g) == 0 && len(tc.want) == 0) {
+			t.Errorf("%q: got %q, want %q", tc.only, g, tc.want)
+		}
 	}
 }

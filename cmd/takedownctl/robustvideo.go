@@ -60,6 +60,31 @@ func videoAlterations() []videoAlteration {
 	}
 }
 
+// pickVideoAlterations returns the video alterations named, in the table's
+// order; all of them when none is named ("original" alone: none, only the
+// originals are matched against each other).
+func pickVideoAlterations(names []string) ([]videoAlteration, error) {
+	names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == "" })
+	all := videoAlterations()
+	if len(names) == 0 {
+		return all, nil
+	}
+	withOriginal := slices.Contains(names, "original")
+	names = slices.DeleteFunc(names, func(n string) bool { return n == "original" })
+	var out []videoAlteration
+	known := []string{"original"}
+	for _, a := range all {
+		known = append(known, a.Name)
+		if slices.Contains(names, a.Name) {
+			out = append(out, a)
+		}
+	}
+	if len(out) != len(names) || (len(out) == 0 && !withOriginal) {
+		return nil, usageError{fmt.Sprintf("unknown video alteration in %q; known: %s", names, strings.Join(known, ", "))}
+	}
+	return out, nil
+}
+
 // pipGraph is the ffmpeg filter graph of pip-60 for a w x h video: the
 // video scaled to 60% per side (36% of the area) over moving colour
 // gradients of the video's size, 8% from the left and 28% from the top.
@@ -117,7 +142,11 @@ type videoReport struct {
 // video of the corpus as `bank add` does, makes the altered copies with
 // ffmpeg, and decides on every copy (and every original) as `takedownctl
 // match` does, with the matcher's defaults and the enforcer's policy.
-func runVideoRobustness(ctx context.Context, args []string, workers int, asJSON, verbose bool, out io.Writer) error {
+func runVideoRobustness(ctx context.Context, args, only []string, workers int, asJSON, verbose bool, out io.Writer) error {
+	alts, err := pickVideoAlterations(only)
+	if err != nil {
+		return err
+	}
 	files, err := mediaFiles(args, videoExts)
 	if err != nil {
 		return err
@@ -184,7 +213,6 @@ func runVideoRobustness(ctx context.Context, args []string, workers int, asJSON,
 		seconds        float64
 		stats          videoStats
 	}
-	alts := videoAlterations()
 	var jobs []job
 	for a := -1; a < len(alts); a++ {
 		for r := range files {
