@@ -67,7 +67,7 @@ func checkSignals(sigs []events.Signal) error {
 			}
 			if s.Variant == "" {
 				whole = h
-			} else if h.Banding() <= maxBanding {
+			} else if h.Banded() {
 				return fmt.Errorf("pdq %q is banded (%d): derived hashes like it are left out", s.Variant, h.Banding())
 			}
 		}
@@ -75,7 +75,7 @@ func checkSignals(sigs []events.Signal) error {
 	want := map[string]int{"sha256/": 1, "md5/": 1, "phash/": 1, "dhash/": 1, "pdq/": 1}
 	// A picture whose own hash is banded (a flat one, a flag) may lose
 	// any of its derived hashes; any other keeps every one of these.
-	if whole.Banding() > maxBanding {
+	if !whole.Banded() {
 		for _, v := range pdq.DihedralVariants {
 			want["pdq/"+v] = 1
 		}

@@ -105,8 +105,7 @@ func pdqSignal(r pdq.Result, variant string) events.Signal {
 // copies) are this project's own, never shared, and each one more chance
 // for an unrelated picture to match. Two kinds are left out:
 //
-//   - banded ones, on both sides (pdq.Hash.Banding at most maxBanding): the
-//     hash of a picture of straight bands, or of a blob or an edge on a plain
+//   - banded ones, on both sides (pdq.Hash.Banded): the hash of a picture of straight bands, or of a blob or an edge on a plain
 //     ground, is a product pattern of rows that every such picture shares.
 //     On the robustness negative set (3,584 pictures) such hashes made most
 //     of the false matches between different pictures: flags against flags
@@ -119,15 +118,12 @@ func pdqSignal(r pdq.Result, variant string) events.Signal {
 //   - bank hashes of quality below minBankQuality, the matcher's floor for an
 //     upload's hash (bank.DefaultLowPDQQuality): a crop of an empty margin or
 //     a plain field is noise, and matched plain flags 30 bits away.
-const (
-	maxBanding     = 16
-	minBankQuality = 30
-)
+const minBankQuality = 30
 
 // appendDerived appends the signal of a derived hash r unless it is left
-// out (see maxBanding); bank says it is for a bank entry.
+// out (above); bank says it is for a bank entry.
 func appendDerived(sigs []events.Signal, r pdq.Result, variant string, bank bool) []events.Signal {
-	if r.Hash.Banding() <= maxBanding || (bank && r.Quality < minBankQuality) {
+	if r.Hash.Banded() || (bank && r.Quality < minBankQuality) {
 		return sigs
 	}
 	return append(sigs, pdqSignal(r, variant))

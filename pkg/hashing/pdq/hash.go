@@ -110,3 +110,16 @@ func (h Hash) Banding() int {
 	}
 	return best
 }
+
+// MaxDerivedBanding is the most Banding a derived hash may have to be used:
+// any hash but a picture's or a frame's plain whole one (its mirrors and
+// rotations, regions, crops, trims, insets). Those are this project's own,
+// never shared, and each one more chance for an unrelated picture to
+// match; a banded one matches every other picture of bands (the reasons
+// and measurements are in docs/matching.md, "Robustness"). The whole
+// hash is kept whatever its banding, as the reference has it.
+const MaxDerivedBanding = 16
+
+// Banded reports whether h is too near a product pattern to serve as a
+// derived hash (Banding at most MaxDerivedBanding).
+func (h Hash) Banded() bool { return h.Banding() <= MaxDerivedBanding }

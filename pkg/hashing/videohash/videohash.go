@@ -95,14 +95,14 @@ func uploadFrame(h *pdq.Hasher, img image.Image) events.VideoFrame {
 	if b.Dx() == b.Dy() {
 		dih, _ := h.ImageDihedralRegions(img, nil)
 		vf = events.VideoFrame{PDQ: dih[0].Hash.String(), Quality: dih[0].Quality}
-		if dih[0].Quality > 0 {
+		if dih[0].Quality > 0 && !dih[0].Hash.Banded() {
 			vf.FlipY, vf.FlipX, vf.Rot180 = dih[dihFlipY].Hash.String(), dih[dihFlipX].Hash.String(), dih[dihRot180].Hash.String()
 		}
 	} else {
 		whole := h.Image(img)
 		vf = events.VideoFrame{PDQ: whole.Hash.String(), Quality: whole.Quality}
 	}
-	if t := hashTrimmed(h, img); t.Quality > 0 {
+	if t := hashTrimmed(h, img); t.Quality > 0 && !t.Hash.Banded() {
 		vf.Trim = t.Hash.String()
 	}
 	return vf
@@ -134,8 +134,8 @@ func cloneImage(img image.Image) image.Image {
 	return c
 }
 
-// hashInsets returns the PDQ hashes, of quality MinQuality or more, of img
-// cropped to each rectangle.
+// hashInsets returns the PDQ hashes, of quality MinQuality or more and not
+// banded, of img cropped to each rectangle.
 func hashInsets(h *pdq.Hasher, img image.Image, rects []image.Rectangle) []string {
 	sub, ok := img.(interface {
 		SubImage(image.Rectangle) image.Image
@@ -145,7 +145,7 @@ func hashInsets(h *pdq.Hasher, img image.Image, rects []image.Rectangle) []strin
 	}
 	var out []string
 	for _, r := range rects {
-		if res := h.Image(sub.SubImage(r)); res.Quality >= MinQuality && !res.Hash.IsZero() {
+		if res := h.Image(sub.SubImage(r)); res.Quality >= MinQuality && !res.Hash.IsZero() && !res.Hash.Banded() {
 			out = append(out, res.Hash.String())
 		}
 	}
@@ -161,10 +161,18 @@ func hashInsets(h *pdq.Hasher, img image.Image, rects []image.Rectangle) []strin
 var CentreCrops = []pdq.Box{{X0: 0.1, Y0: 0.1, X1: 0.9, Y1: 0.9}}
 
 // bankFrame returns a bank frame's hashes: the whole frame, the centre
-// crops and, when the frame has bars, its trimmed part.
+// crops and, when the frame has bars, its trimmed part. The derived ones
+// (all but the whole frame's) are left out when banded, as a picture's are
+// (pdq.Hash.Banded), and so are an upload frame's.
 func bankFrame(h *pdq.Hasher, img image.Image) []pdq.Result {
 	dih, crops := h.ImageDihedralRegions(img, CentreCrops)
-	return append(append([]pdq.Result{dih[0]}, crops...), hashTrimmed(h, img))
+	out := []pdq.Result{dih[0]}
+	for _, r := range append(crops, hashTrimmed(h, img)) {
+		if !r.Hash.Banded() {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Indexes of pdq.DihedralVariants.
