@@ -567,3 +567,48 @@ func TestCorruptVideo(t *testing.T) {
 	}
 	t.Logf("%d frames, %v", n, err)
 }
+
+// TestCrop decodes a red picture with a blue bar at its top: cropped below
+// the bar, every pixel is red, at the crop's size or resized; a crop outside
+// the frame is refused.
+func TestCrop(t *testing.T) {
+	video := generate(t, filepath.Join(t.TempDir(), "bar.mp4"), "-f", "lavfi", "-i",
+		"color=c=red:size=64x48:rate=5:duration=1", "-vf", "drawbox=x=0:y=0:w=64:h=10:color=blue:t=fill", "-pix_fmt", "yuv444p")
+	for _, c := range []struct {
+		name string
+		opts Options
+		size image.Rectangle
+	}{
+		{"own size", Options{FPS: -1, Crop: image.Rect(0, 12, 64, 48)}, image.Rect(0, 0, 64, 36)},
+		{"resized", Options{FPS: -1, Crop: image.Rect(0, 12, 64, 48), ResizeWidth: 32, ResizeHeight: 32}, image.Rect(0, 0, 32, 32)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n := 0
+			info, err := Frames(context.Background(), video, c.opts, func(f Frame) error {
+				n++
+				img := f.Image.(*image.RGBA)
+				if img.Bounds() != c.size {
+					return fmt.Errorf("frame %d: %v, want %v", f.Index, img.Bounds(), c.size)
+				}
+				for y := range c.size.Dy() {
+					for x := range c.size.Dx() {
+						if p := img.Pix[img.PixOffset(x, y):]; p[0] < 200 || p[2] > 60 {
+							return fmt.Errorf("frame %d: pixel (%d, %d) is %v, want red: the bar was not cropped off", f.Index, x, y, p[:4])
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 5 || info.Width != 64 || info.Height != 48 {
+				t.Errorf("%d frames of %dx%d, want 5 of the video's own 64x48", n, info.Width, info.Height)
+			}
+		})
+	}
+	_, err := Frames(context.Background(), video, Options{Crop: image.Rect(0, 12, 65, 48)}, func(Frame) error { return nil })
+	if !errors.Is(err, ErrInvalidOptions) {
+		t.Errorf("a crop outside the frame: %v, want ErrInvalidOptions", err)
+	}
+}

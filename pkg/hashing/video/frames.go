@@ -36,6 +36,9 @@ func Frames(ctx context.Context, path string, opts Options, fn func(Frame) error
 	if err != nil {
 		return p.info, err
 	}
+	if !o.Crop.Empty() && !o.Crop.In(image.Rect(0, 0, p.info.Width, p.info.Height)) {
+		return p.info, fmt.Errorf("%w: crop %v outside the %dx%d frame", ErrInvalidOptions, o.Crop, p.info.Width, p.info.Height)
+	}
 	return p.info, extract(ctx, p, o, fn)
 }
 
@@ -43,6 +46,9 @@ func Frames(ctx context.Context, path string, opts Options, fn func(Frame) error
 func outSize(p probed, o Options) (w, h int) {
 	if o.ResizeWidth > 0 {
 		return o.ResizeWidth, o.ResizeHeight
+	}
+	if !o.Crop.Empty() {
+		return o.Crop.Dx(), o.Crop.Dy()
 	}
 	return p.info.Width, p.info.Height
 }
@@ -68,6 +74,11 @@ func ffmpegArgs(p probed, o Options) []string {
 	// through rgb24 drops any alpha, as the reference does; ffmpeg then
 	// pads the pixels to opaque RGBA, the layout of an *image.RGBA, so that
 	// Go hands them to PDQ without a pass of its own.
+	if c := o.Crop; !c.Empty() {
+		// exact: chroma-subsampled video would otherwise have its offsets
+		// rounded to even pixels.
+		vf = append(vf, fmt.Sprintf("crop=w=%d:h=%d:x=%d:y=%d:exact=1", c.Dx(), c.Dy(), c.Min.X, c.Min.Y))
+	}
 	vf = append(vf, fmt.Sprintf("scale=%d:%d:flags=lanczos+accurate_rnd", w, h), "format=rgb24", "format=rgba",
 		"showinfo@post=checksum=0")
 	return []string{

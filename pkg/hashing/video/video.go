@@ -137,6 +137,12 @@ type Options struct {
 	// vPDQ's downsampling option does (its -128x128 hash files). Zero keeps
 	// the video's own size.
 	ResizeWidth, ResizeHeight int
+	// Crop, when not empty, keeps only this part of every frame, in the
+	// frame's own pixels as Info gives its size (display orientation), before
+	// any resizing: a letterboxed upload decoded again without its bars,
+	// so that its picture is scaled as the bank video's was. It must lie
+	// inside the frame.
+	Crop image.Rectangle
 	// TempDir is where HashBytes writes its private temporary file;
 	// "" means os.TempDir().
 	TempDir string

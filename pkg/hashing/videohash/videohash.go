@@ -239,6 +239,7 @@ func upload(ctx context.Context, path string, opts video.Options) (Result, error
 	var (
 		last    int64
 		insets  insetFinder
+		bars    barFinder
 		rects   []image.Rectangle
 		pending []heldFrame
 	)
@@ -257,6 +258,7 @@ func upload(ctx context.Context, path string, opts video.Options) (Result, error
 		return cpu.Do(ctx, func() {
 			vf := uploadFrame(h, f.Image)
 			insets.add(f.Image)
+			bars.add(f.Image)
 			res.Sampled++
 			vf.Ms = f.Timestamp.Milliseconds()
 			last = vf.Ms
@@ -286,6 +288,12 @@ func upload(ctx context.Context, path string, opts video.Options) (Result, error
 	}
 	if len(pending) > 0 {
 		if err := cpu.Do(ctx, hashPending); err != nil {
+			return res, err
+		}
+	}
+	if r := bars.shared(FrameSide); !r.Empty() {
+		opts.FPS = fps
+		if err := rehashTrimmed(ctx, h, path, opts, r, &res); err != nil {
 			return res, err
 		}
 	}
