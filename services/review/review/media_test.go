@@ -172,23 +172,7 @@ func TestMediaServedIsTheHashedBytes(t *testing.T) {
 // getMedia GETs with a bearer token and returns the response and its body.
 func getMedia(t *testing.T, token, u string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		t.Fatal(err)
-	}
-	return resp, buf.Bytes()
+	return testenv.Get(t, u, token)
 }
 
 // A host that shows the hasher one picture and then another (cloaking) gets
