@@ -102,27 +102,37 @@ func cmdRobustness(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-// pickAlterations returns the alterations named, in the table's order; all
-// of them (nil) when none is named. "original" alone gives none: only the
-// originals are matched against each other.
+// pickAlterations returns the picture alterations named, in the table's
+// order; all of them (nil) when none is named. "original" alone gives none:
+// only the originals are matched against each other.
 func pickAlterations(names []string) ([]demo.Alteration, error) {
-	names = slices.DeleteFunc(names, func(n string) bool { return n == "" })
-	if len(names) == 0 {
+	if len(slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == "" })) == 0 {
 		return nil, nil
+	}
+	return pickNamed(names, demo.Alterations(), func(a demo.Alteration) string { return a.Name })
+}
+
+// pickNamed returns the elements of all whose names are among names, in
+// all's order. "original" (the unaltered files, which every run matches)
+// may be named beside them or alone; any other unknown name is an error
+// that lists the known ones. It returns every element when no name is
+// given.
+func pickNamed[T any](names []string, all []T, name func(T) string) ([]T, error) {
+	names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == "" })
+	if len(names) == 0 {
+		return all, nil
 	}
 	withOriginal := slices.Contains(names, "original")
 	names = slices.DeleteFunc(names, func(n string) bool { return n == "original" })
-	out := []demo.Alteration{}
-	for _, a := range demo.Alterations() {
-		if slices.Contains(names, a.Name) {
+	out := []T{}
+	known := []string{"original"}
+	for _, a := range all {
+		known = append(known, name(a))
+		if slices.Contains(names, name(a)) {
 			out = append(out, a)
 		}
 	}
 	if len(out) != len(names) || (len(out) == 0 && !withOriginal) {
-		known := []string{"original"}
-		for _, a := range demo.Alterations() {
-			known = append(known, a.Name)
-		}
 		return nil, usageError{fmt.Sprintf("unknown alteration in %q; known: %s", names, strings.Join(known, ", "))}
 	}
 	return out, nil

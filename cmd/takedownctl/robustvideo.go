@@ -64,25 +64,7 @@ func videoAlterations() []videoAlteration {
 // order; all of them when none is named ("original" alone: none, only the
 // originals are matched against each other).
 func pickVideoAlterations(names []string) ([]videoAlteration, error) {
-	names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == "" })
-	all := videoAlterations()
-	if len(names) == 0 {
-		return all, nil
-	}
-	withOriginal := slices.Contains(names, "original")
-	names = slices.DeleteFunc(names, func(n string) bool { return n == "original" })
-	var out []videoAlteration
-	known := []string{"original"}
-	for _, a := range all {
-		known = append(known, a.Name)
-		if slices.Contains(names, a.Name) {
-			out = append(out, a)
-		}
-	}
-	if len(out) != len(names) || (len(out) == 0 && !withOriginal) {
-		return nil, usageError{fmt.Sprintf("unknown video alteration in %q; known: %s", names, strings.Join(known, ", "))}
-	}
-	return out, nil
+	return pickNamed(names, videoAlterations(), func(a videoAlteration) string { return a.Name })
 }
 
 // pipGraph is the ffmpeg filter graph of pip-60 for a w x h video: the
