@@ -33,15 +33,14 @@ type barFinder struct {
 	rects []image.Rectangle
 }
 
-// add records the bars of one frame.
-func (b *barFinder) add(img image.Image) {
-	bounds := img.Bounds()
-	t := framing.Trim(img)
-	if t == bounds || t.Empty() {
+// add records the bars of one frame: trim is framing.Trim's answer for a
+// frame of the given bounds.
+func (b *barFinder) add(bounds, trim image.Rectangle) {
+	if trim == bounds || trim.Empty() {
 		b.rects = append(b.rects, image.Rectangle{})
 		return
 	}
-	b.rects = append(b.rects, t.Sub(bounds.Min))
+	b.rects = append(b.rects, trim.Sub(bounds.Min))
 }
 
 // shared returns the rectangle inside the bars that more than half of the

@@ -68,8 +68,13 @@ type Result struct {
 // hashTrimmed returns the PDQ hash of a frame without its bars, when it
 // has some (else the zero result).
 func hashTrimmed(h *pdq.Hasher, img image.Image) pdq.Result {
-	b := img.Bounds()
-	if t := framing.Trim(img); t != b && !t.Empty() {
+	return hashInside(h, img, framing.Trim(img))
+}
+
+// hashInside returns the PDQ hash of img's part t (framing.Trim's answer
+// for it), or the zero result when t is all of img or nothing.
+func hashInside(h *pdq.Hasher, img image.Image, t image.Rectangle) pdq.Result {
+	if b := img.Bounds(); t != b && !t.Empty() {
 		if sub, ok := img.(interface {
 			SubImage(image.Rectangle) image.Image
 		}); ok {
@@ -79,8 +84,8 @@ func hashTrimmed(h *pdq.Hasher, img image.Image) pdq.Result {
 	return pdq.Result{}
 }
 
-// uploadFrame hashes an upload's frame: its PDQ hash, the trimmed one
-// and, for a square frame (every frame is scaled to FrameSide
+// uploadFrame hashes an upload's frame: its PDQ hash, the hash of its part
+// inside bars (trim, framing.Trim's answer for it) and, for a square frame (every frame is scaled to FrameSide
 // x FrameSide), the frame mirrored left to right, top to bottom and both
 // (turned 180°). Those are the hashes of the frame actually mirrored
 // (pdq.Hasher.ImageDihedralRegions: a flipped DCT is not exact at 256
@@ -89,7 +94,7 @@ func hashTrimmed(h *pdq.Hasher, img image.Image) pdq.Result {
 // bank video is hashed upright only: mirrored and rotated copies are found
 // from the upload's side, at 3 hashes per sampled frame instead of 7 per
 // bank frame.
-func uploadFrame(h *pdq.Hasher, img image.Image) events.VideoFrame {
+func uploadFrame(h *pdq.Hasher, img image.Image, trim image.Rectangle) events.VideoFrame {
 	b := img.Bounds()
 	var vf events.VideoFrame
 	if b.Dx() == b.Dy() {
@@ -102,7 +107,7 @@ func uploadFrame(h *pdq.Hasher, img image.Image) events.VideoFrame {
 		whole := h.Image(img)
 		vf = events.VideoFrame{PDQ: whole.Hash.String(), Quality: whole.Quality}
 	}
-	if t := hashTrimmed(h, img); t.Quality > 0 && !t.Hash.Banded() {
+	if t := hashInside(h, img, trim); t.Quality > 0 && !t.Hash.Banded() {
 		vf.Trim = t.Hash.String()
 	}
 	return vf
@@ -256,9 +261,10 @@ func upload(ctx context.Context, path string, opts video.Options) (Result, error
 		// A CPU slot per frame, not per video: a long video takes its
 		// turn with the pictures hashed meanwhile (package cpu).
 		return cpu.Do(ctx, func() {
-			vf := uploadFrame(h, f.Image)
+			trim := framing.Trim(f.Image)
+			vf := uploadFrame(h, f.Image, trim)
 			insets.add(f.Image)
-			bars.add(f.Image)
+			bars.add(f.Image.Bounds(), trim)
 			res.Sampled++
 			vf.Ms = f.Timestamp.Milliseconds()
 			last = vf.Ms
