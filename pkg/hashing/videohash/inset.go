@@ -246,12 +246,6 @@ func edgeAt(p int, persistence func(int) float64) int {
 
 // near reports whether every side of a is within d pixels of b's.
 func near(a, b image.Rectangle, d int) bool {
-	abs := func(v int) int {
-		if v < 0 {
-			return -v
-		}
-		return v
-	}
 	return abs(a.Min.X-b.Min.X) <= d && abs(a.Min.Y-b.Min.Y) <= d && abs(a.Max.X-b.Max.X) <= d && abs(a.Max.Y-b.Max.Y) <= d
 }
 

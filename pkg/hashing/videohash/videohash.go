@@ -297,9 +297,14 @@ func upload(ctx context.Context, path string, opts video.Options) (Result, error
 			return res, err
 		}
 	}
+	opts.FPS = fps
 	if r := bars.shared(FrameSide); !r.Empty() {
-		opts.FPS = fps
 		if err := rehashTrimmed(ctx, h, path, opts, r, &res); err != nil {
+			return res, err
+		}
+	}
+	if rs := insets.candidates(1); len(rs) > 0 {
+		if err := rehashInset(ctx, h, path, opts, rs[0], &res); err != nil {
 			return res, err
 		}
 	}
