@@ -2,6 +2,7 @@ package videohash
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"slices"
@@ -20,6 +21,14 @@ import (
 // bars, the upload is decoded again cropped to it, in the video's own
 // pixels (video.Options.Crop), and each frame of that pass, scaled as a
 // bank frame is, gives the frame's Trim hash instead.
+
+// placingFrames is how many sampled frames, from the start, bars and an
+// inset are placed to the pixel on (sourceBars, sourceInset): the
+// placement needs a few frames, the hashes that follow every one, and a
+// long video's decode at its own size stops there. errPlaced stops it.
+const placingFrames = 3 * insetWindow
+
+var errPlaced = errors.New("placed")
 
 // barSlack is how far (pixels of a FrameSide frame) a frame's rectangle
 // inside its bars may be from the others' and still count as the same:
@@ -86,9 +95,9 @@ func sourceCrop(r image.Rectangle, side, w, h int) image.Rectangle {
 // be a line off, which for a picture of little detail or of fine
 // detail is another picture to PDQ (a calm sea and frames of 2-pixel
 // cells cropped one line short at the bottom were 26 bits from the bank's
-// frames, 10 and 2 cropped exactly). It decodes the sampled frames at the
-// video's own size (ffmpeg decodes every frame at that size anyway; only the
-// sampled ones are delivered) and returns, side by side, the most frequent
+// frames, 10 and 2 cropped exactly). It decodes the first placingFrames
+// sampled frames at the video's own size (ffmpeg decodes every frame at
+// that size anyway; only the sampled ones are delivered) and returns, side by side, the most frequent
 // place of the rectangles inside the bars that agree with approx (r mapped
 // to the video's pixels): a dark scene runs into a bar in some frames. It
 // returns approx when no frame agrees.
@@ -98,8 +107,11 @@ func sourceBars(ctx context.Context, path string, opts video.Options, approx ima
 	for i := range sides {
 		sides[i] = map[int]int{}
 	}
-	agree := 0
+	agree, seen := 0, 0
 	_, err := video.Frames(ctx, path, opts, func(f video.Frame) error {
+		if seen++; seen > placingFrames {
+			return errPlaced
+		}
 		b := f.Image.Bounds()
 		// barSlack lines of a FrameSide frame, and one for rounding.
 		slack := (barSlack+1)*max(b.Dx(), b.Dy())/FrameSide + 1
@@ -111,6 +123,9 @@ func sourceBars(ctx context.Context, path string, opts video.Options, approx ima
 		}
 		return nil
 	})
+	if errors.Is(err, errPlaced) {
+		err = nil
+	}
 	if err != nil || agree == 0 {
 		return approx, err
 	}

@@ -2,6 +2,7 @@ package videohash
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"slices"
@@ -132,8 +133,8 @@ func abs(v int) int {
 	return v
 }
 
-// sourceInset places an inset's border to the pixel on the sampled frames
-// decoded at the video's own size: approx is the inset found on the
+// sourceInset places an inset's border to the pixel on the first
+// placingFrames sampled frames decoded at the video's own size: approx is the inset found on the
 // FrameSide frames, mapped to the video's pixels. It returns false when a
 // side is not a clear border there.
 func sourceInset(ctx context.Context, path string, opts video.Options, approx image.Rectangle, w, h int) (image.Rectangle, bool, error) {
@@ -148,9 +149,15 @@ func sourceInset(ctx context.Context, path string, opts video.Options, approx im
 		if b := f.Image.Bounds(); b.Dx() != w || b.Dy() != h {
 			return nil
 		}
-		return cpu.Do(ctx, func() { sides.add(f.Image) })
+		if err := cpu.Do(ctx, func() { sides.add(f.Image) }); err != nil {
+			return err
+		}
+		if sides.frames == placingFrames {
+			return errPlaced
+		}
+		return nil
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errPlaced) {
 		return approx, false, err
 	}
 	r, ok := sides.placed()
