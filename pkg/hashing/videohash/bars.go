@@ -153,16 +153,7 @@ func rehashTrimmed(ctx context.Context, h *pdq.Hasher, path string, opts video.O
 	if crop.Dx() < 16 || crop.Dy() < 16 {
 		return nil
 	}
-	opts = frameSize(opts)
-	opts.Crop = crop
-	trims := map[int64]string{}
-	_, err = video.Frames(ctx, path, opts, func(f video.Frame) error {
-		return cpu.Do(ctx, func() {
-			if t := h.Image(f.Image); t.Quality > 0 && !t.Hash.Banded() {
-				trims[f.Timestamp.Milliseconds()] = t.Hash.String()
-			}
-		})
-	})
+	trims, err := hashCropped(ctx, h, path, opts, crop, func(t pdq.Result) bool { return t.Quality > 0 && !t.Hash.Banded() })
 	if err != nil {
 		return fmt.Errorf("the letterboxed video without its bars: %w", err)
 	}
@@ -172,4 +163,21 @@ func rehashTrimmed(ctx context.Context, h *pdq.Hasher, path string, opts video.O
 		}
 	}
 	return nil
+}
+
+// hashCropped decodes the upload at path again at opts' rate, cropped to
+// crop (in the video's own pixels) and scaled as a bank frame is, and
+// returns the hashes keep accepts by their frames' times.
+func hashCropped(ctx context.Context, h *pdq.Hasher, path string, opts video.Options, crop image.Rectangle, keep func(pdq.Result) bool) (map[int64]string, error) {
+	opts = frameSize(opts)
+	opts.Crop = crop
+	out := map[int64]string{}
+	_, err := video.Frames(ctx, path, opts, func(f video.Frame) error {
+		return cpu.Do(ctx, func() {
+			if r := h.Image(f.Image); keep(r) {
+				out[f.Timestamp.Milliseconds()] = r.Hash.String()
+			}
+		})
+	})
+	return out, err
 }

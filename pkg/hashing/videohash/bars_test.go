@@ -72,7 +72,26 @@ func TestLetterboxedUploadIsDecodedWithoutItsBars(t *testing.T) {
 		"scale=1280:-2,zoompan=z=1.3:d=1:x='on*2':y='ih/2-(ih/zoom/2)':s=640x480:fps=25", "-t", "6"}, enc, []string{orig})...)
 	ffmpeg(t, slices.Concat([]string{"-i", orig, "-vf", "pad=iw:trunc(ih*0.62)*2:0:(oh-ih)/2:black"}, enc, []string{boxed})...)
 
-	parts, _, err := Bank(context.Background(), orig, BankOptions{})
+	banked := bankedHashes(t, orig)
+	up, err := Upload(context.Background(), boxed, video.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dist []int
+	for _, f := range up.Frames {
+		dist = append(dist, nearest(t, banked, f.Trim))
+	}
+	slices.Sort(dist)
+	t.Logf("trimmed frames' distances to the bank video: %v", dist)
+	if len(dist) < 5 || dist[len(dist)/2] > 16 || dist[len(dist)*8/10] > 24 {
+		t.Errorf("trimmed frames %v bits from the bank video: want a median of 16 at most, 80%% within 24", dist)
+	}
+}
+
+// bankedHashes banks the video at path and returns its frame hashes.
+func bankedHashes(t *testing.T, path string) []pdq.Hash {
+	t.Helper()
+	parts, _, err := Bank(context.Background(), path, BankOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,25 +105,22 @@ func TestLetterboxedUploadIsDecodedWithoutItsBars(t *testing.T) {
 			banked = append(banked, h)
 		}
 	}
-	up, err := Upload(context.Background(), boxed, video.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dist []int
-	for _, f := range up.Frames {
-		h, err := pdq.ParseHex(f.Trim)
+	return banked
+}
+
+// nearest returns the distance from the nearest of banked to the closest
+// of hashes (hex), 256 when there are none.
+func nearest(t *testing.T, banked []pdq.Hash, hashes ...string) int {
+	t.Helper()
+	d := 256
+	for _, s := range hashes {
+		h, err := pdq.ParseHex(s)
 		if err != nil {
-			t.Fatalf("frame at %d ms: trim %q: %v", f.Ms, f.Trim, err)
+			t.Fatalf("hash %q: %v", s, err)
 		}
-		d := 256
 		for _, b := range banked {
 			d = min(d, pdq.Distance(h, b))
 		}
-		dist = append(dist, d)
 	}
-	slices.Sort(dist)
-	t.Logf("trimmed frames' distances to the bank video: %v", dist)
-	if len(dist) < 5 || dist[len(dist)/2] > 16 || dist[len(dist)*8/10] > 24 {
-		t.Errorf("trimmed frames %v bits from the bank video: want a median of 16 at most, 80%% within 24", dist)
-	}
+	return d
 }

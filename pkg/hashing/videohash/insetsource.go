@@ -177,15 +177,8 @@ func rehashInset(ctx context.Context, h *pdq.Hasher, path string, opts video.Opt
 	if !ok || crop.Dx() < 16 || crop.Dy() < 16 {
 		return nil
 	}
-	opts = frameSize(opts)
-	opts.Crop = crop
-	hashes := map[int64]string{}
-	_, err = video.Frames(ctx, path, opts, func(f video.Frame) error {
-		return cpu.Do(ctx, func() {
-			if in := hashInsets(h, f.Image, []image.Rectangle{f.Image.Bounds()}); len(in) > 0 {
-				hashes[f.Timestamp.Milliseconds()] = in[0]
-			}
-		})
+	hashes, err := hashCropped(ctx, h, path, opts, crop, func(r pdq.Result) bool {
+		return r.Quality >= MinQuality && !r.Hash.IsZero() && !r.Hash.Banded()
 	})
 	if err != nil {
 		return fmt.Errorf("the inset of a picture-in-picture video: %w", err)

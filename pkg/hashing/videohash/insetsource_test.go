@@ -7,7 +7,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/takedown-pipeline/takedown/pkg/hashing/pdq"
 	"github.com/takedown-pipeline/takedown/pkg/hashing/video"
 )
 
@@ -64,37 +63,14 @@ func TestPictureInPictureIsCroppedFromTheVideosPixels(t *testing.T) {
 		"nullsrc=s=128x72:r=25,format=yuv444p,geq=lum='128+90*sin(2*PI*(X/W*cos(T*0.2)+Y/H*sin(T*0.2)+T*0.05))':cb='128+60*sin(2*PI*(X/W+T*0.03))':cr='128+60*cos(2*PI*(Y/H-T*0.04))'," +
 			"scale=640x480,format=yuv420p[bg];[0:v]scale=trunc(iw*0.3)*2:trunc(ih*0.3)*2[fg];[bg][fg]overlay=x=W*0.08:y=H*0.28:shortest=1"}, enc, []string{pip})...)
 
-	parts, _, err := Bank(context.Background(), orig, BankOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var banked []pdq.Hash
-	for _, p := range parts {
-		for _, s := range p.Signals {
-			h, err := pdq.ParseHex(s.Value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			banked = append(banked, h)
-		}
-	}
+	banked := bankedHashes(t, orig)
 	up, err := Upload(context.Background(), pip, video.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var dist []int
 	for _, f := range up.Frames {
-		d := 256
-		for _, in := range f.Insets {
-			h, err := pdq.ParseHex(in)
-			if err != nil {
-				t.Fatalf("frame at %d ms: inset %q: %v", f.Ms, in, err)
-			}
-			for _, b := range banked {
-				d = min(d, pdq.Distance(h, b))
-			}
-		}
-		dist = append(dist, d)
+		dist = append(dist, nearest(t, banked, f.Insets...))
 	}
 	slices.Sort(dist)
 	t.Logf("frames' nearest inset hash to the bank video: %v", dist)
