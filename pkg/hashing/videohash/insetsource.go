@@ -109,6 +109,9 @@ func (s *insetSides) add(img image.Image) {
 // steps just inside the border as often as the border does, while outside
 // it lies footage that moves.
 func (s *insetSides) placed() (image.Rectangle, bool) {
+	if s.frames == 0 {
+		return s.approx, false
+	}
 	var at [4]int
 	for i, counts := range s.steps {
 		top := slices.Max(counts)

@@ -29,11 +29,14 @@ func TestInsetSidesPlaced(t *testing.T) {
 			image.Rect(22, 70, 173, 227), true},
 		{"footage without an inset", func(k int) *image.RGBA { return synthFrame(k, image.Rectangle{}, true) },
 			image.Rect(22, 70, 173, 227), false},
+		{"no frame", nil, image.Rect(22, 70, 173, 227), false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := newInsetSides(c.approx, slack)
 			for k := range 10 {
-				s.add(c.frame(k))
+				if c.frame != nil {
+					s.add(c.frame(k))
+				}
 			}
 			got, ok := s.placed()
 			if ok != c.want || (ok && got != inset) {
