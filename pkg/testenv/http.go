@@ -6,14 +6,10 @@ import (
 	"testing"
 )
 
-// Get GETs url, with token as a bearer token unless it is empty, and
+// Do sends req, with token as a bearer token unless it is empty, and
 // returns the response (its body closed) and the body.
-func Get(t testing.TB, url, token string) (*http.Response, []byte) {
+func Do(t testing.TB, req *http.Request, token string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -24,7 +20,17 @@ func Get(t testing.TB, url, token string) (*http.Response, []byte) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	return resp, body
+}
+
+// Get is Do of a GET of url.
+func Get(t testing.TB, url, token string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Do(t, req, token)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"testing"
@@ -151,14 +150,7 @@ func TestOverturnRestoresRelatedUploads(t *testing.T) {
 // getItem reads a review item with token.
 func getItem(t *testing.T, itemURL, token string) (int, review.Item) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, itemURL, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	resp, body := testenv.Get(t, itemURL, token)
 	var it review.Item
 	if resp.StatusCode == http.StatusOK {
 		if err := json.NewDecoder(bytes.NewReader(body)).Decode(&it); err != nil {

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/takedown-pipeline/takedown/pkg/testenv"
 )
 
 // idp is an identity provider as the review service sees it: a JWKS
@@ -89,17 +89,7 @@ func idpConfig(t *testing.T, p *idp) Config {
 // challenge and the body.
 func statsAs(t *testing.T, base, tok string) (int, string, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, base+"/v1/stats", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	resp, body := testenv.Get(t, base+"/v1/stats", tok)
 	return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), string(body)
 }
 
