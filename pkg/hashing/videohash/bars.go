@@ -25,10 +25,33 @@ import (
 // placingFrames is how many sampled frames, from the start, bars and an
 // inset are placed to the pixel on (sourceBars, sourceInset): the
 // placement needs a few frames, the hashes that follow every one, and a
-// long video's decode at its own size stops there. errPlaced stops it.
+// long video's decode at its own size stops there.
 const placingFrames = 3 * insetWindow
 
+// errPlaced stops placingPass's decode.
 var errPlaced = errors.New("placed")
+
+// placingPass decodes the first placingFrames sampled frames of the video at
+// path at its own size (ffmpeg decodes every frame at that size anyway;
+// only the sampled ones are delivered) and hands each to look, in a CPU
+// slot.
+func placingPass(ctx context.Context, path string, opts video.Options, look func(img image.Image)) error {
+	opts.ResizeWidth, opts.ResizeHeight = 0, 0
+	n := 0
+	_, err := video.Frames(ctx, path, opts, func(f video.Frame) error {
+		if err := cpu.Do(ctx, func() { look(f.Image) }); err != nil {
+			return err
+		}
+		if n++; n == placingFrames {
+			return errPlaced
+		}
+		return nil
+	})
+	if errors.Is(err, errPlaced) {
+		return nil
+	}
+	return err
+}
 
 // barSlack is how far (pixels of a FrameSide frame) a frame's rectangle
 // inside its bars may be from the others' and still count as the same:
@@ -95,37 +118,29 @@ func sourceCrop(r image.Rectangle, side, w, h int) image.Rectangle {
 // be a line off, which for a picture of little detail or of fine
 // detail is another picture to PDQ (a calm sea and frames of 2-pixel
 // cells cropped one line short at the bottom were 26 bits from the bank's
-// frames, 10 and 2 cropped exactly). It decodes the first placingFrames
-// sampled frames at the video's own size (ffmpeg decodes every frame at
-// that size anyway; only the sampled ones are delivered) and returns, side by side, the most frequent
+// frames, 10 and 2 cropped exactly). It looks at the first placingFrames
+// sampled frames at the video's own size (placingPass) and returns, side
+// by side, the most frequent
 // place of the rectangles inside the bars that agree with approx (r mapped
 // to the video's pixels): a dark scene runs into a bar in some frames. It
 // returns approx when no frame agrees.
 func sourceBars(ctx context.Context, path string, opts video.Options, approx image.Rectangle) (image.Rectangle, error) {
-	opts.ResizeWidth, opts.ResizeHeight = 0, 0
 	var sides [4]map[int]int
 	for i := range sides {
 		sides[i] = map[int]int{}
 	}
-	agree, seen := 0, 0
-	_, err := video.Frames(ctx, path, opts, func(f video.Frame) error {
-		if seen++; seen > placingFrames {
-			return errPlaced
-		}
-		b := f.Image.Bounds()
+	agree := 0
+	err := placingPass(ctx, path, opts, func(img image.Image) {
+		b := img.Bounds()
 		// barSlack lines of a FrameSide frame, and one for rounding.
 		slack := (barSlack+1)*max(b.Dx(), b.Dy())/FrameSide + 1
-		if t := framing.Trim(f.Image).Sub(b.Min); near(t, approx, slack) {
+		if t := framing.Trim(img).Sub(b.Min); near(t, approx, slack) {
 			agree++
 			for i, v := range [4]int{t.Min.X, t.Min.Y, t.Max.X, t.Max.Y} {
 				sides[i][v]++
 			}
 		}
-		return nil
 	})
-	if errors.Is(err, errPlaced) {
-		err = nil
-	}
 	if err != nil || agree == 0 {
 		return approx, err
 	}

@@ -5,6 +5,7 @@ import (
 	"image"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/takedown-pipeline/takedown/pkg/hashing/pdq"
@@ -60,17 +61,9 @@ func TestSourceCrop(t *testing.T) {
 // bank's, and the copy was missed; decoded again without the bars they are
 // as close as a re-encode.
 func TestLetterboxedUploadIsDecodedWithoutItsBars(t *testing.T) {
-	samples(t) // ffmpeg, and the shared test data beside the checkout
-	photo, err := filepath.Abs("../../../../shared/testdata/pdq/reg-test-input/labelme-subset/q0122.jpg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	orig, boxed := filepath.Join(dir, "orig.mp4"), filepath.Join(dir, "letterbox.mp4")
-	enc := []string{"-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-an"}
-	ffmpeg(t, slices.Concat([]string{"-loop", "1", "-framerate", "25", "-i", photo, "-vf",
-		"scale=1280:-2,zoompan=z=1.3:d=1:x='on*2':y='ih/2-(ih/zoom/2)':s=640x480:fps=25", "-t", "6"}, enc, []string{orig})...)
-	ffmpeg(t, slices.Concat([]string{"-i", orig, "-vf", "pad=iw:trunc(ih*0.62)*2:0:(oh-ih)/2:black"}, enc, []string{boxed})...)
+	orig := photoClip(t, "q0122.jpg", "zoompan=z=1.3:d=1:x='on*2':y='ih/2-(ih/zoom/2)':s=640x480:fps=25", 6)
+	boxed := filepath.Join(filepath.Dir(orig), "letterbox.mp4")
+	ffmpeg(t, slices.Concat([]string{"-i", orig, "-vf", "pad=iw:trunc(ih*0.62)*2:0:(oh-ih)/2:black"}, clipCodec, []string{boxed})...)
 
 	banked := bankedHashes(t, orig)
 	up, err := Upload(context.Background(), boxed, video.Options{})
@@ -123,4 +116,25 @@ func nearest(t *testing.T, banked []pdq.Hash, hashes ...string) int {
 		}
 	}
 	return d
+}
+
+// clipCodec are the x264 settings of the tests' clips and their copies, as
+// the robustness harness's (constant quality: the same bytes every run).
+var clipCodec = []string{"-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-an"}
+
+// photoClip makes a clip of the reference photograph name (of the PDQ test
+// data's labelme-subset) moved by zoompan, seconds long at 25 frames a
+// second, in a temporary directory, as the robustness video corpus's photo
+// clips are made; it skips the test without ffmpeg or the test data.
+func photoClip(t *testing.T, name, zoompan string, seconds int) string {
+	t.Helper()
+	samples(t) // ffmpeg, and the shared test data beside the checkout
+	photo, err := filepath.Abs("../../../../shared/testdata/pdq/reg-test-input/labelme-subset/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clip := filepath.Join(t.TempDir(), "orig.mp4")
+	ffmpeg(t, slices.Concat([]string{"-loop", "1", "-framerate", "25", "-i", photo, "-vf", "scale=1280:-2," + zoompan,
+		"-t", strconv.Itoa(seconds)}, clipCodec, []string{clip})...)
+	return clip
 }

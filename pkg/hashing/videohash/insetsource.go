@@ -2,14 +2,12 @@ package videohash
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"image"
 	"slices"
 
 	"github.com/takedown-pipeline/takedown/pkg/hashing/pdq"
 	"github.com/takedown-pipeline/takedown/pkg/hashing/video"
-	"github.com/takedown-pipeline/takedown/pkg/platform/cpu"
 )
 
 // Picture-in-picture uploads, in the video's own pixels. An inset found on
@@ -137,30 +135,22 @@ func abs(v int) int {
 }
 
 // sourceInset places an inset's border to the pixel on the first
-// placingFrames sampled frames decoded at the video's own size: approx is the inset found on the
-// FrameSide frames, mapped to the video's pixels. It returns false when a
-// side is not a clear border there.
+// placingFrames sampled frames at the video's own size (placingPass):
+// approx is the inset found on the FrameSide frames, mapped to the video's
+// pixels. It returns false when a side is not a clear border there.
 func sourceInset(ctx context.Context, path string, opts video.Options, approx image.Rectangle, w, h int) (image.Rectangle, bool, error) {
-	opts.ResizeWidth, opts.ResizeHeight = 0, 0
 	// Two lines of a FrameSide frame, and one for rounding.
 	slack := 2*max(w, h)/FrameSide + 1
 	if approx.Dx() <= 4*slack || approx.Dy() <= 4*slack {
 		return approx, false, nil
 	}
 	sides := newInsetSides(approx, slack)
-	_, err := video.Frames(ctx, path, opts, func(f video.Frame) error {
-		if b := f.Image.Bounds(); b.Dx() != w || b.Dy() != h {
-			return nil
+	err := placingPass(ctx, path, opts, func(img image.Image) {
+		if b := img.Bounds(); b.Dx() == w && b.Dy() == h {
+			sides.add(img)
 		}
-		if err := cpu.Do(ctx, func() { sides.add(f.Image) }); err != nil {
-			return err
-		}
-		if sides.frames == placingFrames {
-			return errPlaced
-		}
-		return nil
 	})
-	if err != nil && !errors.Is(err, errPlaced) {
+	if err != nil {
 		return approx, false, err
 	}
 	r, ok := sides.placed()

@@ -52,19 +52,11 @@ func TestInsetSidesPlaced(t *testing.T) {
 // frames its inset was 32-34 bits from the bank video in every frame; cut
 // from the video's own pixels at its border, it must be close.
 func TestPictureInPictureIsCroppedFromTheVideosPixels(t *testing.T) {
-	samples(t) // ffmpeg, and the shared test data beside the checkout
-	photo, err := filepath.Abs("../../../../shared/testdata/pdq/reg-test-input/labelme-subset/q2821.jpg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	orig, pip := filepath.Join(dir, "orig.mp4"), filepath.Join(dir, "pip.mp4")
-	enc := []string{"-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-an"}
-	ffmpeg(t, slices.Concat([]string{"-loop", "1", "-framerate", "25", "-i", photo, "-vf",
-		"scale=1280:-2,zoompan=z='min(zoom+0.0015,1.4)':d=1:x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':s=640x480:fps=25", "-t", "8"}, enc, []string{orig})...)
+	orig := photoClip(t, "q2821.jpg", "zoompan=z='min(zoom+0.0015,1.4)':d=1:x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':s=640x480:fps=25", 8)
+	pip := filepath.Join(filepath.Dir(orig), "pip.mp4")
 	ffmpeg(t, slices.Concat([]string{"-i", orig, "-filter_complex",
 		"nullsrc=s=128x72:r=25,format=yuv444p,geq=lum='128+90*sin(2*PI*(X/W*cos(T*0.2)+Y/H*sin(T*0.2)+T*0.05))':cb='128+60*sin(2*PI*(X/W+T*0.03))':cr='128+60*cos(2*PI*(Y/H-T*0.04))'," +
-			"scale=640x480,format=yuv420p[bg];[0:v]scale=trunc(iw*0.3)*2:trunc(ih*0.3)*2[fg];[bg][fg]overlay=x=W*0.08:y=H*0.28:shortest=1"}, enc, []string{pip})...)
+			"scale=640x480,format=yuv420p[bg];[0:v]scale=trunc(iw*0.3)*2:trunc(ih*0.3)*2[fg];[bg][fg]overlay=x=W*0.08:y=H*0.28:shortest=1"}, clipCodec, []string{pip})...)
 
 	banked := bankedHashes(t, orig)
 	up, err := Upload(context.Background(), pip, video.Options{})
