@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/takedown-pipeline/takedown/pkg/hashing/framing"
@@ -138,9 +139,9 @@ func TestPictureInPictureMatches(t *testing.T) {
 	dir := samples(t)
 	chair := filepath.Join(dir, "chair-orig-22-sd-bar.mp4")
 	pip := filepath.Join(t.TempDir(), "pip.mp4")
-	ffmpeg(t, "-i", chair, "-t", "10", "-filter_complex",
-		"gradients=s=480x720:speed=0.03:seed=5,format=yuv420p[bg];[0:v]scale=trunc(iw*0.3)*2:trunc(ih*0.3)*2[fg];[bg][fg]overlay=x=W*0.08:y=H*0.28:shortest=1",
-		"-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-an", pip)
+	ffmpeg(t, slices.Concat([]string{"-i", chair, "-t", "10", "-filter_complex",
+		"gradients=s=480x720:speed=0.03:seed=5,format=yuv420p[bg];[0:v]scale=trunc(iw*0.3)*2:trunc(ih*0.3)*2[fg];[bg][fg]overlay=x=W*0.08:y=H*0.28:shortest=1"},
+		clipCodec, []string{pip})...)
 	b := bank.NewBanks(nil)
 	for _, n := range []string{"chair-orig-22-sd-bar", "pattern-hd-no-bar"} {
 		for _, u := range bankEntries(t, "samples", n, filepath.Join(dir, n+".mp4")) {
